@@ -1,0 +1,31 @@
+//! Wharf's domain: validated names, config vars, the release ledger, the formation and dyno
+//! sizes. Everything here is plain data and pure functions: no IO, no async, no SQL, no HTTP.
+
+mod account;
+mod app;
+mod config;
+mod formation;
+mod release;
+mod size;
+
+pub use account::{Account, Email};
+pub use app::{generate_app_name, App, AppName, Collaborator};
+pub use config::{ConfigChanges, ConfigKey, ConfigVars, CONFIG_VARS_MAX_BYTES};
+pub use formation::{
+    apply_formation_updates, initial_quantity, FormationEntry, FormationUpdate, ProcessType,
+    Quantity, ScaleError, MAX_QUANTITY,
+};
+pub use release::{NewRelease, ProcessTypes, Release, ReleaseStatus, Slug};
+pub use size::DynoSize;
+
+/// A rule that input broke, with a message that says what was wrong and what to do.
+/// The API turns it into a 422 `invalid_params` error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(message: impl Into<String>) -> Self {
+        Invalid(message.into())
+    }
+}
