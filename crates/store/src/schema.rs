@@ -1,0 +1,144 @@
+//! The schema and its migrations: an ordered list of steps, each applied once, in its own
+//! transaction, recorded in `schema_migrations`. Steps are never edited once released: add one.
+//!
+//! Every step is written in SQL that SQLite and PostgreSQL both accept: ids are UUID text,
+//! timestamps fixed-width RFC 3339 text (so they sort as text), flags `BIGINT` 0/1, and JSON
+//! documents text.
+
+use anyhow::Context;
+use sqlx::Executor;
+
+use crate::{rows::now_text, Backend, Store};
+
+/// Arbitrary key for the PostgreSQL advisory lock that serializes migrations across servers.
+const MIGRATION_LOCK_KEY: i64 = 0x5748_4152_46;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, apps, the release ledger, slugs, formation, collaborators.
+    r#"
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        admin BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts (id),
+        key_hash TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE apps (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        owner_id TEXT NOT NULL REFERENCES accounts (id),
+        maintenance BIGINT NOT NULL,
+        repo_size BIGINT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE collaborators (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        account_id TEXT NOT NULL REFERENCES accounts (id),
+        created_at TEXT NOT NULL,
+        UNIQUE (app_id, account_id)
+    );
+    CREATE INDEX collaborators_account ON collaborators (account_id);
+    CREATE TABLE slugs (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        process_types TEXT NOT NULL,
+        commit_sha TEXT,
+        commit_description TEXT,
+        buildpack_description TEXT,
+        stack TEXT NOT NULL,
+        size BIGINT,
+        checksum TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX slugs_app ON slugs (app_id);
+    CREATE TABLE releases (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        version BIGINT NOT NULL,
+        description TEXT NOT NULL,
+        slug_id TEXT REFERENCES slugs (id),
+        config TEXT NOT NULL,
+        addon_plan_names TEXT NOT NULL,
+        status TEXT NOT NULL,
+        user_id TEXT NOT NULL REFERENCES accounts (id),
+        created_at TEXT NOT NULL,
+        UNIQUE (app_id, version)
+    );
+    CREATE TABLE formations (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        process_type TEXT NOT NULL,
+        quantity BIGINT NOT NULL,
+        size TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (app_id, process_type)
+    );
+    "#,
+];
+
+pub(crate) async fn migrate(store: &Store) -> anyhow::Result<()> {
+    let mut conn = store.pool.acquire().await.context("acquire connection")?;
+    if store.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *conn)
+            .await
+            .context("take migration lock")?;
+    }
+    let outcome = apply_pending(&mut conn).await;
+    if store.backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *conn)
+            .await
+            .context("release migration lock")?;
+    }
+    outcome
+}
+
+async fn apply_pending(conn: &mut sqlx::AnyConnection) -> anyhow::Result<()> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY,
+            applied_at TEXT NOT NULL
+        )",
+    )
+    .await
+    .context("create schema_migrations")?;
+    let applied: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        .fetch_one(&mut *conn)
+        .await
+        .context("read schema version")?;
+    let known = i64::try_from(MIGRATIONS.len()).expect("a handful of migrations");
+    if applied > known {
+        anyhow::bail!(
+            "the database is at schema version {applied}, newer than this wharf ({known}): \
+             run a newer wharf"
+        );
+    }
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let version = index as i64 + 1;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        tx.execute(*step)
+            .await
+            .with_context(|| format!("apply migration {version}"))?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(now_text())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}
