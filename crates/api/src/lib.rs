@@ -1,1 +1,76 @@
-//! placeholder
+//! Wharf's control-plane HTTP API, in the shapes of Heroku's Platform API v3 so that Heroku's
+//! own clients work: accounts and keys, apps, config vars, the release ledger, the formation,
+//! collaborators, slugs and dyno sizes.
+//!
+//! Invariants:
+//! - Every route but `/health` needs a valid API key ([`auth::require_key`]); a caller sees
+//!   only apps it owns or collaborates on, and any other app answers 404 exactly as a missing
+//!   one does.
+//! - Handlers validate everything before they write, and each write is one store call (one
+//!   transaction): a refused request changes nothing.
+//! - Responses are JSON with `Content-Type: application/json`; errors are
+//!   `{"id", "message"}` with the right status, and 5xx bodies carry no internals.
+
+pub mod auth;
+mod error;
+mod json;
+mod range;
+pub mod routes;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use wharf_store::Store;
+
+pub use error::{ApiError, ApiResult};
+
+/// What the API needs to know about the server it is part of.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Where clients reach this API, without a trailing slash (`http://127.0.0.1:5000`).
+    pub public_url: String,
+    /// Apps are served at `<app>.<base_domain>`.
+    pub base_domain: String,
+    /// The router's HTTP port, for apps' web URLs (left out of the URL when it is 80).
+    pub router_port: u16,
+    /// The name of the stack apps build and run on.
+    pub stack: String,
+}
+
+impl ApiConfig {
+    pub fn web_url(&self, app: &str) -> String {
+        match self.router_port {
+            80 => format!("http://{app}.{}/", self.base_domain),
+            port => format!("http://{app}.{}:{port}/", self.base_domain),
+        }
+    }
+
+    pub fn git_url(&self, app: &str) -> String {
+        format!("{}/{app}.git", self.public_url)
+    }
+}
+
+/// Shared by every handler: cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub config: Arc<ApiConfig>,
+}
+
+/// The whole API as an axum router.
+pub fn router(state: ApiState) -> Router {
+    routes::build(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

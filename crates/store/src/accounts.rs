@@ -16,6 +16,14 @@ pub struct Authenticated {
 }
 
 impl Store {
+    /// Whether any account exists (a fresh server has none).
+    pub async fn has_accounts(&self) -> Result<bool> {
+        let found: Option<String> = sqlx::query_scalar("SELECT id FROM accounts LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// Creates the first account, an admin holding one key, unless any account exists.
     /// Returns `None` when there was already an account. Safe to call on every start.
     pub async fn bootstrap_admin(&self, email: &Email, key_hash: &str) -> Result<Option<Account>> {
@@ -35,7 +43,13 @@ impl Store {
         if inserted == 0 {
             return Ok(None);
         }
-        insert_key(&mut tx, account.id, key_hash, "admin key created on first start").await?;
+        insert_key(
+            &mut tx,
+            account.id,
+            key_hash,
+            "admin key created on first start",
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(account))
     }

@@ -120,23 +120,29 @@ impl Store {
         })
     }
 
-    /// The app named `name` if `account` owns it or collaborates on it. Apps the account may
-    /// not see are `None`, exactly like apps that do not exist.
-    pub async fn app_for(&self, account: &Account, name: &str) -> Result<Option<AppAccess>> {
-        let row = sqlx::query(&format!("{} WHERE {VISIBLE_TO} AND ap.name = $2", app_select()))
-            .bind(account.id.to_string())
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// The app named (or with the id) `name_or_id` if `account` owns it or collaborates on it.
+    /// Apps the account may not see are `None`, exactly like apps that do not exist.
+    pub async fn app_for(&self, account: &Account, name_or_id: &str) -> Result<Option<AppAccess>> {
+        let row = sqlx::query(&format!(
+            "{} WHERE {VISIBLE_TO} AND (ap.name = $2 OR ap.id = $2)",
+            app_select()
+        ))
+        .bind(account.id.to_string())
+        .bind(name_or_id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|row| access_from(&row, account)).transpose()?)
     }
 
     /// Every app `account` owns or collaborates on, by name.
     pub async fn list_apps(&self, account: &Account) -> Result<Vec<AppAccess>> {
-        let rows = sqlx::query(&format!("{} WHERE {VISIBLE_TO} ORDER BY ap.name", app_select()))
-            .bind(account.id.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "{} WHERE {VISIBLE_TO} ORDER BY ap.name",
+            app_select()
+        ))
+        .bind(account.id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|row| access_from(row, account))

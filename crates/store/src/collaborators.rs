@@ -63,12 +63,13 @@ impl Store {
     pub async fn remove_collaborator(&self, app_id: Uuid, account_id: Uuid) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         lock_app(&mut tx, app_id).await?;
-        let removed = sqlx::query("DELETE FROM collaborators WHERE app_id = $1 AND account_id = $2")
-            .bind(app_id.to_string())
-            .bind(account_id.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let removed =
+            sqlx::query("DELETE FROM collaborators WHERE app_id = $1 AND account_id = $2")
+                .bind(app_id.to_string())
+                .bind(account_id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if removed == 0 {
             return Err(StoreError::NotFound(
                 "Couldn't find that collaborator.".into(),

@@ -3,13 +3,12 @@
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 use wharf_model::{
-    apply_formation_updates, DynoSize, FormationEntry, FormationUpdate, ProcessType,
-    ProcessTypes,
+    apply_formation_updates, DynoSize, FormationEntry, FormationUpdate, ProcessType, ProcessTypes,
 };
 
 use crate::apps::lock_app;
 use crate::releases::RELEASE_PHASE_TYPE;
-use crate::rows::{get_i64, get_text, get_time, now, time_text};
+use crate::rows::{get_i64, get_text, get_time, get_uuid, now, time_text};
 use crate::{Result, Store};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -75,7 +74,7 @@ async fn read_formation(
     };
     defined.remove(RELEASE_PHASE_TYPE);
     let rows = sqlx::query(
-        "SELECT process_type, quantity, size, created_at, updated_at FROM formations
+        "SELECT id, process_type, quantity, size, created_at, updated_at FROM formations
          WHERE app_id = $1 ORDER BY process_type",
     )
     .bind(app_id.to_string())
@@ -99,6 +98,7 @@ fn entry_from(row: &AnyRow, defined: &ProcessTypes) -> anyhow::Result<Option<For
     };
     let quantity = get_i64(row, "quantity")?;
     Ok(Some(FormationEntry {
+        id: get_uuid(row, "id")?,
         process_type: ProcessType::parse(&process_type)?,
         quantity: u32::try_from(quantity)?,
         size: DynoSize::parse(&get_text(row, "size")?)?,

@@ -174,8 +174,14 @@ mod tests {
             redact("postgres://wharf:s3cret@db:5432/wharf"),
             "postgres://wharf:***@db:5432/wharf"
         );
-        assert_eq!(redact("postgres://wharf@db/wharf"), "postgres://wharf@db/wharf");
-        assert_eq!(redact("sqlite:///var/lib/wharf.db"), "sqlite:///var/lib/wharf.db");
+        assert_eq!(
+            redact("postgres://wharf@db/wharf"),
+            "postgres://wharf@db/wharf"
+        );
+        assert_eq!(
+            redact("sqlite:///var/lib/wharf.db"),
+            "sqlite:///var/lib/wharf.db"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use wharf_model::{
 
 use crate::apps::{app_gone, lock_app};
 use crate::rows::{
-    account_columns, account_from, get_i64, get_json, get_opt_text, get_text, get_time,
-    get_uuid, now, time_text, to_json,
+    account_columns, account_from, get_i64, get_json, get_opt_text, get_text, get_time, get_uuid,
+    now, time_text, to_json,
 };
 use crate::{Result, Store, StoreError};
 

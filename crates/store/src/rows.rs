@@ -21,8 +21,7 @@ pub(crate) fn now() -> OffsetDateTime {
 }
 
 pub(crate) fn time_text(at: OffsetDateTime) -> String {
-    at.format(TIMESTAMP)
-        .expect("UTC timestamps always format")
+    at.format(TIMESTAMP).expect("UTC timestamps always format")
 }
 
 pub(crate) fn now_text() -> String {
@@ -104,6 +103,9 @@ mod tests {
         let later = earlier + time::Duration::microseconds(1);
         assert_eq!(parse_time(&time_text(earlier)).unwrap(), earlier);
         assert!(time_text(earlier) < time_text(later));
-        assert_eq!(time_text(earlier).len(), "2026-11-22T10:00:00.000000Z".len());
+        assert_eq!(
+            time_text(earlier).len(),
+            "2026-11-22T10:00:00.000000Z".len()
+        );
     }
 }

@@ -115,10 +115,11 @@ async fn apply_pending(conn: &mut sqlx::AnyConnection) -> anyhow::Result<()> {
     )
     .await
     .context("create schema_migrations")?;
-    let applied: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-        .fetch_one(&mut *conn)
-        .await
-        .context("read schema version")?;
+    let applied: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            .fetch_one(&mut *conn)
+            .await
+            .context("read schema version")?;
     let known = i64::try_from(MIGRATIONS.len()).expect("a handful of migrations");
     if applied > known {
         anyhow::bail!(

@@ -5,7 +5,9 @@ use uuid::Uuid;
 use wharf_model::{ProcessTypes, Slug};
 
 use crate::apps::lock_app;
-use crate::rows::{get_json, get_opt_i64, get_opt_text, get_text, get_time, get_uuid, now, time_text, to_json};
+use crate::rows::{
+    get_json, get_opt_i64, get_opt_text, get_text, get_time, get_uuid, now, time_text, to_json,
+};
 use crate::{Result, Store};
 
 /// What a caller supplies to record a slug; the store assigns id and time.

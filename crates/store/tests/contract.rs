@@ -89,7 +89,12 @@ async fn all_releases(store: &Store, app_id: uuid::Uuid) -> Vec<Release> {
         .unwrap()
 }
 
-async fn deploy(store: &Store, app_id: uuid::Uuid, types: &[(&str, &str)], user: &Account) -> Release {
+async fn deploy(
+    store: &Store,
+    app_id: uuid::Uuid,
+    types: &[(&str, &str)],
+    user: &Account,
+) -> Release {
     let slug = store
         .create_slug(
             app_id,
@@ -112,9 +117,11 @@ async fn deploy(store: &Store, app_id: uuid::Uuid, types: &[(&str, &str)], user:
 
 async fn bootstrap_creates_one_admin_once(store: &Store) {
     let email = Email::parse("admin@example.com").unwrap();
+    assert!(!store.has_accounts().await.unwrap());
     let admin = store.bootstrap_admin(&email, "admin-hash").await.unwrap();
     let admin = admin.expect("a fresh store gets an admin");
     assert!(admin.admin);
+    assert!(store.has_accounts().await.unwrap());
     assert_eq!(
         store.bootstrap_admin(&email, "other-hash").await.unwrap(),
         None
@@ -128,7 +135,12 @@ async fn accounts_are_unique_and_found_by_key_hash(store: &Store) {
     let alice = account(store, "alice@example.com").await;
     assert!(!alice.admin);
     let again = store
-        .create_account(&Email::parse("ALICE@example.com").unwrap(), false, "h2", "x")
+        .create_account(
+            &Email::parse("ALICE@example.com").unwrap(),
+            false,
+            "h2",
+            "x",
+        )
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     assert!(store.authenticate("h2").await.unwrap().is_none());
@@ -156,12 +168,21 @@ async fn a_new_app_has_an_initial_release(store: &Store) {
     let access = store.app_for(&owner, "myapp").await.unwrap().unwrap();
     assert_eq!(access.role, Role::Owner);
     assert_eq!(access.app.id, app.id);
+    let by_id = store
+        .app_for(&owner, &app.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_id.app.name.as_str(), "myapp");
     assert_eq!(access.app.slug_size, None);
     assert_eq!(access.app.repo_size, None);
     let releases = all_releases(store, app.id).await;
     assert_eq!(releases.len(), 1);
     let v1 = &releases[0];
-    assert_eq!((v1.version, v1.description.as_str()), (1, "Initial release"));
+    assert_eq!(
+        (v1.version, v1.description.as_str()),
+        (1, "Initial release")
+    );
     assert!(v1.current);
     assert!(v1.config.is_empty());
     assert_eq!(v1.user, owner);
@@ -173,7 +194,10 @@ async fn app_names_are_unique(store: &Store) {
     store.create_app(&name("taken"), &owner).await.unwrap();
     let other = account(store, "other@example.com").await;
     let again = store.create_app(&name("taken"), &other).await;
-    assert!(matches!(again, Err(StoreError::Conflict(ref m)) if m.contains("taken")), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::Conflict(ref m)) if m.contains("taken")),
+        "{again:?}"
+    );
 }
 
 async fn apps_are_visible_to_owner_and_collaborators_only(store: &Store) {
@@ -196,7 +220,10 @@ async fn apps_are_visible_to_owner_and_collaborators_only(store: &Store) {
             .map(|a| a.app.name.to_string())
             .collect::<Vec<_>>()
     };
-    assert_eq!(names(store.list_apps(&owner).await.unwrap()), ["private", "shared"]);
+    assert_eq!(
+        names(store.list_apps(&owner).await.unwrap()),
+        ["private", "shared"]
+    );
     assert_eq!(names(store.list_apps(&friend).await.unwrap()), ["shared"]);
     assert!(store.list_apps(&stranger).await.unwrap().is_empty());
 
@@ -224,11 +251,18 @@ async fn config_changes_append_releases(store: &Store) {
     let owner = account(store, "owner@example.com").await;
     let app = store.create_app(&name("configured"), &owner).await.unwrap();
     let (config, release) = store
-        .set_config(app.id, &changes(&[("FOO", Some("1")), ("BAR", Some("two"))]), &owner)
+        .set_config(
+            app.id,
+            &changes(&[("FOO", Some("1")), ("BAR", Some("two"))]),
+            &owner,
+        )
         .await
         .unwrap();
     let v2 = release.expect("a change makes a release");
-    assert_eq!((v2.version, v2.description.as_str()), (2, "Set BAR, FOO config vars"));
+    assert_eq!(
+        (v2.version, v2.description.as_str()),
+        (2, "Set BAR, FOO config vars")
+    );
     assert_eq!(config.get("FOO"), Some("1"));
     assert_eq!(v2.config, config);
     assert!(v2.current);
@@ -249,17 +283,34 @@ async fn config_changes_append_releases(store: &Store) {
     assert_eq!(config.get("BAR"), Some("two"));
 
     let releases = all_releases(store, app.id).await;
-    assert_eq!(releases.iter().map(|r| r.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        releases.iter().map(|r| r.version).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert!(releases[0].config.is_empty(), "v1 keeps the config it had");
-    assert_eq!(releases[1].config.get("FOO"), Some("1"), "v2 keeps the config it had");
+    assert_eq!(
+        releases[1].config.get("FOO"),
+        Some("1"),
+        "v2 keeps the config it had"
+    );
     assert_eq!(releases.iter().filter(|r| r.current).count(), 1);
     assert!(releases[2].current);
     assert_eq!(
-        store.release_by_version(app.id, 2).await.unwrap().unwrap().id,
+        store
+            .release_by_version(app.id, 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         releases[1].id
     );
     assert_eq!(
-        store.release_by_id(app.id, releases[0].id).await.unwrap().unwrap().version,
+        store
+            .release_by_id(app.id, releases[0].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
         1
     );
     assert!(store.release_by_version(app.id, 9).await.unwrap().is_none());
@@ -268,8 +319,15 @@ async fn config_changes_append_releases(store: &Store) {
     let refused = store
         .set_config(app.id, &changes(&[("HUGE", Some(&too_big))]), &owner)
         .await;
-    assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
-    assert_eq!(all_releases(store, app.id).await.len(), 3, "a refused change writes nothing");
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        all_releases(store, app.id).await.len(),
+        3,
+        "a refused change writes nothing"
+    );
 }
 
 async fn rollback_copies_slug_and_config(store: &Store) {
@@ -293,7 +351,10 @@ async fn rollback_copies_slug_and_config(store: &Store) {
     assert_eq!(rollback.config.get("A"), Some("1"));
     assert!(rollback.current);
     let formation = store.formation(app.id).await.unwrap();
-    assert_eq!(formation[0].command, "serve", "the formation runs v3's command again");
+    assert_eq!(
+        formation[0].command, "serve",
+        "the formation runs v3's command again"
+    );
 
     let unknown = store.rollback(app.id, uuid::Uuid::new_v4(), &owner).await;
     assert!(matches!(unknown, Err(StoreError::NotFound(_))));
@@ -322,13 +383,20 @@ async fn only_succeeded_releases_can_be_rolled_back_to(store: &Store) {
         .unwrap();
     assert!(!pending.current);
     assert_eq!(store.current_release(app.id).await.unwrap().version, 1);
-    assert!(store.formation(app.id).await.unwrap().is_empty(), "not live yet");
+    assert!(
+        store.formation(app.id).await.unwrap().is_empty(),
+        "not live yet"
+    );
 
     store
         .finish_release(app.id, pending.id, ReleaseStatus::Failed)
         .await
         .unwrap();
-    let failed = store.release_by_id(app.id, pending.id).await.unwrap().unwrap();
+    let failed = store
+        .release_by_id(app.id, pending.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(failed.status, ReleaseStatus::Failed);
     assert!(!failed.eligible_for_rollback());
     assert!(matches!(
@@ -336,12 +404,20 @@ async fn only_succeeded_releases_can_be_rolled_back_to(store: &Store) {
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        store.finish_release(app.id, pending.id, ReleaseStatus::Succeeded).await,
+        store
+            .finish_release(app.id, pending.id, ReleaseStatus::Succeeded)
+            .await,
         Err(StoreError::Conflict(_))
     ));
 
     let second = store
-        .release_slug(app.id, slug.id, "Deploy again", ReleaseStatus::Pending, &owner)
+        .release_slug(
+            app.id,
+            slug.id,
+            "Deploy again",
+            ReleaseStatus::Pending,
+            &owner,
+        )
         .await
         .unwrap();
     store
@@ -356,7 +432,11 @@ async fn only_succeeded_releases_can_be_rolled_back_to(store: &Store) {
         .into_iter()
         .map(|e| (e.process_type.to_string(), e.quantity))
         .collect();
-    assert_eq!(types, [("web".to_string(), 1)], "the release phase is not a formation type");
+    assert_eq!(
+        types,
+        [("web".to_string(), 1)],
+        "the release phase is not a formation type"
+    );
 }
 
 async fn release_ranges_page_both_ways(store: &Store) {
@@ -376,39 +456,83 @@ async fn release_ranges_page_both_ways(store: &Store) {
         order,
         limit,
     };
-    let list = |r: ReleaseRange| async move { versions(store.list_releases(app.id, &r).await.unwrap()) };
-    assert_eq!(list(page(None, false, None, ReleaseOrder::Descending, 3)).await, [7, 6, 5]);
-    assert_eq!(list(page(Some(5), true, None, ReleaseOrder::Descending, 3)).await, [4, 3, 2]);
-    assert_eq!(list(page(Some(5), false, None, ReleaseOrder::Descending, 2)).await, [5, 4]);
-    assert_eq!(list(page(None, false, None, ReleaseOrder::Ascending, 2)).await, [1, 2]);
-    assert_eq!(list(page(Some(2), true, Some(4), ReleaseOrder::Ascending, 10)).await, [3, 4]);
-    assert_eq!(list(page(Some(6), false, Some(3), ReleaseOrder::Descending, 10)).await, [6, 5, 4, 3]);
-    assert!(list(page(Some(1), true, None, ReleaseOrder::Descending, 10)).await.is_empty());
+    let list =
+        |r: ReleaseRange| async move { versions(store.list_releases(app.id, &r).await.unwrap()) };
+    assert_eq!(
+        list(page(None, false, None, ReleaseOrder::Descending, 3)).await,
+        [7, 6, 5]
+    );
+    assert_eq!(
+        list(page(Some(5), true, None, ReleaseOrder::Descending, 3)).await,
+        [4, 3, 2]
+    );
+    assert_eq!(
+        list(page(Some(5), false, None, ReleaseOrder::Descending, 2)).await,
+        [5, 4]
+    );
+    assert_eq!(
+        list(page(None, false, None, ReleaseOrder::Ascending, 2)).await,
+        [1, 2]
+    );
+    assert_eq!(
+        list(page(Some(2), true, Some(4), ReleaseOrder::Ascending, 10)).await,
+        [3, 4]
+    );
+    assert_eq!(
+        list(page(Some(6), false, Some(3), ReleaseOrder::Descending, 10)).await,
+        [6, 5, 4, 3]
+    );
+    assert!(
+        list(page(Some(1), true, None, ReleaseOrder::Descending, 10))
+            .await
+            .is_empty()
+    );
 }
 
 async fn formation_follows_the_current_release(store: &Store) {
     let owner = account(store, "owner@example.com").await;
     let app = store.create_app(&name("formed"), &owner).await.unwrap();
     assert!(store.formation(app.id).await.unwrap().is_empty());
-    let none = store
-        .update_formation(app.id, &[scale("web", "1")])
-        .await;
+    let none = store.update_formation(app.id, &[scale("web", "1")]).await;
     assert!(
         matches!(none, Err(StoreError::Scale(ScaleError::UnknownType { ref existing, .. })) if existing.is_empty()),
         "{none:?}"
     );
 
-    deploy(store, app.id, &[("web", "gunicorn app"), ("worker", "celery")], &owner).await;
+    deploy(
+        store,
+        app.id,
+        &[("web", "gunicorn app"), ("worker", "celery")],
+        &owner,
+    )
+    .await;
     let formation = store.formation(app.id).await.unwrap();
     let summary: Vec<_> = formation
         .iter()
-        .map(|e| (e.process_type.to_string(), e.quantity, e.size, e.command.clone()))
+        .map(|e| {
+            (
+                e.process_type.to_string(),
+                e.quantity,
+                e.size,
+                e.command.clone(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
         [
-            ("web".to_string(), 1, DynoSize::Basic, "gunicorn app".to_string()),
-            ("worker".to_string(), 0, DynoSize::Basic, "celery".to_string()),
+            (
+                "web".to_string(),
+                1,
+                DynoSize::Basic,
+                "gunicorn app".to_string()
+            ),
+            (
+                "worker".to_string(),
+                0,
+                DynoSize::Basic,
+                "celery".to_string()
+            ),
         ]
     );
 
@@ -429,16 +553,27 @@ async fn formation_follows_the_current_release(store: &Store) {
     assert_eq!(changed.len(), 2);
     let formation = store.formation(app.id).await.unwrap();
     assert_eq!(formation[0].quantity, 3);
-    assert_eq!((formation[1].quantity, formation[1].size), (2, DynoSize::Standard2X));
+    assert_eq!(
+        (formation[1].quantity, formation[1].size),
+        (2, DynoSize::Standard2X)
+    );
 
     // A deploy keeps the formation; a type that goes away is hidden, and comes back as it was.
     deploy(store, app.id, &[("web", "gunicorn app")], &owner).await;
     let formation = store.formation(app.id).await.unwrap();
     assert_eq!(formation.len(), 1);
     assert_eq!(formation[0].quantity, 3);
-    let gone = store.update_formation(app.id, &[scale("worker", "1")]).await;
+    let gone = store
+        .update_formation(app.id, &[scale("worker", "1")])
+        .await;
     assert!(matches!(gone, Err(StoreError::Scale(_))));
-    deploy(store, app.id, &[("web", "gunicorn app"), ("worker", "celery")], &owner).await;
+    deploy(
+        store,
+        app.id,
+        &[("web", "gunicorn app"), ("worker", "celery")],
+        &owner,
+    )
+    .await;
     assert_eq!(store.formation(app.id).await.unwrap()[1].quantity, 2);
 }
 
@@ -466,12 +601,25 @@ async fn rename_and_maintenance(store: &Store) {
     let app = store.create_app(&name("before"), &owner).await.unwrap();
     store.create_app(&name("occupied"), &owner).await.unwrap();
     store.update_app(app.id, None, Some(true)).await.unwrap();
-    assert!(store.app_for(&owner, "before").await.unwrap().unwrap().app.maintenance);
-    store.update_app(app.id, Some(&name("after")), None).await.unwrap();
+    assert!(
+        store
+            .app_for(&owner, "before")
+            .await
+            .unwrap()
+            .unwrap()
+            .app
+            .maintenance
+    );
+    store
+        .update_app(app.id, Some(&name("after")), None)
+        .await
+        .unwrap();
     let renamed = store.app_for(&owner, "after").await.unwrap().unwrap().app;
     assert!(renamed.maintenance, "a rename keeps other fields");
     assert!(store.app_for(&owner, "before").await.unwrap().is_none());
-    let clash = store.update_app(app.id, Some(&name("occupied")), None).await;
+    let clash = store
+        .update_app(app.id, Some(&name("occupied")), None)
+        .await;
     assert!(matches!(clash, Err(StoreError::Conflict(_))));
 }
 
@@ -488,11 +636,18 @@ async fn deleting_an_app_removes_everything(store: &Store) {
     store.delete_app(app.id).await.unwrap();
     assert!(store.app_for(&owner, "doomed").await.unwrap().is_none());
     assert!(store.list_apps(&friend).await.unwrap().is_empty());
-    assert!(matches!(store.delete_app(app.id).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.delete_app(app.id).await,
+        Err(StoreError::NotFound(_))
+    ));
 
     let reborn = store.create_app(&name("doomed"), &owner).await.unwrap();
     let releases = all_releases(store, reborn.id).await;
-    assert_eq!(releases.len(), 1, "a new app with the old name starts a new ledger");
+    assert_eq!(
+        releases.len(),
+        1,
+        "a new app with the old name starts a new ledger"
+    );
     assert!(store.formation(reborn.id).await.unwrap().is_empty());
 }
 
@@ -517,7 +672,11 @@ async fn concurrent_config_changes_get_distinct_versions(store: &Store) {
         releases.iter().map(|r| r.version).collect::<Vec<_>>(),
         (1..=17).collect::<Vec<_>>()
     );
-    assert_eq!(releases.last().unwrap().config.len(), 16, "no change was lost");
+    assert_eq!(
+        releases.last().unwrap().config.len(),
+        16,
+        "no change was lost"
+    );
 }
 
 /// Random sequences of ledger operations never leave a gap, a duplicate version, an edited
@@ -562,7 +721,11 @@ async fn ledger_property_holds(store: &Store) {
                                 let key = format!("K{key}");
                                 let value = value.map(|v| v.to_string());
                                 store
-                                    .set_config(app.id, &changes(&[(&key, value.as_deref())]), &owner)
+                                    .set_config(
+                                        app.id,
+                                        &changes(&[(&key, value.as_deref())]),
+                                        &owner,
+                                    )
                                     .await
                                     .unwrap();
                             }

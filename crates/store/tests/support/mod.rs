@@ -92,7 +92,9 @@ impl Drop for TestStore {
                 runtime.block_on(async move {
                     let mut admin = sqlx::AnyConnection::connect(&admin_url).await?;
                     admin
-                        .execute(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str())
+                        .execute(
+                            format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)").as_str(),
+                        )
                         .await?;
                     Ok::<_, sqlx::Error>(())
                 })
@@ -115,5 +117,8 @@ fn database_url_swaps_the_path() {
         database_url("postgres://u:p@h/db?sslmode=disable", "t"),
         "postgres://u:p@h/t?sslmode=disable"
     );
-    assert_eq!(database_url("postgres://h:5432", "t"), "postgres://h:5432/t");
+    assert_eq!(
+        database_url("postgres://h:5432", "t"),
+        "postgres://h:5432/t"
+    );
 }

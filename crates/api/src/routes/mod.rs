@@ -1,0 +1,308 @@
+//! The route table: every path the API serves, who may call it, and the handlers.
+
+mod account;
+mod apps;
+mod collaborators;
+mod config_vars;
+mod formation;
+mod releases;
+mod sizes;
+mod slugs;
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use wharf_model::App;
+use wharf_store::Role;
+
+use crate::auth::{require_key, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::json::JSON_BODY_LIMIT;
+use crate::ApiState;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a key.
+    Public,
+    /// Any valid key.
+    Account,
+    /// Admins only.
+    Admin,
+    /// The app's owner and collaborators; anyone else gets 404.
+    App,
+}
+
+/// Every route the API serves (the tests check this list against the router and prove each
+/// route refuses callers it must refuse).
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/health", Access::Public),
+    ("GET", "/account", Access::Account),
+    ("POST", "/oauth/authorizations", Access::Account),
+    ("POST", "/users", Access::Admin),
+    ("GET", "/users/{user}/apps", Access::Account),
+    ("GET", "/dyno-sizes", Access::Account),
+    ("GET", "/dyno-sizes/{size}", Access::Account),
+    ("GET", "/apps", Access::Account),
+    ("POST", "/apps", Access::Account),
+    ("GET", "/apps/{app}", Access::App),
+    ("PATCH", "/apps/{app}", Access::App),
+    ("DELETE", "/apps/{app}", Access::App),
+    ("GET", "/apps/{app}/config-vars", Access::App),
+    ("PATCH", "/apps/{app}/config-vars", Access::App),
+    ("GET", "/apps/{app}/releases", Access::App),
+    ("POST", "/apps/{app}/releases", Access::App),
+    ("GET", "/apps/{app}/releases/{release}", Access::App),
+    (
+        "GET",
+        "/apps/{app}/releases/{release}/config-vars",
+        Access::App,
+    ),
+    ("GET", "/apps/{app}/formation", Access::App),
+    ("PATCH", "/apps/{app}/formation", Access::App),
+    ("GET", "/apps/{app}/formation/{type}", Access::App),
+    ("PATCH", "/apps/{app}/formation/{type}", Access::App),
+    ("GET", "/apps/{app}/collaborators", Access::App),
+    ("POST", "/apps/{app}/collaborators", Access::App),
+    (
+        "GET",
+        "/apps/{app}/collaborators/{collaborator}",
+        Access::App,
+    ),
+    (
+        "DELETE",
+        "/apps/{app}/collaborators/{collaborator}",
+        Access::App,
+    ),
+    ("POST", "/apps/{app}/slugs", Access::App),
+    ("GET", "/apps/{app}/slugs/{slug}", Access::App),
+];
+
+pub(crate) fn build(state: ApiState) -> Router {
+    let authenticated = Router::new()
+        .route("/account", get(account::show))
+        .route("/oauth/authorizations", post(account::authorize))
+        .route("/users", post(account::create_user))
+        .route("/users/{user}/apps", get(apps::list_for_user))
+        .route("/dyno-sizes", get(sizes::list))
+        .route("/dyno-sizes/{size}", get(sizes::show))
+        .route("/apps", get(apps::list).post(apps::create))
+        .route(
+            "/apps/{app}",
+            get(apps::show).patch(apps::update).delete(apps::destroy),
+        )
+        .route(
+            "/apps/{app}/config-vars",
+            get(config_vars::show).patch(config_vars::update),
+        )
+        .route(
+            "/apps/{app}/releases",
+            get(releases::list).post(releases::create),
+        )
+        .route("/apps/{app}/releases/{release}", get(releases::show))
+        .route(
+            "/apps/{app}/releases/{release}/config-vars",
+            get(releases::config_vars),
+        )
+        .route(
+            "/apps/{app}/formation",
+            get(formation::list).patch(formation::batch_update),
+        )
+        .route(
+            "/apps/{app}/formation/{type}",
+            get(formation::show).patch(formation::update),
+        )
+        .route(
+            "/apps/{app}/collaborators",
+            get(collaborators::list).post(collaborators::create),
+        )
+        .route(
+            "/apps/{app}/collaborators/{collaborator}",
+            get(collaborators::show).delete(collaborators::destroy),
+        )
+        .route("/apps/{app}/slugs", post(slugs::create))
+        .route("/apps/{app}/slugs/{slug}", get(slugs::show))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    Router::new()
+        .route("/health", get(health))
+        .merge(authenticated)
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn(heroku_headers))
+        .with_state(state)
+}
+
+/// Whether the server and its database answer. Needs no key.
+async fn health(State(state): State<ApiState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(serde_json::json!({"status": "ok"})).into_response(),
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "health check: store unreachable"
+            );
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The database is unreachable.",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn unknown_path() -> ApiError {
+    ApiError::not_found(
+        "The requested API endpoint was not found. Are you using the right HTTP verb?",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This endpoint does not support that HTTP verb.",
+    )
+}
+
+/// Heroku's conventions around every request: any `version=3*` in `Accept` is served (another
+/// version is refused), `Request-Id` is echoed (the first id of the client's list, else a new
+/// one), and JSON answers say `application/json`.
+async fn heroku_headers(request: Request, next: Next) -> Response {
+    if let Some(version) = requested_version(&request) {
+        if !version.starts_with('3') {
+            return ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                "not_acceptable",
+                format!(
+                    "API version {version:?} is not supported: send `Accept: {}`",
+                    wharf_api_types::ACCEPT_V3
+                ),
+            )
+            .into_response();
+        }
+    }
+    let request_id = request
+        .headers()
+        .get("request-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ids| {
+            ids.split(',')
+                .map(str::trim)
+                .find(|id| valid_request_id(id))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("request-id", value);
+    }
+    if !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    response
+}
+
+fn requested_version(request: &Request) -> Option<String> {
+    let accept = request.headers().get(ACCEPT)?.to_str().ok()?;
+    let heroku = accept
+        .split(',')
+        .find(|part| part.contains("application/vnd.heroku+json"))?;
+    heroku
+        .split(';')
+        .filter_map(|param| param.trim().strip_prefix("version="))
+        .map(|v| v.trim().to_owned())
+        .next()
+}
+
+fn valid_request_id(id: &str) -> bool {
+    (1..=200).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The app named by the `{app}` path segment, as the caller may see it. Extracting it is the
+/// access check: an app the caller may not see is a 404, as if it did not exist.
+pub(crate) struct AppCtx {
+    pub caller: Caller,
+    pub app: App,
+    pub role: Role,
+}
+
+impl AppCtx {
+    /// Refuses callers who collaborate on the app but do not own it.
+    pub fn require_owner(&self, action: &str) -> ApiResult<()> {
+        match self.role {
+            Role::Owner => Ok(()),
+            Role::Collaborator => Err(ApiError::forbidden(format!(
+                "Only the owner of {} ({}) can {action}.",
+                self.app.name, self.app.owner.email
+            ))),
+        }
+    }
+}
+
+impl FromRequestParts<ApiState> for AppCtx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> ApiResult<Self> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let name = params
+            .iter()
+            .find(|(key, _)| *key == "app")
+            .map(|(_, value)| value.to_owned())
+            .ok_or_else(ApiError::app_not_found)?;
+        let access = state
+            .store
+            .app_for(&caller.account, &name)
+            .await?
+            .ok_or_else(ApiError::app_not_found)?;
+        Ok(AppCtx {
+            caller,
+            app: access.app,
+            role: access.role,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_in_the_router_is_in_the_table() {
+        let source = include_str!("mod.rs");
+        let build = &source[source.find("fn build").expect("build fn")..];
+        let build = &build[..build.find("\n}\n").expect("end of build")];
+        let mut paths: Vec<&str> = build
+            .split(".route(")
+            .skip(1)
+            .filter_map(|rest| rest.trim_start().strip_prefix('"'))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        paths.sort_unstable();
+        paths.dedup();
+        let mut listed: Vec<&str> = ROUTES.iter().map(|(_, path, _)| *path).collect();
+        listed.sort_unstable();
+        listed.dedup();
+        assert_eq!(paths, listed);
+    }
+
+    #[test]
+    fn request_ids() {
+        assert!(valid_request_id("7d3c2c5e-2a1b-4c8d-9e0f-123456789abc"));
+        assert!(!valid_request_id("has space"));
+        assert!(!valid_request_id(""));
+    }
+}

@@ -1,0 +1,198 @@
+//! Model values as the API shows them (the types of `wharf-api-types`).
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use wharf_api_types as api;
+use wharf_model::{Account, App, Collaborator, DynoSize, FormationEntry, Release, Slug};
+
+use crate::ApiConfig;
+
+/// Fixed ids for the things Wharf has exactly one of.
+const REGION_ID: &str = "3ec0a1f5-2f3b-4c43-a4f2-5f8d4f5b9f10";
+const STACK_ID: &str = "5b0e5a2c-8a3d-4b8e-9d61-7c4a0f1e2d30";
+const GENERATION_ID: &str = "0e7c2f9b-1d2a-4c7e-8f3b-6a5d4c3b2a10";
+/// Wharf runs one region per server.
+pub const REGION: &str = "local";
+/// Apps run like Heroku's classic ("cedar") generation: Procfile, slugs, buildpacks.
+const GENERATION: &str = "cedar";
+
+/// RFC 3339 in UTC to the second, as Heroku shows times: `2026-11-22T10:00:00Z`.
+pub fn timestamp(at: OffsetDateTime) -> String {
+    let at = at.replace_nanosecond(0).expect("zero nanoseconds is valid");
+    at.format(&Rfc3339).expect("UTC timestamps always format")
+}
+
+fn named(id: impl ToString, name: impl ToString) -> api::NamedRef {
+    api::NamedRef {
+        id: id.to_string(),
+        name: name.to_string(),
+    }
+}
+
+fn account_ref(account: &Account) -> api::AccountRef {
+    api::AccountRef {
+        id: account.id.to_string(),
+        email: account.email.to_string(),
+    }
+}
+
+pub fn account(account: &Account) -> api::Account {
+    let created = timestamp(account.created_at);
+    api::Account {
+        id: account.id.to_string(),
+        email: account.email.to_string(),
+        name: None,
+        created_at: created.clone(),
+        updated_at: created,
+        last_login: None,
+        allow_tracking: false,
+        beta: false,
+        verified: true,
+        federated: false,
+        two_factor_authentication: false,
+        sms_number: None,
+        suspended_at: None,
+        delinquent_at: None,
+        default_organization: None,
+        default_team: None,
+        identity_provider: None,
+        country_of_residence: None,
+        admin: account.admin,
+    }
+}
+
+pub fn app(app: &App, config: &ApiConfig) -> api::App {
+    let stack = named(STACK_ID, &config.stack);
+    api::App {
+        id: app.id.to_string(),
+        name: app.name.to_string(),
+        owner: account_ref(&app.owner),
+        region: named(REGION_ID, REGION),
+        stack: stack.clone(),
+        build_stack: stack,
+        generation: named(GENERATION_ID, GENERATION),
+        web_url: Some(config.web_url(app.name.as_str())),
+        git_url: Some(config.git_url(app.name.as_str())),
+        repo_size: app.repo_size,
+        slug_size: app.slug_size,
+        maintenance: app.maintenance,
+        acm: false,
+        archived_at: None,
+        buildpack_provided_description: None,
+        internal_routing: None,
+        organization: None,
+        team: None,
+        space: None,
+        created_at: timestamp(app.created_at),
+        updated_at: timestamp(app.updated_at),
+        released_at: app.released_at.map(timestamp),
+    }
+}
+
+pub fn release(release: &Release, app: &App) -> api::Release {
+    let created = timestamp(release.created_at);
+    api::Release {
+        id: release.id.to_string(),
+        app: named(app.id, &app.name),
+        version: release.version,
+        description: release.description.clone(),
+        status: release.status.to_string(),
+        user: account_ref(&release.user),
+        slug: release.slug_id.map(|id| api::IdRef { id: id.to_string() }),
+        addon_plan_names: release.addon_plan_names.clone(),
+        artifacts: Vec::new(),
+        current: release.current,
+        eligible_for_rollback: release.eligible_for_rollback(),
+        output_stream_url: None,
+        created_at: created.clone(),
+        updated_at: created,
+    }
+}
+
+pub fn formation(entry: &FormationEntry, app: &App) -> api::Formation {
+    api::Formation {
+        id: entry.id.to_string(),
+        app: named(app.id, &app.name),
+        process_type: entry.process_type.to_string(),
+        command: entry.command.clone(),
+        quantity: entry.quantity,
+        size: entry.size.name().to_owned(),
+        dyno_size: named(size_id(entry.size), entry.size.name()),
+        created_at: timestamp(entry.created_at),
+        updated_at: timestamp(entry.updated_at),
+    }
+}
+
+pub fn collaborator(collaborator: &Collaborator) -> api::Collaborator {
+    let created = timestamp(collaborator.created_at);
+    api::Collaborator {
+        id: collaborator.id.to_string(),
+        app: named(collaborator.app_id, &collaborator.app_name),
+        user: api::CollaboratorUser {
+            id: collaborator.account.id.to_string(),
+            email: collaborator.account.email.to_string(),
+            federated: false,
+        },
+        role: Some("collaborator".into()),
+        permissions: Vec::new(),
+        created_at: created.clone(),
+        updated_at: created,
+    }
+}
+
+pub fn slug(slug: &Slug) -> api::Slug {
+    let created = timestamp(slug.created_at);
+    api::Slug {
+        id: slug.id.to_string(),
+        process_types: slug.process_types.clone(),
+        commit: slug.commit.clone(),
+        commit_description: slug.commit_description.clone(),
+        buildpack_provided_description: slug.buildpack_provided_description.clone(),
+        stack: named(STACK_ID, &slug.stack),
+        size: slug.size,
+        checksum: slug.checksum.clone(),
+        created_at: created.clone(),
+        updated_at: created,
+    }
+}
+
+/// A stable id per size, so that clients may name sizes by id.
+pub fn size_id(size: DynoSize) -> &'static str {
+    match size {
+        DynoSize::Eco => "a7a4f8c2-0b1e-4d5f-9c3a-000000000001",
+        DynoSize::Basic => "a7a4f8c2-0b1e-4d5f-9c3a-000000000002",
+        DynoSize::Standard1X => "a7a4f8c2-0b1e-4d5f-9c3a-000000000003",
+        DynoSize::Standard2X => "a7a4f8c2-0b1e-4d5f-9c3a-000000000004",
+        DynoSize::PerformanceM => "a7a4f8c2-0b1e-4d5f-9c3a-000000000005",
+        DynoSize::PerformanceL => "a7a4f8c2-0b1e-4d5f-9c3a-000000000006",
+    }
+}
+
+pub fn dyno_size(size: DynoSize) -> api::DynoSize {
+    api::DynoSize {
+        id: size_id(size).to_owned(),
+        name: size.name().to_owned(),
+        memory: size.memory_mb() as f64 / 1024.0,
+        compute: size.compute(),
+        architecture: "amd64".into(),
+        cost: None,
+        dedicated: matches!(size, DynoSize::PerformanceM | DynoSize::PerformanceL),
+        precise_dyno_units: f64::from(size.compute()),
+        private_space_only: false,
+        generation: named(GENERATION_ID, GENERATION),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn timestamps_are_whole_seconds_in_utc() {
+        assert_eq!(
+            timestamp(datetime!(2026-11-22 10:00:00.123456 UTC)),
+            "2026-11-22T10:00:00Z"
+        );
+    }
+}

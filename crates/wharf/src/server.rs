@@ -1,0 +1,254 @@
+//! `wharf server`: settings, start-up (data dir, store, first admin), the subsystems, and a
+//! graceful shutdown on SIGTERM or SIGINT.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use wharf_api::auth::{generate_api_key, hash_api_key};
+use wharf_api::{ApiConfig, ApiState};
+use wharf_store::Store;
+
+/// How long subsystems get to finish after a shutdown signal.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
+/// The file, in the data dir, that holds the first admin's API key.
+pub const ADMIN_KEY_FILE: &str = "admin-api-key";
+/// The stack apps build and run on: the host's Debian release.
+const STACK: &str = "debian-12";
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Where Wharf keeps all its state: database, repositories, slugs, caches
+    #[arg(long, env = "WHARF_DATA_DIR", default_value = "/var/lib/wharf")]
+    pub data_dir: PathBuf,
+    /// Address the API (and git) listens on
+    #[arg(long, env = "WHARF_API_LISTEN", default_value = "127.0.0.1:5000")]
+    pub api_listen: String,
+    /// Address the router listens on for app traffic
+    #[arg(long, env = "WHARF_ROUTER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub router_listen: String,
+    /// Apps are served at <app>.<base-domain>
+    #[arg(long, env = "WHARF_BASE_DOMAIN", default_value = "localhost")]
+    pub base_domain: String,
+    /// The state database: a postgres:// URL, or sqlite:///path (default: wharf.db in the data dir)
+    #[arg(long, env = "WHARF_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The API's URL as clients reach it (default: from the API listen address)
+    #[arg(long, env = "WHARF_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// E-mail address of the admin account a fresh server creates
+    #[arg(long, env = "WHARF_ADMIN_EMAIL", default_value = "admin@localhost")]
+    pub admin_email: String,
+}
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    init_logging();
+    create_private_dir(&args.data_dir)?;
+    let database_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("wharf.db").display()));
+    let store = Store::open(&database_url)
+        .await
+        .context("open the state database")?;
+    bootstrap_admin(&store, &args).await?;
+
+    let api_listener = TcpListener::bind(&args.api_listen)
+        .await
+        .with_context(|| format!("listen for the API on {}", args.api_listen))?;
+    let api_address = api_listener.local_addr().context("read API address")?;
+    let router_port = port_of(&args.router_listen)?;
+    let public_url = args
+        .public_url
+        .clone()
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| local_url(api_address));
+    let state = ApiState {
+        store: store.clone(),
+        config: Arc::new(ApiConfig {
+            public_url: public_url.clone(),
+            base_domain: args.base_domain.clone(),
+            router_port,
+            stack: STACK.to_owned(),
+        }),
+    };
+
+    let shutdown = CancellationToken::new();
+    let mut subsystems = JoinSet::new();
+    let api_shutdown = shutdown.clone();
+    subsystems.spawn(async move {
+        wharf_api::serve(api_listener, state, async move {
+            api_shutdown.cancelled().await
+        })
+        .await
+        .context("serve the API")
+    });
+    println!("wharf: API listening on {public_url}");
+    let _ = std::io::stdout().flush();
+
+    tokio::select! {
+        signal = shutdown_signal() => {
+            let signal = signal?;
+            tracing::info!(signal, "shutting down");
+        }
+        Some(finished) = subsystems.join_next() => {
+            finished.context("a subsystem panicked")??;
+            anyhow::bail!("a subsystem stopped unexpectedly");
+        }
+    }
+    shutdown.cancel();
+    let drained = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
+        while let Some(finished) = subsystems.join_next().await {
+            if let Err(error) = finished.context("a subsystem panicked").and_then(|r| r) {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "subsystem failed while stopping"
+                );
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("subsystems did not stop within {SHUTDOWN_DEADLINE:?}; exiting anyway");
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "create the data dir {} (run as root, or set WHARF_DATA_DIR to a directory you own)",
+            dir.display()
+        )
+    })?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("make {} private", dir.display()))
+}
+
+/// A fresh server (no accounts) creates its admin and writes the admin's key to
+/// `<data-dir>/admin-api-key` (mode 0600). The key file is written before the account, so a
+/// crash in between leaves no admin whose key is lost: the next start simply tries again.
+async fn bootstrap_admin(store: &Store, args: &ServerArgs) -> anyhow::Result<()> {
+    let key_file = args.data_dir.join(ADMIN_KEY_FILE);
+    if store.has_accounts().await? {
+        if key_file.exists() {
+            println!(
+                "wharf: the admin API key is in {} (log in with `wharf login`)",
+                key_file.display()
+            );
+        }
+        return Ok(());
+    }
+    let email = wharf_model::Email::parse(&args.admin_email)
+        .map_err(|e| anyhow::anyhow!("WHARF_ADMIN_EMAIL: {e}"))?;
+    let key = generate_api_key();
+    write_secret(&key_file, &key)?;
+    match store.bootstrap_admin(&email, &hash_api_key(&key)).await? {
+        Some(admin) => println!(
+            "wharf: created the admin account {}; its API key is in {} (mode 0600)",
+            admin.email,
+            key_file.display()
+        ),
+        None => tracing::warn!("another server created the first account at the same time"),
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `path` with mode 0600, atomically (temp file, fsync, rename).
+fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("create {}", temporary.display()))?;
+    file.write_all(format!("{contents}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("write {}", path.display()))?;
+    Ok(())
+}
+
+fn port_of(listen: &str) -> anyhow::Result<u16> {
+    listen
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .with_context(|| format!("{listen:?} is not an address with a port, like 127.0.0.1:8080"))
+}
+
+/// The URL clients on this host use for an API bound to `address` (a wildcard address is
+/// reached through loopback).
+fn local_url(address: SocketAddr) -> String {
+    let host = match address.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", address.port())
+}
+
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
+    Ok(tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_urls() {
+        assert_eq!(
+            local_url("0.0.0.0:5000".parse().unwrap()),
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(
+            local_url("127.0.0.1:80".parse().unwrap()),
+            "http://127.0.0.1:80"
+        );
+        assert_eq!(local_url("[::]:5000".parse().unwrap()), "http://[::1]:5000");
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(port_of("0.0.0.0:8080").unwrap(), 8080);
+        assert_eq!(port_of("[::]:80").unwrap(), 80);
+        assert!(port_of("localhost").is_err());
+    }
+
+    #[test]
+    fn secrets_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        write_secret(&path, "abc").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "abc\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
