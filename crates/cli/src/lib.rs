@@ -1,1 +1,35 @@
-//! placeholder
+//! The `wharf` command-line client: each [`Command`] is a few calls to Wharf's HTTP API (the
+//! shapes in `wharf-api-types`) and Heroku-style output. It knows nothing of the server's
+//! insides; the binary parses the command line and calls [`run`].
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod app_name;
+mod args;
+mod client;
+mod command;
+mod commands;
+mod config_pair;
+mod credentials;
+mod error;
+mod format;
+mod git;
+mod netrc;
+mod prompt;
+mod scale;
+mod settings;
+mod ui;
+
+#[cfg(test)]
+mod tests;
+
+pub use command::Command;
+
+/// Runs one command; prints errors itself; returns the process exit code.
+pub async fn run(command: Command) -> i32 {
+    let settings = settings::Settings::from_process();
+    let mut ui = ui::Ui::stdout(settings.no_color);
+    match commands::execute(command, &settings, &mut ui).await {
+        Ok(()) => 0,
+        Err(error) => error::report(&error),
+    }
+}

@@ -1,0 +1,200 @@
+//! The HTTP client for Wharf's Platform API: the v3 headers, authentication, and turning
+//! error bodies and connection failures into errors a user can act on.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RANGE};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use wharf_api_types::{ErrorBody, ACCEPT_V3};
+
+const USER_AGENT: &str = concat!("wharf-cli/", env!("CARGO_PKG_VERSION"));
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Long enough for a slow release or app deletion, short enough not to hang a script forever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How requests prove who is calling.
+pub enum Auth {
+    /// An API key, for everything but login.
+    Bearer(String),
+    /// E-mail and API key, for `POST /oauth/authorizations`.
+    Basic { user: String, password: String },
+}
+
+/// An error answer with a Heroku-style `{"id", "message"}` body.
+#[derive(Debug)]
+pub struct ApiError {
+    pub id: String,
+    pub message: String,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{} ({})", self.message, self.id)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Nothing listens at the API URL.
+#[derive(Debug)]
+struct Unreachable {
+    url: Url,
+    reason: String,
+}
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "The Wharf server at {} is not reachable ({}).\n\
+             Start it with `wharf server`, or set WHARF_API_URL to point at another server.",
+            self.url, self.reason
+        )
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    auth: Auth,
+}
+
+impl Client {
+    pub fn new(base: Url, auth: Auth) -> Result<Self> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_V3));
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .default_headers(headers)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .context("build the HTTP client")?;
+        Ok(Self { http, base, auth })
+    }
+
+    /// The URL of an API path given as segments, each percent-encoded on its own (an app
+    /// name or e-mail address can never add a path segment).
+    fn url(&self, path: &[&str]) -> Result<Url> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| anyhow!("the API URL {} cannot have a path", self.base))?
+            .pop_if_empty()
+            .extend(path);
+        Ok(url)
+    }
+
+    pub async fn get(&self, path: &[&str]) -> Result<Value> {
+        self.send(Method::GET, path, None, None).await
+    }
+
+    /// A GET with a Heroku `Range` header such as `version ..; max=10, order=desc`; only the
+    /// first page is read.
+    pub async fn get_range(&self, path: &[&str], range: &str) -> Result<Value> {
+        self.send(Method::GET, path, Some(range), None).await
+    }
+
+    pub async fn post(&self, path: &[&str], body: &impl Serialize) -> Result<Value> {
+        let body = serde_json::to_value(body).context("encode the request body")?;
+        self.send(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &[&str], body: &impl Serialize) -> Result<Value> {
+        let body = serde_json::to_value(body).context("encode the request body")?;
+        self.send(Method::PATCH, path, None, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &[&str]) -> Result<Value> {
+        self.send(Method::DELETE, path, None, None).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &[&str],
+        range: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let url = self.url(path)?;
+        let what = format!("{method} {}", url.path());
+        let mut request = self.http.request(method, url);
+        request = match &self.auth {
+            Auth::Bearer(key) => request.bearer_auth(key),
+            Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
+        };
+        if let Some(range) = range {
+            request = request.header(RANGE, range);
+        }
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.transport_error(error, &what))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("{what}: read the response"))?;
+        if status.is_client_error() || status.is_server_error() {
+            return Err(error_from_body(status, &text));
+        }
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text).with_context(|| format!("{what}: the response is not JSON"))
+    }
+
+    fn transport_error(&self, error: reqwest::Error, what: &str) -> anyhow::Error {
+        if error.is_connect() {
+            let reason = innermost_cause(&error);
+            return Unreachable {
+                url: self.base.clone(),
+                reason,
+            }
+            .into();
+        }
+        if error.is_timeout() {
+            return anyhow!(
+                "{what}: the Wharf server at {} did not answer within {} seconds",
+                self.base,
+                REQUEST_TIMEOUT.as_secs()
+            );
+        }
+        anyhow::Error::new(error).context(what.to_string())
+    }
+}
+
+/// A JSON error body becomes an [`ApiError`]; anything else shows the status and the text.
+fn error_from_body(status: StatusCode, text: &str) -> anyhow::Error {
+    match serde_json::from_str::<ErrorBody>(text) {
+        Ok(body) => ApiError {
+            id: body.id,
+            message: body.message,
+        }
+        .into(),
+        Err(_) if text.trim().is_empty() => anyhow!("the server answered HTTP {status}"),
+        Err(_) => anyhow!("the server answered HTTP {status}: {}", text.trim()),
+    }
+}
+
+fn innermost_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// A response body as the type the API documents for it.
+pub fn decode<T: DeserializeOwned>(value: Value, what: &str) -> Result<T> {
+    serde_json::from_value(value).with_context(|| format!("decode {what} from the server"))
+}

@@ -1,0 +1,94 @@
+//! The client commands, named as Heroku's CLI names them (`apps:create`, `config:set`).
+
+use clap::Subcommand;
+
+use crate::args::{
+    AccessChangeArgs, AppArgs, AppJsonArgs, AppsCreateArgs, AppsDestroyArgs, AppsInfoArgs,
+    ConfigArgs, ConfigGetArgs, ConfigSetArgs, ConfigUnsetArgs, GitRemoteArgs, JsonArgs, LoginArgs,
+    PsScaleArgs, PsTypeArgs, ReleasesArgs, ReleasesInfoArgs, RollbackArgs, UsersCreateArgs,
+};
+
+/// All client commands; the binary adds a `server` subcommand next to them via
+/// `#[command(flatten)]`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Log in with your e-mail address and API key (stored in ~/.netrc)
+    #[command(name = "login", visible_alias = "auth:login")]
+    Login(LoginArgs),
+    /// Forget the API key stored in ~/.netrc
+    #[command(name = "logout", visible_alias = "auth:logout")]
+    Logout,
+    /// Show the e-mail address you are logged in as
+    #[command(name = "auth:whoami", visible_alias = "whoami")]
+    Whoami(JsonArgs),
+    /// Create a user and its first API key (admins only)
+    #[command(name = "users:create")]
+    UsersCreate(UsersCreateArgs),
+
+    /// List your apps and the apps you collaborate on
+    #[command(name = "apps", visible_alias = "apps:list")]
+    Apps(JsonArgs),
+    /// Create an app
+    #[command(name = "apps:create", visible_alias = "create")]
+    AppsCreate(AppsCreateArgs),
+    /// Show an app
+    #[command(name = "apps:info", visible_alias = "info")]
+    AppsInfo(AppsInfoArgs),
+    /// Delete an app for good
+    #[command(name = "apps:destroy", visible_alias = "destroy")]
+    AppsDestroy(AppsDestroyArgs),
+
+    /// Show an app's config vars
+    #[command(name = "config")]
+    Config(ConfigArgs),
+    /// Show one config var
+    #[command(name = "config:get")]
+    ConfigGet(ConfigGetArgs),
+    /// Set config vars and restart the app
+    #[command(name = "config:set", visible_alias = "config:add")]
+    ConfigSet(ConfigSetArgs),
+    /// Remove config vars and restart the app
+    #[command(name = "config:unset", visible_alias = "config:remove")]
+    ConfigUnset(ConfigUnsetArgs),
+
+    /// List an app's releases, newest first
+    #[command(name = "releases")]
+    Releases(ReleasesArgs),
+    /// Show one release and its config vars
+    #[command(name = "releases:info")]
+    ReleasesInfo(ReleasesInfoArgs),
+    /// Roll back to an earlier release (code and config)
+    #[command(name = "rollback", visible_alias = "releases:rollback")]
+    Rollback(RollbackArgs),
+
+    /// Scale dyno quantities (web=2, worker+1, web=1:Standard-2X)
+    #[command(name = "ps:scale", visible_alias = "scale")]
+    PsScale(PsScaleArgs),
+    /// Change or show dyno sizes
+    #[command(name = "ps:type", visible_alias = "ps:resize")]
+    PsType(PsTypeArgs),
+
+    /// List who has access to an app
+    #[command(name = "access")]
+    Access(AppJsonArgs),
+    /// Give a user access to an app
+    #[command(name = "access:add")]
+    AccessAdd(AccessChangeArgs),
+    /// Take a user's access to an app away
+    #[command(name = "access:remove")]
+    AccessRemove(AccessChangeArgs),
+
+    /// Show whether maintenance mode is on
+    #[command(name = "maintenance")]
+    Maintenance(AppArgs),
+    /// Serve a maintenance page instead of the app
+    #[command(name = "maintenance:on")]
+    MaintenanceOn(AppArgs),
+    /// Serve the app again
+    #[command(name = "maintenance:off")]
+    MaintenanceOff(AppArgs),
+
+    /// Point a git remote of the current repository at an app
+    #[command(name = "git:remote")]
+    GitRemote(GitRemoteArgs),
+}

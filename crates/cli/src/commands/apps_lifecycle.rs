@@ -1,0 +1,107 @@
+//! `apps:create`, `apps:destroy` and `git:remote`: making and removing apps, and the git
+//! remotes that point at them.
+
+use std::io::IsTerminal;
+
+use anyhow::{bail, Result};
+use wharf_api_types::{App, AppCreate};
+
+use crate::args::{AppArgs, AppsCreateArgs, AppsDestroyArgs, GitRemoteArgs};
+use crate::client::decode;
+use crate::git;
+use crate::prompt;
+use crate::settings::Settings;
+use crate::ui::Ui;
+
+pub async fn create(args: AppsCreateArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
+    let client = settings.client()?;
+    let body = AppCreate {
+        name: args.name.clone(),
+        ..AppCreate::default()
+    };
+    let request = client.post(&["apps"], &body);
+    let value = if args.json {
+        request.await?
+    } else {
+        let label = match &args.name {
+            Some(name) => format!("Creating {}", ui.app(name)),
+            None => "Creating app".to_string(),
+        };
+        ui.action(&label, request).await?
+    };
+    let app: App = decode(value.clone(), "the new app")?;
+    if args.json {
+        ui.json(&value)?;
+    } else {
+        match args.name {
+            Some(_) => ui.line("done")?,
+            None => ui.line(format!("done, {}", ui.app(&app.name)))?,
+        }
+        let web_url = app.web_url.as_deref().unwrap_or_default();
+        let git_url = app.git_url.as_deref().unwrap_or_default();
+        ui.line(format!("{web_url} | {git_url}"))?;
+    }
+    if let Some(git_url) = app.git_url.as_deref() {
+        if !args.no_remote && git::inside_work_tree() {
+            if let Err(error) = git::set_remote(&args.remote, git_url) {
+                // The app exists now; a missing remote is worth a warning, not a failure.
+                eprintln!(
+                    " ›   Warning: could not add git remote {}: {error:#}",
+                    args.remote
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn destroy(args: AppsDestroyArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
+    let name = match args.name {
+        Some(name) => name,
+        None => settings.app(&args.app)?,
+    };
+    let confirmation = match args.confirm {
+        Some(confirmation) => confirmation,
+        None if std::io::stdin().is_terminal() => {
+            eprintln!(
+                " ›   Warning: This will delete {} including all add-ons.",
+                ui.app(&name)
+            );
+            eprintln!(" ›   To proceed, type {name} or re-run this command with --confirm {name}");
+            eprintln!();
+            // An unreadable answer is no confirmation.
+            prompt::ask("> ", false).unwrap_or_default()
+        }
+        None => String::new(),
+    };
+    if confirmation != name {
+        bail!("Confirmation did not match {name}. Aborted.");
+    }
+    let client = settings.client()?;
+    let app: App = decode(client.get(&["apps", &name]).await?, "the app")?;
+    let label = format!("Destroying {} (including all add-ons)", ui.app(&name));
+    ui.action(&label, client.delete(&["apps", &name])).await?;
+    ui.line("done")?;
+    if let Some(git_url) = app.git_url.as_deref() {
+        if git::inside_work_tree() {
+            if let Err(error) = git::remove_remotes_to(git_url) {
+                eprintln!(" ›   Warning: could not remove git remotes to {git_url}: {error:#}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn git_remote(args: GitRemoteArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
+    let app_args = AppArgs {
+        app: args.app,
+        remote: Some(args.remote.clone()),
+    };
+    let name = settings.app(&app_args)?;
+    let app: App = decode(settings.client()?.get(&["apps", &name]).await?, "the app")?;
+    let Some(git_url) = app.git_url else {
+        bail!("{name} has no git URL");
+    };
+    git::set_remote(&args.remote, &git_url)?;
+    ui.line(format!("set git remote {} to {git_url}", args.remote))
+}

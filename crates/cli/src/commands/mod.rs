@@ -1,0 +1,46 @@
+//! One module per topic of commands; [`execute`] sends a parsed [`Command`] to its function.
+
+mod access;
+mod apps;
+mod apps_lifecycle;
+mod auth;
+mod config_vars;
+mod maintenance;
+mod ps;
+mod releases;
+mod rollback;
+
+use anyhow::Result;
+
+use crate::command::Command;
+use crate::settings::Settings;
+use crate::ui::Ui;
+
+pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Result<()> {
+    match command {
+        Command::Login(args) => auth::login(args, settings, ui).await,
+        Command::Logout => auth::logout(settings, ui).await,
+        Command::Whoami(args) => auth::whoami(args, settings, ui).await,
+        Command::UsersCreate(args) => auth::users_create(args, settings, ui).await,
+        Command::Apps(args) => apps::list(args, settings, ui).await,
+        Command::AppsCreate(args) => apps_lifecycle::create(args, settings, ui).await,
+        Command::AppsInfo(args) => apps::info(args, settings, ui).await,
+        Command::AppsDestroy(args) => apps_lifecycle::destroy(args, settings, ui).await,
+        Command::Config(args) => config_vars::show(args, settings, ui).await,
+        Command::ConfigGet(args) => config_vars::get(args, settings, ui).await,
+        Command::ConfigSet(args) => config_vars::set(args, settings, ui).await,
+        Command::ConfigUnset(args) => config_vars::unset(args, settings, ui).await,
+        Command::Releases(args) => releases::list(args, settings, ui).await,
+        Command::ReleasesInfo(args) => releases::info(args, settings, ui).await,
+        Command::Rollback(args) => rollback::rollback(args, settings, ui).await,
+        Command::PsScale(args) => ps::scale(args, settings, ui).await,
+        Command::PsType(args) => ps::resize(args, settings, ui).await,
+        Command::Access(args) => access::list(args, settings, ui).await,
+        Command::AccessAdd(args) => access::add(args, settings, ui).await,
+        Command::AccessRemove(args) => access::remove(args, settings, ui).await,
+        Command::Maintenance(args) => maintenance::show(args, settings, ui).await,
+        Command::MaintenanceOn(args) => maintenance::set(args, true, settings, ui).await,
+        Command::MaintenanceOff(args) => maintenance::set(args, false, settings, ui).await,
+        Command::GitRemote(args) => apps_lifecycle::git_remote(args, settings, ui).await,
+    }
+}
