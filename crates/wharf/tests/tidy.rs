@@ -1,0 +1,94 @@
+//! House rules a machine can check: the walls between crates, and the conventions every
+//! source file keeps.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// The names in a crate's `[dependencies]` table (not dev-dependencies).
+fn dependencies(krate: &str) -> Vec<String> {
+    let manifest = std::fs::read_to_string(workspace().join("crates").join(krate).join("Cargo.toml"))
+        .expect("read manifest");
+    let mut in_dependencies = false;
+    let mut names = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+            continue;
+        }
+        if in_dependencies && !line.is_empty() && !line.starts_with('#') {
+            let name = line.split(['=', '.']).next().expect("a key").trim();
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+fn check_walls(krate: &str, forbidden: &[&str]) {
+    let deps = dependencies(krate);
+    assert!(!deps.is_empty(), "{krate} has dependencies to read");
+    for name in forbidden {
+        assert!(!deps.iter().any(|d| d == name), "{krate} must not depend on {name}");
+    }
+}
+
+const SERVER_CRATES: &[&str] = &["wharf-store", "wharf-api", "wharf-model"];
+const IO_CRATES: &[&str] = &["tokio", "sqlx", "axum", "hyper", "reqwest", "tracing"];
+
+#[test]
+fn the_model_does_no_io() {
+    check_walls("model", IO_CRATES);
+}
+
+#[test]
+fn the_cli_speaks_only_the_api() {
+    check_walls("cli", SERVER_CRATES);
+    assert!(dependencies("cli").iter().any(|d| d == "wharf-api-types"));
+}
+
+#[test]
+fn the_wire_types_stand_alone() {
+    check_walls("api-types", &[SERVER_CRATES, IO_CRATES].concat());
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "target") {
+                rust_files(&path, found);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_source_file_says_what_it_is_for_and_nothing_is_left_half_done() {
+    let mut files = Vec::new();
+    rust_files(&workspace().join("crates"), &mut files);
+    assert!(files.len() > 20);
+    let banned = [
+        concat!("todo", "!("),
+        concat!("unimplemented", "!("),
+        concat!("#[", "ignore"),
+        concat!("dbg", "!("),
+    ];
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        assert!(
+            text.starts_with("//!"),
+            "{} must open with a `//!` line saying what it is for",
+            file.display()
+        );
+        for needle in banned {
+            assert!(!text.contains(needle), "{} contains {needle}", file.display());
+        }
+    }
+}

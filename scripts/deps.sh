@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building and running Wharf needs on Debian 12. Sourced by scripts/start and
+# scripts/test; installs only what is missing, so it is quick on a prepared machine.
+set -euo pipefail
+
+# apt_install PACKAGE...: installs the packages that are not installed yet.
+apt_install() {
+  local missing=()
+  for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "wharf: installing ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "wharf: installing packages needs root: run this script with sudo" >&2
+      exit 1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# The toolchain and the tools Wharf drives: git serves pushes.
+apt_install ca-certificates curl git gcc libc6-dev pkg-config
+
+# Rust: the distribution's rustc is too old for Wharf's dependencies, so use rustup's.
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "wharf: installing the Rust toolchain with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
