@@ -53,7 +53,8 @@ impl fmt::Display for Unreachable {
             formatter,
             "The Wharf server at {} is not reachable ({}).\n\
              Start it with `wharf server`, or set WHARF_API_URL to point at another server.",
-            self.url, self.reason
+            self.url.as_str().trim_end_matches('/'),
+            self.reason
         )
     }
 }

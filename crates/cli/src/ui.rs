@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use crate::format;
 
-const MAGENTA: &str = "35";
-const GREEN: &str = "32";
-const BOLD: &str = "1";
+/// Each style with the code that ends only it, so styles nest (an app name in a header).
+const MAGENTA: (&str, &str) = ("35", "39");
+const GREEN: (&str, &str) = ("32", "39");
+const BOLD: (&str, &str) = ("1", "22");
 
 pub struct Ui {
     out: Box<dyn Write + Send>,
@@ -106,9 +107,9 @@ impl Ui {
         self.paint(GREEN, name)
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
+    fn paint(&self, (start, end): (&str, &str), text: &str) -> String {
         if self.color {
-            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+            format!("\u{1b}[{start}m{text}\u{1b}[{end}m")
         } else {
             text.to_string()
         }

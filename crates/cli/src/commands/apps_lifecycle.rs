@@ -43,16 +43,27 @@ pub async fn create(args: AppsCreateArgs, settings: &Settings, ui: &mut Ui) -> R
     }
     if let Some(git_url) = app.git_url.as_deref() {
         if !args.no_remote && git::inside_work_tree() {
-            if let Err(error) = git::set_remote(&args.remote, git_url) {
-                // The app exists now; a missing remote is worth a warning, not a failure.
-                eprintln!(
-                    " ›   Warning: could not add git remote {}: {error:#}",
-                    args.remote
-                );
-            }
+            add_remote(&args.remote, git_url, &app.name);
         }
     }
     Ok(())
+}
+
+/// Adds the remote for a new app, leaving an existing remote of that name alone (it may
+/// point at another app). The app exists by now, so problems are warnings, not failures.
+fn add_remote(remote: &str, git_url: &str, app: &str) {
+    match git::remote_url(remote) {
+        Some(existing) if existing != git_url => eprintln!(
+            " ›   Warning: git remote {remote} already points at {existing}; \
+             run `wharf git:remote -a {app} -r {remote}` to change it"
+        ),
+        Some(_) => {}
+        None => {
+            if let Err(error) = git::set_remote(remote, git_url) {
+                eprintln!(" ›   Warning: could not add git remote {remote}: {error:#}");
+            }
+        }
+    }
 }
 
 pub async fn destroy(args: AppsDestroyArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {

@@ -82,6 +82,9 @@ pub async fn resize(args: PsTypeArgs, settings: &Settings, ui: &mut Ui) -> Resul
         return ui.json(&value);
     }
     let mut formation: Vec<Formation> = decode(value, "the formation")?;
+    if formation.is_empty() {
+        bail!("No process types on {name}");
+    }
     formation.sort_by(|left, right| left.process_type.cmp(&right.process_type));
     let mut rows = vec![vec![
         "Type".to_string(),
