@@ -1,7 +1,6 @@
 //! The `wharf` command-line client: each [`Command`] is a few calls to Wharf's HTTP API (the
 //! shapes in `wharf-api-types`) and Heroku-style output. It knows nothing of the server's
 //! insides; the binary parses the command line and calls [`run`].
-#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod app_name;
 mod args;
