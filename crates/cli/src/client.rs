@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RANGE};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -16,6 +16,10 @@ const USER_AGENT: &str = concat!("wharf-cli/", env!("CARGO_PKG_VERSION"));
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Long enough for a slow release or app deletion, short enough not to hang a script forever.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Pages of one list read at most (of up to 1000 items each), against a server that never
+/// stops sending `Next-Range`.
+const MAX_PAGES: usize = 100;
+const NEXT_RANGE: &str = "next-range";
 
 /// How requests prove who is calling.
 pub enum Auth {
@@ -61,6 +65,12 @@ impl fmt::Display for Unreachable {
 
 impl std::error::Error for Unreachable {}
 
+/// A response body and, for a partial list, the `Range` that asks for the rest.
+struct Page {
+    body: Value,
+    next_range: Option<String>,
+}
+
 pub struct Client {
     http: reqwest::Client,
     base: Url,
@@ -92,28 +102,49 @@ impl Client {
         Ok(url)
     }
 
+    /// A GET; a list answered in pages (`206` with `Next-Range`) is read to the end.
     pub async fn get(&self, path: &[&str]) -> Result<Value> {
-        self.send(Method::GET, path, None, None).await
+        let mut page = self.send(Method::GET, path, None, None).await?;
+        let Value::Array(mut items) = page.body else {
+            return Ok(page.body);
+        };
+        let mut pages = 1;
+        while let Some(range) = page.next_range.take() {
+            if pages == MAX_PAGES {
+                bail!("GET /{}: more than {MAX_PAGES} pages", path.join("/"));
+            }
+            page = self.send(Method::GET, path, Some(&range), None).await?;
+            match page.body {
+                Value::Array(more) => items.extend(more),
+                _ => bail!("GET /{}: a later page is not a list", path.join("/")),
+            }
+            pages += 1;
+        }
+        Ok(Value::Array(items))
     }
 
     /// A GET with a Heroku `Range` header such as `version ..; max=10, order=desc`; only the
     /// first page is read.
     pub async fn get_range(&self, path: &[&str], range: &str) -> Result<Value> {
-        self.send(Method::GET, path, Some(range), None).await
+        let page = self.send(Method::GET, path, Some(range), None).await?;
+        Ok(page.body)
     }
 
     pub async fn post(&self, path: &[&str], body: &impl Serialize) -> Result<Value> {
         let body = serde_json::to_value(body).context("encode the request body")?;
-        self.send(Method::POST, path, None, Some(body)).await
+        let page = self.send(Method::POST, path, None, Some(body)).await?;
+        Ok(page.body)
     }
 
     pub async fn patch(&self, path: &[&str], body: &impl Serialize) -> Result<Value> {
         let body = serde_json::to_value(body).context("encode the request body")?;
-        self.send(Method::PATCH, path, None, Some(body)).await
+        let page = self.send(Method::PATCH, path, None, Some(body)).await?;
+        Ok(page.body)
     }
 
     pub async fn delete(&self, path: &[&str]) -> Result<Value> {
-        self.send(Method::DELETE, path, None, None).await
+        let page = self.send(Method::DELETE, path, None, None).await?;
+        Ok(page.body)
     }
 
     async fn send(
@@ -122,7 +153,7 @@ impl Client {
         path: &[&str],
         range: Option<&str>,
         body: Option<Value>,
-    ) -> Result<Value> {
+    ) -> Result<Page> {
         let url = self.url(path)?;
         let what = format!("{method} {}", url.path());
         let mut request = self.http.request(method, url);
@@ -141,6 +172,14 @@ impl Client {
             .await
             .map_err(|error| self.transport_error(error, &what))?;
         let status = response.status();
+        // Only a partial answer has more to fetch; a `Next-Range` on anything else is ignored
+        // so that a confused server cannot make the client loop.
+        let next_range = response
+            .headers()
+            .get(NEXT_RANGE)
+            .and_then(|value| value.to_str().ok())
+            .filter(|_| status == StatusCode::PARTIAL_CONTENT)
+            .map(str::to_string);
         let text = response
             .text()
             .await
@@ -148,10 +187,13 @@ impl Client {
         if status.is_client_error() || status.is_server_error() {
             return Err(error_from_body(status, &text));
         }
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text).with_context(|| format!("{what}: the response is not JSON"))
+        let body = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .with_context(|| format!("{what}: the response is not JSON"))?
+        };
+        Ok(Page { body, next_range })
     }
 
     fn transport_error(&self, error: reqwest::Error, what: &str) -> anyhow::Error {

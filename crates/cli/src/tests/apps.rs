@@ -191,3 +191,33 @@ async fn apps_create_without_a_name_shows_the_generated_one() {
         serde_json::json!({"name": null})
     );
 }
+
+#[tokio::test]
+async fn apps_reads_every_page() {
+    let outcome = run(
+        &["apps"],
+        vec![
+            json("GET /account", 200, &account_json("me@example.com")),
+            json(
+                "GET /apps",
+                206,
+                &to_json(&vec![app("alpha", "me@example.com")]),
+            )
+            .header("Next-Range", "id ]alpha-id..; max=1"),
+            json(
+                "GET /apps",
+                200,
+                &to_json(&vec![app("beta", "me@example.com")]),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(outcome.stdout, "=== me@example.com Apps\nalpha\nbeta\n");
+    let ranges: Vec<Option<&str>> = outcome
+        .requests
+        .iter()
+        .filter(|request| request.route == "GET /apps")
+        .map(|request| request.header("range"))
+        .collect();
+    assert_eq!(ranges, [None, Some("id ]alpha-id..; max=1")]);
+}

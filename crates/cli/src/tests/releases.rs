@@ -12,7 +12,9 @@ async fn releases_lists_newest_first_with_the_current_one() {
     ];
     let outcome = run(
         &["releases", "-a", "myapp", "-n", "5"],
-        vec![json("GET /apps/myapp/releases", 206, &to_json(&releases))],
+        // Like Heroku's, the list shows the first page only: Next-Range is not followed.
+        vec![json("GET /apps/myapp/releases", 206, &to_json(&releases))
+            .header("Next-Range", "version ]1..; max=5, order=desc")],
     )
     .await;
     let lines: Vec<&str> = outcome.stdout.lines().collect();

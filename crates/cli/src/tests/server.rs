@@ -14,7 +14,15 @@ pub struct Canned {
     route: String,
     status: u16,
     content_type: &'static str,
+    headers: Vec<(String, String)>,
     body: String,
+}
+
+impl Canned {
+    pub fn header(mut self, name: &str, value: &str) -> Canned {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
 }
 
 pub fn json(route: &str, status: u16, body: &str) -> Canned {
@@ -22,6 +30,7 @@ pub fn json(route: &str, status: u16, body: &str) -> Canned {
         route: route.to_string(),
         status,
         content_type: "application/json",
+        headers: Vec::new(),
         body: body.to_string(),
     }
 }
@@ -31,6 +40,7 @@ pub fn text(route: &str, status: u16, body: &str) -> Canned {
         route: route.to_string(),
         status,
         content_type: "text/plain",
+        headers: Vec::new(),
         body: body.to_string(),
     }
 }
@@ -165,12 +175,16 @@ fn read_request(stream: &TcpStream) -> Option<Recorded> {
 }
 
 fn write_response(mut stream: TcpStream, canned: &Canned) {
-    let head = format!(
-        "HTTP/1.1 {} Canned\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+    let mut head = format!(
+        "HTTP/1.1 {} Canned\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         canned.status,
         canned.content_type,
         canned.body.len()
     );
+    for (name, value) in &canned.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
     // The client may have given up already; the test will say so.
     let _ = stream
         .write_all(head.as_bytes())
