@@ -66,7 +66,10 @@ mod tests {
 
     fn check(raw: &str, expected: Option<&str>) {
         assert_eq!(
-            Email::parse(raw).ok().map(|e| e.as_str().to_owned()).as_deref(),
+            Email::parse(raw)
+                .ok()
+                .map(|e| e.as_str().to_owned())
+                .as_deref(),
             expected,
             "{raw:?}"
         );

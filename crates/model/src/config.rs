@@ -158,8 +158,16 @@ mod tests {
 
     #[test]
     fn descriptions() {
-        check(&[], &[("FOO", Some("1")), ("BAR", Some("2"))], Some("Set BAR, FOO config vars"));
-        check(&[("FOO", "1")], &[("FOO", None)], Some("Remove FOO config vars"));
+        check(
+            &[],
+            &[("FOO", Some("1")), ("BAR", Some("2"))],
+            Some("Set BAR, FOO config vars"),
+        );
+        check(
+            &[("FOO", "1")],
+            &[("FOO", None)],
+            Some("Remove FOO config vars"),
+        );
         check(
             &[("FOO", "1")],
             &[("FOO", None), ("BAR", Some("x"))],
@@ -173,7 +181,11 @@ mod tests {
     #[test]
     fn apply_sets_and_removes() {
         let (next, _) = vars(&[("A", "1"), ("B", "2")])
-            .apply(&changes(&[("A", None), ("B", Some("3")), ("C", Some("é ünïcode"))]))
+            .apply(&changes(&[
+                ("A", None),
+                ("B", Some("3")),
+                ("C", Some("é ünïcode")),
+            ]))
             .expect("within limits")
             .expect("changed");
         assert_eq!(next, vars(&[("B", "3"), ("C", "é ünïcode")]));

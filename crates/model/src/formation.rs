@@ -48,6 +48,7 @@ impl fmt::Display for ProcessType {
 /// One process type's entry in an app's formation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormationEntry {
+    pub id: uuid::Uuid,
     pub process_type: ProcessType,
     pub quantity: u32,
     pub size: DynoSize,
@@ -75,9 +76,13 @@ impl Quantity {
             ))
         };
         if raw.starts_with('+') || raw.starts_with('-') {
-            raw.parse::<i64>().map(Quantity::Relative).map_err(|_| invalid())
+            raw.parse::<i64>()
+                .map(Quantity::Relative)
+                .map_err(|_| invalid())
         } else {
-            raw.parse::<u32>().map(Quantity::Absolute).map_err(|_| invalid())
+            raw.parse::<u32>()
+                .map(Quantity::Absolute)
+                .map_err(|_| invalid())
         }
     }
 
@@ -185,6 +190,7 @@ mod tests {
 
     fn entry(process_type: &str, quantity: u32) -> FormationEntry {
         FormationEntry {
+            id: uuid::Uuid::nil(),
             process_type: ProcessType::parse(process_type).expect("valid"),
             quantity,
             size: DynoSize::DEFAULT,

@@ -121,7 +121,10 @@ mod tests {
         assert_eq!(DynoSize::parse("2X"), Ok(DynoSize::Standard2X));
         assert_eq!(DynoSize::parse("standard-1x"), Ok(DynoSize::Standard1X));
         let err = DynoSize::parse("huge").unwrap_err().to_string();
-        assert!(err.contains("\"huge\"") && err.contains("Performance-L"), "{err}");
+        assert!(
+            err.contains("\"huge\"") && err.contains("Performance-L"),
+            "{err}"
+        );
     }
 
     #[test]
