@@ -1,5 +1,7 @@
 //! Every route refuses callers it must refuse: no key or a bad key gets 401, another user's
 //! app answers 404 as if it did not exist, admin routes answer 403 to others.
+// A test that cannot go on fails by panicking.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

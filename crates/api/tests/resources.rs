@@ -1,5 +1,7 @@
 //! The API's resources through its router: shapes, statuses, errors and paging as Heroku's
 //! clients expect them.
+// A test that cannot go on fails by panicking.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

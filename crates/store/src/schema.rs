@@ -11,7 +11,7 @@ use sqlx::Executor;
 use crate::{rows::now_text, Backend, Store};
 
 /// Arbitrary key for the PostgreSQL advisory lock that serializes migrations across servers.
-const MIGRATION_LOCK_KEY: i64 = 0x5748_4152_46;
+const MIGRATION_LOCK_KEY: i64 = 0x0057_4841_5246;
 
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, apps, the release ledger, slugs, formation, collaborators.

@@ -1,5 +1,7 @@
 //! The store contract: every test here runs against SQLite and against PostgreSQL, and both
 //! must pass. A backend is correct when it passes this suite.
+// A test that cannot go on fails by panicking.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

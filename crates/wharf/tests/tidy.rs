@@ -1,5 +1,7 @@
 //! House rules a machine can check: the walls between crates, and the conventions every
 //! source file keeps.
+// A test that cannot go on fails by panicking.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +14,9 @@ fn workspace() -> PathBuf {
 
 /// The names in a crate's `[dependencies]` table (not dev-dependencies).
 fn dependencies(krate: &str) -> Vec<String> {
-    let manifest = std::fs::read_to_string(workspace().join("crates").join(krate).join("Cargo.toml"))
-        .expect("read manifest");
+    let manifest =
+        std::fs::read_to_string(workspace().join("crates").join(krate).join("Cargo.toml"))
+            .expect("read manifest");
     let mut in_dependencies = false;
     let mut names = Vec::new();
     for line in manifest.lines().map(str::trim) {
@@ -33,7 +36,10 @@ fn check_walls(krate: &str, forbidden: &[&str]) {
     let deps = dependencies(krate);
     assert!(!deps.is_empty(), "{krate} has dependencies to read");
     for name in forbidden {
-        assert!(!deps.iter().any(|d| d == name), "{krate} must not depend on {name}");
+        assert!(
+            !deps.iter().any(|d| d == name),
+            "{krate} must not depend on {name}"
+        );
     }
 }
 
@@ -88,7 +94,11 @@ fn every_source_file_says_what_it_is_for_and_nothing_is_left_half_done() {
             file.display()
         );
         for needle in banned {
-            assert!(!text.contains(needle), "{} contains {needle}", file.display());
+            assert!(
+                !text.contains(needle),
+                "{} contains {needle}",
+                file.display()
+            );
         }
     }
 }

@@ -1,0 +1,214 @@
+//! End-to-end harness: the real `wharf server` on a free port in a temp data dir, and the
+//! real `wharf` CLI pointed at it.
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a server may take to say it is listening.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const LISTENING: &str = "wharf: API listening on ";
+
+pub fn wharf_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_wharf")
+}
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub stdout: Vec<String>,
+}
+
+impl Server {
+    /// Starts `wharf server` on `data_dir` with the API on a free loopback port.
+    pub fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(wharf_binary())
+            .arg("server")
+            .env("WHARF_DATA_DIR", data_dir)
+            .env("WHARF_API_LISTEN", "127.0.0.1:0")
+            .env("WHARF_ROUTER_LISTEN", "127.0.0.1:8080")
+            .env("WHARF_LOG", "warn")
+            .env_remove("WHARF_DATABASE_URL")
+            .env_remove("WHARF_PUBLIC_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn wharf server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines_tx, lines_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut seen = Vec::new();
+        let url = loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(remaining) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix(LISTENING) {
+                        let url = url.trim().to_owned();
+                        seen.push(line);
+                        break url;
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("wharf server did not start listening; it printed {seen:?}");
+                }
+            }
+        };
+        Server {
+            child,
+            url,
+            data_dir: data_dir.to_owned(),
+            stdout: seen,
+        }
+    }
+
+    pub fn admin_key(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin-api-key"))
+            .expect("read admin key")
+            .trim()
+            .to_owned()
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill server");
+        self.child.wait().expect("reap server");
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self, timeout: Duration) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll server") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one CLI run did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "command failed: {self:?}");
+        self.stdout
+    }
+
+    #[track_caller]
+    pub fn failed(self) -> String {
+        assert_ne!(self.code, 0, "command should have failed: {self:?}");
+        self.stderr
+    }
+}
+
+/// The CLI as one user: its own HOME (for ~/.netrc), run in an empty directory.
+pub struct User {
+    pub home: tempfile::TempDir,
+    pub api_url: String,
+    pub key: Option<String>,
+}
+
+impl User {
+    pub fn new(api_url: &str, key: Option<&str>) -> User {
+        User {
+            home: tempfile::tempdir().expect("temp home"),
+            api_url: api_url.to_owned(),
+            key: key.map(str::to_owned),
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Outcome {
+        let mut command = Command::new(wharf_binary());
+        command
+            .args(args)
+            .current_dir(self.home.path())
+            .env("HOME", self.home.path())
+            .env("WHARF_API_URL", &self.api_url)
+            .env_remove("WHARF_APP")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        match &self.key {
+            Some(key) => command.env("WHARF_API_KEY", key),
+            None => command.env_remove("WHARF_API_KEY"),
+        };
+        let output = command.output().expect("run wharf");
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 JSON request, for the API calls the CLI has no command for yet.
+pub fn http_json(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let authority = base_url
+        .strip_prefix("http://")
+        .expect("an http:// URL")
+        .trim_end_matches('/');
+    let mut stream = TcpStream::connect(authority).expect("connect to the API");
+    let body = body.to_string();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {key}\r\n\
+         Accept: application/vnd.heroku+json; version=3\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .expect("a complete response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    (status, serde_json::from_str(body).expect("a JSON body"))
+}
