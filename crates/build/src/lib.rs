@@ -1,0 +1,6 @@
+//! Wharf's slug compiler: turns an app's source into a slug with buildpacks that follow the
+//! classic contract (`bin/detect`, `bin/compile`, `bin/release`), and packs it.
+
+pub mod procfile;
+pub mod release_yaml;
+pub mod slugignore;

@@ -1,0 +1,155 @@
+//! `.slugignore`: `.gitignore`-style patterns for files to leave out of the slug (tests,
+//! docs, sources of large assets). Blank lines and `#` comments are skipped; `!` re-includes;
+//! a trailing `/` matches directories only; a pattern with a `/` elsewhere is anchored at the
+//! app's root, otherwise it matches a name at any depth; `*` and `?` stay within one path
+//! segment and `**` crosses segments. The last matching pattern wins.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pattern {
+    glob: String,
+    negated: bool,
+    directory_only: bool,
+    anchored: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlugIgnore {
+    patterns: Vec<Pattern>,
+}
+
+impl SlugIgnore {
+    pub fn parse(text: &str) -> SlugIgnore {
+        let patterns = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(|line| {
+                let (negated, line) = match line.strip_prefix('!') {
+                    Some(rest) => (true, rest),
+                    None => (false, line),
+                };
+                let (directory_only, line) = match line.strip_suffix('/') {
+                    Some(rest) => (true, rest),
+                    None => (false, line),
+                };
+                let anchored = line.contains('/');
+                Pattern {
+                    glob: line.trim_start_matches('/').to_owned(),
+                    negated,
+                    directory_only,
+                    anchored,
+                }
+            })
+            .filter(|p| !p.glob.is_empty())
+            .collect();
+        SlugIgnore { patterns }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Whether `path` (relative to the app's root, `/`-separated) is left out. A path under an
+    /// ignored directory is left out too.
+    pub fn is_ignored(&self, path: &str, is_dir: bool) -> bool {
+        let path = path.trim_matches('/');
+        // Check each ancestor directory first: an ignored directory hides all it holds.
+        let ancestor_ignored = path
+            .char_indices()
+            .filter(|(_, c)| *c == '/')
+            .any(|(i, _)| self.matches(&path[..i], true));
+        ancestor_ignored || self.matches(path, is_dir)
+    }
+
+    fn matches(&self, path: &str, is_dir: bool) -> bool {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let mut ignored = false;
+        for pattern in &self.patterns {
+            if pattern.directory_only && !is_dir {
+                continue;
+            }
+            let subject = if pattern.anchored { path } else { name };
+            if glob(pattern.glob.as_bytes(), subject.as_bytes()) {
+                ignored = !pattern.negated;
+            }
+        }
+        ignored
+    }
+}
+
+/// Glob matching where `*` and `?` do not cross `/` and `**` does.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) if rest.first() == Some(&b'*') => {
+            let rest = &rest[1..];
+            let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+            (0..=text.len()).any(|i| glob(rest, &text[i..]))
+        }
+        Some((b'*', rest)) => {
+            for i in 0..=text.len() {
+                if glob(rest, &text[i..]) {
+                    return true;
+                }
+                if text.get(i) == Some(&b'/') {
+                    break;
+                }
+            }
+            false
+        }
+        Some((b'?', rest)) => text.first().is_some_and(|c| *c != b'/') && glob(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(patterns: &str, path: &str, is_dir: bool, expected: bool) {
+        assert_eq!(
+            SlugIgnore::parse(patterns).is_ignored(path, is_dir),
+            expected,
+            "{patterns:?} {path:?}"
+        );
+    }
+
+    #[test]
+    fn gitignore_rules() {
+        check("*.psd", "art/logo.psd", false, true);
+        check("*.psd", "logo.psd", false, true);
+        check("*.psd", "logo.png", false, false);
+        check("/docs", "docs", true, true);
+        check("/docs", "docs/index.md", false, true);
+        check("/docs", "app/docs", true, false);
+        check("docs", "app/docs/readme", false, true);
+        check("tmp/", "tmp", true, true);
+        check("tmp/", "tmp", false, false);
+        check("spec/**/*.rb", "spec/models/user_spec.rb", false, true);
+        check("spec/**/*.rb", "spec/a.rb", false, true);
+        check("spec/**/*.rb", "lib/a.rb", false, false);
+        check("*.log\n!keep.log", "keep.log", false, false);
+        check("*.log\n!keep.log", "drop.log", false, true);
+        check("# comment\n\n", "anything", false, false);
+        check("a?c", "abc", false, true);
+        check("a?c", "a/c", false, false);
+        check("lib/*.o", "lib/x/y.o", false, false);
+    }
+
+    proptest! {
+        #[test]
+        fn a_literal_name_matches_itself_anywhere(dir in "[a-z]{1,5}", name in "[a-z]{1,8}\\.[a-z]{1,3}") {
+            let rules = SlugIgnore::parse(&name);
+            let in_root = rules.is_ignored(&name, false);
+            let nested = rules.is_ignored(&format!("{dir}/{name}"), false);
+            prop_assert!(in_root);
+            prop_assert!(nested);
+        }
+
+        #[test]
+        fn garbage_never_panics(patterns in "\\PC{0,60}", path in "[a-z/.*?]{0,30}") {
+            let _ = SlugIgnore::parse(&patterns).is_ignored(&path, false);
+        }
+    }
+}
