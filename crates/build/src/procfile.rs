@@ -65,8 +65,14 @@ mod tests {
                 ("worker", "celery -A tasks worker"),
             ]),
         );
-        check("# comment\n\n  web:   npm start  \r\n", Ok(&[("web", "npm start")]));
-        check("release: ./migrate\nclock_2-x: run", Ok(&[("clock_2-x", "run"), ("release", "./migrate")]));
+        check(
+            "# comment\n\n  web:   npm start  \r\n",
+            Ok(&[("web", "npm start")]),
+        );
+        check(
+            "release: ./migrate\nclock_2-x: run",
+            Ok(&[("clock_2-x", "run"), ("release", "./migrate")]),
+        );
         check("", Ok(&[]));
         check("web npm start", Err(1));
         check("web: ok\n\nbad line", Err(3));
@@ -80,7 +86,11 @@ mod tests {
     fn messages_name_the_line_and_the_fix() {
         let err = parse("web: ok\nworker celery").unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(err.to_string().starts_with("Procfile line 2: expected `name: command`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("Procfile line 2: expected `name: command`"),
+            "{err}"
+        );
     }
 
     proptest! {

@@ -76,10 +76,12 @@ pub fn parse(text: &str) -> Result<ReleaseInfo, ReleaseYamlError> {
                 let value = item
                     .strip_prefix('-')
                     .ok_or_else(|| error("expected `- addon` in addons"))?;
-                info.addons.push(scalar(value.trim()).map_err(|m| error(&m))?);
+                info.addons
+                    .push(scalar(value.trim()).map_err(|m| error(&m))?);
             }
             Section::ConfigVars | Section::ProcessTypes => {
-                let (key, value) = split_pair(item).ok_or_else(|| error("expected `key: value`"))?;
+                let (key, value) =
+                    split_pair(item).ok_or_else(|| error("expected `key: value`"))?;
                 let key = scalar(key).map_err(|m| error(&m))?;
                 let value = scalar(value).map_err(|m| error(&m))?;
                 let map = if matches!(section, Section::ConfigVars) {
@@ -172,14 +174,26 @@ mod tests {
         .unwrap();
         assert_eq!(info.addons, ["heroku-postgresql"]);
         assert_eq!(info.config_vars["PATH"], "/app/bin:$PATH");
-        assert_eq!(info.default_process_types["web"], "gunicorn app:app --bind 0.0.0.0:$PORT");
-        assert_eq!(info.default_process_types["worker"], "celery -A tasks worker");
+        assert_eq!(
+            info.default_process_types["web"],
+            "gunicorn app:app --bind 0.0.0.0:$PORT"
+        );
+        assert_eq!(
+            info.default_process_types["worker"],
+            "celery -A tasks worker"
+        );
     }
 
     #[test]
     fn empty_and_flow_forms() {
         assert_eq!(parse("").unwrap(), ReleaseInfo::default());
-        assert_eq!(parse("--- {}\n").map(|_| ()), Err(ReleaseYamlError { line: 1, message: "expected `key:` at the top level".into() }));
+        assert_eq!(
+            parse("--- {}\n").map(|_| ()),
+            Err(ReleaseYamlError {
+                line: 1,
+                message: "expected `key:` at the top level".into()
+            })
+        );
         let info = parse("---\naddons: []\ndefault_process_types: {}\n").unwrap();
         assert_eq!(info, ReleaseInfo::default());
         let info = parse("addons: [heroku-redis, \"heroku-postgresql:mini\"]\n").unwrap();
@@ -188,7 +202,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_skipped_and_errors_name_the_line() {
-        let info = parse("stack: heroku-24\nother:\n  nested: 1\ndefault_process_types:\n  web: run\n").unwrap();
+        let info =
+            parse("stack: heroku-24\nother:\n  nested: 1\ndefault_process_types:\n  web: run\n")
+                .unwrap();
         assert_eq!(info.default_process_types["web"], "run");
         let err = parse("default_process_types:\n  web: run\n  broken\n").unwrap_err();
         assert_eq!(err.line, 3);
