@@ -3,6 +3,7 @@
 
 mod account;
 mod app;
+mod build;
 mod config;
 mod formation;
 mod release;
@@ -10,6 +11,7 @@ mod size;
 
 pub use account::{Account, Email};
 pub use app::{generate_app_name, App, AppName, Collaborator};
+pub use build::{Build, BuildStatus};
 pub use config::{ConfigChanges, ConfigKey, ConfigVars, CONFIG_VARS_MAX_BYTES};
 pub use formation::{
     apply_formation_updates, initial_quantity, FormationEntry, FormationUpdate, ProcessType,

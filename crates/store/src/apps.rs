@@ -191,7 +191,14 @@ impl Store {
     pub async fn delete_app(&self, app_id: Uuid) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let id = app_id.to_string();
-        for table in ["formations", "collaborators", "releases", "slugs"] {
+        for table in [
+            "formations",
+            "collaborators",
+            "app_buildpacks",
+            "builds",
+            "releases",
+            "slugs",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
                 .bind(&id)
                 .execute(&mut *tx)
@@ -206,6 +213,18 @@ impl Store {
             return Err(app_gone());
         }
         tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Records the size of the app's git repository.
+    pub async fn set_repo_size(&self, app_id: Uuid, bytes: i64) -> Result<()> {
+        sqlx::query("UPDATE apps SET repo_size = $2 WHERE id = $1")
+            .bind(app_id.to_string())
+            .bind(bytes)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

@@ -18,6 +18,7 @@
 
 mod accounts;
 mod apps;
+mod builds;
 mod collaborators;
 mod formation;
 mod releases;
@@ -34,6 +35,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use accounts::Authenticated;
 pub use apps::{AppAccess, Role};
+pub use builds::BuildOutcome;
 pub use releases::{ReleaseOrder, ReleaseRange};
 pub use slugs::NewSlug;
 

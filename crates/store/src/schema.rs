@@ -84,6 +84,30 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (app_id, process_type)
     );
     "#,
+    // 2: builds, and the buildpacks an app asks for.
+    r#"
+    CREATE TABLE builds (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        status TEXT NOT NULL,
+        source_url TEXT,
+        source_version TEXT,
+        buildpacks TEXT NOT NULL,
+        slug_id TEXT REFERENCES slugs (id),
+        release_id TEXT REFERENCES releases (id),
+        user_id TEXT NOT NULL REFERENCES accounts (id),
+        output_token TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX builds_app ON builds (app_id, created_at);
+    CREATE TABLE app_buildpacks (
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        ordinal BIGINT NOT NULL,
+        url TEXT NOT NULL,
+        PRIMARY KEY (app_id, ordinal)
+    );
+    "#,
 ];
 
 pub(crate) async fn migrate(store: &Store) -> anyhow::Result<()> {

@@ -8,10 +8,10 @@ mod support;
 use std::collections::BTreeMap;
 
 use wharf_model::{
-    Account, AppName, ConfigChanges, DynoSize, Email, FormationUpdate, Quantity, Release,
-    ReleaseStatus, ScaleError,
+    Account, AppName, BuildStatus, ConfigChanges, DynoSize, Email, FormationUpdate, Quantity,
+    Release, ReleaseStatus, ScaleError,
 };
-use wharf_store::{NewSlug, ReleaseOrder, ReleaseRange, Role, Store, StoreError};
+use wharf_store::{BuildOutcome, NewSlug, ReleaseOrder, ReleaseRange, Role, Store, StoreError};
 
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -52,6 +52,8 @@ contract!(
     deleting_an_app_removes_everything,
     concurrent_config_changes_get_distinct_versions,
     ledger_property_holds,
+    builds_are_recorded_and_finished_once,
+    buildpack_lists_replace_whole,
 );
 
 async fn account(store: &Store, email: &str) -> Account {
@@ -761,4 +763,69 @@ async fn ledger_property_holds(store: &Store) {
             })
             .unwrap();
     });
+}
+
+async fn builds_are_recorded_and_finished_once(store: &Store) {
+    let owner = account(store, "owner@example.com").await;
+    let app = store.create_app(&name("built"), &owner).await.unwrap();
+    let first = store
+        .create_build(app.id, &owner, None, Some("abc1234"), "token-1")
+        .await
+        .unwrap();
+    assert_eq!(first.status, BuildStatus::Pending);
+    let second = store
+        .create_build(app.id, &owner, Some("http://x/sources/1"), None, "token-2")
+        .await
+        .unwrap();
+    let release = deploy(store, app.id, &[("web", "serve")], &owner).await;
+    let outcome = BuildOutcome {
+        status: BuildStatus::Succeeded,
+        buildpacks: vec!["python".into()],
+        slug_id: release.slug_id,
+        release_id: Some(release.id),
+    };
+    store.finish_build(first.id, &outcome).await.unwrap();
+    assert!(matches!(
+        store.finish_build(first.id, &outcome).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = store.build(app.id, first.id).await.unwrap().unwrap();
+    assert_eq!(found.status, BuildStatus::Succeeded);
+    assert_eq!(found.buildpacks, ["python"]);
+    assert_eq!(found.release_id, Some(release.id));
+    assert_eq!(found.source_version.as_deref(), Some("abc1234"));
+    assert_eq!(
+        store
+            .build_by_output_token("token-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        second.id
+    );
+    assert!(store.build_by_output_token("nope").await.unwrap().is_none());
+
+    assert_eq!(store.fail_interrupted_builds().await.unwrap(), 1);
+    let interrupted = store.build(app.id, second.id).await.unwrap().unwrap();
+    assert_eq!(interrupted.status, BuildStatus::Failed);
+    let listed = store.builds(app.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+
+    store.set_repo_size(app.id, 4096).await.unwrap();
+    let app_now = store.app_for(&owner, "built").await.unwrap().unwrap().app;
+    assert_eq!(app_now.repo_size, Some(4096));
+    store.delete_app(app.id).await.unwrap();
+}
+
+async fn buildpack_lists_replace_whole(store: &Store) {
+    let owner = account(store, "owner@example.com").await;
+    let app = store.create_app(&name("packs"), &owner).await.unwrap();
+    assert!(store.buildpacks(app.id).await.unwrap().is_empty());
+    let list = vec!["nodejs".to_string(), "/opt/buildpacks/custom".into()];
+    store.set_buildpacks(app.id, &list).await.unwrap();
+    assert_eq!(store.buildpacks(app.id).await.unwrap(), list);
+    store.set_buildpacks(app.id, &list[1..]).await.unwrap();
+    assert_eq!(store.buildpacks(app.id).await.unwrap(), &list[1..]);
+    store.set_buildpacks(app.id, &[]).await.unwrap();
+    assert!(store.buildpacks(app.id).await.unwrap().is_empty());
 }
