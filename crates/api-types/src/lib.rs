@@ -8,11 +8,13 @@
 
 mod account;
 mod app;
+mod build;
 mod formation;
 mod release;
 
 pub use account::*;
 pub use app::*;
+pub use build::*;
 pub use formation::*;
 pub use release::*;
 
