@@ -33,3 +33,22 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 fi
+
+# Containers: dynos and builds run under an OCI runtime (crun, else runc) with tini as PID 1;
+# python3 runs the container tests' memory hog (and Python builds).
+apt_install crun runc tini python3
+
+# crun refuses a hybrid cgroup host (v1 controllers plus a cgroup2 mount) while the hugetlb
+# controller sits on cgroup2: give hugetlb its own v1 hierarchy, once per boot, before any
+# container starts. runc works without it.
+if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = tmpfs ] \
+  && grep -qw '^hugetlb' /proc/cgroups \
+  && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
+  if [ "$(id -u)" -eq 0 ] \
+    && mkdir -p /sys/fs/cgroup/hugetlb \
+    && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb; then
+    echo "wharf: mounted the hugetlb cgroup (v1) for crun"
+  else
+    echo "wharf: could not mount the hugetlb cgroup: containers will use runc, not crun" >&2
+  fi
+fi

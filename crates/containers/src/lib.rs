@@ -1,0 +1,31 @@
+//! Linux containers for Wharf's dynos and builds: a read-only stack root filesystem, OCI
+//! bundles generated with `oci-spec`, and a driver for the crun or runc command line.
+//!
+//! Every container gets new pid, mount, UTS and IPC namespaces (the host network for now), the
+//! read-only [`Stack`] as its root, a fresh `/proc`, the OCI default devices, a read-only
+//! `/sys`, a private `/tmp`, no capabilities, `noNewPrivileges`, a default seccomp profile,
+//! Docker's masked and read-only paths, and `tini` as PID 1. Its cgroup is `/wharf/<id>`
+//! (cgroupfs driver, on cgroup v1, hybrid and v2 hosts).
+//!
+//! Invariants:
+//! - Nothing is mounted on the host: all mounts live in the container's mount namespace and go
+//!   with it; the stack directory is only written by [`Stack::prepare`].
+//! - A container is removed (with its cgroup) by [`Container::wait`] after its OOM counter is
+//!   read, or by [`Runtime::delete`]; [`Runtime::list`] finds leftovers after a crash.
+//! - The OCI configuration is a pure function of the [`ContainerSpec`] ([`oci_config`]).
+
+pub mod cgroup;
+mod config;
+mod container;
+mod runtime;
+mod seccomp;
+mod spec;
+mod stack;
+
+pub use cgroup::{CgroupLayout, CgroupStats, CgroupVersion};
+pub use config::{cgroups_path, oci_config, CGROUP_PARENT, INIT};
+pub use container::{Container, ContainerStdio, ExitReport, ExitStatus};
+pub use runtime::{ContainerState, Runtime, RuntimeKind};
+pub use seccomp::DENIED_SYSCALLS;
+pub use spec::{validate_id, ContainerSpec, Limits, Mount, Network, Overlay};
+pub use stack::{Stack, StackBind, BUILD_USER, DYNO_USER, MOUNT_POINTS};
