@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,8 +13,8 @@ use tokio::task::JoinHandle;
 
 /// A site being served; a test that does not stop it leaves the server to end with the runtime.
 struct Site {
-    /// Kept so the site's files live as long as the server.
-    _dir: tempfile::TempDir,
+    /// Kept so a temp site's files live as long as the server.
+    _dir: Option<tempfile::TempDir>,
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<anyhow::Result<()>>,
@@ -56,10 +56,14 @@ async fn start(files: &[(&str, &str)]) -> Site {
 }
 
 async fn start_in(dir: tempfile::TempDir) -> Site {
+    let app_dir = dir.path().to_path_buf();
+    start_at(app_dir, Some(dir)).await
+}
+
+async fn start_at(app_dir: PathBuf, dir: Option<tempfile::TempDir>) -> Site {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let app_dir = dir.path().to_path_buf();
     let server = tokio::spawn(async move {
         wharf_static_server::serve(&app_dir, listener, async {
             let _ = stopped.await;
@@ -466,4 +470,25 @@ async fn an_invalid_static_json_fails_before_serving() {
         format!("{error:#}").contains("static.json is not valid"),
         "{error:#}"
     );
+}
+
+#[tokio::test]
+async fn serves_the_static_site_fixture_as_a_dyno_would() {
+    // The fixture the buildpack tests and the platform's end-to-end tests push.
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../buildpacks/test/fixtures/static-site");
+    let site = start_at(fixture, None).await;
+    let home = site.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.text().contains("Hello from static-site on Wharf"));
+    assert_eq!(home.header("x-served-by"), Some("wharf-static-server"));
+    assert!(site
+        .get("/about")
+        .await
+        .text()
+        .contains("About static-site"));
+    let missing = site.get("/missing").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.text().contains("page not found"));
+    site.stop().await.unwrap();
 }
