@@ -13,6 +13,7 @@
 
 pub mod auth;
 mod error;
+pub mod git;
 mod json;
 mod range;
 pub mod routes;
@@ -22,7 +23,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use tokio::net::TcpListener;
+use wharf_build::builder::Builder;
 use wharf_store::Store;
+
+pub(crate) use wharf_build::builder::random_token;
 
 pub use error::{ApiError, ApiResult};
 
@@ -37,6 +41,12 @@ pub struct ApiConfig {
     pub router_port: u16,
     /// The name of the stack apps build and run on.
     pub stack: String,
+    /// All of Wharf's state on disk.
+    pub data_dir: std::path::PathBuf,
+    /// Where processes on this host reach the API (for repository hooks).
+    pub internal_url: String,
+    /// The `wharf` binary, which repository hooks run.
+    pub wharf_binary: std::path::PathBuf,
 }
 
 impl ApiConfig {
@@ -57,6 +67,19 @@ impl ApiConfig {
 pub struct ApiState {
     pub store: Store,
     pub config: Arc<ApiConfig>,
+    pub builder: Builder,
+    pub pushes: git::Pushes,
+}
+
+impl ApiState {
+    pub fn new(store: Store, config: ApiConfig, builder: Builder) -> ApiState {
+        ApiState {
+            store,
+            config: Arc::new(config),
+            builder,
+            pushes: git::Pushes::default(),
+        }
+    }
 }
 
 /// The whole API as an axum router.

@@ -3,7 +3,8 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use wharf_api_types as api;
-use wharf_model::{Account, App, Collaborator, DynoSize, FormationEntry, Release, Slug};
+use wharf_build::buildpack::BuildpackSource;
+use wharf_model::{Account, App, Build, Collaborator, DynoSize, FormationEntry, Release, Slug};
 
 use crate::ApiConfig;
 
@@ -154,6 +155,55 @@ pub fn slug(slug: &Slug) -> api::Slug {
         created_at: created.clone(),
         updated_at: created,
     }
+}
+
+pub fn build(build: &Build, config: &ApiConfig) -> api::Build {
+    api::Build {
+        id: build.id.to_string(),
+        app: api::IdRef {
+            id: build.app_id.to_string(),
+        },
+        status: build.status.to_string(),
+        buildpacks: build
+            .buildpacks
+            .iter()
+            .map(|url| buildpack_ref(url))
+            .collect(),
+        source_blob: api::SourceBlob {
+            url: build.source_url.clone(),
+            version: build.source_version.clone(),
+            checksum: None,
+            version_description: None,
+        },
+        output_stream_url: format!("{}/build-output/{}", config.public_url, build.output_token),
+        release: build.release_id.map(|id| api::IdRef { id: id.to_string() }),
+        slug: build.slug_id.map(|id| api::IdRef { id: id.to_string() }),
+        stack: config.stack.clone(),
+        user: account_ref(&build.user),
+        created_at: timestamp(build.created_at),
+        updated_at: timestamp(build.updated_at),
+    }
+}
+
+fn buildpack_ref(url: &str) -> api::BuildpackRef {
+    let name = match BuildpackSource::parse(url) {
+        Ok(BuildpackSource::Builtin(name)) => format!("wharf/{name}"),
+        _ => url.to_owned(),
+    };
+    api::BuildpackRef {
+        url: url.to_owned(),
+        name,
+    }
+}
+
+pub fn buildpack_installations(urls: &[String]) -> Vec<api::BuildpackInstallation> {
+    urls.iter()
+        .enumerate()
+        .map(|(ordinal, url)| api::BuildpackInstallation {
+            ordinal: ordinal as u32,
+            buildpack: buildpack_ref(url),
+        })
+        .collect()
 }
 
 /// A stable id per size, so that clients may name sizes by id.

@@ -19,6 +19,12 @@ fn concrete(path: &str) -> String {
         .replace("{slug}", "00000000-0000-0000-0000-000000000000")
         .replace("{user}", "~")
         .replace("{size}", "basic")
+        .replace("{build}", "00000000-0000-0000-0000-000000000000")
+        .replace(
+            "{token}",
+            "0123456789abcdef0123456789abcdef0123456789abcdef",
+        )
+        .replace("{repo}", "owned.git")
 }
 
 fn body_for(method: &str) -> Option<serde_json::Value> {
@@ -34,15 +40,27 @@ async fn every_route_refuses_a_missing_or_bad_key() {
         let path = concrete(path);
         for key in [None, Some("not-a-key"), Some("")] {
             let reply = api.call(method, &path, key, body_for(method)).await;
-            if *access == Access::Public {
-                assert_eq!(reply.status, StatusCode::OK, "{method} {path}");
-            } else {
-                assert_eq!(
-                    reply.status,
-                    StatusCode::UNAUTHORIZED,
-                    "{method} {path} key={key:?}"
-                );
-                assert_eq!(reply.body["id"], "unauthorized", "{method} {path}");
+            match access {
+                Access::Public => assert_eq!(reply.status, StatusCode::OK, "{method} {path}"),
+                // The secret is in the URL; a made-up one finds nothing, whatever the key.
+                Access::Capability => {
+                    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {path}")
+                }
+                Access::Git => {
+                    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+                    assert!(
+                        reply.headers.contains_key("www-authenticate"),
+                        "{method} {path}"
+                    );
+                }
+                Access::Account | Access::Admin | Access::App => {
+                    assert_eq!(
+                        reply.status,
+                        StatusCode::UNAUTHORIZED,
+                        "{method} {path} key={key:?}"
+                    );
+                    assert_eq!(reply.body["id"], "unauthorized", "{method} {path}");
+                }
             }
         }
     }
@@ -85,6 +103,24 @@ async fn every_app_route_hides_other_users_apps() {
         assert_eq!(
             reply.body["message"], "Couldn't find that app.",
             "{method} {path}"
+        );
+    }
+    // git asks with Basic auth: the stranger's key finds no repository either.
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("git:{stranger}"))
+    );
+    for (method, path, _) in ROUTES.iter().filter(|(_, _, a)| *a == Access::Git) {
+        let path = concrete(path);
+        let reply = api
+            .request(method, &path, None, &[("authorization", &basic)], None)
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {:?}",
+            reply.body
         );
     }
     // Nothing the stranger sent changed the app.

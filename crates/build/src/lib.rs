@@ -2,6 +2,10 @@
 //! classic contract (`bin/detect`, `bin/compile`, `bin/release`), and packs it.
 
 pub mod archive;
+pub mod builder;
+pub mod buildpack;
+pub mod builtin;
+pub mod log;
 pub mod procfile;
 pub mod release_yaml;
 pub mod slugignore;

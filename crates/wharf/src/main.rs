@@ -1,6 +1,7 @@
 //! The one `wharf` binary: `wharf server` runs the platform on this host; every other command
 //! is the client, which speaks only the HTTP API.
 
+mod hook;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,15 @@ struct Cli {
 enum Top {
     /// Run the platform on this host (API, and the parts later issues add)
     Server(server::ServerArgs),
+    /// Serve a static site from the current directory (the static buildpack's web process)
+    #[command(name = "static-server")]
+    StaticServer,
+    /// Run by git inside app repositories during a push
+    #[command(name = "git-hook", hide = true)]
+    GitHook {
+        /// The hook git runs (only pre-receive)
+        hook: String,
+    },
     #[command(flatten)]
     Client(wharf_cli::Command),
 }
@@ -38,15 +48,50 @@ fn main() {
         }
     };
     let code = match cli.command {
-        Top::Server(args) => match runtime.block_on(server::run(args)) {
-            Ok(()) => 0,
-            Err(error) => {
-                eprintln!("wharf server: {error:#}");
-                1
+        Top::Server(args) => report(runtime.block_on(server::run(args))),
+        Top::StaticServer => report(runtime.block_on(static_server())),
+        Top::GitHook { hook } if hook == "pre-receive" => {
+            match runtime.block_on(hook::pre_receive()) {
+                Ok(code) => code,
+                Err(error) => {
+                    println!(" !     {error:#}");
+                    1
+                }
             }
-        },
+        }
+        Top::GitHook { hook } => {
+            eprintln!("wharf git-hook: unknown hook {hook:?}");
+            1
+        }
         Top::Client(command) => runtime.block_on(wharf_cli::run(command)),
     };
     drop(runtime);
     std::process::exit(code);
+}
+
+fn report(outcome: anyhow::Result<()>) -> i32 {
+    match outcome {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("wharf: {error:#}");
+            1
+        }
+    }
+}
+
+/// Serves the app in the current directory on `$PORT` until SIGTERM or SIGINT.
+async fn static_server() -> anyhow::Result<()> {
+    use anyhow::Context;
+    let port: u16 = std::env::var("PORT")
+        .context("PORT is not set: the static server listens on $PORT")?
+        .parse()
+        .context("PORT is not a port number")?;
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
+        .await
+        .with_context(|| format!("listen on port {port}"))?;
+    let app_dir = std::env::current_dir().context("find the current directory")?;
+    wharf_static_server::serve(&app_dir, listener, async {
+        let _ = server::shutdown_signal().await;
+    })
+    .await
 }

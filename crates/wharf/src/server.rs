@@ -5,7 +5,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use wharf_api::auth::{generate_api_key, hash_api_key};
 use wharf_api::{ApiConfig, ApiState};
+use wharf_build::builder::{Builder, BuilderConfig};
 use wharf_store::Store;
 
 /// How long subsystems get to finish after a shutdown signal.
@@ -59,6 +59,25 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .context("open the state database")?;
     bootstrap_admin(&store, &args).await?;
+    let interrupted = store.fail_interrupted_builds().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            builds = interrupted,
+            "marked builds interrupted by a restart as failed"
+        );
+    }
+    let builder = Builder::new(store.clone(), BuilderConfig::new(&args.data_dir, STACK));
+    let buildpacks_dir = builder.config().builtin_buildpacks();
+    tokio::task::spawn_blocking(move || wharf_build::builtin::install(&buildpacks_dir))
+        .await
+        .context("install the built-in buildpacks")??;
+    match builder.containers().await {
+        Ok((runtime, _)) => tracing::info!(runtime = runtime.name(), "containers ready"),
+        Err(error) => tracing::warn!(
+            error = format!("{error:#}"),
+            "cannot run containers here: builds will fail until this is fixed (run scripts/start as root)"
+        ),
+    }
 
     let api_listener = TcpListener::bind(&args.api_listen)
         .await
@@ -70,15 +89,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .clone()
         .map(|url| url.trim_end_matches('/').to_owned())
         .unwrap_or_else(|| local_url(api_address));
-    let state = ApiState {
-        store: store.clone(),
-        config: Arc::new(ApiConfig {
+    let state = ApiState::new(
+        store.clone(),
+        ApiConfig {
             public_url: public_url.clone(),
             base_domain: args.base_domain.clone(),
             router_port,
             stack: STACK.to_owned(),
-        }),
-    };
+            data_dir: args.data_dir.clone(),
+            internal_url: local_url(api_address),
+            wharf_binary: std::env::current_exe().context("find the wharf binary")?,
+        },
+        builder,
+    );
 
     let shutdown = CancellationToken::new();
     let mut subsystems = JoinSet::new();
@@ -208,7 +231,7 @@ fn local_url(address: SocketAddr) -> String {
     format!("http://{host}:{}", address.port())
 }
 
-async fn shutdown_signal() -> anyhow::Result<&'static str> {
+pub async fn shutdown_signal() -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;

@@ -2,9 +2,11 @@
 
 mod account;
 mod apps;
+mod builds;
 mod collaborators;
 mod config_vars;
 mod formation;
+mod push;
 mod releases;
 mod sizes;
 mod slugs;
@@ -15,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use wharf_model::App;
 use wharf_store::Role;
@@ -36,6 +38,10 @@ pub enum Access {
     Admin,
     /// The app's owner and collaborators; anyone else gets 404.
     App,
+    /// git over HTTP: Basic auth with an API key of the app's owner or a collaborator.
+    Git,
+    /// Anyone holding the secret in the URL (upload, output and hook URLs the API hands out).
+    Capability,
 }
 
 /// Every route the API serves (the tests check this list against the router and prove each
@@ -81,6 +87,20 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ),
     ("POST", "/apps/{app}/slugs", Access::App),
     ("GET", "/apps/{app}/slugs/{slug}", Access::App),
+    ("GET", "/apps/{app}/builds", Access::App),
+    ("POST", "/apps/{app}/builds", Access::App),
+    ("GET", "/apps/{app}/builds/{build}", Access::App),
+    ("DELETE", "/apps/{app}/build-cache", Access::App),
+    ("POST", "/apps/{app}/sources", Access::App),
+    ("GET", "/apps/{app}/buildpack-installations", Access::App),
+    ("PUT", "/apps/{app}/buildpack-installations", Access::App),
+    ("PUT", "/sources/{token}", Access::Capability),
+    ("GET", "/sources/{token}", Access::Capability),
+    ("GET", "/build-output/{token}", Access::Capability),
+    ("POST", "/internal/push/{token}", Access::Capability),
+    ("GET", "/{repo}/info/refs", Access::Git),
+    ("POST", "/{repo}/git-receive-pack", Access::Git),
+    ("POST", "/{repo}/git-upload-pack", Access::Git),
 ];
 
 pub(crate) fn build(state: ApiState) -> Router {
@@ -127,10 +147,30 @@ pub(crate) fn build(state: ApiState) -> Router {
         )
         .route("/apps/{app}/slugs", post(slugs::create))
         .route("/apps/{app}/slugs/{slug}", get(slugs::show))
+        .route("/apps/{app}/builds", get(builds::list).post(builds::create))
+        .route("/apps/{app}/builds/{build}", get(builds::show))
+        .route("/apps/{app}/build-cache", delete(builds::purge_cache))
+        .route("/apps/{app}/sources", post(builds::create_source))
+        .route(
+            "/apps/{app}/buildpack-installations",
+            get(builds::buildpacks).put(builds::set_buildpacks),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    // These carry their own credentials: a secret in the URL, or git's Basic auth.
+    let unauthenticated = Router::new()
+        .route(
+            "/sources/{token}",
+            get(builds::download_source).put(builds::upload_source),
+        )
+        .route("/build-output/{token}", get(builds::output))
+        .route("/internal/push/{token}", post(push::push))
+        .route("/{repo}/info/refs", get(crate::git::serve))
+        .route("/{repo}/git-receive-pack", post(crate::git::serve))
+        .route("/{repo}/git-upload-pack", post(crate::git::serve));
     Router::new()
         .route("/health", get(health))
         .merge(authenticated)
+        .merge(unauthenticated)
         .fallback(unknown_path)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

@@ -2,8 +2,6 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
@@ -12,6 +10,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 use wharf_api::auth::{generate_api_key, hash_api_key};
 use wharf_api::{ApiConfig, ApiState};
+use wharf_build::builder::{Builder, BuilderConfig};
 use wharf_model::Email;
 use wharf_store::Store;
 
@@ -42,15 +41,20 @@ impl TestApi {
             .await
             .unwrap()
             .unwrap();
-        let state = ApiState {
-            store: store.clone(),
-            config: Arc::new(ApiConfig {
+        let builder = Builder::new(store.clone(), BuilderConfig::new(dir.path(), "debian-12"));
+        let state = ApiState::new(
+            store.clone(),
+            ApiConfig {
                 public_url: "http://127.0.0.1:5000".into(),
                 base_domain: "localhost".into(),
                 router_port: 8080,
                 stack: "debian-12".into(),
-            }),
-        };
+                data_dir: dir.path().to_owned(),
+                internal_url: "http://127.0.0.1:5000".into(),
+                wharf_binary: "/bin/false".into(),
+            },
+            builder,
+        );
         TestApi {
             router: wharf_api::router(state),
             admin_key,

@@ -1,0 +1,319 @@
+//! End to end: `git push` of small apps to a real `wharf server`, built by the built-in
+//! buildpacks in real containers, and the releases they make.
+// A test that cannot go on fails by panicking.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use support::{http_json, Server, User};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../buildpacks/test/fixtures")
+}
+
+/// A git repository holding a copy of `source`, with one commit.
+fn repository(source: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", source.display()))
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    git(dir.path(), &["init", "--quiet", "--initial-branch=main"]);
+    commit(dir.path(), "first");
+    dir
+}
+
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    let output = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .unwrap();
+    output
+}
+
+fn commit(dir: &Path, message: &str) {
+    assert!(git(dir, &["add", "-A"]).status.success());
+    let output = git(dir, &["commit", "--quiet", "--allow-empty", "-m", message]);
+    assert!(output.status.success(), "{output:?}");
+}
+
+fn head(dir: &Path) -> String {
+    String::from_utf8(git(dir, &["rev-parse", "HEAD"]).stdout)
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The app's git URL with the key as the Basic auth password, as Heroku's helper sends it.
+fn remote(server: &Server, key: &str, app: &str) -> String {
+    let authority = server.url.strip_prefix("http://").unwrap();
+    format!("http://git:{key}@{authority}/{app}.git")
+}
+
+struct Push {
+    ok: bool,
+    output: String,
+    seconds: f64,
+}
+
+fn push(dir: &Path, url: &str, refspec: &str) -> Push {
+    let started = Instant::now();
+    let output = git(dir, &["push", url, refspec]);
+    Push {
+        ok: output.status.success(),
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn remote_head(url: &str) -> String {
+    let output = Command::new("git")
+        .args(["ls-remote", url, "refs/heads/main"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[track_caller]
+fn assert_has(haystack: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(
+            haystack.contains(needle),
+            "{needle:?} missing from:\n{haystack}"
+        );
+    }
+}
+
+#[test]
+fn pushes_build_with_the_builtin_buildpacks_and_release() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    let mut timings = Vec::new();
+
+    for (fixture, detected, types) in [
+        ("python-flask", "Python app detected", "web"),
+        ("nodejs-express-less", "Node.js app detected", "web"),
+        ("static-site", "Static app detected", "web"),
+        ("procfile-only", "Procfile app detected", "web"),
+    ] {
+        let app = format!("e2e-{}", fixture.split('-').next().unwrap());
+        user.run(&["apps:create", &app]).ok();
+        let repo = repository(&fixtures().join(fixture));
+        let url = remote(&server, &key, &app);
+        let first = push(repo.path(), &url, "HEAD:main");
+        assert!(first.ok, "{fixture}: {}", first.output);
+        let pushed = head(repo.path());
+        assert_has(
+            &first.output,
+            &[
+                "remote: -----> Building on the debian-12 stack",
+                &format!("remote: -----> {detected}"),
+                "remote: -----> Compressing...",
+                "remote:        Done: ",
+                "remote: -----> Launching...",
+                "remote:        Released v2",
+                &format!("remote:        http://{app}.localhost:8080/ deployed to Wharf"),
+            ],
+        );
+        assert_eq!(remote_head(&url), pushed);
+        let releases = user.run(&["releases", "-a", &app]).ok();
+        assert_has(&releases, &[&format!("v2  Deploy {}", &pushed[..7])]);
+        let formation = user.run(&["ps:scale", "-a", &app]).ok();
+        assert_has(&formation, &[&format!("{types}=1:Basic")]);
+        let info: serde_json::Value =
+            serde_json::from_str(&user.run(&["apps:info", "--json", "-a", &app]).ok()).unwrap();
+        assert!(info["slug_size"].as_i64().unwrap() > 0, "{info}");
+        assert!(info["repo_size"].as_i64().unwrap() > 0, "{info}");
+
+        // A second push of new code reuses the build cache.
+        commit(repo.path(), "second");
+        let second = push(repo.path(), &url, "HEAD:main");
+        assert!(second.ok, "{fixture} again: {}", second.output);
+        assert_has(&second.output, &["Released v3"]);
+        timings.push((fixture, first.seconds, second.seconds));
+    }
+    eprintln!("build times (first push, cached rebuild), seconds:");
+    for (fixture, first, second) in &timings {
+        eprintln!("  {fixture:<22} {first:>6.1} {second:>6.1}");
+    }
+}
+
+#[test]
+fn broken_pushes_are_rejected_and_the_running_release_stays() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "fragile"]).ok();
+    let repo = repository(&fixtures().join("procfile-only"));
+    let url = remote(&server, &key, "fragile");
+    assert!(push(repo.path(), &url, "HEAD:main").ok);
+    let good = head(repo.path());
+
+    // A malformed Procfile fails the build with its line number.
+    std::fs::write(
+        repo.path().join("Procfile"),
+        "web: python3 server.py\nworker python3 x.py\n",
+    )
+    .unwrap();
+    commit(repo.path(), "broken procfile");
+    let broken = push(repo.path(), &url, "HEAD:main");
+    assert!(!broken.ok, "{}", broken.output);
+    assert_has(
+        &broken.output,
+        &["Procfile line 2", "pre-receive hook declined"],
+    );
+    assert_eq!(remote_head(&url), good, "the branch did not move");
+    let releases = user.run(&["releases", "-a", "fragile"]).ok();
+    assert_has(&releases, &["Current: v2"]);
+
+    // A failing compile (pip cannot find a package) fails the push the same way.
+    let python = repository(&fixtures().join("python-flask"));
+    std::fs::write(
+        python.path().join("requirements.txt"),
+        "wharf-no-such-package-exists==9.9.9\n",
+    )
+    .unwrap();
+    commit(python.path(), "bad requirements");
+    user.run(&["apps:create", "fragile-py"]).ok();
+    let failed = push(
+        python.path(),
+        &remote(&server, &key, "fragile-py"),
+        "HEAD:main",
+    );
+    assert!(!failed.ok);
+    assert_has(
+        &failed.output,
+        &[
+            "Python app detected",
+            "failed to compile",
+            "pre-receive hook declined",
+        ],
+    );
+    assert_eq!(remote_head(&remote(&server, &key, "fragile-py")), "");
+    let releases = user.run(&["releases", "-a", "fragile-py"]).ok();
+    assert_has(&releases, &["Current: v1"]);
+
+    // Other branches are refused with a message.
+    let branch = push(repo.path(), &url, "HEAD:refs/heads/feature");
+    assert!(!branch.ok);
+    assert_has(
+        &branch.output,
+        &["Wharf builds main or master", "git push wharf feature:main"],
+    );
+
+    // A wrong key is refused before anything runs.
+    let stranger = push(
+        repo.path(),
+        &remote(&server, "wrong-key", "fragile"),
+        "HEAD:main",
+    );
+    assert!(!stranger.ok);
+    let builds: serde_json::Value = http_json(
+        &server.url,
+        "GET",
+        "/apps/fragile/builds",
+        &key,
+        &serde_json::json!({}),
+    )
+    .1;
+    assert_eq!(builds.as_array().unwrap().len(), 2, "{builds}");
+}
+
+#[test]
+fn third_party_buildpacks_follow_the_contract() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "greeter"]).ok();
+    user.run(&["config:set", "GREETING=ahoy", "-a", "greeter"])
+        .ok();
+    let buildpacks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/buildpacks");
+    let hello = buildpacks.join("hello");
+    let (status, body) = http_json(
+        &server.url,
+        "PUT",
+        "/apps/greeter/buildpack-installations",
+        &key,
+        &serde_json::json!({"updates": [{"buildpack": hello.to_str().unwrap()}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("hello.txt"), "hi").unwrap();
+    std::fs::write(source.path().join(".slugignore"), "*.psd\n").unwrap();
+    std::fs::write(source.path().join("art.psd"), "big").unwrap();
+    git(source.path(), &["init", "--quiet", "--initial-branch=main"]);
+    commit(source.path(), "hello");
+    let url = remote(&server, &key, "greeter");
+    let first = push(source.path(), &url, "HEAD:main");
+    assert!(first.ok, "{}", first.output);
+    assert_has(
+        &first.output,
+        &[
+            "Hello app detected",
+            "Compiling with the hello buildpack",
+            "build number 1 with STACK=debian-12",
+        ],
+    );
+    commit(source.path(), "again");
+    let second = push(source.path(), &url, "HEAD:main");
+    assert!(second.ok, "{}", second.output);
+    assert_has(&second.output, &["build number 2"]);
+
+    assert!(
+        !second.output.contains("Permission denied"),
+        "{}",
+        second.output
+    );
+    let formation = user.run(&["ps:scale", "-a", "greeter"]).ok();
+    assert_has(&formation, &["web=1:Basic", "worker=0:Basic"]);
+
+    // Two buildpacks: the second sees what the first exported; the Procfile sets the types,
+    // since the last buildpack (which has no bin/release) gives no defaults.
+    let shout = buildpacks.join("shout");
+    let (status, body) = http_json(
+        &server.url,
+        "PUT",
+        "/apps/greeter/buildpack-installations",
+        &key,
+        &serde_json::json!({"updates": [
+            {"buildpack": hello.to_str().unwrap()},
+            {"buildpack": shout.to_str().unwrap()},
+        ]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    std::fs::write(source.path().join("Procfile"), "web: bin/greet\n").unwrap();
+    commit(source.path(), "procfile");
+    let third = push(source.path(), &url, "HEAD:main");
+    assert!(third.ok, "{}", third.output);
+    assert_has(
+        &third.output,
+        &["Shouting: HELLO_BUILDPACK_RAN=yes", "Released v5"],
+    );
+    let formation = user.run(&["ps:scale", "-a", "greeter"]).ok();
+    assert_has(&formation, &["web=1:Basic"]);
+    assert!(!formation.contains("worker"), "{formation}");
+}
