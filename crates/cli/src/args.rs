@@ -1,5 +1,7 @@
 //! The arguments of each command, as clap parses them.
 
+use std::path::PathBuf;
+
 use clap::Args;
 
 use crate::config_pair::{parse_config_pair, ConfigPair};
@@ -210,4 +212,103 @@ pub struct GitRemoteArgs {
     /// The git remote to set
     #[arg(short, long, value_name = "REMOTE", default_value = "wharf")]
     pub remote: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// The directory to build
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub directory: PathBuf,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildsArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// How many builds to show
+    #[arg(short, long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub num: u32,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildsInfoArgs {
+    /// The build's id [default: the newest]
+    #[arg(value_name = "ID")]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildsOutputArgs {
+    /// The build's id [default: the newest]
+    #[arg(value_name = "ID")]
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildsCachePurgeArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// The app's name again, to confirm
+    #[arg(long, value_name = "APP")]
+    pub confirm: Option<String>,
+}
+
+/// A buildpack: a built-in name (`python`), an absolute path on the server, or a git URL.
+#[derive(Debug, Clone, Args)]
+pub struct BuildpacksAddArgs {
+    /// The buildpack
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Where to insert it, from 1 [default: at the end]
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub index: Option<u32>,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildpacksSetArgs {
+    /// The buildpack
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Which one to replace, from 1
+    #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub index: u32,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildpacksRemoveArgs {
+    /// The buildpack to remove
+    #[arg(
+        value_name = "URL",
+        required_unless_present = "index",
+        conflicts_with = "index"
+    )]
+    pub url: Option<String>,
+    /// Which one to remove, from 1
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub index: Option<u32>,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GitCredentialsArgs {
+    /// What git asks for: get, store or erase
+    #[arg(value_name = "ACTION")]
+    pub action: String,
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RANGE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, RANGE};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -15,7 +15,10 @@ use wharf_api_types::{ErrorBody, ACCEPT_V3};
 const USER_AGENT: &str = concat!("wharf-cli/", env!("CARGO_PKG_VERSION"));
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Long enough for a slow release or app deletion, short enough not to hang a script forever.
+/// Uploads and build output streams have none: they last as long as the data or the build.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Upload bodies go out in pieces of this size, so that progress can be shown.
+const UPLOAD_CHUNK: usize = 256 * 1024;
 /// Pages of one list read at most (of up to 1000 items each), against a server that never
 /// stops sending `Next-Range`.
 const MAX_PAGES: usize = 100;
@@ -85,7 +88,6 @@ impl Client {
             .user_agent(USER_AGENT)
             .default_headers(headers)
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
             .build()
             .context("build the HTTP client")?;
         Ok(Self { http, base, auth })
@@ -142,6 +144,73 @@ impl Client {
         Ok(page.body)
     }
 
+    pub async fn put(&self, path: &[&str], body: &impl Serialize) -> Result<Value> {
+        let body = serde_json::to_value(body).context("encode the request body")?;
+        let page = self.send(Method::PUT, path, None, Some(body)).await?;
+        Ok(page.body)
+    }
+
+    /// `PUT`s `bytes` to a source blob's `put_url`, calling `progress` with the bytes sent so
+    /// far. The URL holds a secret, so it carries no API key and appears in no error.
+    pub async fn upload(
+        &self,
+        url: &str,
+        bytes: Vec<u8>,
+        mut progress: impl FnMut(u64) + Send + 'static,
+    ) -> Result<()> {
+        let url = self.absolute(url)?;
+        let total = bytes.len();
+        let chunks = (0..total).step_by(UPLOAD_CHUNK).map(move |start| {
+            let end = total.min(start + UPLOAD_CHUNK);
+            progress(end as u64);
+            Ok::<_, std::io::Error>(bytes[start..end].to_vec())
+        });
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+        let response = self
+            .http
+            .put(url)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            // A length up front lets the server refuse an oversized upload at once, and keeps
+            // the body from being sent chunked.
+            .header(CONTENT_LENGTH, total)
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| self.transport_error(error, "upload the source"))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(error_from_body(status, &text).context("upload the source"))
+    }
+
+    /// A plain-text stream such as a build's `output_stream_url`, whose secret is its
+    /// credential: no API key, no timeout but connecting, and the URL in no error.
+    pub async fn open_stream(&self, url: &str, what: &str) -> Result<reqwest::Response> {
+        let url = self.absolute(url)?;
+        let response = self
+            .http
+            .get(url)
+            .header(ACCEPT, "text/plain")
+            .send()
+            .await
+            .map_err(|error| self.transport_error(error, what))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(error_from_body(status, &text).context(what.to_string()))
+    }
+
+    /// A URL the server handed out, resolved against the API URL should it be relative.
+    fn absolute(&self, url: &str) -> Result<Url> {
+        self.base
+            .join(url)
+            .map_err(|error| anyhow!("the server gave an invalid URL: {error}"))
+    }
+
     pub async fn delete(&self, path: &[&str]) -> Result<Value> {
         let page = self.send(Method::DELETE, path, None, None).await?;
         Ok(page.body)
@@ -156,7 +225,7 @@ impl Client {
     ) -> Result<Page> {
         let url = self.url(path)?;
         let what = format!("{method} {}", url.path());
-        let mut request = self.http.request(method, url);
+        let mut request = self.http.request(method, url).timeout(REQUEST_TIMEOUT);
         request = match &self.auth {
             Auth::Bearer(key) => request.bearer_auth(key),
             Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
@@ -212,7 +281,8 @@ impl Client {
                 REQUEST_TIMEOUT.as_secs()
             );
         }
-        anyhow::Error::new(error).context(what.to_string())
+        // Some URLs hold secrets (upload and output URLs); `what` says enough.
+        anyhow::Error::new(error.without_url()).context(what.to_string())
     }
 }
 

@@ -4,8 +4,10 @@ use clap::Subcommand;
 
 use crate::args::{
     AccessChangeArgs, AppArgs, AppJsonArgs, AppsCreateArgs, AppsDestroyArgs, AppsInfoArgs,
-    ConfigArgs, ConfigGetArgs, ConfigSetArgs, ConfigUnsetArgs, GitRemoteArgs, JsonArgs, LoginArgs,
-    PsScaleArgs, PsTypeArgs, ReleasesArgs, ReleasesInfoArgs, RollbackArgs, UsersCreateArgs,
+    BuildpacksAddArgs, BuildpacksRemoveArgs, BuildpacksSetArgs, BuildsArgs, BuildsCachePurgeArgs,
+    BuildsInfoArgs, BuildsOutputArgs, ConfigArgs, ConfigGetArgs, ConfigSetArgs, ConfigUnsetArgs,
+    DeployArgs, GitCredentialsArgs, GitRemoteArgs, JsonArgs, LoginArgs, PsScaleArgs, PsTypeArgs,
+    ReleasesArgs, ReleasesInfoArgs, RollbackArgs, UsersCreateArgs,
 };
 
 /// All client commands; the binary adds a `server` subcommand next to them via
@@ -51,6 +53,38 @@ pub enum Command {
     #[command(name = "config:unset", visible_alias = "config:remove")]
     ConfigUnset(ConfigUnsetArgs),
 
+    /// Build and release the code in a directory, without git
+    #[command(name = "deploy")]
+    Deploy(DeployArgs),
+    /// List an app's builds, newest first
+    #[command(name = "builds", visible_alias = "builds:list")]
+    Builds(BuildsArgs),
+    /// Show one build
+    #[command(name = "builds:info")]
+    BuildsInfo(BuildsInfoArgs),
+    /// Show a build's output (follows it while it runs)
+    #[command(name = "builds:output")]
+    BuildsOutput(BuildsOutputArgs),
+    /// Throw away the app's build cache
+    #[command(name = "builds:cache:purge")]
+    BuildsCachePurge(BuildsCachePurgeArgs),
+
+    /// Show the app's buildpacks
+    #[command(name = "buildpacks")]
+    Buildpacks(AppJsonArgs),
+    /// Add a buildpack
+    #[command(name = "buildpacks:add")]
+    BuildpacksAdd(BuildpacksAddArgs),
+    /// Remove a buildpack, by URL or index
+    #[command(name = "buildpacks:remove")]
+    BuildpacksRemove(BuildpacksRemoveArgs),
+    /// Replace a buildpack (the first, or the one at --index)
+    #[command(name = "buildpacks:set")]
+    BuildpacksSet(BuildpacksSetArgs),
+    /// Remove all buildpacks: builds detect them again
+    #[command(name = "buildpacks:clear")]
+    BuildpacksClear(AppArgs),
+
     /// List an app's releases, newest first
     #[command(name = "releases")]
     Releases(ReleasesArgs),
@@ -91,4 +125,7 @@ pub enum Command {
     /// Point a git remote of the current repository at an app
     #[command(name = "git:remote")]
     GitRemote(GitRemoteArgs),
+    /// The git credential helper `git:remote` sets up (run by git)
+    #[command(name = "git:credentials", hide = true)]
+    GitCredentials(GitCredentialsArgs),
 }

@@ -1,19 +1,38 @@
-//! The few `git` invocations the CLI makes in the current repository: reading and setting
-//! remotes.
+//! The few `git` invocations the CLI makes: reading and setting remotes and the credential
+//! helper in the current repository, and the commit a directory to deploy is at.
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use anyhow::{bail, Context, Result};
 
+use crate::format::shell_quote;
+
+/// The hidden command git runs as the credential helper.
+pub const CREDENTIAL_HELPER_COMMAND: &str = "git:credentials";
+
 fn git(args: &[&str]) -> Result<Output> {
-    Command::new("git")
+    git_in(None, args)
+}
+
+/// Runs git in `directory`, or in the current directory.
+fn git_in(directory: Option<&Path>, args: &[&str]) -> Result<Output> {
+    let mut command = Command::new("git");
+    if let Some(directory) = directory {
+        command.arg("-C").arg(directory);
+    }
+    command
         .args(args)
         .output()
         .with_context(|| format!("run git {}", args.join(" ")))
 }
 
 fn check(args: &[&str]) -> Result<()> {
-    let output = git(args)?;
+    check_in(None, args)
+}
+
+fn check_in(directory: Option<&Path>, args: &[&str]) -> Result<()> {
+    let output = git_in(directory, args)?;
     if !output.status.success() {
         bail!(
             "git {} failed: {}",
@@ -60,6 +79,47 @@ pub fn remove_remotes_to(url: &str) -> Result<Vec<String>> {
     Ok(removed)
 }
 
+/// The commit `directory` is at, when it is in a git repository with one.
+pub fn head_commit(directory: &Path) -> Option<String> {
+    let output = git_in(
+        Some(directory),
+        &["rev-parse", "--verify", "--quiet", "HEAD"],
+    )
+    .ok()?;
+    let commit = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (output.status.success() && !commit.is_empty()).then_some(commit)
+}
+
+/// Makes the current repository ask `wharf git:credentials` (this very executable) for the
+/// password of the API at `api_url`, so that `git push` needs no typing.
+pub fn set_credential_helper(api_url: &str) -> Result<()> {
+    let executable = std::env::current_exe().context("find the wharf executable")?;
+    configure_credential_helper(None, api_url, &executable)
+}
+
+fn configure_credential_helper(
+    directory: Option<&Path>,
+    api_url: &str,
+    executable: &Path,
+) -> Result<()> {
+    let (key, value) = credential_helper_setting(api_url, executable);
+    check_in(
+        directory,
+        &["config", "--local", "--replace-all", &key, &value],
+    )
+}
+
+/// The git config key and value that name the helper for URLs under `api_url`; git runs a
+/// value starting with `!` through the shell.
+fn credential_helper_setting(api_url: &str, executable: &Path) -> (String, String) {
+    let api_url = api_url.trim_end_matches('/');
+    let executable = shell_quote(&executable.to_string_lossy());
+    (
+        format!("credential.{api_url}.helper"),
+        format!("!{executable} {CREDENTIAL_HELPER_COMMAND}"),
+    )
+}
+
 /// `(name, url)` pairs from `git config --get-regexp '^remote\..*\.url$'` output.
 fn parse_remote_urls(listing: &str) -> Vec<(String, String)> {
     listing
@@ -95,5 +155,101 @@ mod tests {
         );
         check("", &[]);
         check("garbage\n", &[]);
+    }
+
+    #[test]
+    fn the_credential_helper_is_set_for_the_api_url() {
+        let check = |api_url: &str, executable: &str, key: &str, value: &str| {
+            let setting = credential_helper_setting(api_url, Path::new(executable));
+            assert_eq!(setting, (key.to_string(), value.to_string()), "{api_url}");
+        };
+        check(
+            "http://127.0.0.1:5000/",
+            "/usr/local/bin/wharf",
+            "credential.http://127.0.0.1:5000.helper",
+            "!/usr/local/bin/wharf git:credentials",
+        );
+        check(
+            "https://wharf.example.com",
+            "/home/me/my tools/wharf",
+            "credential.https://wharf.example.com.helper",
+            "!'/home/me/my tools/wharf' git:credentials",
+        );
+    }
+
+    fn init_repository() -> tempfile::TempDir {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        check_in(Some(directory.path()), &["init", "--quiet"]).expect("git init");
+        directory
+    }
+
+    #[test]
+    fn the_credential_helper_lands_in_the_local_config_once() -> Result<()> {
+        let repository = init_repository();
+        let path = Some(repository.path());
+        let executable = Path::new("/opt/wharf/bin/wharf");
+        configure_credential_helper(path, "http://127.0.0.1:5000/", executable)?;
+        // Again, as `git:remote` run twice does: still one value.
+        configure_credential_helper(path, "http://127.0.0.1:5000/", executable)?;
+        let output = git_in(
+            path,
+            &[
+                "config",
+                "--local",
+                "--get-all",
+                "credential.http://127.0.0.1:5000.helper",
+            ],
+        )?;
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "!/opt/wharf/bin/wharf git:credentials\n"
+        );
+        // Git picks it for URLs of apps on that server.
+        let output = git_in(
+            path,
+            &[
+                "config",
+                "--get-urlmatch",
+                "credential.helper",
+                "http://127.0.0.1:5000/myapp.git",
+            ],
+        )?;
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "!/opt/wharf/bin/wharf git:credentials\n"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn head_commits_come_from_repositories_only() -> Result<()> {
+        let plain = tempfile::tempdir()?;
+        assert_eq!(head_commit(plain.path()), None);
+        let repository = init_repository();
+        let path = Some(repository.path());
+        // A repository without commits has no HEAD yet.
+        assert_eq!(head_commit(repository.path()), None);
+        std::fs::write(repository.path().join("a.txt"), "a")?;
+        check_in(path, &["add", "a.txt"])?;
+        check_in(
+            path,
+            &[
+                "-c",
+                "user.name=Test",
+                "-c",
+                "user.email=test@example.com",
+                "-c",
+                "commit.gpgsign=false",
+                "commit",
+                "--quiet",
+                "-m",
+                "first",
+            ],
+        )?;
+        let expected = git_in(path, &["rev-parse", "HEAD"])?;
+        let commit = head_commit(repository.path()).expect("a commit");
+        assert_eq!(commit.len(), 40);
+        assert_eq!(commit, String::from_utf8_lossy(&expected.stdout).trim());
+        Ok(())
     }
 }

@@ -4,18 +4,23 @@
 
 mod app_name;
 mod args;
+mod buildpack_list;
 mod client;
 mod command;
 mod commands;
 mod config_pair;
+mod credential_helper;
 mod credentials;
 mod error;
 mod format;
 mod git;
 mod netrc;
+mod progress;
 mod prompt;
 mod scale;
 mod settings;
+mod slugignore;
+mod source_archive;
 mod ui;
 
 #[cfg(test)]

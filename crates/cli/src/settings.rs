@@ -60,20 +60,21 @@ impl Settings {
     /// A client authenticated with the caller's API key.
     pub fn client(&self) -> Result<Client> {
         let url = self.api_url()?;
-        let key = match &self.api_key {
-            Some(key) => Some(key.clone()),
-            None => match &self.home {
-                Some(_) => credentials::key_from_netrc(
-                    &self.netrc_path()?,
-                    &credentials::netrc_machine(&url),
-                )?,
-                None => None,
-            },
-        };
-        let Some(key) = key else {
+        let Some(key) = self.api_key(&url)? else {
             bail!("Not logged in: run `wharf login`, or set WHARF_API_KEY");
         };
         Client::new(url, Auth::Bearer(key))
+    }
+
+    /// The caller's API key for `url`: `WHARF_API_KEY`, else the one in `~/.netrc`.
+    pub fn api_key(&self, url: &Url) -> Result<Option<String>> {
+        if let Some(key) = &self.api_key {
+            return Ok(Some(key.clone()));
+        }
+        if self.home.is_none() {
+            return Ok(None);
+        }
+        credentials::key_from_netrc(&self.netrc_path()?, &credentials::netrc_machine(url))
     }
 
     /// The app a command is about (see [`app_name::resolve`]).

@@ -1,5 +1,5 @@
 //! Where command output goes and how it looks: colour and table alignment only on a
-//! terminal, never with `NO_COLOR`.
+//! terminal, never with `NO_COLOR`; progress bars only when stderr is a terminal.
 
 use std::future::Future;
 use std::io::{IsTerminal, Write};
@@ -18,6 +18,7 @@ pub struct Ui {
     out: Box<dyn Write + Send>,
     terminal: bool,
     color: bool,
+    progress: bool,
 }
 
 impl Ui {
@@ -28,6 +29,7 @@ impl Ui {
             out: Box::new(std::io::stdout()),
             terminal,
             color: terminal && !no_color,
+            progress: std::io::stderr().is_terminal(),
         }
     }
 
@@ -38,12 +40,26 @@ impl Ui {
             out,
             terminal: false,
             color: false,
+            progress: false,
         }
     }
 
     /// Whether output goes to a terminal (tables align, long text is cut).
     pub fn terminal(&self) -> bool {
         self.terminal
+    }
+
+    /// Whether progress bars may be drawn on stderr.
+    pub fn progress(&self) -> bool {
+        self.progress
+    }
+
+    /// Bytes as they come (build output), flushed at once.
+    pub fn raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out
+            .write_all(bytes)
+            .and_then(|()| self.out.flush())
+            .context("write to stdout")
     }
 
     pub fn line(&mut self, text: impl AsRef<str>) -> Result<()> {

@@ -1,5 +1,6 @@
 //! `apps:create`, `apps:destroy` and `git:remote`: making and removing apps, and the git
-//! remotes that point at them.
+//! remotes that point at them (with the credential helper that lets `git push` use the API
+//! key).
 
 use std::io::IsTerminal;
 
@@ -43,7 +44,7 @@ pub async fn create(args: AppsCreateArgs, settings: &Settings, ui: &mut Ui) -> R
     }
     if let Some(git_url) = app.git_url.as_deref() {
         if !args.no_remote && git::inside_work_tree() {
-            add_remote(&args.remote, git_url, &app.name);
+            add_remote(&args.remote, git_url, &app.name, &settings.api_url);
         }
     }
     Ok(())
@@ -51,18 +52,25 @@ pub async fn create(args: AppsCreateArgs, settings: &Settings, ui: &mut Ui) -> R
 
 /// Adds the remote for a new app, leaving an existing remote of that name alone (it may
 /// point at another app). The app exists by now, so problems are warnings, not failures.
-fn add_remote(remote: &str, git_url: &str, app: &str) {
+fn add_remote(remote: &str, git_url: &str, app: &str, api_url: &str) {
     match git::remote_url(remote) {
         Some(existing) if existing != git_url => eprintln!(
             " ›   Warning: git remote {remote} already points at {existing}; \
              run `wharf git:remote -a {app} -r {remote}` to change it"
         ),
         Some(_) => {}
-        None => {
-            if let Err(error) = git::set_remote(remote, git_url) {
-                eprintln!(" ›   Warning: could not add git remote {remote}: {error:#}");
-            }
-        }
+        None => match git::set_remote(remote, git_url) {
+            Ok(()) => set_credential_helper(api_url),
+            Err(error) => eprintln!(" ›   Warning: could not add git remote {remote}: {error:#}"),
+        },
+    }
+}
+
+/// Lets `git push` authenticate with the API key; without it git asks for a password, so a
+/// failure is a warning.
+fn set_credential_helper(api_url: &str) {
+    if let Err(error) = git::set_credential_helper(api_url) {
+        eprintln!(" ›   Warning: could not set up git credentials for {api_url}: {error:#}");
     }
 }
 
@@ -114,5 +122,6 @@ pub async fn git_remote(args: GitRemoteArgs, settings: &Settings, ui: &mut Ui) -
         bail!("{name} has no git URL");
     };
     git::set_remote(&args.remote, &git_url)?;
+    set_credential_helper(&settings.api_url);
     ui.line(format!("set git remote {} to {git_url}", args.remote))
 }

@@ -4,7 +4,11 @@ mod access;
 mod apps;
 mod apps_lifecycle;
 mod auth;
+mod buildpacks;
+mod builds;
 mod config_vars;
+mod deploy;
+pub(crate) mod git_credentials;
 mod maintenance;
 mod ps;
 mod releases;
@@ -30,6 +34,16 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::ConfigGet(args) => config_vars::get(args, settings, ui).await,
         Command::ConfigSet(args) => config_vars::set(args, settings, ui).await,
         Command::ConfigUnset(args) => config_vars::unset(args, settings, ui).await,
+        Command::Deploy(args) => deploy::deploy(args, settings, ui).await,
+        Command::Builds(args) => builds::list(args, settings, ui).await,
+        Command::BuildsInfo(args) => builds::info(args, settings, ui).await,
+        Command::BuildsOutput(args) => builds::output(args, settings, ui).await,
+        Command::BuildsCachePurge(args) => builds::purge_cache(args, settings, ui).await,
+        Command::Buildpacks(args) => buildpacks::list(args, settings, ui).await,
+        Command::BuildpacksAdd(args) => buildpacks::add(args, settings, ui).await,
+        Command::BuildpacksRemove(args) => buildpacks::remove(args, settings, ui).await,
+        Command::BuildpacksSet(args) => buildpacks::set(args, settings, ui).await,
+        Command::BuildpacksClear(args) => buildpacks::clear(args, settings, ui).await,
         Command::Releases(args) => releases::list(args, settings, ui).await,
         Command::ReleasesInfo(args) => releases::info(args, settings, ui).await,
         Command::Rollback(args) => rollback::rollback(args, settings, ui).await,
@@ -42,5 +56,6 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::MaintenanceOn(args) => maintenance::set(args, true, settings, ui).await,
         Command::MaintenanceOff(args) => maintenance::set(args, false, settings, ui).await,
         Command::GitRemote(args) => apps_lifecycle::git_remote(args, settings, ui).await,
+        Command::GitCredentials(args) => git_credentials::answer(args, settings, ui).await,
     }
 }

@@ -1,7 +1,8 @@
 //! API bodies for canned responses, built from the real wire types.
 
 use wharf_api_types::{
-    AccountRef, App, Collaborator, CollaboratorUser, Formation, IdRef, NamedRef, Release,
+    AccountRef, App, Build, BuildpackInstallation, BuildpackRef, Collaborator, CollaboratorUser,
+    Formation, IdRef, NamedRef, Release, SourceBlob,
 };
 
 const CREATED_AT: &str = "2020-01-01T00:00:00Z";
@@ -100,4 +101,48 @@ pub fn collaborator(email: &str) -> Collaborator {
         created_at: CREATED_AT.to_string(),
         updated_at: CREATED_AT.to_string(),
     }
+}
+
+/// A build whose output streams from `{server}/build-output/{id}-output`.
+pub fn build(id: &str, status: &str, version: Option<&str>, server: &str) -> Build {
+    Build {
+        id: id.to_string(),
+        app: IdRef {
+            id: "myapp-id".to_string(),
+        },
+        status: status.to_string(),
+        buildpacks: vec![BuildpackRef {
+            url: "python".to_string(),
+            name: "wharf/python".to_string(),
+        }],
+        source_blob: SourceBlob {
+            url: Some(format!("{server}/sources/secret")),
+            version: version.map(str::to_string),
+            checksum: None,
+            version_description: None,
+        },
+        output_stream_url: format!("{server}/build-output/{id}-output"),
+        release: (status == "succeeded").then(|| IdRef {
+            id: format!("{id}-release"),
+        }),
+        slug: None,
+        stack: "heroku-24".to_string(),
+        user: account("admin@example.com"),
+        created_at: CREATED_AT.to_string(),
+        updated_at: CREATED_AT.to_string(),
+    }
+}
+
+/// The app's buildpack list as the API shows it.
+pub fn buildpacks(urls: &[&str]) -> Vec<BuildpackInstallation> {
+    urls.iter()
+        .zip(1..)
+        .map(|(url, ordinal)| BuildpackInstallation {
+            ordinal,
+            buildpack: BuildpackRef {
+                url: url.to_string(),
+                name: url.to_string(),
+            },
+        })
+        .collect()
 }

@@ -3,9 +3,13 @@
 
 mod apps;
 mod auth;
+mod buildpacks;
+mod builds;
 mod config;
+mod deploy;
 mod fixtures;
 mod formation;
+mod git_credentials;
 mod harness;
 mod parsing;
 mod releases;

@@ -43,6 +43,38 @@ fn commands_have_heroku_names() {
     check(&["maintenance:on", "-a", "x"], |c| {
         matches!(c, Command::MaintenanceOn(_))
     });
+    check(
+        &["deploy"],
+        |c| matches!(c, Command::Deploy(a) if a.directory == std::path::Path::new(".")),
+    );
+    check(
+        &["deploy", "site", "-a", "x"],
+        |c| matches!(c, Command::Deploy(a) if a.directory == std::path::Path::new("site")),
+    );
+    check(
+        &["builds"],
+        |c| matches!(c, Command::Builds(a) if a.num == 15),
+    );
+    check(
+        &["builds:cache:purge", "--confirm", "x"],
+        |c| matches!(c, Command::BuildsCachePurge(a) if a.confirm.as_deref() == Some("x")),
+    );
+    check(
+        &["buildpacks:add", "python", "--index", "2"],
+        |c| matches!(c, Command::BuildpacksAdd(a) if a.index == Some(2)),
+    );
+    check(
+        &["buildpacks:set", "python"],
+        |c| matches!(c, Command::BuildpacksSet(a) if a.index == 1),
+    );
+    check(
+        &["buildpacks:remove", "-i", "1"],
+        |c| matches!(c, Command::BuildpacksRemove(a) if a.url.is_none() && a.index == Some(1)),
+    );
+    check(
+        &["git:credentials", "get"],
+        |c| matches!(c, Command::GitCredentials(a) if a.action == "get"),
+    );
 }
 
 #[test]
@@ -73,4 +105,24 @@ fn bad_arguments_are_usage_errors() {
         "--json",
     );
     check(&["apps:nope"], ErrorKind::InvalidSubcommand, "apps:nope");
+    check(
+        &["buildpacks:remove"],
+        ErrorKind::MissingRequiredArgument,
+        "URL",
+    );
+    check(
+        &["buildpacks:remove", "python", "-i", "1"],
+        ErrorKind::ArgumentConflict,
+        "--index",
+    );
+    check(
+        &["buildpacks:add", "x", "-i", "0"],
+        ErrorKind::ValueValidation,
+        "0",
+    );
+    check(
+        &["buildpacks:add"],
+        ErrorKind::MissingRequiredArgument,
+        "URL",
+    );
 }

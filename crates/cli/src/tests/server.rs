@@ -16,11 +16,18 @@ pub struct Canned {
     content_type: &'static str,
     headers: Vec<(String, String)>,
     body: String,
+    /// Send the body with chunked transfer encoding, in these pieces, as a live stream is.
+    chunks: Option<Vec<String>>,
 }
 
 impl Canned {
     pub fn header(mut self, name: &str, value: &str) -> Canned {
         self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn chunked(mut self, pieces: &[&str]) -> Canned {
+        self.chunks = Some(pieces.iter().map(|piece| piece.to_string()).collect());
         self
     }
 }
@@ -32,6 +39,7 @@ pub fn json(route: &str, status: u16, body: &str) -> Canned {
         content_type: "application/json",
         headers: Vec::new(),
         body: body.to_string(),
+        chunks: None,
     }
 }
 
@@ -42,6 +50,7 @@ pub fn text(route: &str, status: u16, body: &str) -> Canned {
         content_type: "text/plain",
         headers: Vec::new(),
         body: body.to_string(),
+        chunks: None,
     }
 }
 
@@ -51,6 +60,8 @@ pub struct Recorded {
     pub route: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as sent, for binary uploads.
+    pub bytes: Vec<u8>,
 }
 
 impl Recorded {
@@ -75,8 +86,14 @@ pub struct Server {
 impl Server {
     /// Serves until every canned response has been used once.
     pub fn start(responses: Vec<Canned>) -> Server {
+        Server::start_with(|_| responses)
+    }
+
+    /// Like [`Server::start`], for responses that hold the server's own URL.
+    pub fn start_with(responses: impl FnOnce(&str) -> Vec<Canned>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
+        let responses = responses(&url);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&requests);
         let thread = std::thread::spawn(move || serve(listener, responses, &recorded));
@@ -171,22 +188,44 @@ fn read_request(stream: &TcpStream) -> Option<Recorded> {
         route,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
     })
 }
 
 fn write_response(mut stream: TcpStream, canned: &Canned) {
+    let framing = match &canned.chunks {
+        Some(_) => "Transfer-Encoding: chunked".to_string(),
+        None => format!("Content-Length: {}", canned.body.len()),
+    };
     let mut head = format!(
-        "HTTP/1.1 {} Canned\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        canned.status,
-        canned.content_type,
-        canned.body.len()
+        "HTTP/1.1 {} Canned\r\nContent-Type: {}\r\n{framing}\r\nConnection: close\r\n",
+        canned.status, canned.content_type,
     );
     for (name, value) in &canned.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    // The client may have given up already; the test will say so.
-    let _ = stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(canned.body.as_bytes()));
+    let mut pieces = vec![head.into_bytes()];
+    match &canned.chunks {
+        Some(chunks) => {
+            pieces.extend(
+                chunks
+                    .iter()
+                    .map(|chunk| format!("{:x}\r\n{chunk}\r\n", chunk.len()).into_bytes()),
+            );
+            pieces.push(b"0\r\n\r\n".to_vec());
+        }
+        None => pieces.push(canned.body.clone().into_bytes()),
+    }
+    // Each piece goes out on its own, as a live stream's would. The client may have given up
+    // already; the test will say so.
+    for piece in pieces {
+        if stream
+            .write_all(&piece)
+            .and_then(|()| stream.flush())
+            .is_err()
+        {
+            return;
+        }
+    }
 }
