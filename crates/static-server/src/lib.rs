@@ -8,7 +8,10 @@
 //!   checked to lie inside the (canonical) root. Dot files and directories other than
 //!   `/.well-known/` are never served (the app directory holds the build's `.profile.d`,
 //!   `.heroku`, ...).
-//! - Files are streamed in chunks, never read whole into memory.
+//! - Memory per response is bounded: files up to 64 KiB are read in one go, larger ones are
+//!   streamed in 64 KiB chunks.
+//! - A request's blocking file system work (resolve, open, read a small file) is one trip to
+//!   tokio's blocking pool.
 //! - Only `GET` and `HEAD` are answered with content; `HEAD` sends the same headers as `GET`.
 
 mod conditional;

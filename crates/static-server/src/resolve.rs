@@ -1,5 +1,8 @@
 //! Which file (or redirect) answers a request path: the `static.json` rules applied to what is
 //! on disk, in nginx's order for Heroku's static buildpack. Never a file outside the root.
+//!
+//! Blocking file system calls: run it on a blocking thread, with the rest of the request's
+//! file work (one hop per request rather than one per call).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -26,7 +29,7 @@ pub enum Resolution {
 
 /// Resolves `path` in order: redirect rules; the file itself (a directory's `index.html`);
 /// `<path>.html` with `clean_urls`; the first matching route; the error page.
-pub async fn resolve(config: &StaticConfig, path: &SitePath) -> Resolution {
+pub fn resolve(config: &StaticConfig, path: &SitePath) -> Resolution {
     if let Some(redirect) = config.redirect(path.as_str()) {
         return Resolution::Redirect {
             url: redirect.url.clone(),
@@ -36,11 +39,10 @@ pub async fn resolve(config: &StaticConfig, path: &SitePath) -> Resolution {
     let root = config.root();
     if !path.is_hidden() {
         let candidate = path.under(root);
-        match inspect(root, &candidate).await {
+        match inspect(root, &candidate) {
             Some(Entry::File(file)) => return found(file),
             Some(Entry::Directory(directory)) => {
-                if let Some(Entry::File(index)) = inspect(root, &directory.join("index.html")).await
-                {
+                if let Some(Entry::File(index)) = inspect(root, &directory.join("index.html")) {
                     return if path.is_directory() {
                         found(index)
                     } else {
@@ -53,18 +55,18 @@ pub async fn resolve(config: &StaticConfig, path: &SitePath) -> Resolution {
         if config.clean_urls() && !path.is_directory() {
             let mut html = OsString::from(candidate);
             html.push(".html");
-            if let Some(Entry::File(file)) = inspect(root, Path::new(&html)).await {
+            if let Some(Entry::File(file)) = inspect(root, Path::new(&html)) {
                 return found(file);
             }
         }
     }
     if let Some(target) = config.route(path.as_str()) {
-        if let Some(Entry::File(file)) = inspect(root, &site_file(root, target)).await {
+        if let Some(Entry::File(file)) = inspect(root, &site_file(root, target)) {
             return found(file);
         }
     }
     if let Some(page) = config.error_page() {
-        if let Some(Entry::File(file)) = inspect(root, &site_file(root, page)).await {
+        if let Some(Entry::File(file)) = inspect(root, &site_file(root, page)) {
             return Resolution::File {
                 path: file,
                 status: StatusCode::NOT_FOUND,
@@ -93,12 +95,12 @@ enum Entry {
 
 /// What `candidate` is once symlinks are resolved, or `None` when it does not exist or
 /// resolves outside `root` (a symlink that points out of the site is as good as missing).
-async fn inspect(root: &Path, candidate: &Path) -> Option<Entry> {
-    let real = tokio::fs::canonicalize(candidate).await.ok()?;
+fn inspect(root: &Path, candidate: &Path) -> Option<Entry> {
+    let real = std::fs::canonicalize(candidate).ok()?;
     if !real.starts_with(root) {
         return None;
     }
-    let metadata = tokio::fs::metadata(&real).await.ok()?;
+    let metadata = std::fs::metadata(&real).ok()?;
     if metadata.is_file() {
         Some(Entry::File(real))
     } else if metadata.is_dir() {

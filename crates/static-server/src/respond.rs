@@ -1,8 +1,9 @@
-//! One request to one response: method and scheme checks, resolution, and files streamed from
-//! disk with their validators, `304`s and byte ranges.
+//! One request to one response: method and scheme checks, resolution, and files sent with
+//! their validators, `304`s and byte ranges: small files in one read, larger ones streamed.
 
 use std::convert::Infallible;
-use std::io::SeekFrom;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -14,7 +15,7 @@ use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use crate::conditional::{ByteRange, Validators};
@@ -23,10 +24,11 @@ use crate::mime::content_type;
 use crate::request_path::SitePath;
 use crate::resolve::{resolve, Resolution};
 
-/// Response bodies: short texts, or files streamed in chunks.
+/// Response bodies: short texts and small files in memory, larger files streamed in chunks.
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
-/// How much of a file is read per chunk while streaming it.
+/// Files up to this size are read in one go on the blocking thread that opened them; larger
+/// ones are streamed in chunks of this size, so memory per response stays bounded.
 const CHUNK_SIZE: usize = 64 * 1024;
 
 /// Answers one request. Never fails: every problem is a response.
@@ -34,10 +36,10 @@ pub async fn handle<B>(
     config: Arc<StaticConfig>,
     request: Request<B>,
 ) -> Result<Response<Body>, Infallible> {
-    Ok(respond(&config, &request).await)
+    Ok(respond(config, &request).await)
 }
 
-async fn respond<B>(config: &StaticConfig, request: &Request<B>) -> Response<Body> {
+async fn respond<B>(config: Arc<StaticConfig>, request: &Request<B>) -> Response<Body> {
     let head = request.method() == Method::HEAD;
     if !head && request.method() != Method::GET {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
@@ -54,23 +56,46 @@ async fn respond<B>(config: &StaticConfig, request: &Request<B>) -> Response<Bod
     let Ok(path) = SitePath::parse(request.uri().path()) else {
         return text(StatusCode::BAD_REQUEST, "Bad Request\n");
     };
-    let mut response = match resolve(config, &path).await {
-        Resolution::Redirect { url, status } => return redirect(status, &url),
-        Resolution::AddSlash => {
+    let headers = request.headers().clone();
+    // Resolving, opening and (for small files) reading are blocking calls: one trip to the
+    // blocking pool for all of them.
+    let site = config.clone();
+    let resolved = tokio::task::spawn_blocking(move || {
+        let resolution = resolve(&site, &path);
+        let response = match &resolution {
+            Resolution::File { path: file, status } => {
+                Some(send_file(file, *status, &headers, head))
+            }
+            _ => None,
+        };
+        (path, resolution, response)
+    })
+    .await;
+    let (path, resolution, response) = match resolved {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            tracing::error!(%error, "resolve request");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n");
+        }
+    };
+    let mut response = match (resolution, response) {
+        (_, Some(response)) => response,
+        (Resolution::Redirect { url, status }, _) => return redirect(status, &url),
+        (Resolution::AddSlash, _) => {
             let location = match request.uri().query() {
                 Some(query) => format!("{}/?{query}", request.uri().path()),
                 None => format!("{}/", request.uri().path()),
             };
             return redirect(StatusCode::MOVED_PERMANENTLY, &location);
         }
-        Resolution::NotFound => return text(StatusCode::NOT_FOUND, "Not Found\n"),
-        Resolution::File { path: file, status } => {
-            send_file(&file, status, request.headers(), head).await
+        (Resolution::NotFound | Resolution::File { .. }, None) => {
+            return text(StatusCode::NOT_FOUND, "Not Found\n")
         }
     };
-    if response.status().is_success()
-        || response.status() == StatusCode::NOT_MODIFIED
-        || response.status() == StatusCode::NOT_FOUND
+    // A file was sent (the site's, or its error page): the site's headers for this path apply,
+    // as nginx's add_header does, to successful answers, 304s and the error page.
+    let status = response.status();
+    if status.is_success() || status == StatusCode::NOT_MODIFIED || status == StatusCode::NOT_FOUND
     {
         let headers = response.headers_mut();
         for (name, value) in config.headers_for(path.as_str()) {
@@ -94,19 +119,14 @@ fn https_location<B>(request: &Request<B>) -> Option<String> {
     Some(format!("https://{host}{path}"))
 }
 
-/// Streams `file` (or the part a `Range` asks for). `status` is 200 for a file of the site
-/// and 404 for the error page, which gets neither validators nor ranges.
-async fn send_file(
-    file: &Path,
-    status: StatusCode,
-    headers: &HeaderMap,
-    head: bool,
-) -> Response<Body> {
-    let mut opened = match tokio::fs::File::open(file).await {
+/// Sends `file` (or the part a `Range` asks for); blocking. `status` is 200 for a file of the
+/// site and 404 for the error page, which gets neither validators nor ranges.
+fn send_file(file: &Path, status: StatusCode, headers: &HeaderMap, head: bool) -> Response<Body> {
+    let mut opened = match File::open(file) {
         Ok(opened) => opened,
         Err(error) => return file_error(file, &error),
     };
-    let metadata = match opened.metadata().await {
+    let metadata = match opened.metadata() {
         Ok(metadata) => metadata,
         Err(error) => return file_error(file, &error),
     };
@@ -145,17 +165,32 @@ async fn send_file(
         }
     }
     let response = response.header(header::CONTENT_LENGTH, count);
-    if head {
+    if head || count == 0 {
         return finish(response, empty());
     }
     if start > 0 {
-        if let Err(error) = opened.seek(SeekFrom::Start(start)).await {
+        if let Err(error) = opened.seek(SeekFrom::Start(start)) {
             return file_error(file, &error);
         }
     }
-    let stream = ReaderStream::with_capacity(opened.take(count), CHUNK_SIZE)
-        .map(|chunk| chunk.map(Frame::data));
-    finish(response, BodyExt::boxed(StreamBody::new(stream)))
+    let body = if count <= CHUNK_SIZE as u64 {
+        let mut contents = Vec::with_capacity(count as usize);
+        if let Err(error) = (&mut opened).take(count).read_to_end(&mut contents) {
+            return file_error(file, &error);
+        }
+        if contents.len() as u64 != count {
+            // The file shrank since its length was read: the promised length cannot be kept.
+            tracing::warn!(file = %file.display(), "file changed while being sent");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n");
+        }
+        BodyExt::boxed(Full::new(Bytes::from(contents)).map_err(|never| match never {}))
+    } else {
+        let opened = tokio::fs::File::from_std(opened).take(count);
+        let stream =
+            ReaderStream::with_capacity(opened, CHUNK_SIZE).map(|chunk| chunk.map(Frame::data));
+        BodyExt::boxed(StreamBody::new(stream))
+    };
+    finish(response, body)
 }
 
 fn file_error(file: &Path, error: &std::io::Error) -> Response<Body> {
