@@ -1,7 +1,8 @@
 //! `static.json`: the subset of Heroku's static buildpack configuration that Wharf serves.
 //!
-//! Parsing ([`StaticConfig::parse`]) is pure; [`load_config`] adds the file system: it reads the
-//! file, picks the default root and resolves it to a canonical directory.
+//! Parsing is pure; [`load_config`] adds the file system: it reads the file, picks the default
+//! root and resolves it to a canonical directory. Rules keep the order they are written in:
+//! the first matching route and redirect win.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -40,11 +41,6 @@ pub struct Redirect {
     pub status: StatusCode,
 }
 
-/// The directory static.json is parsed against: the root it names (or the default) must be a
-/// directory in it.
-#[derive(Debug, Clone, Copy)]
-struct AppDir<'a>(&'a Path);
-
 /// Reads `static.json` from `app_dir` (all defaults when there is none) and resolves the
 /// document root: `root` from the file, else `public_html` when that directory exists, else the
 /// app directory itself.
@@ -57,11 +53,11 @@ pub fn load_config(app_dir: &Path) -> anyhow::Result<StaticConfig> {
             return Err(error).with_context(|| format!("read {}", file.display()));
         }
     };
-    let raw = match &text {
-        Some(text) => parse(text)?,
+    let raw = match text {
+        Some(text) => parse(&text)?,
         None => RawConfig::default(),
     };
-    raw.resolve(AppDir(app_dir))
+    raw.resolve(app_dir)
 }
 
 /// Parses the text of a `static.json`; the rules are validated when the root is resolved
@@ -149,8 +145,8 @@ struct RawRedirect {
 }
 
 impl RawConfig {
-    fn resolve(self, app_dir: AppDir<'_>) -> anyhow::Result<StaticConfig> {
-        let AppDir(app_dir) = app_dir;
+    /// Validates the rules and resolves the root against the app directory.
+    fn resolve(self, app_dir: &Path) -> anyhow::Result<StaticConfig> {
         let root_name = match self.root {
             Some(root) => root,
             None if app_dir.join(DEFAULT_ROOT).is_dir() => DEFAULT_ROOT.to_owned(),

@@ -44,7 +44,7 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves the site in `app_dir` (the directory holding `static.json`, `/app` in a dyno) on
 /// `listener` until `shutdown` completes, then lets requests in flight finish (up to
-/// [`SHUTDOWN_GRACE`]). Fails before serving anything when `static.json` is invalid.
+/// 10 s). Fails before serving anything when `static.json` is invalid.
 pub async fn serve(
     app_dir: &Path,
     listener: TcpListener,
