@@ -52,3 +52,8 @@ if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = tmpfs ] \
     echo "wharf: could not mount the hugetlb cgroup: containers will use runc, not crun" >&2
   fi
 fi
+
+# The stack: what apps build and run with (the host's /usr, read-only in every container).
+apt_install python3-venv
+command -v node >/dev/null 2>&1 || apt_install nodejs
+command -v npm >/dev/null 2>&1 || apt_install npm

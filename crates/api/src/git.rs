@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio_util::io::{ReaderStream, StreamReader};
+use wharf_build::builder::AppLockGuard;
 use wharf_model::{Account, App};
 
 use crate::auth::{credentials, hash_api_key};
@@ -33,6 +34,15 @@ pub struct PushSession {
     pub app: App,
     pub user: Account,
     pub repo: PathBuf,
+    /// The app's build lock, once the push's build took it: released when the session ends
+    /// (git is done with the branch) and the build is over, whichever is later.
+    held: Arc<Mutex<Option<AppLockGuard>>>,
+}
+
+impl PushSession {
+    pub fn hold(&self, guard: AppLockGuard) {
+        *self.held.lock().expect("push lock slot is never poisoned") = Some(guard);
+    }
 }
 
 /// Pushes in progress, by the secret in their hook URL.
@@ -76,15 +86,15 @@ fn repo_path(data_dir: &Path, app: &App) -> PathBuf {
     repos_dir(data_dir).join(format!("{}.git", app.id))
 }
 
-/// Creates the app's bare repository on first use and (re)installs its hook.
+/// Creates the app's bare repository on first use and (re)installs its hook. Concurrent
+/// first pushes race safely: each initializes a private directory and renames it into place,
+/// and the losers' renames fail harmlessly.
 async fn ensure_repo(path: &Path) -> anyhow::Result<()> {
     if !path.join("HEAD").is_file() {
-        tokio::fs::create_dir_all(path)
-            .await
-            .with_context(|| format!("create {}", path.display()))?;
+        let fresh = path.with_extension(format!("init-{}", crate::random_token()));
         let output = tokio::process::Command::new("git")
             .args(["init", "--quiet", "--bare", "--initial-branch=main"])
-            .arg(path)
+            .arg(&fresh)
             .output()
             .await
             .context("run git init")?;
@@ -93,6 +103,12 @@ async fn ensure_repo(path: &Path) -> anyhow::Result<()> {
                 "git init: {}",
                 String::from_utf8_lossy(&output.stderr).trim()
             );
+        }
+        if tokio::fs::rename(&fresh, path).await.is_err() {
+            let _ = tokio::fs::remove_dir_all(&fresh).await;
+            if !path.join("HEAD").is_file() {
+                anyhow::bail!("could not create the repository {}", path.display());
+            }
         }
     }
     let hook = path.join("hooks").join("pre-receive");
@@ -234,6 +250,7 @@ async fn handle(
                 app: app.clone(),
                 user: caller.account.clone(),
                 repo: path.clone(),
+                held: Arc::default(),
             },
         );
     }

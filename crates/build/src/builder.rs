@@ -107,9 +107,9 @@ pub struct BuildResult {
     pub released: Option<i64>,
 }
 
-/// A check run once the build has the app's lock and before it starts (a push checks that
-/// its branch did not move while it waited). An error refuses the build with that message.
-pub type Precondition = Box<dyn FnOnce() -> Result<(), String> + Send>;
+/// Holding it means holding the app's build lock. Shared, so that a push can keep the lock
+/// until git has updated the branch, after the build itself is over.
+pub type AppLockGuard = Arc<tokio::sync::OwnedMutexGuard<()>>;
 
 #[derive(Clone)]
 pub struct Builder {
@@ -183,11 +183,12 @@ impl Builder {
     }
 
     /// Records a pending build and starts it. Returns the build, its live log, and a handle
-    /// that resolves when it is over.
+    /// that resolves when it is over. Without `lock`, the build takes the app's lock itself
+    /// (waiting for another build, and saying so); with it, the caller already holds it.
     pub async fn start(
         &self,
         request: BuildRequest,
-        precondition: Option<Precondition>,
+        lock: Option<AppLockGuard>,
     ) -> anyhow::Result<(Build, Arc<BuildLog>, tokio::task::JoinHandle<BuildResult>)> {
         let config = &self.inner.config;
         tokio::fs::create_dir_all(config.builds_dir())
@@ -215,9 +216,7 @@ impl Builder {
         let task_log = log.clone();
         let build_id = build.id;
         let handle = tokio::spawn(async move {
-            let result = builder
-                .run(build_id, request, precondition, &task_log)
-                .await;
+            let result = builder.run(build_id, request, lock, &task_log).await;
             task_log.finish();
             builder
                 .inner
@@ -234,18 +233,17 @@ impl Builder {
         &self,
         build_id: Uuid,
         request: BuildRequest,
-        precondition: Option<Precondition>,
+        lock: Option<AppLockGuard>,
         log: &BuildLog,
     ) -> BuildResult {
-        let app_lock = self.app_lock(request.app.id);
-        let _guard = match app_lock.try_lock() {
-            Ok(guard) => guard,
-            Err(_) => {
+        let _guard = match lock.or_else(|| self.try_lock_app(request.app.id)) {
+            Some(guard) => guard,
+            None => {
                 log.heading(&format!(
                     "Waiting for another build of {} to finish",
                     request.app.name
                 ));
-                app_lock.lock().await
+                self.lock_app(request.app.id).await
             }
         };
         let mut outcome = BuildOutcome {
@@ -254,42 +252,37 @@ impl Builder {
             slug_id: None,
             release_id: None,
         };
-        let released = match precondition.map_or(Ok(()), |check| check()) {
-            Err(message) => {
-                log.error(&message);
-                None
-            }
-            Ok(()) => {
-                let work = self
-                    .inner
-                    .config
-                    .builds_dir()
-                    .join(format!("work-{build_id}"));
-                let result = tokio::time::timeout(
-                    self.inner.config.build_timeout,
-                    self.compile(build_id, &request, &work, log, &mut outcome),
-                )
-                .await;
-                if let Err(error) = tokio::fs::remove_dir_all(&work).await {
-                    if error.kind() != std::io::ErrorKind::NotFound {
-                        tracing::warn!(%error, dir = %work.display(), "remove build dir");
-                    }
+        let released = {
+            let work = self
+                .inner
+                .config
+                .builds_dir()
+                .join(format!("work-{build_id}"));
+            let result = tokio::time::timeout(
+                self.inner.config.build_timeout,
+                self.compile(build_id, &request, &work, log, &mut outcome),
+            )
+            .await;
+            if let Err(error) = tokio::fs::remove_dir_all(&work).await {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(%error, dir = %work.display(), "remove build dir");
                 }
-                match result {
-                    Ok(Ok(version)) => Some(version),
-                    Ok(Err(failure)) => {
-                        for line in format!("{failure:#}").lines() {
-                            log.error(line);
-                        }
-                        None
+            }
+            match result {
+                Ok(Ok(version)) => Some(version),
+                Ok(Err(failure)) => {
+                    for line in format!("{failure:#}").lines() {
+                        log.error(line);
                     }
-                    Err(_) => {
-                        log.error(&format!(
-                            "Build timed out after {} minutes and was stopped",
-                            self.inner.config.build_timeout.as_secs() / 60
-                        ));
-                        None
-                    }
+                    None
+                }
+                Err(_) => {
+                    self.stop_containers(build_id).await;
+                    log.error(&format!(
+                        "Build timed out after {} and was stopped",
+                        describe_duration(self.inner.config.build_timeout)
+                    ));
+                    None
                 }
             }
         };
@@ -304,7 +297,30 @@ impl Builder {
         BuildResult { build_id, released }
     }
 
-    fn app_lock(&self, app_id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+    /// Removes every container of a build (after a timeout dropped the step that ran one).
+    async fn stop_containers(&self, build_id: Uuid) {
+        let Ok((runtime, _)) = self.containers().await else {
+            return;
+        };
+        let ids = match runtime.list(&format!("build-{build_id}-")).await {
+            Ok(ids) => ids,
+            Err(error) => {
+                tracing::warn!(build = %build_id, error = format!("{error:#}"), "list build containers");
+                return;
+            }
+        };
+        for id in ids {
+            if let Err(error) = runtime.delete(&id).await {
+                tracing::warn!(
+                    container = id,
+                    error = format!("{error:#}"),
+                    "remove build container"
+                );
+            }
+        }
+    }
+
+    fn app_mutex(&self, app_id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
         self.inner
             .app_locks
             .lock()
@@ -312,6 +328,16 @@ impl Builder {
             .entry(app_id)
             .or_default()
             .clone()
+    }
+
+    /// The app's build lock, if no build holds it.
+    pub fn try_lock_app(&self, app_id: Uuid) -> Option<AppLockGuard> {
+        self.app_mutex(app_id).try_lock_owned().ok().map(Arc::new)
+    }
+
+    /// The app's build lock, once the build holding it is over.
+    pub async fn lock_app(&self, app_id: Uuid) -> AppLockGuard {
+        Arc::new(self.app_mutex(app_id).lock_owned().await)
     }
 
     /// Everything between the source and the release. Returns the released version.
@@ -355,7 +381,7 @@ impl Builder {
         chown_tree(&app_dir, BUILD_USER).await?;
         chown_tree(&cache_dir, BUILD_USER).await?;
 
-        let buildpacks = self.select_buildpacks(request, work, log).await?;
+        let buildpacks = self.select_buildpacks(build_id, request, work, log).await?;
         outcome.buildpacks = buildpacks.iter().map(|(name, _)| name.clone()).collect();
         let mut exports = Vec::new();
         for (index, (name, dir)) in buildpacks.iter().enumerate() {
@@ -377,7 +403,7 @@ impl Builder {
                           set +a; exec /buildpack/bin/compile /app /cache /env";
             let report = self
                 .run_container(
-                    &format!("build-{build_id}-{index}"),
+                    &format!("build-{build_id}-compile-{index}"),
                     work,
                     vec!["bash".into(), "-c".into(), script.into()],
                     mounts,
@@ -467,7 +493,7 @@ impl Builder {
                 .unwrap_or_default();
             let report = self
                 .run_container(
-                    &format!("release-{build_id}"),
+                    &format!("build-{build_id}-phase"),
                     work,
                     vec!["bash".into(), "-c".into(), profile_command(&command)],
                     vec![mount(&app_dir, "/app", false)],
@@ -505,6 +531,7 @@ impl Builder {
     /// `bin/detect` passes.
     async fn select_buildpacks(
         &self,
+        build_id: Uuid,
         request: &BuildRequest,
         work: &Path,
         log: &BuildLog,
@@ -517,7 +544,7 @@ impl Builder {
                 let dir = work.join(format!("buildpack-{name}"));
                 buildpack::fetch(&BuildpackSource::Builtin(name), &builtin_dir, &dir).await?;
                 chown_tree(&dir, BUILD_USER).await?;
-                if let Some(detected) = self.detect(request, work, &dir, name).await? {
+                if let Some(detected) = self.detect(build_id, request, work, &dir, name).await? {
                     log.heading(&format!("{detected} app detected"));
                     selected.push((name.to_string(), dir));
                     return Ok(selected);
@@ -538,7 +565,7 @@ impl Builder {
             // Buildpacks may write an `export` file into their own directory.
             chown_tree(&dir, BUILD_USER).await?;
             match self
-                .detect(request, work, &dir, &format!("{index}"))
+                .detect(build_id, request, work, &dir, &format!("{index}"))
                 .await?
             {
                 Some(detected) => log.heading(&format!("{detected} app detected")),
@@ -552,6 +579,7 @@ impl Builder {
     /// Runs `bin/detect`; its output names what it found.
     async fn detect(
         &self,
+        build_id: Uuid,
         request: &BuildRequest,
         work: &Path,
         buildpack_dir: &Path,
@@ -560,7 +588,7 @@ impl Builder {
         let silent = BuildLog::create(&work.join(format!("detect-{label}.log")))?;
         let report = self
             .run_container(
-                &format!("detect-{}-{label}", Uuid::new_v4().simple()),
+                &format!("build-{build_id}-detect-{label}"),
                 work,
                 vec!["/buildpack/bin/detect".into(), "/app".into()],
                 vec![
@@ -794,6 +822,16 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `15 minutes`, `90 seconds`.
+fn describe_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds.is_multiple_of(60) && seconds >= 60 {
+        format!("{} minutes", seconds / 60)
+    } else {
+        format!("{seconds} seconds")
+    }
+}
+
 /// Heroku's size style: `23.4M`, `512K`.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "K", "M", "G"];
@@ -813,6 +851,12 @@ pub fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(describe_duration(Duration::from_secs(900)), "15 minutes");
+        assert_eq!(describe_duration(Duration::from_secs(5)), "5 seconds");
+    }
 
     #[test]
     fn sizes_read_like_herokus() {

@@ -43,6 +43,15 @@ pub struct ServerArgs {
     /// The API's URL as clients reach it (default: from the API listen address)
     #[arg(long, env = "WHARF_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The longest a build may run, in seconds
+    #[arg(long, env = "WHARF_BUILD_TIMEOUT", default_value_t = 900)]
+    pub build_timeout: u64,
+    /// Memory for a build's containers, in MB
+    #[arg(long, env = "WHARF_BUILD_MEMORY_MB", default_value_t = 2048)]
+    pub build_memory_mb: u64,
+    /// The largest slug a build may produce, in MB
+    #[arg(long, env = "WHARF_SLUG_LIMIT_MB", default_value_t = 500)]
+    pub slug_limit_mb: u64,
     /// E-mail address of the admin account a fresh server creates
     #[arg(long, env = "WHARF_ADMIN_EMAIL", default_value = "admin@localhost")]
     pub admin_email: String,
@@ -66,7 +75,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             "marked builds interrupted by a restart as failed"
         );
     }
-    let builder = Builder::new(store.clone(), BuilderConfig::new(&args.data_dir, STACK));
+    let builder = Builder::new(
+        store.clone(),
+        BuilderConfig {
+            build_timeout: Duration::from_secs(args.build_timeout),
+            build_memory_bytes: args.build_memory_mb * 1024 * 1024,
+            slug_limit: args.slug_limit_mb * 1024 * 1024,
+            ..BuilderConfig::new(&args.data_dir, STACK)
+        },
+    );
     let buildpacks_dir = builder.config().builtin_buildpacks();
     tokio::task::spawn_blocking(move || wharf_build::builtin::install(&buildpacks_dir))
         .await

@@ -317,3 +317,176 @@ fn third_party_buildpacks_follow_the_contract() {
     assert_has(&formation, &["web=1:Basic"]);
     assert!(!formation.contains("worker"), "{formation}");
 }
+
+/// Points the app at one of the test buildpacks in tests/fixtures/buildpacks.
+fn use_buildpack(server: &Server, key: &str, app: &str, name: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/buildpacks")
+        .join(name);
+    let (status, body) = http_json(
+        &server.url,
+        "PUT",
+        &format!("/apps/{app}/buildpack-installations"),
+        key,
+        &serde_json::json!({"updates": [{"buildpack": path.to_str().unwrap()}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn builds_are_held_to_their_memory_and_time_limits() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        data.path(),
+        &[
+            ("WHARF_BUILD_MEMORY_MB", "128"),
+            ("WHARF_BUILD_TIMEOUT", "5"),
+        ],
+    );
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("README"), "limits").unwrap();
+    git(source.path(), &["init", "--quiet", "--initial-branch=main"]);
+    commit(source.path(), "limits");
+
+    user.run(&["apps:create", "hungry"]).ok();
+    use_buildpack(&server, &key, "hungry", "hog");
+    let hungry = push(source.path(), &remote(&server, &key, "hungry"), "HEAD:main");
+    assert!(!hungry.ok, "{}", hungry.output);
+    assert_has(
+        &hungry.output,
+        &["Allocating 600 MB", "ran out of memory (limit 128 MB)"],
+    );
+
+    user.run(&["apps:create", "sleepy"]).ok();
+    use_buildpack(&server, &key, "sleepy", "sleeper");
+    let sleepy = push(source.path(), &remote(&server, &key, "sleepy"), "HEAD:main");
+    assert!(!sleepy.ok, "{}", sleepy.output);
+    assert_has(
+        &sleepy.output,
+        &[
+            "Sleeping",
+            "Build timed out after 5 seconds and was stopped",
+        ],
+    );
+    assert!(
+        sleepy.seconds < 60.0,
+        "the build was stopped, not waited out"
+    );
+    let leftovers = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "runc --root {0}/runtime list -q; crun --root {0}/runtime list -q",
+            data.path().display()
+        ))
+        .output()
+        .unwrap();
+    let leftovers = String::from_utf8_lossy(&leftovers.stdout);
+    assert!(
+        !leftovers.contains("build-"),
+        "no build container is left: {leftovers}"
+    );
+}
+
+#[test]
+fn the_release_phase_gates_the_release() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "phased"]).ok();
+    user.run(&["config:set", "MIGRATION=42", "-a", "phased"])
+        .ok();
+    let repo = repository(&fixtures().join("procfile-only"));
+    let url = remote(&server, &key, "phased");
+    let procfile = std::fs::read_to_string(repo.path().join("Procfile")).unwrap();
+
+    std::fs::write(
+        repo.path().join("Procfile"),
+        format!("{procfile}release: echo \"migrating to $MIGRATION as $DYNO\"; exit 3\n"),
+    )
+    .unwrap();
+    commit(repo.path(), "failing release phase");
+    let failed = push(repo.path(), &url, "HEAD:main");
+    assert!(!failed.ok, "{}", failed.output);
+    assert_has(
+        &failed.output,
+        &[
+            "Running release command...",
+            "migrating to 42 as release.3",
+            "release command exited with status 3",
+        ],
+    );
+    let releases = user.run(&["releases", "-a", "phased"]).ok();
+    assert_has(&releases, &["Current: v2"]);
+
+    std::fs::write(
+        repo.path().join("Procfile"),
+        format!("{procfile}release: echo \"migrated to $MIGRATION\"\n"),
+    )
+    .unwrap();
+    commit(repo.path(), "working release phase");
+    let ok = push(repo.path(), &url, "HEAD:main");
+    assert!(ok.ok, "{}", ok.output);
+    assert_has(&ok.output, &["migrated to 42", "Released v4"]);
+    let releases = user.run(&["releases", "-a", "phased"]).ok();
+    assert_has(&releases, &["Current: v4"]);
+    let formation = user.run(&["ps:scale", "-a", "phased"]).ok();
+    assert!(
+        !formation.contains("release="),
+        "the release phase is not a process type: {formation}"
+    );
+}
+
+#[test]
+fn concurrent_pushes_to_one_app_never_interleave() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "contended"]).ok();
+    let url = remote(&server, &key, "contended");
+    let first = repository(&fixtures().join("procfile-only"));
+    let second = repository(&fixtures().join("procfile-only"));
+    std::fs::write(second.path().join("extra.txt"), "another history").unwrap();
+    commit(second.path(), "second");
+    let pushes: Vec<Push> = std::thread::scope(|scope| {
+        let a = scope.spawn(|| push(first.path(), &url, "HEAD:main"));
+        let b = scope.spawn(|| push(second.path(), &url, "HEAD:main"));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    let succeeded: Vec<&Push> = pushes.iter().filter(|p| p.ok).collect();
+    assert!(
+        !succeeded.is_empty(),
+        "{}\n{}",
+        pushes[0].output,
+        pushes[1].output
+    );
+    for push in &pushes {
+        if !push.ok {
+            // The loser waited for the winner's build, then found main had moved; or git
+            // itself refused its non-fast-forward update.
+            assert!(
+                push.output.contains("moved while this push waited")
+                    || push.output.contains("non-fast-forward")
+                    || push.output.contains("fetch first"),
+                "{}",
+                push.output
+            );
+        }
+    }
+    let releases = user.run(&["releases", "--json", "-a", "contended"]).ok();
+    let releases: serde_json::Value = serde_json::from_str(&releases).unwrap();
+    let versions: Vec<i64> = releases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        versions.len(),
+        1 + succeeded.len(),
+        "one release per successful push: {versions:?}"
+    );
+}

@@ -6,11 +6,11 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures_util::StreamExt;
-use wharf_build::builder::BuildRequest;
+use wharf_build::builder::{AppLockGuard, BuildRequest};
 
-use super::builds::{follow, save_body};
+use super::builds::save_body;
 use crate::error::{ApiError, ApiResult};
+use crate::git::PushSession;
 use crate::ApiState;
 
 /// The last line of a push's output: the status the hook exits with.
@@ -49,54 +49,113 @@ pub async fn push(
         .map_err(|e| ApiError::internal(&e.into()))?;
     save_body(body, &archive, state.builder.config().source_limit).await?;
 
-    let repo = session.repo.clone();
-    let precondition = Box::new(move || {
-        let output = std::process::Command::new("git")
-            .arg("--git-dir")
-            .arg(&repo)
-            .args(["rev-parse", "--verify", "--quiet", &reference])
-            .output()
-            .map_err(|e| format!("git rev-parse: {e}"))?;
-        let current = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        let current = if current.is_empty() {
-            ZERO_REV.to_owned()
-        } else {
-            current
+    // Runs in its own task so that the answer streams from the start ("Waiting for another
+    // build...") while the lock is awaited.
+    let (chunks, body) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    tokio::spawn(async move {
+        let guard = match state.builder.try_lock_app(session.app.id) {
+            Some(guard) => guard,
+            None => {
+                let waiting = format!(
+                    "-----> Waiting for another build of {} to finish\n",
+                    session.app.name
+                );
+                let _ = chunks.send(waiting.into_bytes()).await;
+                state.builder.lock_app(session.app.id).await
+            }
         };
-        if current == old {
-            Ok(())
-        } else {
-            Err(format!(
-                "{reference} moved while this push waited for another build: fetch, merge and push again"
-            ))
-        }
-    });
-    let (_build, log, handle) = state
-        .builder
-        .start(
-            BuildRequest {
-                app: session.app.clone(),
-                user: session.user.clone(),
-                archive: archive.clone(),
-                source_url: None,
-                version: Some(new),
-                web_url: state.config.web_url(session.app.name.as_str()),
-            },
-            Some(precondition),
-        )
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let ending = futures_util::stream::once(async move {
-        let released = handle.await.ok().and_then(|result| result.released);
+        // Held until git has updated the branch (or given up): the next push to this app
+        // sees the branch this one leaves.
+        session.hold(guard.clone());
+        let status = match branch_at(&session.repo, &reference).await {
+            Ok(current) if current == old => {
+                run_build(&state, &session, new, &archive, guard, &chunks).await
+            }
+            Ok(_) => {
+                let message = format!(
+                    " !     {reference} moved while this push waited for another build: fetch, merge and push again\n"
+                );
+                let _ = chunks.send(message.into_bytes()).await;
+                "failed"
+            }
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "read the pushed branch");
+                "failed"
+            }
+        };
         let _ = tokio::fs::remove_file(&archive).await;
-        let status = if released.is_some() { "ok" } else { "failed" };
-        Ok::<_, std::io::Error>(format!("{STATUS_MARKER}{status}\n").into_bytes())
+        let _ = chunks
+            .send(format!("{STATUS_MARKER}{status}\n").into_bytes())
+            .await;
     });
-    let stream = follow(log).chain(ending);
+    let stream = tokio_stream_from(body);
     let mut response = Response::new(Body::from_stream(stream));
     response.headers_mut().insert(
         "content-type",
         axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     Ok(response)
+}
+
+/// Builds the pushed tree and forwards the output; the push's status word.
+async fn run_build(
+    state: &ApiState,
+    session: &PushSession,
+    version: String,
+    archive: &std::path::Path,
+    guard: AppLockGuard,
+    chunks: &tokio::sync::mpsc::Sender<Vec<u8>>,
+) -> &'static str {
+    let started = state
+        .builder
+        .start(
+            BuildRequest {
+                app: session.app.clone(),
+                user: session.user.clone(),
+                archive: archive.to_owned(),
+                source_url: None,
+                version: Some(version),
+                web_url: state.config.web_url(session.app.name.as_str()),
+            },
+            Some(guard),
+        )
+        .await;
+    let (_build, log, handle) = match started {
+        Ok(started) => started,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "start a build");
+            return "failed";
+        }
+    };
+    let mut offset = 0;
+    while let Some(chunk) = log.read_from(offset).await {
+        offset += chunk.len();
+        let _ = chunks.send(chunk).await;
+    }
+    match handle.await {
+        Ok(result) if result.released.is_some() => "ok",
+        _ => "failed",
+    }
+}
+
+/// The commit `reference` points at in `repo`, or all zeros when it does not exist.
+async fn branch_at(repo: &std::path::Path, reference: &str) -> anyhow::Result<String> {
+    let output = tokio::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo)
+        .args(["rev-parse", "--verify", "--quiet", reference])
+        .output()
+        .await?;
+    let current = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    Ok(if current.is_empty() {
+        ZERO_REV.to_owned()
+    } else {
+        current
+    })
+}
+
+fn tokio_stream_from(
+    mut receiver: tokio::sync::mpsc::Receiver<Vec<u8>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx).map(|chunk| chunk.map(Ok)))
 }

@@ -28,8 +28,14 @@ pub struct Server {
 impl Server {
     /// Starts `wharf server` on `data_dir` with the API on a free loopback port.
     pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables (settings).
+    pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(wharf_binary())
             .arg("server")
+            .envs(env.iter().copied())
             .env("WHARF_DATA_DIR", data_dir)
             .env("WHARF_API_LISTEN", "127.0.0.1:0")
             .env("WHARF_ROUTER_LISTEN", "127.0.0.1:8080")
