@@ -490,3 +490,76 @@ fn concurrent_pushes_to_one_app_never_interleave() {
         "one release per successful push: {versions:?}"
     );
 }
+
+#[test]
+fn source_tarballs_deploy_without_git() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "tarball"]).ok();
+    let source = tempfile::tempdir().unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!(
+            "{}/.",
+            fixtures().join("nodejs-express-less").display()
+        ))
+        .arg(source.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(source.path().join(".slugignore"), "notes/\n").unwrap();
+    std::fs::create_dir(source.path().join("notes")).unwrap();
+    std::fs::write(source.path().join("notes/todo.md"), "left out").unwrap();
+    let dir = source.path().to_str().unwrap();
+
+    let deployed = user.run(&["deploy", dir, "-a", "tarball"]).ok();
+    assert_has(
+        &deployed,
+        &[
+            "-----> Building on the debian-12 stack",
+            "Node.js app detected",
+            "Released v2",
+        ],
+    );
+    let builds = user.run(&["builds", "-a", "tarball"]).ok();
+    assert_has(&builds, &["succeeded", "admin@localhost"]);
+    let output = user.run(&["builds:output", "-a", "tarball"]).ok();
+    assert_has(&output, &["Node.js app detected", "deployed to Wharf"]);
+    let info: serde_json::Value =
+        serde_json::from_str(&user.run(&["builds:info", "--json", "-a", "tarball"]).ok()).unwrap();
+    assert_eq!(info["status"], "succeeded", "{info}");
+    assert!(info["release"]["id"].is_string(), "{info}");
+
+    // Nothing to detect: the build fails, the CLI says so, and v2 keeps running.
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(empty.path().join("README"), "no app here").unwrap();
+    let failed = user.run(&["deploy", empty.path().to_str().unwrap(), "-a", "tarball"]);
+    assert_ne!(failed.code, 0);
+    assert_has(&failed.stdout, &["No default language could be detected"]);
+    assert_has(&failed.stderr, &["Build failed"]);
+    let releases = user.run(&["releases", "-a", "tarball"]).ok();
+    assert_has(&releases, &["Current: v2"]);
+
+    user.run(&["buildpacks:add", "heroku/nodejs", "-a", "tarball"])
+        .ok();
+    assert_has(
+        &user.run(&["buildpacks", "-a", "tarball"]).ok(),
+        &["1. heroku/nodejs"],
+    );
+    let refused = user
+        .run(&["buildpacks:add", "relative/path", "-a", "tarball"])
+        .failed();
+    assert_has(&refused, &["is not one Wharf can use"]);
+    user.run(&[
+        "builds:cache:purge",
+        "--confirm",
+        "tarball",
+        "-a",
+        "tarball",
+    ])
+    .ok();
+    let again = user.run(&["deploy", dir, "-a", "tarball"]).ok();
+    assert_has(&again, &["Released v3"]);
+}
