@@ -131,6 +131,16 @@ impl Runtime {
         self.kind
     }
 
+    /// The runtime binary's path.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// The runtime's state directory (its `--root`).
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
     /// The host's cgroup layout, as read at start-up.
     pub fn cgroups(&self) -> &CgroupLayout {
         &self.cgroups

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use wharf_containers::{
     Container, ContainerSpec, ContainerStdio, ExitReport, ExitStatus, Limits, Mount, Network,
-    Overlay, Runtime, Stack, DYNO_USER,
+    Overlay, Runtime, RuntimeKind, Stack, DYNO_USER,
 };
 
 /// How long any one container in these tests may take.
@@ -84,6 +84,33 @@ impl Fixture {
             stdout: stdout.await.unwrap(),
             stderr: stderr.await.unwrap(),
             report,
+        }
+    }
+}
+
+/// A failed test leaves no container running: delete whatever the runtime still knows.
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let state = self.runtime.state_dir();
+        let binary = self.runtime.binary();
+        let Ok(output) = std::process::Command::new(binary)
+            .arg("--root")
+            .arg(state)
+            .args(["list", "-f", "json"])
+            .output()
+        else {
+            return;
+        };
+        let listed: Option<Vec<serde_json::Value>> =
+            serde_json::from_slice(&output.stdout).unwrap_or_default();
+        for container in listed.unwrap_or_default() {
+            if let Some(id) = container["id"].as_str() {
+                let _ = std::process::Command::new(binary)
+                    .arg("--root")
+                    .arg(state)
+                    .args(["delete", "--force", id])
+                    .status();
+            }
         }
     }
 }
@@ -434,7 +461,10 @@ async fn lists_and_deletes_running_containers() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(fx.runtime.list(&spec.id).await.unwrap(), vec![spec.id.clone()]);
+    assert_eq!(
+        fx.runtime.list(&spec.id).await.unwrap(),
+        vec![spec.id.clone()]
+    );
     assert!(fx
         .runtime
         .list("wharf-test-nothing-")
@@ -444,7 +474,10 @@ async fn lists_and_deletes_running_containers() {
 
     let stats = fx.runtime.stats(&spec.id).await.unwrap();
     assert_eq!(stats.memory_quota_bytes, Some(256 << 20));
-    assert!(stats.memory_total_bytes > 0, "{stats:?}");
+    assert!(
+        stats.memory_total_bytes > 0 && stats.cpu_time_ns > 0,
+        "{stats:?}"
+    );
 
     let cgroup_dirs = fx.runtime.cgroups().container_dirs(&spec.id);
     assert!(
@@ -489,4 +522,59 @@ async fn runtime_failures_are_errors() {
         "{error:#}"
     );
     assert!(fx.runtime.list(&spec.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn kill_all_reaches_every_process() {
+    let fx = Fixture::new().await;
+    // tini passes signals on to its child's process group only: the `setsid` child gets
+    // USR1 from `kill --all` alone. The main shell waits for it through its own USR1.
+    let script = "trap : USR1; \
+        setsid -w sh -c 'trap \"echo got USR1; exit 0\" USR1; echo ready; \
+            while :; do sleep 0.1; done' & \
+        child=$!; \
+        while :; do wait $child; status=$?; [ $status -lt 128 ] && exit $status; done";
+    let spec = fx.spec("killall", script);
+    let mut container = fx.start(&spec, ContainerStdio::Piped).await;
+    let mut lines = BufReader::new(container.stdout().unwrap()).lines();
+    let ready = tokio::time::timeout(DEADLINE, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ready.as_deref(), Some("ready"));
+
+    fx.runtime.kill_all(&spec.id, "USR1").await.unwrap();
+    let next = tokio::time::timeout(DEADLINE, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.as_deref(), Some("got USR1"));
+    let report = tokio::time::timeout(DEADLINE, container.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.status, ExitStatus::Exited(0));
+}
+
+/// runc is the fallback wherever crun is picked: it must work too.
+#[tokio::test]
+async fn runc_runs_the_same_config() {
+    let fx = Fixture::new().await;
+    let runc = Runtime::with_kind(RuntimeKind::Runc, &fx.path("runc-state"))
+        .await
+        .unwrap();
+    assert_eq!(runc.name(), "runc");
+    let spec = fx.spec("runc", "echo via runc; id -u");
+    let bundle = fx.path("bundles").join(&spec.id);
+    let mut container = runc
+        .run(&spec, &bundle, ContainerStdio::Piped)
+        .await
+        .unwrap();
+    let stdout = read_all(container.stdout().unwrap());
+    let report = tokio::time::timeout(DEADLINE, container.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stdout.await.unwrap(), "via runc\n200000\n");
+    assert!(report.status.success());
 }
