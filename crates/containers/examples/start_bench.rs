@@ -10,7 +10,9 @@ use anyhow::{bail, Context};
 use oci_spec::runtime::{LinuxNamespaceType, MountBuilder, Spec};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
-use wharf_containers::{ContainerSpec, ContainerStdio, Limits, Network, Runtime, Stack, DYNO_USER};
+use wharf_containers::{
+    oci_config, ContainerSpec, ContainerStdio, Limits, Network, Runtime, Stack, DYNO_USER,
+};
 
 const RUNS: usize = 20;
 
@@ -21,6 +23,8 @@ async fn main() -> anyhow::Result<()> {
     let runtime = Runtime::detect(&dir.path().join("state")).await?;
     let bare_bundle = dir.path().join("bare");
     write_bare_bundle(&stack, &bare_bundle)?;
+    let full_bundle = dir.path().join("full");
+    write_full_bundle(&stack, &full_bundle)?;
 
     let mut rows = Vec::new();
     rows.push((
@@ -34,11 +38,16 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?,
     ));
-    for bare in ["crun", "runc"] {
+    let bundles = [
+        ("crun", &bare_bundle, "bare bundle"),
+        ("runc", &bare_bundle, "bare bundle"),
+        ("crun", &full_bundle, "Wharf's full config, no OOM read"),
+    ];
+    for (bare, bundle, what) in bundles {
         let state = dir.path().join(format!("bare-state-{bare}"));
-        let label = format!("`{bare} run`, bare bundle");
+        let label = format!("`{bare} run`, {what}");
         let result = measure(|run| {
-            let (state, bundle) = (state.clone(), bare_bundle.clone());
+            let (state, bundle) = (state.clone(), bundle.clone());
             async move {
                 let child = Command::new(bare)
                     .arg("--root")
@@ -105,25 +114,10 @@ async fn measure_runtime(
 ) -> anyhow::Result<(Duration, Duration)> {
     let (mut first, mut exit) = (Vec::new(), Vec::new());
     for run in 0..RUNS {
-        let spec = ContainerSpec {
-            id: format!("wharf-bench-ours-{run}-{}", uuid::Uuid::new_v4().simple()),
-            stack: stack.clone(),
-            args: vec!["/bin/echo".to_owned(), "hi".to_owned()],
-            env: Vec::new(),
-            cwd: "/".to_owned(),
-            user: DYNO_USER,
-            hostname: "bench".to_owned(),
-            mounts: Vec::new(),
-            app_overlay: None,
-            tmp_size_bytes: 16 << 20,
-            limits: Limits {
-                memory_bytes: 256 << 20,
-                pids: 100,
-                cpu_shares: 1024,
-            },
-            network: Network::Host,
-            readonly_rootfs: true,
-        };
+        let spec = echo_spec(
+            stack,
+            format!("wharf-bench-ours-{run}-{}", uuid::Uuid::new_v4().simple()),
+        );
         let began = Instant::now();
         let mut container = runtime
             .run(
@@ -145,6 +139,29 @@ async fn measure_runtime(
         }
     }
     Ok((median(first), median(exit)))
+}
+
+/// `/bin/echo hi` as a dyno with ordinary limits.
+fn echo_spec(stack: &Stack, id: String) -> ContainerSpec {
+    ContainerSpec {
+        id,
+        stack: stack.clone(),
+        args: vec!["/bin/echo".to_owned(), "hi".to_owned()],
+        env: Vec::new(),
+        cwd: "/".to_owned(),
+        user: DYNO_USER,
+        hostname: "bench".to_owned(),
+        mounts: Vec::new(),
+        app_overlay: None,
+        tmp_size_bytes: 16 << 20,
+        limits: Limits {
+            memory_bytes: 256 << 20,
+            pids: 100,
+            cpu_shares: 1024,
+        },
+        network: Network::Host,
+        readonly_rootfs: true,
+    }
 }
 
 /// A minimal bundle on the stack: root, host network, the runtime's default mounts plus
@@ -186,6 +203,17 @@ fn write_bare_bundle(stack: &Stack, bundle: &Path) -> anyhow::Result<()> {
     linux.set_cgroups_path(Some(PathBuf::from("/wharf/bench-bare")));
     spec.set_linux(Some(linux));
     spec.save(bundle.join("config.json"))?;
+    Ok(())
+}
+
+/// The bundle `Runtime::run` would write (config, hostname, hosts), to run with a bare
+/// runtime command.
+fn write_full_bundle(stack: &Stack, bundle: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(bundle)?;
+    let spec = echo_spec(stack, "wharf-bench-full".to_owned());
+    oci_config(&spec, bundle)?.save(bundle.join("config.json"))?;
+    std::fs::write(bundle.join("hostname"), "bench\n")?;
+    std::fs::write(bundle.join("hosts"), "127.0.0.1\tlocalhost\n")?;
     Ok(())
 }
 

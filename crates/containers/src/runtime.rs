@@ -285,7 +285,8 @@ impl Runtime {
     }
 
     /// Refuses a runtime whose `run` cannot keep an exited container: its cgroup, and the OOM
-    /// counter in it, would be gone before Wharf could read them (crun before 1.9).
+    /// counter in it, would be gone before Wharf could read them (crun gained `--keep` in 2024,
+    /// after Debian 12's 1.8.1).
     async fn check_keep_option(&self) -> anyhow::Result<()> {
         let output = Command::new(&self.binary)
             .args(["run", "--help"])
