@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::slugignore::SlugIgnore;
+use wharf_slugignore::SlugIgnore;
 
 /// Where a symlink in an archive may point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,8 +22,8 @@ use wharf_store::{BuildOutcome, NewSlug, Store};
 use crate::archive::{pack_slug, unpack, LinkPolicy};
 use crate::buildpack::{self, BuildpackSource, BUILTIN};
 use crate::log::BuildLog;
-use crate::slugignore::SlugIgnore;
 use crate::{procfile, release_yaml};
+use wharf_slugignore::SlugIgnore;
 
 /// Limits and places a builder works with.
 #[derive(Debug, Clone)]
@@ -758,7 +758,7 @@ pub fn profile_command(command: &str) -> String {
 }
 
 async fn read_slugignore(app_dir: &Path) -> anyhow::Result<SlugIgnore> {
-    match tokio::fs::read_to_string(app_dir.join(".slugignore")).await {
+    match tokio::fs::read_to_string(app_dir.join(wharf_slugignore::FILE_NAME)).await {
         Ok(text) => Ok(SlugIgnore::parse(&text)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(SlugIgnore::default()),
         Err(error) => Err(error).context("read .slugignore"),

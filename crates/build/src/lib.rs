@@ -8,4 +8,3 @@ pub mod builtin;
 pub mod log;
 pub mod procfile;
 pub mod release_yaml;
-pub mod slugignore;

@@ -19,7 +19,6 @@ mod progress;
 mod prompt;
 mod scale;
 mod settings;
-mod slugignore;
 mod source_archive;
 mod ui;
 

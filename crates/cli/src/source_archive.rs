@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::slugignore::{self, SlugIgnore};
+use wharf_slugignore::{self as slugignore, SlugIgnore};
 
 /// Git's own files are never part of an app.
 const GIT_DIRECTORY: &str = ".git";

@@ -3,6 +3,11 @@
 //! a trailing `/` matches directories only; a pattern with a `/` elsewhere is anchored at the
 //! app's root, otherwise it matches a name at any depth; `*` and `?` stay within one path
 //! segment and `**` crosses segments. The last matching pattern wins.
+//!
+//! One crate, so that `wharf deploy` leaves out exactly what the slug compiler would.
+
+/// The file, at the app's root, that holds the rules.
+pub const FILE_NAME: &str = ".slugignore";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pattern {
