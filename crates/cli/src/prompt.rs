@@ -39,3 +39,24 @@ fn set_echo(on: bool) -> bool {
         .status()
         .is_ok_and(|status| status.success())
 }
+
+/// Asks for the app's name before something that cannot be undone, unless `--confirm` gave it;
+/// fails unless it matches. Off a terminal, only `--confirm` can confirm.
+pub fn confirm_app(name: &str, given: Option<String>, warning: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let confirmation = match given {
+        Some(confirmation) => confirmation,
+        None if std::io::stdin().is_terminal() => {
+            eprintln!(" ›   Warning: {warning}");
+            eprintln!(" ›   To proceed, type {name} or re-run this command with --confirm {name}");
+            eprintln!();
+            // An unreadable answer is no confirmation.
+            ask("> ", false).unwrap_or_default()
+        }
+        None => String::new(),
+    };
+    if confirmation != name {
+        anyhow::bail!("Confirmation did not match {name}. Aborted.");
+    }
+    Ok(())
+}

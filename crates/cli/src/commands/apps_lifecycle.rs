@@ -2,8 +2,6 @@
 //! remotes that point at them (with the credential helper that lets `git push` use the API
 //! key).
 
-use std::io::IsTerminal;
-
 use anyhow::{bail, Result};
 use wharf_api_types::{App, AppCreate};
 
@@ -79,23 +77,11 @@ pub async fn destroy(args: AppsDestroyArgs, settings: &Settings, ui: &mut Ui) ->
         Some(name) => name,
         None => settings.app(&args.app)?,
     };
-    let confirmation = match args.confirm {
-        Some(confirmation) => confirmation,
-        None if std::io::stdin().is_terminal() => {
-            eprintln!(
-                " ›   Warning: This will delete {} including all add-ons.",
-                ui.app(&name)
-            );
-            eprintln!(" ›   To proceed, type {name} or re-run this command with --confirm {name}");
-            eprintln!();
-            // An unreadable answer is no confirmation.
-            prompt::ask("> ", false).unwrap_or_default()
-        }
-        None => String::new(),
-    };
-    if confirmation != name {
-        bail!("Confirmation did not match {name}. Aborted.");
-    }
+    prompt::confirm_app(
+        &name,
+        args.confirm,
+        &format!("This will delete {} including all add-ons.", ui.app(&name)),
+    )?;
     let client = settings.client()?;
     let app: App = decode(client.get(&["apps", &name]).await?, "the app")?;
     let label = format!("Destroying {} (including all add-ons)", ui.app(&name));

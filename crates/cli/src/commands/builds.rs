@@ -1,8 +1,6 @@
 //! `builds`, `builds:info`, `builds:output` and `builds:cache:purge`, and the build output
 //! streaming `deploy` shares.
 
-use std::io::IsTerminal;
-
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -99,23 +97,14 @@ pub async fn purge_cache(
     ui: &mut Ui,
 ) -> Result<()> {
     let name = settings.app(&args.app)?;
-    let confirmation = match args.confirm {
-        Some(confirmation) => confirmation,
-        None if std::io::stdin().is_terminal() => {
-            eprintln!(
-                " ›   Warning: This will delete the build cache of {}: the next build starts from scratch.",
-                ui.app(&name)
-            );
-            eprintln!(" ›   To proceed, type {name} or re-run this command with --confirm {name}");
-            eprintln!();
-            // An unreadable answer is no confirmation.
-            prompt::ask("> ", false).unwrap_or_default()
-        }
-        None => String::new(),
-    };
-    if confirmation != name {
-        bail!("Confirmation did not match {name}. Aborted.");
-    }
+    prompt::confirm_app(
+        &name,
+        args.confirm,
+        &format!(
+            "This will delete the build cache of {}: the next build starts from scratch.",
+            ui.app(&name)
+        ),
+    )?;
     let client = settings.client()?;
     let label = format!("Purging build cache for {}", ui.app(&name));
     ui.action(&label, client.delete(&["apps", &name, "build-cache"]))
