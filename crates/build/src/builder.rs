@@ -1,11 +1,6 @@
-//! The build pipeline: source archive in, slug and release out. One build per app at a time
-//! (later ones queue); every buildpack step runs in a container with the app at `/app`.
-//!
-//! Steps: unpack the source (refusing anything that escapes), drop `.slugignore`d files,
-//! pick buildpacks (the app's list, or detection over the built-in ones), run each
-//! `bin/compile` with the app's config vars in `ENV_DIR` and a per-app cache, read the last
-//! buildpack's `bin/release`, merge the Procfile over its default process types, pack the
-//! slug, and create the release (after the release phase, if the slug has one).
+//! The builder: one build per app at a time (later ones queue, and say so), each build a
+//! pending record, a live log, and a task that runs the pipeline in `compile.rs` under the
+//! app's lock and a time limit.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,17 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::AsyncReadExt;
 use uuid::Uuid;
-use wharf_containers::{ContainerSpec, ContainerStdio, Limits, Mount, Network, Runtime, Stack};
-use wharf_model::{Account, App, Build, BuildStatus, ConfigVars, ProcessTypes, ReleaseStatus};
-use wharf_store::{BuildOutcome, NewSlug, Store};
+use wharf_containers::{Runtime, Stack};
+use wharf_model::{Account, App, Build, BuildStatus};
+use wharf_store::{BuildOutcome, Store};
 
-use crate::archive::{pack_slug, unpack, LinkPolicy};
-use crate::buildpack::{self, BuildpackSource, BUILTIN};
 use crate::log::BuildLog;
-use crate::{procfile, release_yaml};
-use wharf_slugignore::SlugIgnore;
+pub use crate::step::profile_command;
 
 /// Limits and places a builder works with.
 #[derive(Debug, Clone)]
@@ -58,7 +49,7 @@ impl BuilderConfig {
         }
     }
 
-    fn builds_dir(&self) -> PathBuf {
+    pub(crate) fn builds_dir(&self) -> PathBuf {
         self.data_dir.join("builds")
     }
 
@@ -66,7 +57,7 @@ impl BuilderConfig {
         self.builds_dir().join(format!("{build_id}.log"))
     }
 
-    fn cache_dir(&self, app_id: Uuid) -> PathBuf {
+    pub(crate) fn cache_dir(&self, app_id: Uuid) -> PathBuf {
         self.data_dir.join("cache").join(app_id.to_string())
     }
 
@@ -80,12 +71,6 @@ impl BuilderConfig {
         self.data_dir.join("buildpacks")
     }
 }
-
-/// The uid and gid builds run as (the stack's `build` user).
-const BUILD_USER: (u32, u32) = wharf_containers::BUILD_USER;
-const BUILD_PIDS: i64 = 4096;
-const BUILD_CPU_SHARES: u64 = 1024;
-const BUILD_TMP_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// A source to build, and what it is.
 #[derive(Debug, Clone)]
@@ -113,16 +98,16 @@ pub type AppLockGuard = Arc<tokio::sync::OwnedMutexGuard<()>>;
 
 #[derive(Clone)]
 pub struct Builder {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Store,
-    config: BuilderConfig,
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) config: BuilderConfig,
     /// The container runtime and stack, found on first use.
-    containers: tokio::sync::OnceCell<(Runtime, Stack)>,
-    app_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
-    live: Mutex<HashMap<Uuid, Arc<BuildLog>>>,
+    pub(crate) containers: tokio::sync::OnceCell<(Runtime, Stack)>,
+    pub(crate) app_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) live: Mutex<HashMap<Uuid, Arc<BuildLog>>>,
 }
 
 impl Builder {
@@ -339,479 +324,6 @@ impl Builder {
     pub async fn lock_app(&self, app_id: Uuid) -> AppLockGuard {
         Arc::new(self.app_mutex(app_id).lock_owned().await)
     }
-
-    /// Everything between the source and the release. Returns the released version.
-    async fn compile(
-        &self,
-        build_id: Uuid,
-        request: &BuildRequest,
-        work: &Path,
-        log: &BuildLog,
-        outcome: &mut BuildOutcome,
-    ) -> anyhow::Result<i64> {
-        let config = &self.inner.config;
-        let store = &self.inner.store;
-        log.heading(&format!("Building on the {} stack", config.stack_name));
-        let app_dir = work.join("app");
-        let env_dir = work.join("env");
-        let cache_dir = config.cache_dir(request.app.id);
-        for dir in [&app_dir, &env_dir, &cache_dir] {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .with_context(|| format!("create {}", dir.display()))?;
-        }
-        let (archive, limit) = (request.archive.clone(), config.source_limit);
-        let unpack_dir = app_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            unpack(&archive, &unpack_dir, LinkPolicy::StayInside, limit)
-        })
-        .await
-        .context("unpack source")?
-        .map_err(|e| anyhow::anyhow!("The source could not be unpacked: {e}"))?;
-        let ignore = read_slugignore(&app_dir).await?;
-        if !ignore.is_empty() {
-            let (dir, rules) = (app_dir.clone(), ignore.clone());
-            tokio::task::spawn_blocking(move || remove_ignored(&dir, &rules))
-                .await
-                .context("apply .slugignore")??;
-        }
-
-        let current = store.current_release(request.app.id).await?;
-        write_env_dir(&env_dir, &current.config).await?;
-        chown_tree(&app_dir, BUILD_USER).await?;
-        chown_tree(&cache_dir, BUILD_USER).await?;
-
-        let buildpacks = self.select_buildpacks(build_id, request, work, log).await?;
-        outcome.buildpacks = buildpacks.iter().map(|(name, _)| name.clone()).collect();
-        let mut exports = Vec::new();
-        for (index, (name, dir)) in buildpacks.iter().enumerate() {
-            let mounts = vec![
-                mount(&app_dir, "/app", false),
-                mount(&cache_dir, "/cache", false),
-                mount(&env_dir, "/env", true),
-                mount(dir, "/buildpack", false),
-            ];
-            // Earlier buildpacks' `export` files, sourced before this one compiles.
-            let exports_dir = dir.join(".wharf-exports");
-            for (order, earlier) in exports.iter().enumerate() {
-                tokio::fs::create_dir_all(&exports_dir).await?;
-                tokio::fs::copy(earlier, exports_dir.join(format!("{order:02}")))
-                    .await
-                    .context("hand on an export file")?;
-            }
-            let script = "set -a; for f in /buildpack/.wharf-exports/*; do [ -f \"$f\" ] && . \"$f\"; done; \
-                          set +a; exec /buildpack/bin/compile /app /cache /env";
-            let report = self
-                .run_container(
-                    &format!("build-{build_id}-compile-{index}"),
-                    work,
-                    vec!["bash".into(), "-c".into(), script.into()],
-                    mounts,
-                    request,
-                    log,
-                    None,
-                )
-                .await?;
-            if report.oom_killed {
-                anyhow::bail!(
-                    "The {name} buildpack ran out of memory (limit {} MB)",
-                    config.build_memory_bytes / (1024 * 1024)
-                );
-            }
-            if report.code != 0 {
-                anyhow::bail!(
-                    "The {name} buildpack failed to compile this app (exit status {})",
-                    report.code
-                );
-            }
-            let export = dir.join("export");
-            if export.is_file() {
-                exports.push(export);
-            }
-        }
-
-        let process_types = self
-            .process_types(build_id, request, work, &app_dir, buildpacks.last(), log)
-            .await?;
-        log.heading("Discovering process types");
-        if process_types.is_empty() {
-            log.detail("No process types: add a Procfile (`web: <command>`) to run this app");
-        } else {
-            let names: Vec<_> = process_types.keys().map(String::as_str).collect();
-            log.detail(&format!("Procfile declares types -> {}", names.join(", ")));
-        }
-
-        log.heading("Compressing...");
-        let packed_path = work.join("slug.tar.zst");
-        let (dir, out, limit) = (app_dir.clone(), packed_path.clone(), config.slug_limit);
-        let packed = tokio::task::spawn_blocking(move || pack_slug(&dir, &ignore, &out, limit))
-            .await
-            .context("pack slug")?;
-        let packed = packed.map_err(|error| anyhow::anyhow!("{error}"))?;
-        log.detail(&format!("Done: {}", human_size(packed.size)));
-        let slug = store
-            .create_slug(
-                request.app.id,
-                NewSlug {
-                    process_types: process_types.clone(),
-                    commit: request.version.clone(),
-                    commit_description: None,
-                    buildpack_provided_description: outcome.buildpacks.first().cloned(),
-                    stack: config.stack_name.clone(),
-                    size: Some(packed.size as i64),
-                    checksum: Some(packed.checksum),
-                },
-            )
-            .await?;
-        tokio::fs::create_dir_all(config.data_dir.join("slugs")).await?;
-        tokio::fs::rename(&packed_path, config.slug_path(slug.id))
-            .await
-            .context("store the slug")?;
-        outcome.slug_id = Some(slug.id);
-
-        log.heading("Launching...");
-        let description = match &request.version {
-            Some(version) => format!("Deploy {}", version.chars().take(7).collect::<String>()),
-            None => "Deploy".to_owned(),
-        };
-        let release_command = process_types.get("release").cloned();
-        let status = if release_command.is_some() {
-            ReleaseStatus::Pending
-        } else {
-            ReleaseStatus::Succeeded
-        };
-        let release = store
-            .release_slug(request.app.id, slug.id, &description, status, &request.user)
-            .await?;
-        outcome.release_id = Some(release.id);
-        if let Some(command) = release_command {
-            log.heading("Running release command...");
-            let config_vars = store
-                .release_by_id(request.app.id, release.id)
-                .await?
-                .map(|r| r.config)
-                .unwrap_or_default();
-            let report = self
-                .run_container(
-                    &format!("build-{build_id}-phase"),
-                    work,
-                    vec!["bash".into(), "-c".into(), profile_command(&command)],
-                    vec![mount(&app_dir, "/app", false)],
-                    request,
-                    log,
-                    Some((&config_vars, release.version)),
-                )
-                .await?;
-            let succeeded = report.code == 0 && !report.oom_killed;
-            store
-                .finish_release(
-                    request.app.id,
-                    release.id,
-                    if succeeded {
-                        ReleaseStatus::Succeeded
-                    } else {
-                        ReleaseStatus::Failed
-                    },
-                )
-                .await?;
-            if !succeeded {
-                anyhow::bail!(
-                    "Release v{} failed: its release command exited with status {}; the previous release keeps running",
-                    release.version,
-                    report.code
-                );
-            }
-        }
-        log.detail(&format!("Released v{}", release.version));
-        log.detail(&format!("{} deployed to Wharf", request.web_url));
-        Ok(release.version)
-    }
-
-    /// The app's buildpacks, fetched into the work dir; or the first built-in one whose
-    /// `bin/detect` passes.
-    async fn select_buildpacks(
-        &self,
-        build_id: Uuid,
-        request: &BuildRequest,
-        work: &Path,
-        log: &BuildLog,
-    ) -> anyhow::Result<Vec<(String, PathBuf)>> {
-        let builtin_dir = self.inner.config.builtin_buildpacks();
-        let listed = self.inner.store.buildpacks(request.app.id).await?;
-        let mut selected = Vec::new();
-        if listed.is_empty() {
-            for name in BUILTIN {
-                let dir = work.join(format!("buildpack-{name}"));
-                buildpack::fetch(&BuildpackSource::Builtin(name), &builtin_dir, &dir).await?;
-                chown_tree(&dir, BUILD_USER).await?;
-                if let Some(detected) = self.detect(build_id, request, work, &dir, name).await? {
-                    log.heading(&format!("{detected} app detected"));
-                    selected.push((name.to_string(), dir));
-                    return Ok(selected);
-                }
-            }
-            anyhow::bail!(
-                "No default language could be detected for this app: add a Procfile, \
-                 requirements.txt, package.json or index.html, or set a buildpack with \
-                 `wharf buildpacks:add`"
-            );
-        }
-        for (index, url) in listed.iter().enumerate() {
-            let source = BuildpackSource::parse(url).map_err(anyhow::Error::msg)?;
-            let dir = work.join(format!("buildpack-{index}"));
-            buildpack::fetch(&source, &builtin_dir, &dir)
-                .await
-                .with_context(|| format!("buildpack {url}"))?;
-            // Buildpacks may write an `export` file into their own directory.
-            chown_tree(&dir, BUILD_USER).await?;
-            match self
-                .detect(build_id, request, work, &dir, &format!("{index}"))
-                .await?
-            {
-                Some(detected) => log.heading(&format!("{detected} app detected")),
-                None => anyhow::bail!("App not compatible with buildpack: {url}"),
-            }
-            selected.push((url.clone(), dir));
-        }
-        Ok(selected)
-    }
-
-    /// Runs `bin/detect`; its output names what it found.
-    async fn detect(
-        &self,
-        build_id: Uuid,
-        request: &BuildRequest,
-        work: &Path,
-        buildpack_dir: &Path,
-        label: &str,
-    ) -> anyhow::Result<Option<String>> {
-        let silent = BuildLog::create(&work.join(format!("detect-{label}.log")))?;
-        let report = self
-            .run_container(
-                &format!("build-{build_id}-detect-{label}"),
-                work,
-                vec!["/buildpack/bin/detect".into(), "/app".into()],
-                vec![
-                    mount(&work.join("app"), "/app", true),
-                    mount(buildpack_dir, "/buildpack", true),
-                ],
-                request,
-                &silent,
-                None,
-            )
-            .await?;
-        let output = String::from_utf8_lossy(&silent.contents())
-            .trim()
-            .to_owned();
-        Ok((report.code == 0).then(|| {
-            if output.is_empty() {
-                label.to_owned()
-            } else {
-                output.lines().last().unwrap_or(label).to_owned()
-            }
-        }))
-    }
-
-    /// The Procfile's process types over the last buildpack's defaults.
-    async fn process_types(
-        &self,
-        build_id: Uuid,
-        request: &BuildRequest,
-        work: &Path,
-        app_dir: &Path,
-        last: Option<&(String, PathBuf)>,
-        log: &BuildLog,
-    ) -> anyhow::Result<ProcessTypes> {
-        let mut types = ProcessTypes::new();
-        if let Some((name, dir)) = last {
-            if dir.join("bin/release").is_file() {
-                let output = BuildLog::create(&work.join("release.yml"))?;
-                let report = self
-                    .run_container(
-                        &format!("build-{build_id}-release"),
-                        work,
-                        vec!["/buildpack/bin/release".into(), "/app".into()],
-                        vec![mount(app_dir, "/app", true), mount(dir, "/buildpack", true)],
-                        request,
-                        &output,
-                        None,
-                    )
-                    .await?;
-                if report.code != 0 {
-                    anyhow::bail!(
-                        "The {name} buildpack's bin/release failed (exit status {})",
-                        report.code
-                    );
-                }
-                let info = release_yaml::parse(&String::from_utf8_lossy(&output.contents()))
-                    .map_err(|e| anyhow::anyhow!("The {name} buildpack's {e}"))?;
-                types.extend(info.default_process_types);
-            }
-        }
-        match tokio::fs::read_to_string(app_dir.join("Procfile")).await {
-            Ok(text) => types.extend(procfile::parse(&text)?),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error).context("read the Procfile"),
-        }
-        if types.is_empty() {
-            log.detail("No Procfile found");
-        }
-        Ok(types)
-    }
-
-    /// Runs one step in a container, its output into `log`. `release` gives the config vars
-    /// and version of a release phase; other steps get the build environment.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_container(
-        &self,
-        id: &str,
-        work: &Path,
-        args: Vec<String>,
-        mounts: Vec<Mount>,
-        request: &BuildRequest,
-        log: &BuildLog,
-        release: Option<(&ConfigVars, i64)>,
-    ) -> anyhow::Result<StepReport> {
-        let config = &self.inner.config;
-        let mut env = vec![
-            ("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned()),
-            ("HOME".to_owned(), "/app".to_owned()),
-            ("LANG".to_owned(), "C.UTF-8".to_owned()),
-            ("STACK".to_owned(), config.stack_name.clone()),
-            (
-                "SOURCE_VERSION".to_owned(),
-                request.version.clone().unwrap_or_default(),
-            ),
-        ];
-        if let Some((vars, version)) = release {
-            env.extend(vars.iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
-            env.push(("DYNO".to_owned(), format!("release.{version}")));
-        }
-        let (runtime, stack) = self.containers().await?;
-        let spec = ContainerSpec {
-            id: id.to_owned(),
-            stack: stack.clone(),
-            args,
-            env,
-            cwd: "/app".to_owned(),
-            user: BUILD_USER,
-            hostname: request.app.name.to_string(),
-            mounts,
-            app_overlay: None,
-            tmp_size_bytes: BUILD_TMP_BYTES,
-            limits: Limits {
-                memory_bytes: config.build_memory_bytes,
-                pids: BUILD_PIDS,
-                cpu_shares: BUILD_CPU_SHARES,
-            },
-            network: Network::Host,
-            readonly_rootfs: true,
-        };
-        let bundle = work.join("bundles").join(id);
-        let mut container = runtime
-            .run(&spec, &bundle, ContainerStdio::Piped)
-            .await
-            .with_context(|| format!("start container {id}"))?;
-        let stdout = container.stdout();
-        let stderr = container.stderr();
-        let copy_out = copy_into(stdout, log);
-        let copy_err = copy_into(stderr, log);
-        let _ = tokio::join!(copy_out, copy_err);
-        let report = container.wait().await.context("wait for container")?;
-        Ok(StepReport {
-            code: report.status.code(),
-            oom_killed: report.oom_killed,
-        })
-    }
-}
-
-struct StepReport {
-    code: i32,
-    oom_killed: bool,
-}
-
-async fn copy_into(stream: Option<impl tokio::io::AsyncRead + Unpin>, log: &BuildLog) {
-    let Some(mut stream) = stream else { return };
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => log.write(&buffer[..n]),
-        }
-    }
-}
-
-fn mount(source: &Path, destination: &str, readonly: bool) -> Mount {
-    Mount {
-        source: source.to_owned(),
-        destination: destination.to_owned(),
-        readonly,
-    }
-}
-
-/// Runs `command` the way dynos run it: after `/app/.profile.d/*.sh` and `/app/.profile`.
-pub fn profile_command(command: &str) -> String {
-    format!(
-        "for f in /app/.profile.d/*.sh; do [ -f \"$f\" ] && . \"$f\"; done; \
-         [ -f /app/.profile ] && . /app/.profile; {command}"
-    )
-}
-
-async fn read_slugignore(app_dir: &Path) -> anyhow::Result<SlugIgnore> {
-    match tokio::fs::read_to_string(app_dir.join(wharf_slugignore::FILE_NAME)).await {
-        Ok(text) => Ok(SlugIgnore::parse(&text)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(SlugIgnore::default()),
-        Err(error) => Err(error).context("read .slugignore"),
-    }
-}
-
-fn remove_ignored(dir: &Path, ignore: &SlugIgnore) -> anyhow::Result<()> {
-    fn walk(root: &Path, relative: &Path, ignore: &SlugIgnore) -> anyhow::Result<()> {
-        for entry in std::fs::read_dir(root.join(relative))? {
-            let entry = entry?;
-            let path = relative.join(entry.file_name());
-            let file_type = entry.file_type()?;
-            if ignore.is_ignored(&path.to_string_lossy(), file_type.is_dir()) {
-                let full = root.join(&path);
-                if file_type.is_dir() {
-                    std::fs::remove_dir_all(&full)?;
-                } else {
-                    std::fs::remove_file(&full)?;
-                }
-            } else if file_type.is_dir() {
-                walk(root, &path, ignore)?;
-            }
-        }
-        Ok(())
-    }
-    walk(dir, Path::new(""), ignore).context("remove files named in .slugignore")
-}
-
-/// `ENV_DIR`: one file per config var, named for the var, holding its value.
-async fn write_env_dir(dir: &Path, config: &ConfigVars) -> anyhow::Result<()> {
-    for (key, value) in config.iter() {
-        tokio::fs::write(dir.join(key), value)
-            .await
-            .with_context(|| format!("write ENV_DIR/{key}"))?;
-    }
-    Ok(())
-}
-
-async fn chown_tree(dir: &Path, (uid, gid): (u32, u32)) -> anyhow::Result<()> {
-    let output = tokio::process::Command::new("chown")
-        .args(["-R", "-h", &format!("{uid}:{gid}")])
-        .arg(dir)
-        .output()
-        .await
-        .context("run chown")?;
-    if !output.status.success() {
-        anyhow::bail!(
-            "chown {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 /// A secret for a capability URL: 24 random bytes from the OS, in hex.
@@ -832,22 +344,6 @@ fn describe_duration(duration: Duration) -> String {
     }
 }
 
-/// Heroku's size style: `23.4M`, `512K`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "K", "M", "G"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{value:.1}{}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -856,19 +352,5 @@ mod tests {
     fn durations_read_naturally() {
         assert_eq!(describe_duration(Duration::from_secs(900)), "15 minutes");
         assert_eq!(describe_duration(Duration::from_secs(5)), "5 seconds");
-    }
-
-    #[test]
-    fn sizes_read_like_herokus() {
-        assert_eq!(human_size(512), "512B");
-        assert_eq!(human_size(2048), "2.0K");
-        assert_eq!(human_size(24_536_678), "23.4M");
-    }
-
-    #[test]
-    fn commands_run_after_the_profile() {
-        let command = profile_command("gunicorn app:app");
-        assert!(command.starts_with("for f in /app/.profile.d/*.sh"));
-        assert!(command.ends_with("; gunicorn app:app"));
     }
 }

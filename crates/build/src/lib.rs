@@ -5,6 +5,8 @@ pub mod archive;
 pub mod builder;
 pub mod buildpack;
 pub mod builtin;
+mod compile;
 pub mod log;
 pub mod procfile;
 pub mod release_yaml;
+mod step;

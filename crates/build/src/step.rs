@@ -1,0 +1,163 @@
+//! One step of a build in a container: the build user, limits and mounts, its output into the
+//! build's log, and how it ended.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tokio::io::AsyncReadExt;
+use wharf_containers::{ContainerSpec, ContainerStdio, Limits, Mount, Network};
+use wharf_model::ConfigVars;
+
+use crate::builder::{BuildRequest, Builder};
+use crate::log::BuildLog;
+
+/// The uid and gid builds run as (the stack's `build` user).
+pub(crate) const BUILD_USER: (u32, u32) = wharf_containers::BUILD_USER;
+const BUILD_PIDS: i64 = 4096;
+const BUILD_CPU_SHARES: u64 = 1024;
+const BUILD_TMP_BYTES: u64 = 1024 * 1024 * 1024;
+
+impl Builder {
+    /// Runs one step in a container, its output into `output`. `release` gives the config
+    /// vars and version of a release phase; other steps get the build environment.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn run_container(
+        &self,
+        id: &str,
+        work: &Path,
+        args: Vec<String>,
+        mounts: Vec<Mount>,
+        request: &BuildRequest,
+        output: StepOutput<'_>,
+        release: Option<(&ConfigVars, i64)>,
+    ) -> anyhow::Result<StepReport> {
+        let config = &self.inner.config;
+        let mut env = vec![
+            ("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned()),
+            ("HOME".to_owned(), "/app".to_owned()),
+            ("LANG".to_owned(), "C.UTF-8".to_owned()),
+            ("STACK".to_owned(), config.stack_name.clone()),
+            (
+                "SOURCE_VERSION".to_owned(),
+                request.version.clone().unwrap_or_default(),
+            ),
+        ];
+        if let Some((vars, version)) = release {
+            env.extend(vars.iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
+            env.push(("DYNO".to_owned(), format!("release.{version}")));
+        }
+        let (runtime, stack) = self.containers().await?;
+        let spec = ContainerSpec {
+            id: id.to_owned(),
+            stack: stack.clone(),
+            args,
+            env,
+            cwd: "/app".to_owned(),
+            user: BUILD_USER,
+            hostname: request.app.name.to_string(),
+            mounts,
+            app_overlay: None,
+            tmp_size_bytes: BUILD_TMP_BYTES,
+            limits: Limits {
+                memory_bytes: config.build_memory_bytes,
+                pids: BUILD_PIDS,
+                cpu_shares: BUILD_CPU_SHARES,
+            },
+            network: Network::Host,
+            readonly_rootfs: true,
+        };
+        let bundle = work.join("bundles").join(id);
+        let mut container = runtime
+            .run(&spec, &bundle, ContainerStdio::Piped)
+            .await
+            .with_context(|| format!("start container {id}"))?;
+        let stdout = container.stdout();
+        let stderr = container.stderr();
+        let copy_out = copy_into(stdout, output.stdout);
+        let copy_err = copy_into(stderr, output.stderr);
+        let _ = tokio::join!(copy_out, copy_err);
+        let report = container.wait().await.context("wait for container")?;
+        Ok(StepReport {
+            code: report.status.code(),
+            oom_killed: report.oom_killed,
+        })
+    }
+}
+
+/// Where a step's output goes: the build's log for both streams, or stdout captured apart
+/// (a buildpack's `bin/detect` and `bin/release` answer on stdout) with stderr still shown.
+#[derive(Clone, Copy)]
+pub(crate) struct StepOutput<'a> {
+    pub stdout: &'a BuildLog,
+    pub stderr: &'a BuildLog,
+}
+
+impl<'a> StepOutput<'a> {
+    pub fn log(log: &'a BuildLog) -> StepOutput<'a> {
+        StepOutput {
+            stdout: log,
+            stderr: log,
+        }
+    }
+}
+
+pub(crate) struct StepReport {
+    pub code: i32,
+    pub oom_killed: bool,
+}
+
+async fn copy_into(stream: Option<impl tokio::io::AsyncRead + Unpin>, log: &BuildLog) {
+    let Some(mut stream) = stream else { return };
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => log.write(&buffer[..n]),
+        }
+    }
+}
+
+pub(crate) fn mount(source: &Path, destination: &str, readonly: bool) -> Mount {
+    Mount {
+        source: source.to_owned(),
+        destination: destination.to_owned(),
+        readonly,
+    }
+}
+
+/// Runs `command` the way dynos run it: after `/app/.profile.d/*.sh` and `/app/.profile`.
+pub fn profile_command(command: &str) -> String {
+    format!(
+        "for f in /app/.profile.d/*.sh; do [ -f \"$f\" ] && . \"$f\"; done; \
+         [ -f /app/.profile ] && . /app/.profile; {command}"
+    )
+}
+
+pub(crate) async fn chown_tree(dir: &Path, (uid, gid): (u32, u32)) -> anyhow::Result<()> {
+    let output = tokio::process::Command::new("chown")
+        .args(["-R", "-h", &format!("{uid}:{gid}")])
+        .arg(dir)
+        .output()
+        .await
+        .context("run chown")?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "chown {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_run_after_the_profile() {
+        let command = profile_command("gunicorn app:app");
+        assert!(command.starts_with("for f in /app/.profile.d/*.sh"));
+        assert!(command.ends_with("; gunicorn app:app"));
+    }
+}
