@@ -1,0 +1,44 @@
+//! Wharf's dyno manager: runs each app's formation as dynos (containers of the release's slug),
+//! restarts crashed ones, replaces them on new releases, and publishes routes and log lines.
+//!
+//! Functional core, imperative shell:
+//! - [`plan`] is pure: from the desired state (per app, the current release and the formation)
+//!   and the observed state (the dynos the manager has) it computes [`Action`]s.
+//! - [`DynoManager`] is the shell: it reads the desired state from the store, the observed state
+//!   from its own registry, runs the plan's actions (re-reading the registry before each), and
+//!   supervises each dyno's container.
+//!
+//! Invariants:
+//! - Start-up is reconcile from nothing: every container whose id starts with [`DYNO_PREFIX`]
+//!   is removed first, with its per-dyno directory, so only the formation runs afterwards.
+//! - A dyno is listed in the [`RouteTable`] only while it is `up`; it leaves the table before it
+//!   is sent SIGTERM.
+//! - Nothing a dyno writes outlives its container: `/app` is an overlay whose upper directory is
+//!   removed when the dyno stops; the extracted slug below it is shared and never written.
+//! - What users see is data ([`LogLine`]); platform diagnostics go to `tracing`.
+
+mod desired;
+mod logs;
+mod manager;
+mod messages;
+mod plan;
+mod ports;
+mod registry;
+mod routes;
+mod runner;
+mod schedule;
+mod slugs;
+mod state;
+
+pub use logs::{LineSplitter, LogBuffer, LogLine, LogSource, MAX_LINE_BYTES};
+pub use manager::{DynoInfo, DynoManager, DynoManagerConfig};
+pub use messages::memory_usage;
+pub use plan::{
+    next_wake, plan, Action, Desired, DesiredApp, DesiredProcess, DesiredRelease, Observed,
+    ObservedDyno, RestartReason, StopReason,
+};
+pub use ports::PortAllocator;
+pub use routes::{route_table, RouteTable};
+pub use runner::{container_id, DYNO_PREFIX};
+pub use schedule::{crashes_after_exit, restart_delay, COOL_OFF_BASE, COOL_OFF_MAX};
+pub use state::{DynoName, DynoState, Target};

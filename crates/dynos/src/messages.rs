@@ -1,0 +1,100 @@
+//! The platform's log messages about dynos, in Heroku's wording (`heroku[web.1]: ...`).
+
+use std::time::Duration;
+
+use crate::state::DynoState;
+
+pub fn starting(command: &str) -> String {
+    format!("Starting process with command `{command}`")
+}
+
+pub fn state_changed(from: DynoState, to: DynoState) -> String {
+    format!("State changed from {from} to {to}")
+}
+
+pub fn exited(code: i32) -> String {
+    format!("Process exited with status {code}")
+}
+
+pub const STOPPING: &str = "Stopping all processes with SIGTERM";
+pub const STOPPING_KILL: &str = "Stopping process with SIGKILL";
+pub const STOPPING_REMAINING: &str = "Stopping remaining processes with SIGKILL";
+pub const CYCLING: &str = "Cycling";
+pub const RESTARTING: &str = "Restarting";
+pub const R15: &str = "Error R15 (Memory quota vastly exceeded)";
+pub const R14: &str = "Error R14 (Memory quota exceeded)";
+pub const R99: &str = "Error R99 (Platform error) -> Failed to launch the dyno";
+
+pub fn boot_timeout(timeout: Duration) -> String {
+    format!(
+        "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within {} of launch",
+        seconds(timeout)
+    )
+}
+
+pub fn exit_timeout(timeout: Duration) -> String {
+    format!(
+        "Error R12 (Exit timeout) -> At least one process failed to exit within {} of SIGTERM",
+        seconds(timeout)
+    )
+}
+
+/// `Process running mem=600MB(117.2%)`: memory in use against the quota, as Heroku logs it
+/// before an R14.
+pub fn memory_usage(used_bytes: u64, quota_bytes: u64) -> String {
+    let megabytes = used_bytes as f64 / (1024.0 * 1024.0);
+    let percent = if quota_bytes == 0 {
+        0.0
+    } else {
+        used_bytes as f64 * 100.0 / quota_bytes as f64
+    };
+    format!("Process running mem={megabytes:.0}MB({percent:.1}%)")
+}
+
+/// "60 seconds", "1 second", or milliseconds below a second (short test timeouts).
+fn seconds(duration: Duration) -> String {
+    match duration.as_secs() {
+        0 => format!("{} milliseconds", duration.as_millis()),
+        1 => "1 second".to_owned(),
+        n => format!("{n} seconds"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wording() {
+        assert_eq!(
+            starting("python3 -m http.server $PORT"),
+            "Starting process with command `python3 -m http.server $PORT`"
+        );
+        assert_eq!(
+            state_changed(DynoState::Starting, DynoState::Up),
+            "State changed from starting to up"
+        );
+        assert_eq!(exited(143), "Process exited with status 143");
+        assert_eq!(
+            boot_timeout(Duration::from_secs(60)),
+            "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 60 seconds of launch"
+        );
+        assert_eq!(
+            exit_timeout(Duration::from_secs(30)),
+            "Error R12 (Exit timeout) -> At least one process failed to exit within 30 seconds of SIGTERM"
+        );
+        assert_eq!(
+            boot_timeout(Duration::from_millis(1500)),
+            "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 1 second of launch"
+        );
+        assert_eq!(
+            exit_timeout(Duration::from_millis(300)),
+            "Error R12 (Exit timeout) -> At least one process failed to exit within 300 milliseconds of SIGTERM"
+        );
+        assert_eq!(
+            memory_usage(600 << 20, 512 << 20),
+            "Process running mem=600MB(117.2%)"
+        );
+        assert_eq!(memory_usage(1, 0), "Process running mem=0MB(0.0%)");
+    }
+}

@@ -1,0 +1,514 @@
+//! Tests of the reconcile plan: examples for each rule, and properties over random formations
+//! and observed states with a model in which started dynos come up and stopped ones go away.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+use time::macros::datetime;
+use time::Duration;
+
+use super::*;
+
+const NOW: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
+
+fn app_id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn desired_app(version: i64, formation: &[(&str, u32, DynoSize)]) -> DesiredApp {
+    DesiredApp {
+        name: "demo".to_owned(),
+        release: DesiredRelease {
+            version,
+            slug_id: Some(Uuid::from_u128(99)),
+            config: ConfigVars::default(),
+            commands: formation
+                .iter()
+                .map(|(t, _, _)| ((*t).to_owned(), format!("run-{t}")))
+                .collect(),
+        },
+        formation: formation
+            .iter()
+            .map(|(t, quantity, size)| {
+                (
+                    (*t).to_owned(),
+                    DesiredProcess {
+                        quantity: *quantity,
+                        size: *size,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn desired(version: i64, formation: &[(&str, u32)]) -> Desired {
+    let formation: Vec<_> = formation
+        .iter()
+        .map(|(t, q)| (*t, *q, DynoSize::Basic))
+        .collect();
+    Desired {
+        apps: [(app_id(1), desired_app(version, &formation))].into(),
+    }
+}
+
+fn dyno(name: &str, release: i64, state: DynoState) -> ObservedDyno {
+    ObservedDyno {
+        app: app_id(1),
+        name: name.parse().unwrap(),
+        release,
+        size: DynoSize::Basic,
+        state,
+        started_at: NOW,
+        crashes: 0,
+        next_restart: None,
+        cycle_at: None,
+    }
+}
+
+fn observed(dynos: Vec<ObservedDyno>) -> Observed {
+    Observed { now: NOW, dynos }
+}
+
+/// Actions as short strings: `start web.1 v2`, `stop web.1 v1 replaced`, `restart web.1 v1`.
+fn check(desired: &Desired, dynos: Vec<ObservedDyno>, expected: &[&str]) {
+    let actions: Vec<String> = plan(desired, &observed(dynos))
+        .iter()
+        .map(|action| match action {
+            Action::Start { name, release, .. } => format!("start {name} v{release}"),
+            Action::Restart {
+                name,
+                release,
+                reason,
+                ..
+            } => format!("restart {name} v{release} {reason:?}").to_lowercase(),
+            Action::Stop {
+                name,
+                release,
+                reason,
+                ..
+            } => format!("stop {name} v{release} {reason:?}").to_lowercase(),
+        })
+        .collect();
+    assert_eq!(actions, expected);
+}
+
+#[test]
+fn starts_the_formation_from_nothing() {
+    check(
+        &desired(2, &[("web", 2), ("worker", 1), ("clock", 0)]),
+        vec![],
+        &["start web.1 v2", "start web.2 v2", "start worker.1 v2"],
+    );
+}
+
+#[test]
+fn nothing_runs_without_a_slug_or_a_command() {
+    let mut wanted = desired(1, &[("web", 1)]);
+    wanted.apps.get_mut(&app_id(1)).unwrap().release.slug_id = None;
+    check(&wanted, vec![], &[]);
+    let mut wanted = desired(1, &[("web", 1)]);
+    wanted
+        .apps
+        .get_mut(&app_id(1))
+        .unwrap()
+        .release
+        .commands
+        .clear();
+    check(
+        &wanted,
+        vec![dyno("web.1", 1, DynoState::Up)],
+        &["stop web.1 v1 scaleddown"],
+    );
+}
+
+#[test]
+fn converged_is_quiet() {
+    check(
+        &desired(2, &[("web", 1), ("worker", 1)]),
+        vec![
+            dyno("web.1", 2, DynoState::Up),
+            dyno("worker.1", 2, DynoState::Up),
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn scale_down_stops_the_highest_numbers() {
+    check(
+        &desired(2, &[("web", 1)]),
+        vec![
+            dyno("web.1", 2, DynoState::Up),
+            dyno("web.2", 2, DynoState::Up),
+            dyno("web.3", 2, DynoState::Starting),
+        ],
+        &["stop web.2 v2 scaleddown", "stop web.3 v2 scaleddown"],
+    );
+}
+
+#[test]
+fn web_preboots_a_new_release() {
+    let wanted = desired(3, &[("web", 2)]);
+    // New dynos start beside the old ones.
+    check(
+        &wanted,
+        vec![
+            dyno("web.1", 2, DynoState::Up),
+            dyno("web.2", 2, DynoState::Up),
+        ],
+        &["start web.1 v3", "start web.2 v3"],
+    );
+    // Old ones stay while any new one is not up.
+    check(
+        &wanted,
+        vec![
+            dyno("web.1", 2, DynoState::Up),
+            dyno("web.2", 2, DynoState::Up),
+            dyno("web.1", 3, DynoState::Up),
+            dyno("web.2", 3, DynoState::Starting),
+        ],
+        &[],
+    );
+    // Then they stop.
+    check(
+        &wanted,
+        vec![
+            dyno("web.1", 2, DynoState::Up),
+            dyno("web.2", 2, DynoState::Up),
+            dyno("web.1", 3, DynoState::Up),
+            dyno("web.2", 3, DynoState::Up),
+        ],
+        &["stop web.1 v2 replaced", "stop web.2 v2 replaced"],
+    );
+}
+
+#[test]
+fn a_new_release_that_never_comes_up_keeps_the_old_one() {
+    let mut crashed = dyno("web.1", 3, DynoState::Crashed);
+    crashed.crashes = 2;
+    crashed.next_restart = Some(NOW + Duration::seconds(20));
+    check(
+        &desired(3, &[("web", 1)]),
+        vec![dyno("web.1", 2, DynoState::Up), crashed],
+        &[],
+    );
+}
+
+#[test]
+fn other_types_roll_one_at_a_time() {
+    let wanted = desired(3, &[("worker", 2)]);
+    check(
+        &wanted,
+        vec![
+            dyno("worker.1", 2, DynoState::Up),
+            dyno("worker.2", 2, DynoState::Up),
+        ],
+        &["stop worker.1 v2 replaced"],
+    );
+    check(
+        &wanted,
+        vec![
+            dyno("worker.1", 2, DynoState::Down),
+            dyno("worker.2", 2, DynoState::Up),
+        ],
+        &[],
+    );
+    check(
+        &wanted,
+        vec![dyno("worker.2", 2, DynoState::Up)],
+        &["stop worker.2 v2 replaced", "start worker.1 v3"],
+    );
+}
+
+#[test]
+fn crashed_dynos_restart_after_their_cool_off() {
+    let mut waiting = dyno("web.1", 2, DynoState::Crashed);
+    waiting.next_restart = Some(NOW + Duration::seconds(5));
+    let mut due = dyno("worker.1", 2, DynoState::Crashed);
+    due.next_restart = Some(NOW);
+    let wanted = desired(2, &[("web", 1), ("worker", 1)]);
+    check(
+        &wanted,
+        vec![waiting.clone(), due.clone()],
+        &["restart worker.1 v2 crashed"],
+    );
+    assert_eq!(
+        next_wake(&observed(vec![waiting, due])),
+        Some(NOW + Duration::seconds(5))
+    );
+}
+
+#[test]
+fn dynos_cycle_when_due() {
+    let mut due = dyno("web.1", 2, DynoState::Up);
+    due.cycle_at = Some(NOW - Duration::seconds(1));
+    check(
+        &desired(2, &[("web", 1)]),
+        vec![due],
+        &["restart web.1 v2 cycling"],
+    );
+}
+
+#[test]
+fn a_size_change_replaces_in_place() {
+    let mut wanted = desired(2, &[("web", 1)]);
+    wanted
+        .apps
+        .get_mut(&app_id(1))
+        .unwrap()
+        .formation
+        .get_mut("web")
+        .unwrap()
+        .size = DynoSize::Standard2X;
+    check(
+        &wanted,
+        vec![dyno("web.1", 2, DynoState::Up)],
+        &["stop web.1 v2 replaced"],
+    );
+    check(&wanted, vec![dyno("web.1", 2, DynoState::Down)], &[]);
+}
+
+#[test]
+fn deleted_apps_stop_everything() {
+    check(
+        &Desired::default(),
+        vec![
+            dyno("web.1", 2, DynoState::Up),
+            dyno("web.2", 2, DynoState::Down),
+        ],
+        &["stop web.1 v2 appremoved"],
+    );
+}
+
+// Properties, with a model of the executor and the dynos.
+
+/// The world after one round: the plan's actions applied, then started dynos come up and
+/// stopped ones go away.
+fn apply(dynos: &mut Vec<ObservedDyno>, actions: &[Action], now: OffsetDateTime) {
+    for action in actions {
+        match action {
+            Action::Start {
+                app,
+                name,
+                release,
+                size,
+            } => dynos.push(ObservedDyno {
+                app: *app,
+                name: name.clone(),
+                release: *release,
+                size: *size,
+                state: DynoState::Starting,
+                started_at: now,
+                crashes: 0,
+                next_restart: None,
+                cycle_at: None,
+            }),
+            Action::Restart {
+                app, name, release, ..
+            } => {
+                let dyno = find(dynos, *app, name, *release);
+                dyno.state = DynoState::Starting;
+                dyno.cycle_at = None;
+            }
+            Action::Stop {
+                app, name, release, ..
+            } => find(dynos, *app, name, *release).state = DynoState::Down,
+        }
+    }
+}
+
+fn settle(dynos: &mut Vec<ObservedDyno>) {
+    dynos.retain(|d| d.state != DynoState::Down);
+    for dyno in dynos.iter_mut() {
+        if dyno.state == DynoState::Starting {
+            dyno.state = DynoState::Up;
+        }
+    }
+}
+
+fn find<'a>(
+    dynos: &'a mut [ObservedDyno],
+    app: Uuid,
+    name: &DynoName,
+    release: i64,
+) -> &'a mut ObservedDyno {
+    let matching: Vec<usize> = (0..dynos.len())
+        .filter(|i| dynos[*i].app == app && dynos[*i].name == *name && dynos[*i].release == release)
+        .collect();
+    assert_eq!(matching.len(), 1, "exactly one present {name} v{release}");
+    &mut dynos[matching[0]]
+}
+
+fn converged(desired: &Desired, dynos: &[ObservedDyno]) -> bool {
+    let mut expected = BTreeSet::new();
+    for (app, wanted) in &desired.apps {
+        for (process_type, process) in runnable(wanted) {
+            for n in 1..=process.quantity {
+                expected.insert((*app, DynoName::new(process_type, n), wanted.release.version));
+            }
+        }
+    }
+    let actual: BTreeSet<_> = dynos
+        .iter()
+        .filter(|d| d.state == DynoState::Up)
+        .map(|d| (d.app, d.name.clone(), d.release))
+        .collect();
+    actual == expected && dynos.len() == expected.len()
+}
+
+fn no_duplicates(dynos: &[ObservedDyno]) -> bool {
+    let keys: BTreeSet<_> = dynos
+        .iter()
+        .map(|d| (d.app, d.name.clone(), d.release))
+        .collect();
+    keys.len() == dynos.len()
+}
+
+fn size_strategy() -> impl Strategy<Value = DynoSize> {
+    prop::sample::select(vec![DynoSize::Basic, DynoSize::Standard2X])
+}
+
+fn state_strategy() -> impl Strategy<Value = DynoState> {
+    prop::sample::select(vec![
+        DynoState::Starting,
+        DynoState::Up,
+        DynoState::Crashed,
+        DynoState::Down,
+    ])
+}
+
+const TYPES: [&str; 3] = ["web", "worker", "clock"];
+
+/// An app's formation: quantities 0..5 per type, sizes, and which types the release defines.
+fn formation_strategy() -> impl Strategy<Value = Vec<(&'static str, u32, DynoSize)>> {
+    prop::collection::vec((0u32..5, size_strategy(), prop::bool::weighted(0.85)), 3).prop_map(
+        |entries| {
+            TYPES
+                .iter()
+                .zip(entries)
+                .filter(|(_, (_, _, defined))| *defined)
+                .map(|(t, (quantity, size, _))| (*t, quantity, size))
+                .collect()
+        },
+    )
+}
+
+/// Present dynos of up to two apps, unique per (app, name, release).
+fn dynos_strategy() -> impl Strategy<Value = Vec<ObservedDyno>> {
+    prop::collection::vec(
+        (
+            1u128..3,
+            0usize..3,
+            1u32..7,
+            1i64..4,
+            size_strategy(),
+            state_strategy(),
+            0u32..4,
+            prop::option::of(-30i64..30),
+            prop::option::of(-30i64..30),
+        ),
+        0..14,
+    )
+    .prop_map(|raw| {
+        let mut dynos: Vec<ObservedDyno> = Vec::new();
+        for (app, t, number, release, size, state, crashes, restart, cycle) in raw {
+            let name = DynoName::new(TYPES[t], number);
+            if dynos
+                .iter()
+                .any(|d| d.app == app_id(app) && d.name == name && d.release == release)
+            {
+                continue;
+            }
+            dynos.push(ObservedDyno {
+                app: app_id(app),
+                name,
+                release,
+                size,
+                state,
+                started_at: NOW,
+                crashes,
+                next_restart: restart.map(|s| NOW + Duration::seconds(s)),
+                cycle_at: cycle.map(|s| NOW + Duration::seconds(s)),
+            });
+        }
+        dynos
+    })
+}
+
+fn desired_strategy() -> impl Strategy<Value = Desired> {
+    (
+        formation_strategy(),
+        1i64..5,
+        prop::option::of((formation_strategy(), 1i64..5)),
+    )
+        .prop_map(|(first, version, second)| {
+            let mut apps = BTreeMap::new();
+            apps.insert(app_id(1), desired_app(version, &first));
+            if let Some((formation, version)) = second {
+                apps.insert(app_id(2), desired_app(version, &formation));
+            }
+            Desired { apps }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Rounds of plan, apply, settle reach the desired formation; from then on the plan is
+    /// empty; no round duplicates a name or exceeds the preboot bound; old web dynos stop only
+    /// once the new ones are all up.
+    #[test]
+    fn converges_within_bounds(desired in desired_strategy(), initial in dynos_strategy()) {
+        let mut dynos = initial;
+        let mut now = NOW;
+        let max_quantity = 5;
+        let rounds = 2 * max_quantity + 6;
+        for _ in 0..rounds {
+            let observed = Observed { now, dynos: dynos.clone() };
+            let actions = plan(&desired, &observed);
+            if actions.is_empty() && converged(&desired, &dynos) {
+                break;
+            }
+
+            let mut starts = BTreeSet::new();
+            for action in &actions {
+                if let Action::Start { app, name, .. } = action {
+                    prop_assert!(starts.insert((*app, name.clone())), "two starts of {name}");
+                }
+            }
+            for (app, wanted) in &desired.apps {
+                let before = dynos.iter().filter(|d| d.app == *app).count();
+                let mut after = dynos.clone();
+                apply(&mut after, &actions, now);
+                let count = after.iter().filter(|d| d.app == *app).count();
+                prop_assert!(count <= before.max(preboot_bound(wanted)),
+                    "{count} dynos present, bound {}", preboot_bound(wanted));
+                for action in &actions {
+                    if let Action::Stop { app: a, name, reason: StopReason::Replaced, release } = action {
+                        let quantity = runnable(wanted).get("web").map_or(0, |p| p.quantity);
+                        let old = dynos.iter().any(|d| d.app == *a && d.name == *name
+                            && d.release == *release && d.release != wanted.release.version
+                            && d.state != DynoState::Crashed);
+                        if *a == *app && name.is_web() && old && name.number() <= quantity {
+                            let all_up = (1..=quantity).all(|n| dynos.iter().any(|d| d.app == *app
+                                && d.name == DynoName::new("web", n)
+                                && d.release == wanted.release.version
+                                && d.state == DynoState::Up));
+                            prop_assert!(all_up, "stopped old {name} before the new web dynos were up");
+                        }
+                    }
+                }
+            }
+            apply(&mut dynos, &actions, now);
+            prop_assert!(no_duplicates(&dynos), "duplicate names: {dynos:?}");
+            settle(&mut dynos);
+            // Cool-offs end between rounds.
+            now += Duration::minutes(21);
+        }
+        prop_assert!(converged(&desired, &dynos), "not converged after {rounds} rounds: {dynos:?}");
+        let observed = Observed { now, dynos: dynos.clone() };
+        prop_assert_eq!(plan(&desired, &observed), vec![]);
+    }
+}

@@ -1,0 +1,579 @@
+//! The dyno runner: one supervisor task per dyno runs its process in a container, waits for
+//! it to boot (a web dyno must accept connections on `$PORT`), watches its memory, stops it
+//! (SIGTERM, then SIGKILL), and tells the registry how each run ended.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::AsyncReadExt;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use uuid::Uuid;
+use wharf_containers::{
+    ContainerSpec, ContainerStdio, ExitReport, Limits, Mount, Network, Overlay, Stack, DYNO_USER,
+};
+use wharf_model::DynoSize;
+
+use crate::logs::{LineSplitter, LogBuffer, LogLine, LogSource};
+use crate::manager::Shared;
+use crate::messages;
+use crate::registry::RunHandle;
+use crate::state::DynoName;
+
+/// Every dyno container's id starts with this, so leftovers are found by prefix.
+pub const DYNO_PREFIX: &str = "dyno-";
+
+/// How often a booting web dyno's `$PORT` is tried.
+const BOOT_POLL: Duration = Duration::from_millis(50);
+/// How long one connection attempt to a booting dyno may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// The memory limit is this many times the size's quota: above the quota a dyno gets R14
+/// warnings, at the limit the kernel kills it (R15).
+pub const MEMORY_LIMIT_FACTOR: u64 = 2;
+/// The shortest time between two R14 warnings of one dyno.
+const R14_REPEAT: Duration = Duration::from_secs(20);
+/// Size of a dyno's private `/tmp` (it counts against the dyno's memory).
+const DYNO_TMP_BYTES: u64 = 512 * 1024 * 1024;
+/// CPU weight per unit of a size's compute.
+const CPU_SHARES_PER_COMPUTE: u64 = 1024;
+/// How long after SIGKILL a container may take to go before it is deleted by force.
+const KILL_GRACE: Duration = Duration::from_secs(10);
+/// How long the log pumps may take to drain after the container is gone.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// `PATH` in every dyno (the `wharf` binary is in `/wharf/bin`).
+const DYNO_PATH: &str = "/app/bin:/usr/local/bin:/usr/bin:/bin:/wharf/bin";
+
+/// A dyno container's id: `dyno-<app id>-<name>-<random>`.
+pub fn container_id(app_id: Uuid, name: &DynoName, random: &str) -> String {
+    format!("{DYNO_PREFIX}{}-{name}-{random}", app_id.simple())
+}
+
+/// What one dyno container runs, without the IO.
+pub(crate) struct DynoLaunch<'a> {
+    pub container_id: &'a str,
+    pub name: &'a DynoName,
+    pub command: &'a str,
+    pub config: &'a [(String, String)],
+    pub port: Option<u16>,
+    pub size: DynoSize,
+    pub slug_dir: &'a Path,
+    pub dyno_dir: &'a Path,
+    pub wharf_dir: &'a Path,
+}
+
+/// The container spec of a dyno: the slug as an overlay `/app`, the `wharf` binary at
+/// `/wharf/bin/wharf`, the size's limits, and Heroku's environment.
+pub(crate) fn dyno_spec(launch: &DynoLaunch<'_>, stack: &Stack) -> ContainerSpec {
+    let mut env: Vec<(String, String)> = vec![
+        ("HOME".to_owned(), "/app".to_owned()),
+        ("PATH".to_owned(), DYNO_PATH.to_owned()),
+        ("LANG".to_owned(), "C.UTF-8".to_owned()),
+    ];
+    env.extend(launch.config.iter().cloned());
+    // The platform's own variables win over config vars of the same name.
+    env.push(("DYNO".to_owned(), launch.name.to_string()));
+    if let Some(port) = launch.port {
+        env.push(("PORT".to_owned(), port.to_string()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut deduplicated: Vec<(String, String)> = env
+        .into_iter()
+        .rev()
+        .filter(|(key, _)| seen.insert(key.clone()))
+        .collect();
+    deduplicated.reverse();
+
+    let size = launch.size;
+    ContainerSpec {
+        id: launch.container_id.to_owned(),
+        stack: stack.clone(),
+        args: vec![
+            "/bin/bash".to_owned(),
+            "-c".to_owned(),
+            wharf_build::builder::profile_command(launch.command),
+        ],
+        env: deduplicated,
+        cwd: "/app".to_owned(),
+        user: DYNO_USER,
+        // Hostnames have no underscores; process types may.
+        hostname: launch.name.to_string().replace('_', "-"),
+        mounts: vec![Mount {
+            source: launch.wharf_dir.to_path_buf(),
+            destination: "/wharf".to_owned(),
+            readonly: true,
+        }],
+        app_overlay: Some(Overlay {
+            lower: launch.slug_dir.to_path_buf(),
+            upper: launch.dyno_dir.join("upper"),
+            work: launch.dyno_dir.join("work"),
+        }),
+        tmp_size_bytes: DYNO_TMP_BYTES,
+        limits: Limits {
+            memory_bytes: size.memory_mb() * MEMORY_LIMIT_FACTOR * 1024 * 1024,
+            pids: i64::from(size.max_processes()),
+            cpu_shares: u64::from(size.compute()) * CPU_SHARES_PER_COMPUTE,
+        },
+        network: Network::Host,
+        readonly_rootfs: true,
+    }
+}
+
+/// How one run of a dyno's process ended.
+#[derive(Debug)]
+pub(crate) enum RunEnd {
+    /// The process exited by itself, or was killed for a timeout or for memory.
+    Exited,
+    /// The manager stopped it (for a stop or a restart).
+    Stopped,
+    /// The container could not be started.
+    LaunchFailed,
+}
+
+/// What a run needs to know about its dyno, copied out of the registry.
+pub(crate) struct RunInput {
+    pub app_id: Uuid,
+    pub name: DynoName,
+    pub slug_id: Uuid,
+    pub command: String,
+    pub config: Vec<(String, String)>,
+    pub size: DynoSize,
+    pub handle: RunHandle,
+}
+
+/// Supervises dyno `id` until it crashes or is removed: runs its process again for as long as
+/// the registry asks for restarts.
+pub(crate) async fn supervise(shared: Arc<Shared>, id: Uuid) {
+    loop {
+        let Some(input) = shared.begin_run(id) else {
+            return;
+        };
+        let end = run_once(&shared, id, &input).await;
+        if !shared.end_run(id, end) {
+            return;
+        }
+    }
+}
+
+async fn run_once(shared: &Arc<Shared>, id: Uuid, input: &RunInput) -> RunEnd {
+    let container_id = container_id(input.app_id, &input.name, &random_suffix());
+    let port = if input.name.is_web() {
+        match shared.allocate_port() {
+            Some(port) => Some(port),
+            None => {
+                tracing::error!(dyno = %input.name, "no free port in the dyno port range");
+                shared.log(input.app_id, &input.name, messages::R99);
+                return RunEnd::LaunchFailed;
+            }
+        }
+    } else {
+        None
+    };
+    shared.record_run(id, &container_id, port);
+    shared.log(
+        input.app_id,
+        &input.name,
+        messages::starting(&input.command),
+    );
+    let dyno_dir = shared.config.data_dir.join("dynos").join(&container_id);
+    let end = run_container(shared, id, input, &container_id, port, &dyno_dir).await;
+    if let Err(error) = remove_dir(&dyno_dir).await {
+        tracing::warn!(dyno = %input.name, "remove the dyno's directory: {error:#}");
+    }
+    if let Some(port) = port {
+        shared.release_port(port);
+    }
+    end
+}
+
+async fn run_container(
+    shared: &Arc<Shared>,
+    id: Uuid,
+    input: &RunInput,
+    container_id: &str,
+    port: Option<u16>,
+    dyno_dir: &Path,
+) -> RunEnd {
+    let log = |message: &str| shared.log(input.app_id, &input.name, message);
+    let container = match launch(shared, input, container_id, port, dyno_dir).await {
+        Ok(Some(container)) => container,
+        Ok(None) => return RunEnd::Stopped,
+        Err(error) => {
+            tracing::error!(dyno = %input.name, container = container_id, "launch: {error:#}");
+            log(messages::R99);
+            return RunEnd::LaunchFailed;
+        }
+    };
+    let Launched {
+        wait,
+        pumps,
+        started,
+    } = container;
+    let mut wait = wait;
+    let stop = input.handle.stop.clone();
+    let end = supervise_container(shared, id, input, container_id, port, started, &mut wait).await;
+    let report = match end {
+        Supervised::Exited(report) => report,
+        Supervised::Stop => stop_container(shared, input, container_id, &mut wait).await,
+        Supervised::BootTimeout => {
+            log(&messages::boot_timeout(shared.config.boot_timeout));
+            log(messages::STOPPING_KILL);
+            kill(shared, container_id, "KILL").await;
+            await_exit(shared, container_id, &mut wait).await
+        }
+    };
+    drain(pumps).await;
+    match report {
+        Some(report) => {
+            if report.oom_killed {
+                log(messages::R15);
+            }
+            log(&messages::exited(report.status.code()));
+        }
+        None => log(messages::R99),
+    }
+    // A process that exits by itself while being stopped was still stopped.
+    if stop.is_cancelled() {
+        RunEnd::Stopped
+    } else {
+        RunEnd::Exited
+    }
+}
+
+type WaitHandle = JoinHandle<anyhow::Result<ExitReport>>;
+
+struct Launched {
+    wait: WaitHandle,
+    pumps: Vec<JoinHandle<()>>,
+    started: Instant,
+}
+
+/// Extracts the slug, writes the bundle and starts the container; `None` when the dyno was
+/// stopped meanwhile.
+async fn launch(
+    shared: &Arc<Shared>,
+    input: &RunInput,
+    container_id: &str,
+    port: Option<u16>,
+    dyno_dir: &Path,
+) -> anyhow::Result<Option<Launched>> {
+    let slug_dir = shared.slugs.extract(input.slug_id).await?;
+    let wharf_dir = shared.wharf_dir().await?;
+    let spec = dyno_spec(
+        &DynoLaunch {
+            container_id,
+            name: &input.name,
+            command: &input.command,
+            config: &input.config,
+            port,
+            size: input.size,
+            slug_dir: &slug_dir,
+            dyno_dir,
+            wharf_dir: &wharf_dir,
+        },
+        &shared.stack,
+    );
+    if input.handle.stop.is_cancelled() {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let mut container = shared
+        .runtime
+        .run(&spec, &dyno_dir.join("bundle"), ContainerStdio::Piped)
+        .await
+        .context("start the container")?;
+    let process = input.name.to_string();
+    let pumps = [
+        container
+            .stdout()
+            .map(|out| pump(out, shared.logs.clone(), input.app_id, &process)),
+        container
+            .stderr()
+            .map(|err| pump(err, shared.logs.clone(), input.app_id, &process)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let wait = tokio::spawn(container.wait());
+    Ok(Some(Launched {
+        wait,
+        pumps,
+        started,
+    }))
+}
+
+enum Supervised {
+    Exited(Option<ExitReport>),
+    Stop,
+    BootTimeout,
+}
+
+/// Waits for the dyno to boot, then for it to exit or be stopped, sampling its memory.
+async fn supervise_container(
+    shared: &Arc<Shared>,
+    id: Uuid,
+    input: &RunInput,
+    container_id: &str,
+    port: Option<u16>,
+    started: Instant,
+    wait: &mut WaitHandle,
+) -> Supervised {
+    let stop = &input.handle.stop;
+    if let Some(port) = port {
+        let deadline = started + shared.config.boot_timeout;
+        loop {
+            tokio::select! {
+                report = &mut *wait => return Supervised::Exited(exit_report(report, container_id)),
+                () = stop.cancelled() => return Supervised::Stop,
+                () = tokio::time::sleep(BOOT_POLL) => {}
+            }
+            if accepts(port).await {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Supervised::BootTimeout;
+            }
+        }
+    }
+    shared.dyno_up(id);
+
+    let mut sampling = tokio::time::interval(shared.config.stats_interval);
+    sampling.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_warning: Option<Instant> = None;
+    let quota = input.size.memory_mb() * 1024 * 1024;
+    loop {
+        tokio::select! {
+            report = &mut *wait => return Supervised::Exited(exit_report(report, container_id)),
+            () = stop.cancelled() => return Supervised::Stop,
+            _ = sampling.tick() => {
+                let Ok(stats) = shared.runtime.stats(container_id).await else { continue };
+                let used = stats.memory_rss_bytes + stats.memory_swap_bytes;
+                let due = last_warning.is_none_or(|at| at.elapsed() >= R14_REPEAT);
+                if used > quota && due {
+                    last_warning = Some(Instant::now());
+                    shared.log(input.app_id, &input.name, messages::memory_usage(used, quota));
+                    shared.log(input.app_id, &input.name, messages::R14);
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM to every process, SIGKILL to what is left after the stop timeout (R12).
+async fn stop_container(
+    shared: &Arc<Shared>,
+    input: &RunInput,
+    container_id: &str,
+    wait: &mut WaitHandle,
+) -> Option<ExitReport> {
+    let log = |message: &str| shared.log(input.app_id, &input.name, message);
+    log(messages::STOPPING);
+    kill(shared, container_id, "TERM").await;
+    match tokio::time::timeout(shared.config.stop_timeout, &mut *wait).await {
+        Ok(report) => exit_report(report, container_id),
+        Err(_) => {
+            log(&messages::exit_timeout(shared.config.stop_timeout));
+            log(messages::STOPPING_REMAINING);
+            kill(shared, container_id, "KILL").await;
+            await_exit(shared, container_id, wait).await
+        }
+    }
+}
+
+/// Waits for a killed container; deletes it by force if it lingers.
+async fn await_exit(
+    shared: &Arc<Shared>,
+    container_id: &str,
+    wait: &mut WaitHandle,
+) -> Option<ExitReport> {
+    match tokio::time::timeout(KILL_GRACE, &mut *wait).await {
+        Ok(report) => exit_report(report, container_id),
+        Err(_) => {
+            tracing::warn!(
+                container = container_id,
+                "still there after SIGKILL: deleting it"
+            );
+            if let Err(error) = shared.runtime.delete(container_id).await {
+                tracing::error!(container = container_id, "delete: {error:#}");
+            }
+            wait.await.ok().and_then(Result::ok)
+        }
+    }
+}
+
+async fn kill(shared: &Arc<Shared>, container_id: &str, signal: &str) {
+    if let Err(error) = shared.runtime.kill_all(container_id, signal).await {
+        // It may have exited meanwhile; the wait tells.
+        tracing::debug!(container = container_id, signal, "kill: {error:#}");
+    }
+}
+
+fn exit_report(
+    joined: Result<anyhow::Result<ExitReport>, tokio::task::JoinError>,
+    container_id: &str,
+) -> Option<ExitReport> {
+    match joined {
+        Ok(Ok(report)) => Some(report),
+        Ok(Err(error)) => {
+            tracing::error!(container = container_id, "container failed: {error:#}");
+            None
+        }
+        Err(error) => {
+            tracing::error!(container = container_id, "wait task failed: {error}");
+            None
+        }
+    }
+}
+
+/// Whether something accepts connections on the loopback `port`.
+async fn accepts(port: u16) -> bool {
+    let connect = tokio::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port));
+    matches!(
+        tokio::time::timeout(CONNECT_TIMEOUT, connect).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Copies a pipe into the log buffer line by line, reading continuously so the dyno never
+/// blocks on a full pipe.
+fn pump(
+    mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    logs: LogBuffer,
+    app_id: Uuid,
+    process: &str,
+) -> JoinHandle<()> {
+    let process = process.to_owned();
+    tokio::spawn(async move {
+        let mut buffer = vec![0u8; 16 * 1024];
+        let mut splitter = LineSplitter::default();
+        loop {
+            match pipe.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    for line in splitter.push(&buffer[..n]) {
+                        logs.append(app_id, LogLine::now(LogSource::App, &process, line));
+                    }
+                }
+            }
+        }
+        if let Some(line) = splitter.finish() {
+            logs.append(app_id, LogLine::now(LogSource::App, &process, line));
+        }
+    })
+}
+
+/// Lets the pumps read what is left; a process that kept a pipe open past its container's end
+/// (it cannot: the pid namespace is gone) would be cut off after a grace period.
+async fn drain(pumps: Vec<JoinHandle<()>>) {
+    for pump in pumps {
+        let abort = pump.abort_handle();
+        if tokio::time::timeout(DRAIN_GRACE, pump).await.is_err() {
+            abort.abort();
+        }
+    }
+}
+
+fn random_suffix() -> String {
+    Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+async fn remove_dir(dir: &Path) -> anyhow::Result<()> {
+    let dir: PathBuf = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("remove {}", dir.display())),
+    })
+    .await
+    .context("remove directory: task failed")?
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn container_ids_are_findable_and_valid() {
+        let app = Uuid::from_u128(0xabc);
+        let id = container_id(app, &DynoName::new("web", 3), "1a2b3c4d");
+        assert_eq!(id, "dyno-00000000000000000000000000000abc-web.3-1a2b3c4d");
+        wharf_containers::validate_id(&id).unwrap();
+        let longest = container_id(app, &DynoName::new(&"w".repeat(30), 100), "1a2b3c4d");
+        wharf_containers::validate_id(&longest).unwrap();
+    }
+
+    #[test]
+    fn spec_has_herokus_environment_and_the_sizes_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = Stack::prepare(&dir.path().join("stack")).unwrap();
+        let name = DynoName::new("web_x", 2);
+        let config = vec![
+            ("DATABASE_URL".to_owned(), "postgres://db".to_owned()),
+            ("PORT".to_owned(), "1".to_owned()),
+            ("PATH".to_owned(), "/custom".to_owned()),
+        ];
+        let spec = dyno_spec(
+            &DynoLaunch {
+                container_id: "dyno-x-web_x.2-abc",
+                name: &name,
+                command: "python3 -m http.server $PORT",
+                config: &config,
+                port: Some(20001),
+                size: DynoSize::Standard2X,
+                slug_dir: Path::new("/data/slugs/extracted/s"),
+                dyno_dir: Path::new("/data/dynos/dyno-x-web_x.2-abc"),
+                wharf_dir: Path::new("/data/wharf"),
+            },
+            &stack,
+        );
+        spec.validate().unwrap();
+        let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            env,
+            [
+                "HOME=/app",
+                "LANG=C.UTF-8",
+                "DATABASE_URL=postgres://db",
+                "PATH=/custom",
+                "DYNO=web_x.2",
+                "PORT=20001"
+            ]
+        );
+        assert_eq!(spec.args[..2], ["/bin/bash", "-c"]);
+        assert!(spec.args[2].ends_with("; python3 -m http.server $PORT"));
+        assert!(spec.args[2].contains("/app/.profile.d/*.sh"));
+        assert_eq!(spec.hostname, "web-x.2");
+        assert_eq!(spec.user, DYNO_USER);
+        assert_eq!(spec.cwd, "/app");
+        assert_eq!(
+            spec.limits,
+            Limits {
+                memory_bytes: 2048 << 20,
+                pids: 512,
+                cpu_shares: 2048
+            }
+        );
+        let overlay = spec.app_overlay.unwrap();
+        assert_eq!(overlay.lower, Path::new("/data/slugs/extracted/s"));
+        assert_eq!(
+            overlay.upper,
+            Path::new("/data/dynos/dyno-x-web_x.2-abc/upper")
+        );
+        assert_eq!(
+            spec.mounts,
+            [Mount {
+                source: PathBuf::from("/data/wharf"),
+                destination: "/wharf".to_owned(),
+                readonly: true
+            }]
+        );
+    }
+
+    #[test]
+    fn default_path_finds_the_wharf_binary() {
+        assert!(DYNO_PATH.split(':').any(|dir| dir == "/wharf/bin"));
+        assert!(DYNO_PATH.starts_with("/app/bin:"));
+    }
+}

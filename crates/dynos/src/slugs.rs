@@ -1,0 +1,151 @@
+//! Extracted slugs: each slug is unpacked once into `<data-dir>/slugs/extracted/<slug-id>/`,
+//! owned by the dyno user, and shared read-only (as the overlay's lower dir) by every dyno of
+//! every release that runs it.
+//!
+//! Unpacking goes to a temporary directory that is renamed into place, so a reader never sees
+//! a half-extracted slug and concurrent starts (in this process or another) are safe.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use uuid::Uuid;
+use wharf_build::archive::{unpack, LinkPolicy};
+use wharf_build::builder::BuilderConfig;
+use wharf_containers::DYNO_USER;
+
+/// The most bytes a slug may unpack to.
+pub const SLUG_UNPACK_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Prefix of directories being extracted.
+const TEMPORARY_PREFIX: &str = ".tmp-";
+
+pub(crate) struct SlugCache {
+    /// Where packed slugs are (the builder's layout).
+    builder: BuilderConfig,
+    extracted: PathBuf,
+    /// One extraction per slug at a time in this process.
+    locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SlugCache {
+    pub fn new(data_dir: &Path) -> SlugCache {
+        SlugCache {
+            builder: BuilderConfig::new(data_dir, "wharf"),
+            extracted: data_dir.join("slugs").join("extracted"),
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn dir(&self, slug_id: Uuid) -> PathBuf {
+        self.extracted.join(slug_id.to_string())
+    }
+
+    /// The extracted slug's directory, unpacking it first if needed.
+    pub async fn extract(&self, slug_id: Uuid) -> anyhow::Result<PathBuf> {
+        let dir = self.dir(slug_id);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let lock = {
+            let mut locks = self.locks.lock().expect("slug locks poisoned");
+            locks.entry(slug_id).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let archive = self.builder.slug_path(slug_id);
+        let (extracted, target) = (self.extracted.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || extract_into(&archive, &extracted, &target))
+            .await
+            .context("extract slug: task failed")?
+            .with_context(|| format!("extract slug {slug_id}"))?;
+        Ok(dir)
+    }
+
+    /// Removes extracted slugs not in `keep`, and (with `temporary`) leftovers of
+    /// interrupted extractions; called when no extraction can be running for them.
+    pub fn collect_garbage(&self, keep: &HashSet<Uuid>, temporary: bool) {
+        let Ok(entries) = std::fs::read_dir(&self.extracted) else {
+            return;
+        };
+        let busy: HashSet<Uuid> = {
+            let locks = self.locks.lock().expect("slug locks poisoned");
+            locks
+                .iter()
+                .filter(|(_, lock)| lock.try_lock().is_err())
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let remove = match Uuid::parse_str(&name) {
+                Ok(id) => !keep.contains(&id) && !busy.contains(&id),
+                Err(_) => temporary && name.starts_with(TEMPORARY_PREFIX),
+            };
+            if remove {
+                match std::fs::remove_dir_all(entry.path()) {
+                    Ok(()) => tracing::info!(slug = name, "removed extracted slug"),
+                    Err(error) => tracing::warn!(slug = name, "remove extracted slug: {error}"),
+                }
+            }
+        }
+    }
+}
+
+fn extract_into(archive: &Path, extracted: &Path, target: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(extracted)
+        .with_context(|| format!("create {}", extracted.display()))?;
+    let temporary = extracted.join(format!("{TEMPORARY_PREFIX}{}", Uuid::new_v4().simple()));
+    let result = (|| -> anyhow::Result<()> {
+        std::fs::create_dir(&temporary)
+            .with_context(|| format!("create {}", temporary.display()))?;
+        unpack(
+            archive,
+            &temporary,
+            LinkPolicy::AllowAbsolute,
+            SLUG_UNPACK_LIMIT,
+        )
+        .with_context(|| format!("unpack {}", archive.display()))?;
+        chown_tree(&temporary, DYNO_USER)?;
+        std::fs::set_permissions(
+            &temporary,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .context("chmod the extracted slug")?;
+        match std::fs::rename(&temporary, target) {
+            Ok(()) => Ok(()),
+            // Another process finished first: theirs is as good as ours.
+            Err(_) if target.is_dir() => {
+                std::fs::remove_dir_all(&temporary).context("remove a duplicate extraction")
+            }
+            Err(error) => Err(error).with_context(|| format!("rename to {}", target.display())),
+        }
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&temporary);
+    }
+    result
+}
+
+/// Gives every file of `root` (links themselves, not their targets) to `owner`, so the dyno
+/// may change its own copy of them in the overlay.
+fn chown_tree(root: &Path, owner: (u32, u32)) -> anyhow::Result<()> {
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))
+            .with_context(|| format!("chown {}", path.display()))?;
+        let metadata =
+            std::fs::symlink_metadata(&path).with_context(|| format!("stat {}", path.display()))?;
+        if metadata.is_dir() {
+            for entry in
+                std::fs::read_dir(&path).with_context(|| format!("read {}", path.display()))?
+            {
+                pending.push(entry.context("read directory entry")?.path());
+            }
+        }
+    }
+    Ok(())
+}
