@@ -9,12 +9,14 @@
 mod account;
 mod app;
 mod build;
+mod dyno;
 mod formation;
 mod release;
 
 pub use account::*;
 pub use app::*;
 pub use build::*;
+pub use dyno::*;
 pub use formation::*;
 pub use release::*;
 

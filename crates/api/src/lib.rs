@@ -24,6 +24,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 use wharf_build::builder::Builder;
+use wharf_dynos::DynoManager;
 use wharf_store::Store;
 
 pub(crate) use wharf_build::builder::random_token;
@@ -68,16 +69,56 @@ pub struct ApiState {
     pub store: Store,
     pub config: Arc<ApiConfig>,
     pub builder: Builder,
+    pub dynos: DynoManager,
     pub pushes: git::Pushes,
+    pub log_sessions: routes::LogSessions,
 }
 
 impl ApiState {
-    pub fn new(store: Store, config: ApiConfig, builder: Builder) -> ApiState {
+    pub fn new(store: Store, config: ApiConfig, builder: Builder, dynos: DynoManager) -> ApiState {
         ApiState {
             store,
             config: Arc::new(config),
             builder,
+            dynos,
             pushes: git::Pushes::default(),
+            log_sessions: routes::LogSessions::default(),
+        }
+    }
+}
+
+impl ApiState {
+    /// Something desired changed for the app (a release, the formation, the app itself): the
+    /// dyno manager reconciles it now, and the app's log says who did what (`app[api]` lines,
+    /// as Heroku writes them).
+    pub(crate) fn changed(&self, app_id: uuid::Uuid, log_lines: &[String]) {
+        for message in log_lines {
+            self.dynos.logs().append(
+                app_id,
+                wharf_dynos::LogLine::now(wharf_dynos::LogSource::App, "api", message.clone()),
+            );
+        }
+        self.dynos.notify(app_id);
+    }
+}
+
+impl ApiState {
+    /// A build ended: released (with its version) or not.
+    pub(crate) fn released(
+        &self,
+        app_id: uuid::Uuid,
+        by: &wharf_model::Email,
+        version: Option<i64>,
+    ) {
+        match version {
+            Some(version) => self.changed(
+                app_id,
+                &[
+                    "Build succeeded".to_owned(),
+                    format!("Release v{version} created by {by}"),
+                ],
+            ),
+            None => self.changed(app_id, &["Build failed".to_owned()]),
         }
     }
 }

@@ -206,6 +206,26 @@ pub fn buildpack_installations(urls: &[String]) -> Vec<api::BuildpackInstallatio
         .collect()
 }
 
+pub fn dyno(dyno: &wharf_dynos::DynoInfo, app: &App, release_id: String) -> api::Dyno {
+    let updated = timestamp(dyno.updated_at);
+    api::Dyno {
+        id: dyno.id.to_string(),
+        app: named(app.id, &app.name),
+        name: dyno.name.to_string(),
+        process_type: dyno.process_type.clone(),
+        state: dyno.state.to_string(),
+        command: dyno.command.clone(),
+        size: dyno.size.name().to_owned(),
+        attach_url: None,
+        release: api::DynoRelease {
+            id: release_id,
+            version: dyno.release_version,
+        },
+        created_at: updated.clone(),
+        updated_at: updated,
+    }
+}
+
 /// A stable id per size, so that clients may name sizes by id.
 pub fn size_id(size: DynoSize) -> &'static str {
     match size {

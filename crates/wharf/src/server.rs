@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use wharf_api::auth::{generate_api_key, hash_api_key};
 use wharf_api::{ApiConfig, ApiState};
 use wharf_build::builder::{Builder, BuilderConfig};
+use wharf_dynos::{DynoManager, DynoManagerConfig};
 use wharf_store::Store;
 
 /// How long subsystems get to finish after a shutdown signal.
@@ -88,13 +89,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || wharf_build::builtin::install(&buildpacks_dir))
         .await
         .context("install the built-in buildpacks")??;
-    match builder.containers().await {
-        Ok((runtime, _)) => tracing::info!(runtime = runtime.name(), "containers ready"),
-        Err(error) => tracing::warn!(
-            error = format!("{error:#}"),
-            "cannot run containers here: builds will fail until this is fixed (run scripts/start as root)"
-        ),
-    }
+    let (runtime, stack) = builder.containers().await.context(
+        "Wharf runs builds and dynos in containers: run `scripts/start` as root to install crun or runc",
+    )?;
+    tracing::info!(runtime = runtime.name(), "containers ready");
+    let dynos = DynoManager::new(
+        store.clone(),
+        DynoManagerConfig::new(&args.data_dir),
+        runtime.clone(),
+        stack.clone(),
+    );
 
     let api_listener = TcpListener::bind(&args.api_listen)
         .await
@@ -118,10 +122,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             wharf_binary: std::env::current_exe().context("find the wharf binary")?,
         },
         builder,
+        dynos.clone(),
     );
 
     let shutdown = CancellationToken::new();
     let mut subsystems = JoinSet::new();
+    let dynos_shutdown = shutdown.clone();
+    subsystems.spawn(async move {
+        dynos
+            .run(dynos_shutdown)
+            .await
+            .context("run the dyno manager")
+    });
     let api_shutdown = shutdown.clone();
     subsystems.spawn(async move {
         wharf_api::serve(api_listener, state, async move {

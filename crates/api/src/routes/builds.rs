@@ -201,7 +201,7 @@ pub async fn create(
         }
         state.store.set_buildpacks(ctx.app.id, &urls).await?;
     }
-    let (build, _log, _handle) = state
+    let (build, _log, handle) = state
         .builder
         .start(
             BuildRequest {
@@ -216,6 +216,12 @@ pub async fn create(
         )
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    let (after, app_id, by) = (state.clone(), ctx.app.id, ctx.caller.account.email.clone());
+    tokio::spawn(async move {
+        if let Ok(result) = handle.await {
+            after.released(app_id, &by, result.released);
+        }
+    });
     Ok((
         StatusCode::CREATED,
         Json(views::build(&build, &state.config)),

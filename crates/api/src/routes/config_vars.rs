@@ -48,6 +48,14 @@ pub async fn update(
         .await?;
     if let Some(release) = release {
         tracing::info!(app = %ctx.app.name, release = release.version, "{}", release.description);
+        let by = &ctx.caller.account.email;
+        state.changed(
+            ctx.app.id,
+            &[
+                format!("{} by {by}", release.description),
+                format!("Release v{} created by {by}", release.version),
+            ],
+        );
     }
     Ok(Json(config.as_map().clone()))
 }

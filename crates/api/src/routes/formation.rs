@@ -87,15 +87,19 @@ async fn apply(
     updates: &[FormationUpdate],
 ) -> ApiResult<Vec<api::Formation>> {
     let changed = state.store.update_formation(ctx.app.id, updates).await?;
-    for entry in &changed {
-        tracing::info!(
-            app = %ctx.app.name,
-            process_type = %entry.process_type,
-            quantity = entry.quantity,
-            size = %entry.size,
-            "scaled"
-        );
-    }
+    let scaled: Vec<String> = changed
+        .iter()
+        .map(|entry| format!("{}@{}:{}", entry.process_type, entry.quantity, entry.size))
+        .collect();
+    tracing::info!(app = %ctx.app.name, formation = scaled.join(" "), "scaled");
+    state.changed(
+        ctx.app.id,
+        &[format!(
+            "Scaled to {} by {}",
+            scaled.join(" "),
+            ctx.caller.account.email
+        )],
+    );
     Ok(changed
         .iter()
         .map(|entry| views::formation(entry, &ctx.app))

@@ -5,7 +5,9 @@ mod apps;
 mod builds;
 mod collaborators;
 mod config_vars;
+mod dynos;
 mod formation;
+mod logs;
 mod push;
 mod releases;
 mod sizes;
@@ -21,6 +23,8 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use wharf_model::App;
 use wharf_store::Role;
+
+pub use logs::LogSessions;
 
 use crate::auth::{require_key, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -94,6 +98,19 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/apps/{app}/sources", Access::App),
     ("GET", "/apps/{app}/buildpack-installations", Access::App),
     ("PUT", "/apps/{app}/buildpack-installations", Access::App),
+    ("GET", "/apps/{app}/dynos", Access::App),
+    ("DELETE", "/apps/{app}/dynos", Access::App),
+    ("GET", "/apps/{app}/dynos/{dyno}", Access::App),
+    ("DELETE", "/apps/{app}/dynos/{dyno}", Access::App),
+    ("POST", "/apps/{app}/dynos/{dyno}/actions/stop", Access::App),
+    ("DELETE", "/apps/{app}/formations/{type}", Access::App),
+    (
+        "POST",
+        "/apps/{app}/formations/{type}/actions/stop",
+        Access::App,
+    ),
+    ("POST", "/apps/{app}/log-sessions", Access::App),
+    ("GET", "/log-stream/{token}", Access::Capability),
     ("PUT", "/sources/{token}", Access::Capability),
     ("GET", "/sources/{token}", Access::Capability),
     ("GET", "/build-output/{token}", Access::Capability),
@@ -155,6 +172,21 @@ pub(crate) fn build(state: ApiState) -> Router {
             "/apps/{app}/buildpack-installations",
             get(builds::buildpacks).put(builds::set_buildpacks),
         )
+        .route(
+            "/apps/{app}/dynos",
+            get(dynos::list).delete(dynos::restart_all),
+        )
+        .route(
+            "/apps/{app}/dynos/{dyno}",
+            get(dynos::show).delete(dynos::restart),
+        )
+        .route("/apps/{app}/dynos/{dyno}/actions/stop", post(dynos::stop))
+        .route("/apps/{app}/formations/{type}", delete(dynos::restart_type))
+        .route(
+            "/apps/{app}/formations/{type}/actions/stop",
+            post(dynos::stop_type),
+        )
+        .route("/apps/{app}/log-sessions", post(logs::create))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     // These carry their own credentials: a secret in the URL, or git's Basic auth.
     let unauthenticated = Router::new()
@@ -163,6 +195,7 @@ pub(crate) fn build(state: ApiState) -> Router {
             get(builds::download_source).put(builds::upload_source),
         )
         .route("/build-output/{token}", get(builds::output))
+        .route("/log-stream/{token}", get(logs::stream))
         .route("/internal/push/{token}", post(push::push))
         .route("/{repo}/info/refs", get(crate::git::serve))
         .route("/{repo}/git-receive-pack", post(crate::git::serve))

@@ -133,8 +133,15 @@ async fn run_build(
         let _ = chunks.send(chunk).await;
     }
     match handle.await {
-        Ok(result) if result.released.is_some() => "ok",
-        _ => "failed",
+        Ok(result) => {
+            state.released(session.app.id, &session.user.email, result.released);
+            if result.released.is_some() {
+                "ok"
+            } else {
+                "failed"
+            }
+        }
+        Err(_) => "failed",
     }
 }
 

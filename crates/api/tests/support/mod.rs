@@ -11,6 +11,7 @@ use tower::ServiceExt;
 use wharf_api::auth::{generate_api_key, hash_api_key};
 use wharf_api::{ApiConfig, ApiState};
 use wharf_build::builder::{Builder, BuilderConfig};
+use wharf_dynos::{DynoManager, DynoManagerConfig};
 use wharf_model::Email;
 use wharf_store::Store;
 
@@ -42,6 +43,13 @@ impl TestApi {
             .unwrap()
             .unwrap();
         let builder = Builder::new(store.clone(), BuilderConfig::new(dir.path(), "debian-12"));
+        let (runtime, stack) = builder.containers().await.unwrap().clone();
+        let dynos = DynoManager::new(
+            store.clone(),
+            DynoManagerConfig::new(dir.path()),
+            runtime,
+            stack,
+        );
         let state = ApiState::new(
             store.clone(),
             ApiConfig {
@@ -54,6 +62,7 @@ impl TestApi {
                 wharf_binary: "/bin/false".into(),
             },
             builder,
+            dynos,
         );
         TestApi {
             router: wharf_api::router(state),
