@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::builder::NonEmptyStringValueParser;
+use clap::{ArgGroup, Args};
 
 use crate::config_pair::{parse_config_pair, ConfigPair};
 use crate::scale::{parse_scale, parse_type, ScaleChange, TypeChange};
@@ -194,6 +195,88 @@ pub struct PsTypeArgs {
     /// Print the API's JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PsArgs {
+    /// Only dynos of these process types
+    #[arg(value_name = "TYPE")]
+    pub types: Vec<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A dyno or process type, by position (a dot makes a dyno) or by flag; at most one.
+#[derive(Debug, Clone, Args)]
+pub struct DynoTargetArgs {
+    /// A dyno (`web.1`) or a process type (`web`)
+    #[arg(
+        value_name = "DYNO_OR_TYPE",
+        value_parser = NonEmptyStringValueParser::new(),
+        conflicts_with_all = ["process_type", "dyno_name"]
+    )]
+    pub name: Option<String>,
+    /// A process type
+    #[arg(
+        short,
+        long,
+        value_name = "TYPE",
+        value_parser = NonEmptyStringValueParser::new(),
+        conflicts_with = "dyno_name"
+    )]
+    pub process_type: Option<String>,
+    /// A dyno
+    #[arg(short, long, value_name = "DYNO", value_parser = NonEmptyStringValueParser::new())]
+    pub dyno_name: Option<String>,
+}
+
+/// `ps:restart`: no target restarts every dyno.
+#[derive(Debug, Clone, Args)]
+pub struct PsRestartArgs {
+    #[command(flatten)]
+    pub target: DynoTargetArgs,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+/// `ps:stop`: a target is required.
+#[derive(Debug, Clone, Args)]
+#[command(group(
+    ArgGroup::new("dyno_or_type").required(true).args(["name", "process_type", "dyno_name"])
+))]
+pub struct PsStopArgs {
+    #[command(flatten)]
+    pub target: DynoTargetArgs,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("dynos").args(["dyno_name", "process_type"])))]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// How many recent lines to show
+    #[arg(short, long, value_name = "N", default_value_t = 100)]
+    pub num: u32,
+    /// Keep showing new lines as they come
+    #[arg(short, long)]
+    pub tail: bool,
+    /// Only one dyno's lines (`web.1`)
+    #[arg(short, long, value_name = "DYNO", value_parser = NonEmptyStringValueParser::new())]
+    pub dyno_name: Option<String>,
+    /// Only one process type's lines (`web`)
+    #[arg(short, long, value_name = "TYPE", value_parser = NonEmptyStringValueParser::new())]
+    pub process_type: Option<String>,
+    /// Only the app's own lines, or only the platform's
+    #[arg(short, long, value_name = "SOURCE", value_parser = ["app", "heroku"])]
+    pub source: Option<String>,
+    /// Colour lines even when stdout is not a terminal
+    #[arg(long)]
+    pub force_colors: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -5,7 +5,9 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, RANGE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RANGE,
+};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,6 +25,7 @@ const UPLOAD_CHUNK: usize = 256 * 1024;
 /// stops sending `Next-Range`.
 const MAX_PAGES: usize = 100;
 const NEXT_RANGE: &str = "next-range";
+const LAST_EVENT_ID: &str = "last-event-id";
 
 /// How requests prove who is calling.
 pub enum Auth {
@@ -67,6 +70,13 @@ impl fmt::Display for Unreachable {
 }
 
 impl std::error::Error for Unreachable {}
+
+/// How the server answered a request for an event stream.
+pub enum EventStreamOpening {
+    Open(reqwest::Response),
+    /// An error status, and the error its body describes.
+    Refused(StatusCode, anyhow::Error),
+}
 
 /// A response body and, for a partial list, the `Range` that asks for the rest.
 struct Page {
@@ -202,6 +212,39 @@ impl Client {
         }
         let text = response.text().await.unwrap_or_default();
         Err(error_from_body(status, &text).context(what.to_string()))
+    }
+
+    /// A `text/event-stream` such as a log session's `logplex_url`, whose secret is its
+    /// credential: no API key, no timeout but connecting, and the URL in no error. A
+    /// reconnect names the last event it saw in `Last-Event-ID`.
+    pub async fn open_event_stream(
+        &self,
+        url: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<EventStreamOpening> {
+        const WHAT: &str = "open the log stream";
+        let url = self.absolute(url)?;
+        let mut request = self
+            .http
+            .get(url)
+            .header(ACCEPT, "text/event-stream")
+            .header(CACHE_CONTROL, "no-cache");
+        if let Some(id) = last_event_id {
+            request = request.header(LAST_EVENT_ID, id);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.transport_error(error, WHAT))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(EventStreamOpening::Open(response));
+        }
+        let text = response.text().await.unwrap_or_default();
+        Ok(EventStreamOpening::Refused(
+            status,
+            error_from_body(status, &text).context(WHAT),
+        ))
     }
 
     /// A URL the server handed out, resolved against the API URL should it be relative.

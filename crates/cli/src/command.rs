@@ -6,8 +6,9 @@ use crate::args::{
     AccessChangeArgs, AppArgs, AppJsonArgs, AppsCreateArgs, AppsDestroyArgs, AppsInfoArgs,
     BuildpacksAddArgs, BuildpacksRemoveArgs, BuildpacksSetArgs, BuildsArgs, BuildsCachePurgeArgs,
     BuildsInfoArgs, BuildsOutputArgs, ConfigArgs, ConfigGetArgs, ConfigSetArgs, ConfigUnsetArgs,
-    DeployArgs, GitCredentialsArgs, GitRemoteArgs, JsonArgs, LoginArgs, PsScaleArgs, PsTypeArgs,
-    ReleasesArgs, ReleasesInfoArgs, RollbackArgs, UsersCreateArgs,
+    DeployArgs, GitCredentialsArgs, GitRemoteArgs, JsonArgs, LoginArgs, LogsArgs, PsArgs,
+    PsRestartArgs, PsScaleArgs, PsStopArgs, PsTypeArgs, ReleasesArgs, ReleasesInfoArgs,
+    RollbackArgs, UsersCreateArgs,
 };
 
 /// All client commands; the binary adds a `server` subcommand next to them via
@@ -95,12 +96,25 @@ pub enum Command {
     #[command(name = "rollback", visible_alias = "releases:rollback")]
     Rollback(RollbackArgs),
 
+    /// List an app's dynos
+    #[command(name = "ps")]
+    Ps(PsArgs),
+    /// Restart dynos: one (web.1), a process type (web), or all
+    #[command(name = "ps:restart", visible_alias = "restart")]
+    PsRestart(PsRestartArgs),
+    /// Stop dynos: one (web.1) or a process type (web)
+    #[command(name = "ps:stop", visible_aliases = ["stop", "ps:kill", "kill"])]
+    PsStop(PsStopArgs),
     /// Scale dyno quantities (web=2, worker+1, web=1:Standard-2X)
     #[command(name = "ps:scale", visible_alias = "scale")]
     PsScale(PsScaleArgs),
     /// Change or show dyno sizes
     #[command(name = "ps:type", visible_alias = "ps:resize")]
     PsType(PsTypeArgs),
+
+    /// Show an app's logs (--tail to follow them)
+    #[command(name = "logs")]
+    Logs(LogsArgs),
 
     /// List who has access to an app
     #[command(name = "access")]

@@ -1,8 +1,30 @@
-//! Pure text formatting: tables, key/value blocks, sizes, times and shell quoting.
+//! Pure text formatting: colours, tables, key/value blocks, sizes, times and shell quoting.
 
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
+
+/// An SGR style: the code that starts it and the one that ends only it, so styles nest (an
+/// app name in a header).
+pub type Style = (&'static str, &'static str);
+
+pub const BOLD: Style = ("1", "22");
+pub const DIM: Style = ("2", "22");
+pub const RED: Style = ("31", "39");
+pub const GREEN: Style = ("32", "39");
+pub const YELLOW: Style = ("33", "39");
+pub const BLUE: Style = ("34", "39");
+pub const MAGENTA: Style = ("35", "39");
+pub const CYAN: Style = ("36", "39");
+
+/// `text` in `style` when `color`, else as it is.
+pub fn paint(color: bool, (start, end): Style, text: &str) -> String {
+    if color {
+        format!("\u{1b}[{start}m{text}\u{1b}[{end}m")
+    } else {
+        text.to_string()
+    }
+}
 
 /// Rows as lines: padded into columns when `align` (a terminal), else cells joined by two
 /// spaces so that scripts see no padding. Trailing blanks are trimmed either way.

@@ -7,15 +7,12 @@ use std::io::{IsTerminal, Write};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::format;
-
-/// Each style with the code that ends only it, so styles nest (an app name in a header).
-const MAGENTA: (&str, &str) = ("35", "39");
-const GREEN: (&str, &str) = ("32", "39");
-const BOLD: (&str, &str) = ("1", "22");
+use crate::format::{self, Style, BOLD, GREEN, MAGENTA};
 
 pub struct Ui {
     out: Box<dyn Write + Send>,
+    /// Warnings that must not mix with the output (stderr).
+    err: Box<dyn Write + Send>,
     terminal: bool,
     color: bool,
     progress: bool,
@@ -27,17 +24,19 @@ impl Ui {
         let terminal = std::io::stdout().is_terminal();
         Self {
             out: Box::new(std::io::stdout()),
+            err: Box::new(std::io::stderr()),
             terminal,
             color: terminal && !no_color,
             progress: std::io::stderr().is_terminal(),
         }
     }
 
-    /// Plain output into `out`, as when piped.
+    /// Plain output into `out` and warnings into `err`, as when piped.
     #[cfg(test)]
-    pub fn plain(out: Box<dyn Write + Send>) -> Self {
+    pub fn plain(out: Box<dyn Write + Send>, err: Box<dyn Write + Send>) -> Self {
         Self {
             out,
+            err,
             terminal: false,
             color: false,
             progress: false,
@@ -47,6 +46,11 @@ impl Ui {
     /// Whether output goes to a terminal (tables align, long text is cut).
     pub fn terminal(&self) -> bool {
         self.terminal
+    }
+
+    /// Whether output is styled: a terminal, and `NO_COLOR` unset.
+    pub fn color(&self) -> bool {
+        self.color
     }
 
     /// Whether progress bars may be drawn on stderr.
@@ -64,6 +68,12 @@ impl Ui {
 
     pub fn line(&mut self, text: impl AsRef<str>) -> Result<()> {
         writeln!(self.out, "{}", text.as_ref()).context("write to stdout")
+    }
+
+    /// ` ›   Warning: text` on stderr, as Heroku's CLI warns.
+    pub fn warning(&mut self, text: &str) {
+        // A warning that cannot be shown is no reason to stop the command.
+        let _ = writeln!(self.err, " ›   Warning: {text}").and_then(|()| self.err.flush());
     }
 
     pub fn lines(&mut self, lines: impl IntoIterator<Item = String>) -> Result<()> {
@@ -123,11 +133,7 @@ impl Ui {
         self.paint(GREEN, name)
     }
 
-    fn paint(&self, (start, end): (&str, &str), text: &str) -> String {
-        if self.color {
-            format!("\u{1b}[{start}m{text}\u{1b}[{end}m")
-        } else {
-            text.to_string()
-        }
+    fn paint(&self, style: Style, text: &str) -> String {
+        format::paint(self.color, style, text)
     }
 }

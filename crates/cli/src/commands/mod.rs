@@ -8,7 +8,9 @@ mod buildpacks;
 mod builds;
 mod config_vars;
 mod deploy;
+mod dynos;
 pub(crate) mod git_credentials;
+mod logs;
 mod maintenance;
 mod ps;
 mod releases;
@@ -47,6 +49,10 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::Releases(args) => releases::list(args, settings, ui).await,
         Command::ReleasesInfo(args) => releases::info(args, settings, ui).await,
         Command::Rollback(args) => rollback::rollback(args, settings, ui).await,
+        Command::Ps(args) => dynos::list(args, settings, ui).await,
+        Command::PsRestart(args) => dynos::restart(args, settings, ui).await,
+        Command::PsStop(args) => dynos::stop(args, settings, ui).await,
+        Command::Logs(args) => logs::logs(args, settings, ui).await,
         Command::PsScale(args) => ps::scale(args, settings, ui).await,
         Command::PsType(args) => ps::resize(args, settings, ui).await,
         Command::Access(args) => access::list(args, settings, ui).await,

@@ -2,7 +2,7 @@
 
 use wharf_api_types::{
     AccountRef, App, Build, BuildpackInstallation, BuildpackRef, Collaborator, CollaboratorUser,
-    Formation, IdRef, NamedRef, Release, SourceBlob,
+    Dyno, DynoRelease, Formation, IdRef, NamedRef, Release, SourceBlob,
 };
 
 const CREATED_AT: &str = "2020-01-01T00:00:00Z";
@@ -82,6 +82,26 @@ pub fn formation(process_type: &str, quantity: u32, size: &str) -> Formation {
         quantity,
         size: size.to_string(),
         dyno_size: named(size),
+        created_at: CREATED_AT.to_string(),
+        updated_at: CREATED_AT.to_string(),
+    }
+}
+
+/// A dyno of `myapp`; its type is its name up to the dot.
+pub fn dyno(name: &str, state: &str, command: &str, size: &str) -> Dyno {
+    Dyno {
+        id: format!("{name}-id"),
+        app: named("myapp"),
+        name: name.to_string(),
+        process_type: name.split('.').next().unwrap_or(name).to_string(),
+        state: state.to_string(),
+        command: command.to_string(),
+        size: size.to_string(),
+        attach_url: None,
+        release: DynoRelease {
+            id: "release-1".to_string(),
+            version: 1,
+        },
         created_at: CREATED_AT.to_string(),
         updated_at: CREATED_AT.to_string(),
     }

@@ -26,6 +26,12 @@ pub fn parse(arguments: &[&str]) -> Result<Command, clap::Error> {
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
 
+impl Buffer {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("buffer lock").clone()).expect("UTF-8 output")
+    }
+}
+
 impl Write for Buffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.lock().expect("buffer lock").extend_from_slice(bytes);
@@ -39,6 +45,7 @@ impl Write for Buffer {
 
 pub struct Outcome {
     pub stdout: String,
+    pub stderr: String,
     pub result: anyhow::Result<()>,
     pub requests: Vec<Recorded>,
 }
@@ -79,7 +86,7 @@ pub async fn run(arguments: &[&str], responses: Vec<Canned>) -> Outcome {
 }
 
 pub async fn run_with(arguments: &[&str], settings: &Settings, server: Server) -> Outcome {
-    let (stdout, result) = execute(arguments, settings).await;
+    let (stdout, stderr, result) = capture(arguments, settings).await;
     // On success every canned answer was used; on failure some may never be.
     let requests = if result.is_ok() {
         server.finish()
@@ -88,20 +95,27 @@ pub async fn run_with(arguments: &[&str], settings: &Settings, server: Server) -
     };
     Outcome {
         stdout,
+        stderr,
         result,
         requests,
     }
 }
 
-/// Runs `wharf <arguments>`; returns what it printed and how it ended.
+/// Runs `wharf <arguments>`; returns what it printed on stdout and how it ended.
 pub async fn execute(arguments: &[&str], settings: &Settings) -> (String, anyhow::Result<()>) {
-    let command = parse(arguments).expect("a valid command line");
-    let buffer = Buffer::default();
-    let mut ui = Ui::plain(Box::new(buffer.clone()));
-    let result = crate::commands::execute(command, settings, &mut ui).await;
-    let stdout =
-        String::from_utf8(buffer.0.lock().expect("buffer lock").clone()).expect("UTF-8 output");
+    let (stdout, _, result) = capture(arguments, settings).await;
     (stdout, result)
+}
+
+/// Runs `wharf <arguments>`; returns what it printed on stdout and stderr (warnings; errors
+/// are in the result), and how it ended.
+async fn capture(arguments: &[&str], settings: &Settings) -> (String, String, anyhow::Result<()>) {
+    let command = parse(arguments).expect("a valid command line");
+    let out = Buffer::default();
+    let err = Buffer::default();
+    let mut ui = Ui::plain(Box::new(out.clone()), Box::new(err.clone()));
+    let result = crate::commands::execute(command, settings, &mut ui).await;
+    (out.text(), err.text(), result)
 }
 
 /// A home directory with no `.netrc` yet.

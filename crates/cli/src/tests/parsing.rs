@@ -72,6 +72,37 @@ fn commands_have_heroku_names() {
         |c| matches!(c, Command::BuildpacksRemove(a) if a.url.is_none() && a.index == Some(1)),
     );
     check(
+        &["ps", "web", "worker", "--json"],
+        |c| matches!(c, Command::Ps(a) if a.types == ["web", "worker"] && a.json),
+    );
+    check(
+        &["restart", "web.1"],
+        |c| matches!(c, Command::PsRestart(a) if a.target.name.as_deref() == Some("web.1")),
+    );
+    check(
+        &["ps:restart", "-p", "web"],
+        |c| matches!(c, Command::PsRestart(a) if a.target.process_type.as_deref() == Some("web")),
+    );
+    check(
+        &["ps:restart"],
+        |c| matches!(c, Command::PsRestart(a) if a.target.name.is_none()),
+    );
+    check(
+        &["ps:kill", "--dyno-name", "web.2"],
+        |c| matches!(c, Command::PsStop(a) if a.target.dyno_name.as_deref() == Some("web.2")),
+    );
+    check(
+        &["logs"],
+        |c| matches!(c, Command::Logs(a) if a.num == 100 && !a.tail && a.source.is_none()),
+    );
+    check(
+        &["logs", "-t", "-n", "5", "-s", "heroku", "-d", "web.1"],
+        |c| {
+            matches!(c, Command::Logs(a) if a.tail && a.num == 5
+            && a.source.as_deref() == Some("heroku") && a.dyno_name.as_deref() == Some("web.1"))
+        },
+    );
+    check(
         &["git:credentials", "get"],
         |c| matches!(c, Command::GitCredentials(a) if a.action == "get"),
     );
@@ -125,4 +156,27 @@ fn bad_arguments_are_usage_errors() {
         ErrorKind::MissingRequiredArgument,
         "URL",
     );
+    check(
+        &["ps:stop"],
+        ErrorKind::MissingRequiredArgument,
+        "DYNO_OR_TYPE",
+    );
+    check(
+        &["ps:stop", "web", "-p", "worker"],
+        ErrorKind::ArgumentConflict,
+        "--process-type",
+    );
+    check(
+        &["ps:restart", "-p", "web", "-d", "web.1"],
+        ErrorKind::ArgumentConflict,
+        "--dyno-name",
+    );
+    check(&["ps:restart", ""], ErrorKind::InvalidValue, "DYNO_OR_TYPE");
+    check(
+        &["logs", "-p", "web", "-d", "web.1"],
+        ErrorKind::ArgumentConflict,
+        "--dyno-name",
+    );
+    check(&["logs", "-s", "router"], ErrorKind::InvalidValue, "router");
+    check(&["logs", "-n", "many"], ErrorKind::ValueValidation, "many");
 }

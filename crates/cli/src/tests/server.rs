@@ -54,6 +54,18 @@ pub fn text(route: &str, status: u16, body: &str) -> Canned {
     }
 }
 
+/// A `text/event-stream` answer; use [`Canned::chunked`] to send it in pieces.
+pub fn event_stream(route: &str, status: u16, body: &str) -> Canned {
+    Canned {
+        route: route.to_string(),
+        status,
+        content_type: "text/event-stream",
+        headers: Vec::new(),
+        body: body.to_string(),
+        chunks: None,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Recorded {
     /// `"GET /apps/x"`, without the query.
