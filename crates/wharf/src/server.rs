@@ -16,6 +16,7 @@ use wharf_api::{ApiConfig, ApiState};
 use wharf_build::builder::{Builder, BuilderConfig};
 use wharf_dynos::{DynoManager, DynoManagerConfig};
 use wharf_store::Store;
+use wharf_tls::Tls;
 
 /// How long subsystems get to finish after a shutdown signal.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
@@ -69,6 +70,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .context("open the state database")?;
     bootstrap_admin(&store, &args).await?;
+    let tls = Tls::load_or_create(
+        &args.data_dir.join("tls"),
+        &certificate_names(&args.base_domain),
+    )
+    .context("set up Wharf's certificate authority")?;
+    println!(
+        "wharf: clients trust this server through its CA certificate {}",
+        tls.ca_path().display()
+    );
     let interrupted = store.fail_interrupted_builds().await?;
     if interrupted > 0 {
         tracing::warn!(
@@ -173,6 +183,22 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The names the server's certificate covers: this host, and every app's host name.
+fn certificate_names(base_domain: &str) -> Vec<String> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && host != "localhost" {
+            names.push(host.to_owned());
+        }
+    }
+    if base_domain != "localhost" {
+        names.push(base_domain.to_owned());
+    }
+    names.push(format!("*.{base_domain}"));
+    names
 }
 
 fn init_logging() {
