@@ -167,7 +167,9 @@ impl DynoManager {
 
     /// Removes leftover dynos, then reconciles on every [`DynoManager::notify`], every
     /// `reconcile_interval`, and whenever a dyno changes state; on `shutdown` stops every dyno
-    /// (SIGTERM, then SIGKILL after the stop timeout) and returns once they are gone.
+    /// (SIGTERM, then SIGKILL after the stop timeout) and returns once they are gone. An error
+    /// means the leftovers could not be listed at start, or dynos outlived the shutdown deadline
+    /// (the next start removes them).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let shared = &self.shared;
         shared
@@ -199,8 +201,7 @@ impl DynoManager {
                 () = tokio::time::sleep_until(wake_at) => {}
             }
         }
-        shared.shut_down().await;
-        Ok(())
+        shared.shut_down().await
     }
 
     /// Asks for a reconcile of `app_id` soon (after a deploy, scaling, a config change, a
@@ -252,7 +253,7 @@ impl DynoManager {
             }
             (ids.len(), waits)
         };
-        shared.await_runs(waits).await;
+        shared.await_runs(waits).await?;
         Ok(count)
     }
 
@@ -269,9 +270,9 @@ impl DynoManager {
                 .collect();
             (ids.len(), waits)
         };
-        shared.await_runs(waits).await;
+        let waited = shared.await_runs(waits).await;
         shared.notify(app_id);
-        Ok(count)
+        waited.map(|()| count)
     }
 
     /// The web dynos that are up, per app name; updated on every change.
@@ -512,12 +513,13 @@ impl Shared {
         }
     }
 
-    async fn await_runs(&self, waits: Vec<CancellationToken>) {
+    /// Waits until every token is cancelled; an error after the stop timeout plus a grace.
+    async fn await_runs(&self, waits: Vec<CancellationToken>) -> anyhow::Result<()> {
         let deadline = self.config.stop_timeout + SHUTDOWN_GRACE;
         let all = futures_join(waits);
-        if tokio::time::timeout(deadline, all).await.is_err() {
-            tracing::warn!("dynos still stopping after {deadline:?}");
-        }
+        tokio::time::timeout(deadline, all)
+            .await
+            .map_err(|_| anyhow::anyhow!("dynos still stopping after {deadline:?}"))
     }
 
     /// Sets a dyno's state, logs the change in Heroku's words, and republishes the routes.
@@ -713,7 +715,7 @@ impl Shared {
     }
 
     /// Stops every dyno and waits (with a deadline) for them and their supervisors.
-    async fn shut_down(&self) {
+    async fn shut_down(&self) -> anyhow::Result<()> {
         self.closing.cancel();
         let waits: Vec<CancellationToken> = {
             let mut registry = self.registry();
@@ -722,14 +724,11 @@ impl Shared {
                 .filter_map(|id| self.stop_dyno(&mut registry, id))
                 .collect()
         };
-        self.await_runs(waits).await;
+        let stopped = self.await_runs(waits).await;
         self.tasks.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("dyno supervisors still running at shutdown");
-        }
+        let finished = tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait()).await;
+        stopped.context("stop dynos")?;
+        finished.map_err(|_| anyhow::anyhow!("dyno supervisors still running at shutdown"))
     }
 }
 

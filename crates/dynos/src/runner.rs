@@ -147,6 +147,9 @@ pub(crate) struct RunInput {
 pub(crate) async fn supervise(shared: Arc<Shared>, id: Uuid) {
     loop {
         let Some(input) = shared.begin_run(id) else {
+            // Stopped before it ran (or the manager is closing): the registry still has to
+            // hear it ended, or whoever waits for the stop would wait for ever.
+            shared.end_run(id, RunEnd::Stopped);
             return;
         };
         let end = run_once(&shared, id, &input).await;

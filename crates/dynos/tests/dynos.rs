@@ -537,3 +537,62 @@ fn a_new_manager_after_a_crash_runs_exactly_the_formation() {
         running.stop(&fx).await;
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dyno_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
+    let fx = Fixture::new().await;
+    let app = fx.app("stubborn").await;
+    let script = "trap '' TERM; echo ready; while true; do sleep 1; done";
+    fx.deploy(&app, &[("worker", script)], &[]).await;
+    fx.scale(&app, "worker", 1, DynoSize::Basic).await;
+    let mut config = fx.config(22000..22100);
+    config.stop_timeout = Duration::from_secs(1);
+    let running = fx.start(config);
+    running.logged(&app, "app[worker.1]: ready").await;
+    let stopped = running
+        .manager
+        .stop(app.id, Target::Type("worker".into()))
+        .await
+        .unwrap();
+    assert_eq!(stopped, 1);
+    let log = running.log(&app);
+    let messages: Vec<&str> = log
+        .iter()
+        .filter(|l| l.contains("heroku[worker.1]"))
+        .map(|l| l.split("]: ").nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        messages[messages.len() - 5..],
+        [
+            "State changed from up to down",
+            "Stopping all processes with SIGTERM",
+            "Error R12 (Exit timeout) -> At least one process failed to exit within 1 second of SIGTERM",
+            "Stopping remaining processes with SIGKILL",
+            "Process exited with status 137",
+        ]
+    );
+    running.stop(&fx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynos_are_cycled() {
+    let fx = Fixture::new().await;
+    let app = fx.app("cycled").await;
+    fx.deploy(&app, &[("worker", "echo started; sleep 1000")], &[])
+        .await;
+    fx.scale(&app, "worker", 1, DynoSize::Basic).await;
+    let mut config = fx.config(22100..22200);
+    config.cycle_after = Some(Duration::from_secs(1));
+    config.cycle_jitter = Duration::ZERO;
+    let running = fx.start(config);
+    running.logged(&app, "heroku[worker.1]: Cycling").await;
+    eventually("a second start", || {
+        (running.count(&app, "app[worker.1]: started") >= 2).then_some(())
+    })
+    .await;
+    let log = running.log(&app);
+    let cycling = log.iter().position(|l| l.contains("Cycling")).unwrap();
+    assert!(log[cycling + 1].ends_with("heroku[worker.1]: State changed from up to starting"));
+    assert!(log[cycling + 2].ends_with("heroku[worker.1]: Stopping all processes with SIGTERM"));
+    running.stop(&fx).await;
+}
