@@ -617,3 +617,88 @@ async fn heroku_conventions() {
         .await;
     assert_eq!(size.body["memory"], 1.0);
 }
+
+#[tokio::test]
+async fn log_sessions_stream_the_apps_lines_and_resume() {
+    let api = TestApi::new().await;
+    let key = api.admin_key.clone();
+    api.app(&key, "logged").await;
+    api.call(
+        "PATCH",
+        "/apps/logged/config-vars",
+        Some(&key),
+        Some(json!({"A": "1"})),
+    )
+    .await;
+    let session = api
+        .call(
+            "POST",
+            "/apps/logged/log-sessions",
+            Some(&key),
+            Some(json!({"lines": 10})),
+        )
+        .await;
+    assert_eq!(session.status, StatusCode::CREATED);
+    let url = session.body["logplex_url"].as_str().unwrap();
+    let path = url.strip_prefix("http://127.0.0.1:5000").unwrap();
+    let stream = api.request("GET", path, None, &[], None).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    assert_eq!(stream.headers["content-type"], "text/event-stream");
+    let text = stream.body.as_str().unwrap().to_owned();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("data: ")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].ends_with(" app[api]: Set A config vars by admin@example.com"),
+        "{text}"
+    );
+    assert!(
+        lines[1].ends_with(" app[api]: Release v2 created by admin@example.com"),
+        "{text}"
+    );
+    let first_id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap()
+        .to_owned();
+
+    let resumed = api
+        .request("GET", path, None, &[("last-event-id", &first_id)], None)
+        .await;
+    let text = resumed.body.as_str().unwrap().to_owned();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("data: ")).collect();
+    assert_eq!(lines.len(), 1, "only lines after the last one seen: {text}");
+    assert!(lines[0].contains("Release v2 created"));
+
+    let heroku_only = api
+        .call(
+            "POST",
+            "/apps/logged/log-sessions",
+            Some(&key),
+            Some(json!({"source": "heroku"})),
+        )
+        .await;
+    let path = heroku_only.body["logplex_url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("http://127.0.0.1:5000")
+        .unwrap()
+        .to_owned();
+    let text = api.request("GET", &path, None, &[], None).await.body;
+    assert!(
+        !text.as_str().unwrap_or_default().contains("app[api]"),
+        "{text}"
+    );
+    let bad = api
+        .call(
+            "POST",
+            "/apps/logged/log-sessions",
+            Some(&key),
+            Some(json!({"source": "nope"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let expired = api
+        .request("GET", "/log-stream/not-a-session", None, &[], None)
+        .await;
+    assert_eq!(expired.status, StatusCode::NOT_FOUND);
+}

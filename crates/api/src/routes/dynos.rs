@@ -50,12 +50,25 @@ pub async fn show(
 }
 
 async fn act(state: &ApiState, ctx: &AppCtx, target: Target, stop: bool) -> ApiResult<Response> {
+    let missing = match &target {
+        Target::All => None,
+        Target::Type(process_type) => Some(format!("No {process_type} dynos on {}.", ctx.app.name)),
+        Target::Dyno(name) => Some(format!("Couldn't find that dyno ({name}).")),
+    };
     let outcome = if stop {
         state.dynos.stop(ctx.app.id, target).await
     } else {
         state.dynos.restart(ctx.app.id, target).await
     };
-    outcome.map_err(|e| ApiError::internal(&e))?;
+    let count = outcome.map_err(|e| ApiError::internal(&e))?;
+    if let (0, Some(message)) = (count, missing) {
+        return Err(ApiError::not_found(message));
+    }
+    let verb = if stop { "Stop" } else { "Restart" };
+    state.changed(
+        ctx.app.id,
+        &[format!("{verb} by {}", ctx.caller.account.email)],
+    );
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))).into_response())
 }
 

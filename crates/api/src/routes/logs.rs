@@ -115,14 +115,25 @@ fn wanted(session: &Session, line: &LogLine) -> bool {
     dyno_ok && source_ok
 }
 
-fn event(id: u64, line: &LogLine) -> Vec<u8> {
-    format!("id: {id}\ndata: {line}\n\n").into_bytes()
+/// An event's id is its line's time in microseconds since the epoch: a client that reconnects
+/// with `Last-Event-ID` gets only lines after it.
+fn event_id(line: &LogLine) -> i128 {
+    line.at.unix_timestamp_nanos() / 1_000
+}
+
+fn event(line: &LogLine) -> Vec<u8> {
+    format!("id: {}\ndata: {line}\n\n", event_id(line)).into_bytes()
 }
 
 pub async fn stream(
     State(state): State<ApiState>,
     Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
+    let resume_after: Option<i128> = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
     let session = state
         .log_sessions
         .get(&token)
@@ -134,39 +145,40 @@ pub async fn stream(
         .recent(session.app_id, MAX_LINES)
         .iter()
         .filter(|line| wanted(&session, line))
+        .filter(|line| resume_after.is_none_or(|after| event_id(line) > after))
         .rev()
-        .take(session.lines)
+        .take(if resume_after.is_some() {
+            MAX_LINES
+        } else {
+            session.lines
+        })
         .collect::<Vec<_>>()
         .into_iter()
         .rev()
-        .enumerate()
-        .map(|(i, line)| event(i as u64 + 1, line))
+        .map(event)
         .collect();
-    let next_id = history.len() as u64 + 1;
     let head = futures_util::stream::iter(history.into_iter().map(Ok::<_, std::io::Error>));
     let body = if session.tail {
-        let tail = futures_util::stream::unfold(
-            (live, next_id, session),
-            |(mut live, id, session)| async move {
+        let tail =
+            futures_util::stream::unfold((live, session), |(mut live, session)| async move {
                 loop {
                     match tokio::time::timeout(KEEP_ALIVE, live.recv()).await {
-                        Err(_) => return Some((Ok(b": ping\n\n".to_vec()), (live, id, session))),
+                        Err(_) => return Some((Ok(b": ping\n\n".to_vec()), (live, session))),
                         Ok(Ok((app_id, line))) => {
                             if app_id == session.app_id && wanted(&session, &line) {
-                                return Some((Ok(event(id, &line)), (live, id + 1, session)));
+                                return Some((Ok(event(&line)), (live, session)));
                             }
                         }
                         Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(missed))) => {
                             let note = format!(
                                 ": this reader fell behind; {missed} lines were skipped\n\n"
                             );
-                            return Some((Ok(note.into_bytes()), (live, id, session)));
+                            return Some((Ok(note.into_bytes()), (live, session)));
                         }
                         Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
                     }
                 }
-            },
-        );
+            });
         Body::from_stream(futures_util::StreamExt::chain(head, tail))
     } else {
         Body::from_stream(head)
