@@ -18,6 +18,8 @@
 //! - What users see is data ([`LogLine`]); platform diagnostics go to `tracing`.
 
 mod desired;
+mod executor;
+mod lifecycle;
 mod logs;
 mod manager;
 mod messages;

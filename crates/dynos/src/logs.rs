@@ -231,25 +231,36 @@ mod tests {
 
     #[test]
     fn formats_like_heroku() {
-        assert_eq!(
-            line(LogSource::App, "web.1", "GET / 200").to_string(),
-            "2026-11-22T10:00:00.123456+00:00 app[web.1]: GET / 200"
-        );
-        assert_eq!(
+        let mut whole_second = line(LogSource::App, "web.1", "x");
+        whole_second.at = datetime!(2026-01-02 03:04:05 UTC);
+        let mut offset = line(LogSource::App, "web.1", "y");
+        offset.at = datetime!(2026-01-02 03:04:05.000007 +02:00);
+        let shown: Vec<String> = [
+            line(LogSource::App, "web.1", "GET / 200"),
             line(
                 LogSource::Heroku,
                 "worker.2",
-                "State changed from starting to up"
-            )
-            .to_string(),
-            "2026-11-22T10:00:00.123456+00:00 heroku[worker.2]: State changed from starting to up"
-        );
-        let mut whole_second = line(LogSource::App, "web.1", "x");
-        whole_second.at = datetime!(2026-01-02 03:04:05 UTC);
-        assert_eq!(
-            whole_second.to_string(),
-            "2026-01-02T03:04:05.000000+00:00 app[web.1]: x"
-        );
+                "State changed from starting to up",
+            ),
+            line(
+                LogSource::Heroku,
+                "web.1",
+                "Starting process with command `bin/web`",
+            ),
+            whole_second,
+            offset,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        expect_test::expect![[r#"
+            2026-11-22T10:00:00.123456+00:00 app[web.1]: GET / 200
+            2026-11-22T10:00:00.123456+00:00 heroku[worker.2]: State changed from starting to up
+            2026-11-22T10:00:00.123456+00:00 heroku[web.1]: Starting process with command `bin/web`
+            2026-01-02T03:04:05.000000+00:00 app[web.1]: x
+            2026-01-02T03:04:05.000007+02:00 app[web.1]: y
+        "#]]
+        .assert_eq(&(shown.join("\n") + "\n"));
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use rand::Rng;
 use time::OffsetDateTime;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -20,19 +19,18 @@ use wharf_model::DynoSize;
 use wharf_store::Store;
 
 use crate::desired;
-use crate::logs::{now_micros, LogBuffer, LogLine, LogSource};
+use crate::logs::{now_micros, LogBuffer};
 use crate::messages;
-use crate::plan::{next_wake, plan, Action, Desired, RestartReason};
+use crate::plan::{next_wake, plan};
 use crate::ports::PortAllocator;
-use crate::registry::{DynoEntry, Intent, Registry, RunHandle};
+use crate::registry::{DynoEntry, Registry};
 use crate::routes::RouteTable;
-use crate::runner::{supervise, RunEnd, RunInput, DYNO_PREFIX};
-use crate::schedule::{crashes_after_exit, restart_delay};
+use crate::runner::DYNO_PREFIX;
 use crate::slugs::SlugCache;
-use crate::state::{DynoName, DynoState, Target};
+use crate::state::{DynoState, Target};
 
 /// How long shutdown waits beyond the stop timeout for dynos to go.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// Where and how dynos run.
 #[derive(Debug, Clone)]
@@ -120,21 +118,21 @@ struct Pending {
 }
 
 pub(crate) struct Shared {
-    store: Store,
+    pub store: Store,
     pub config: DynoManagerConfig,
     pub runtime: Runtime,
     pub stack: Stack,
     pub logs: LogBuffer,
     pub slugs: SlugCache,
-    registry: Mutex<Registry>,
-    ports: Mutex<PortAllocator>,
-    routes: watch::Sender<RouteTable>,
+    pub registry: Mutex<Registry>,
+    pub ports: Mutex<PortAllocator>,
+    pub routes: watch::Sender<RouteTable>,
     pending: Mutex<Pending>,
-    wake: Notify,
-    tasks: TaskTracker,
+    pub wake: Notify,
+    pub tasks: TaskTracker,
     /// Set when shutdown begins: nothing starts after it.
-    closing: CancellationToken,
-    wharf_dir: tokio::sync::OnceCell<PathBuf>,
+    pub closing: CancellationToken,
+    pub wharf_dir: tokio::sync::OnceCell<PathBuf>,
 }
 
 impl DynoManager {
@@ -296,11 +294,11 @@ fn matching(registry: &Registry, app_id: Uuid, target: &Target) -> Vec<Uuid> {
 }
 
 impl Shared {
-    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+    pub(crate) fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.registry.lock().expect("dyno registry lock poisoned")
     }
 
-    fn notify(&self, app_id: Uuid) {
+    pub(crate) fn notify(&self, app_id: Uuid) {
         self.pending
             .lock()
             .expect("pending lock poisoned")
@@ -348,338 +346,12 @@ impl Shared {
         Ok(())
     }
 
-    /// Carries out one action, after checking it still applies to the registry as it is now.
-    fn execute(self: &Arc<Self>, registry: &mut Registry, desired: &Desired, action: Action) {
-        match action {
-            Action::Start {
-                app,
-                name,
-                release,
-                size,
-            } => {
-                if self.closing.is_cancelled() || registry.find(app, &name, release).is_some() {
-                    return;
-                }
-                let Some(wanted) = desired.apps.get(&app) else {
-                    return;
-                };
-                let (Some(slug_id), Some(command)) = (
-                    wanted.release.slug_id,
-                    wanted.release.commands.get(name.process_type()),
-                ) else {
-                    return;
-                };
-                let now = now_micros();
-                let id = Uuid::new_v4();
-                registry.dynos.insert(
-                    id,
-                    DynoEntry {
-                        id,
-                        app_id: app,
-                        app_name: wanted.name.clone(),
-                        name,
-                        release,
-                        slug_id,
-                        command: command.clone(),
-                        config: wanted
-                            .release
-                            .config
-                            .iter()
-                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                            .collect(),
-                        size,
-                        state: DynoState::Starting,
-                        updated_at: now,
-                        started_at: now,
-                        crashes: 0,
-                        next_restart: None,
-                        cycle_at: None,
-                        port: None,
-                        container_id: None,
-                        intent: None,
-                        run: Some(RunHandle::new()),
-                    },
-                );
-                self.spawn_supervisor(id);
-            }
-            Action::Restart {
-                app,
-                name,
-                release,
-                reason,
-            } => {
-                let Some(id) = registry.find(app, &name, release).map(|d| d.id) else {
-                    return;
-                };
-                let message = match reason {
-                    RestartReason::Crashed => None,
-                    RestartReason::Cycling => Some(messages::CYCLING),
-                };
-                let due = registry.dynos.get(&id).is_some_and(|d| match reason {
-                    RestartReason::Crashed => d.state == DynoState::Crashed,
-                    RestartReason::Cycling => d.state == DynoState::Up,
-                });
-                if due {
-                    match message {
-                        Some(message) => drop(self.restart_in_place(registry, id, message)),
-                        None => self.restart_crashed(registry, id),
-                    }
-                }
-            }
-            Action::Stop {
-                app, name, release, ..
-            } => {
-                if let Some(id) = registry.find(app, &name, release).map(|d| d.id) {
-                    drop(self.stop_dyno(registry, id));
-                }
-            }
-        }
-    }
-
-    fn spawn_supervisor(self: &Arc<Self>, id: Uuid) {
-        self.tasks.spawn(supervise(self.clone(), id));
-    }
-
-    /// Logs `message` and the state change, and makes the dyno's process run again: a crashed
-    /// dyno at once, a running one once its container is gone. The token is cancelled then.
-    fn restart_in_place(
-        self: &Arc<Self>,
-        registry: &mut Registry,
-        id: Uuid,
-        message: &str,
-    ) -> Option<CancellationToken> {
-        let entry = registry.dynos.get_mut(&id)?;
-        let (app_id, name) = (entry.app_id, entry.name.clone());
-        match entry.state {
-            DynoState::Crashed => {
-                self.log(app_id, &name, message);
-                self.restart_crashed(registry, id);
-                None
-            }
-            DynoState::Up | DynoState::Starting | DynoState::Idle => {
-                if entry.intent.is_some() {
-                    return entry.run.as_ref().map(|run| run.done.clone());
-                }
-                self.log(app_id, &name, message);
-                entry.intent = Some(Intent::Restart);
-                let run = entry.run.clone();
-                self.transition(registry, id, DynoState::Starting);
-                run.map(|run| {
-                    run.stop.cancel();
-                    run.done
-                })
-            }
-            DynoState::Down => None,
-        }
-    }
-
-    fn restart_crashed(self: &Arc<Self>, registry: &mut Registry, id: Uuid) {
-        if self.closing.is_cancelled() {
-            return;
-        }
-        let Some(entry) = registry.dynos.get_mut(&id) else {
-            return;
-        };
-        if entry.state != DynoState::Crashed {
-            return;
-        }
-        entry.run = Some(RunHandle::new());
-        entry.next_restart = None;
-        self.transition(registry, id, DynoState::Starting);
-        self.spawn_supervisor(id);
-    }
-
-    /// Takes the dyno out of the routes (state `down`), then has its supervisor stop it; a
-    /// crashed dyno is removed at once. Returns the token cancelled once it is gone.
-    fn stop_dyno(&self, registry: &mut Registry, id: Uuid) -> Option<CancellationToken> {
-        let entry = registry.dynos.get_mut(&id)?;
-        match entry.state {
-            DynoState::Down => entry.run.as_ref().map(|run| run.done.clone()),
-            DynoState::Crashed => {
-                self.transition(registry, id, DynoState::Down);
-                registry.dynos.remove(&id);
-                None
-            }
-            DynoState::Starting | DynoState::Up | DynoState::Idle => {
-                entry.intent = Some(Intent::Stop);
-                let run = entry.run.clone();
-                // Out of the route table before SIGTERM.
-                self.transition(registry, id, DynoState::Down);
-                run.map(|run| {
-                    run.stop.cancel();
-                    run.done
-                })
-            }
-        }
-    }
-
-    /// Waits until every token is cancelled; an error after the stop timeout plus a grace.
-    async fn await_runs(&self, waits: Vec<CancellationToken>) -> anyhow::Result<()> {
-        let deadline = self.config.stop_timeout + SHUTDOWN_GRACE;
-        let all = futures_join(waits);
-        tokio::time::timeout(deadline, all)
-            .await
-            .map_err(|_| anyhow::anyhow!("dynos still stopping after {deadline:?}"))
-    }
-
-    /// Sets a dyno's state, logs the change in Heroku's words, and republishes the routes.
-    fn transition(&self, registry: &mut Registry, id: Uuid, to: DynoState) {
-        let Some(entry) = registry.dynos.get_mut(&id) else {
-            return;
-        };
-        let from = entry.state;
-        if from == to {
-            return;
-        }
-        entry.state = to;
-        entry.updated_at = now_micros();
-        let (app_id, name) = (entry.app_id, entry.name.clone());
-        self.log(app_id, &name, messages::state_changed(from, to));
-        self.publish_routes(registry);
-    }
-
-    fn publish_routes(&self, registry: &Registry) {
-        let table = registry.routes();
-        self.routes.send_if_modified(|current| {
-            if *current == table {
-                false
-            } else {
-                *current = table;
-                true
-            }
-        });
-    }
-
-    pub fn log(&self, app_id: Uuid, name: &DynoName, message: impl Into<String>) {
-        self.logs.append(
-            app_id,
-            LogLine::now(LogSource::Heroku, &name.to_string(), message),
-        );
-    }
-
-    pub fn allocate_port(&self) -> Option<u16> {
-        self.ports.lock().expect("ports lock poisoned").allocate()
-    }
-
-    pub fn release_port(&self, port: u16) {
-        self.ports
-            .lock()
-            .expect("ports lock poisoned")
-            .release(port);
-    }
-
-    /// What the next run of dyno `id` needs; `None` when it is gone or going.
-    pub fn begin_run(&self, id: Uuid) -> Option<RunInput> {
-        let mut registry = self.registry();
-        let entry = registry.dynos.get_mut(&id)?;
-        let handle = entry.run.clone()?;
-        if self.closing.is_cancelled() || entry.state == DynoState::Down {
-            return None;
-        }
-        entry.started_at = now_micros();
-        Some(RunInput {
-            app_id: entry.app_id,
-            name: entry.name.clone(),
-            slug_id: entry.slug_id,
-            command: entry.command.clone(),
-            config: entry.config.clone(),
-            size: entry.size,
-            handle,
-        })
-    }
-
-    /// Records the container and port of the dyno's current run.
-    pub fn record_run(&self, id: Uuid, container_id: &str, port: Option<u16>) {
-        if let Some(entry) = self.registry().dynos.get_mut(&id) {
-            entry.container_id = Some(container_id.to_owned());
-            entry.port = port;
-        }
-    }
-
-    /// A starting dyno is up: it enters the routes, and gets its cycling time.
-    pub fn dyno_up(&self, id: Uuid) {
-        let mut registry = self.registry();
-        let Some(entry) = registry.dynos.get_mut(&id) else {
-            return;
-        };
-        if entry.state != DynoState::Starting || entry.intent.is_some() {
-            return;
-        }
-        entry.cycle_at = self.config.cycle_after.map(|after| {
-            let jitter = rand::thread_rng().gen_range(Duration::ZERO..=self.config.cycle_jitter);
-            entry.started_at + after + jitter
-        });
-        let app_id = entry.app_id;
-        self.transition(&mut registry, id, DynoState::Up);
-        drop(registry);
-        self.notify(app_id);
-    }
-
-    /// Records how a run ended; returns whether the dyno runs again (a restart in place).
-    pub fn end_run(&self, id: Uuid, end: RunEnd) -> bool {
-        let mut registry = self.registry();
-        let Some(entry) = registry.dynos.get_mut(&id) else {
-            return false;
-        };
-        entry.container_id = None;
-        entry.port = None;
-        let app_id = entry.app_id;
-        let finished = entry.run.take();
-        let again = match entry.intent.take() {
-            Some(Intent::Stop) => {
-                registry.dynos.remove(&id);
-                self.publish_routes(&registry);
-                false
-            }
-            Some(Intent::Restart) if !self.closing.is_cancelled() => {
-                entry.run = Some(RunHandle::new());
-                true
-            }
-            Some(Intent::Restart) | None => {
-                let now = now_micros();
-                if !matches!(end, RunEnd::Stopped) {
-                    entry.crashes = crashes_after_exit(entry.crashes, entry.ran_for(now));
-                }
-                entry.next_restart = Some(now + restart_delay(entry.crashes));
-                entry.cycle_at = None;
-                self.transition(&mut registry, id, DynoState::Crashed);
-                false
-            }
-        };
-        drop(registry);
-        if let Some(run) = finished {
-            run.done.cancel();
-        }
-        self.notify(app_id);
-        again
-    }
-
     /// The earliest restart or cycling due, as a tokio instant.
     fn next_wake(&self) -> Option<tokio::time::Instant> {
         let observed = self.registry().observed(None, now_micros());
         let at = next_wake(&observed)?;
         let wait = Duration::try_from(at - observed.now).unwrap_or(Duration::ZERO);
         Some(tokio::time::Instant::now() + wait)
-    }
-
-    /// The directory bound at `/wharf` (holding `bin/wharf`), prepared once.
-    pub async fn wharf_dir(&self) -> anyhow::Result<PathBuf> {
-        let dir = self
-            .wharf_dir
-            .get_or_try_init(|| async {
-                let source = match &self.config.wharf_binary {
-                    Some(path) => path.clone(),
-                    None => std::env::current_exe().context("find the running executable")?,
-                };
-                let dir = self.config.data_dir.join("wharf");
-                let target = dir.clone();
-                tokio::task::spawn_blocking(move || install_binary(&source, &target))
-                    .await
-                    .context("install the wharf binary: task failed")??;
-                anyhow::Ok(dir)
-            })
-            .await?;
-        Ok(dir.clone())
     }
 
     /// Removes every container with the dyno prefix that the registry does not know (all of
@@ -730,49 +402,6 @@ impl Shared {
         stopped.context("stop dynos")?;
         finished.map_err(|_| anyhow::anyhow!("dyno supervisors still running at shutdown"))
     }
-}
-
-async fn futures_join(tokens: Vec<CancellationToken>) {
-    for token in tokens {
-        token.cancelled().await;
-    }
-}
-
-/// Copies (or hard-links) the binary to `<dir>/bin/wharf`, readable and executable by dynos,
-/// replacing an older copy atomically.
-fn install_binary(source: &Path, dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).with_context(|| format!("create {}", bin.display()))?;
-    for path in [dir, bin.as_path()] {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("chmod {}", path.display()))?;
-    }
-    let target = bin.join("wharf");
-    let same = |a: &std::fs::Metadata, b: &std::fs::Metadata| {
-        a.len() == b.len() && a.modified().ok() == b.modified().ok()
-    };
-    let source_meta =
-        std::fs::metadata(source).with_context(|| format!("stat {}", source.display()))?;
-    if std::fs::metadata(&target).is_ok_and(|existing| same(&existing, &source_meta)) {
-        return Ok(());
-    }
-    let temporary = bin.join(format!(".wharf-{}", Uuid::new_v4().simple()));
-    if std::fs::hard_link(source, &temporary).is_err() {
-        std::fs::copy(source, &temporary)
-            .with_context(|| format!("copy {} to {}", source.display(), temporary.display()))?;
-        let file = std::fs::File::options()
-            .write(true)
-            .open(&temporary)
-            .with_context(|| format!("open {}", temporary.display()))?;
-        if let Ok(modified) = source_meta.modified() {
-            file.set_modified(modified)
-                .with_context(|| format!("set the time of {}", temporary.display()))?;
-        }
-    }
-    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("chmod {}", temporary.display()))?;
-    std::fs::rename(&temporary, &target).with_context(|| format!("rename to {}", target.display()))
 }
 
 /// Removes everything inside `dir` (which may not exist).

@@ -1,0 +1,231 @@
+//! The executor: carries out the plan's actions and the API's stops and restarts on the
+//! registry, re-checking each against the registry as it is at that moment, and logs every
+//! state change in Heroku's words.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::logs::now_micros;
+use crate::manager::{Shared, SHUTDOWN_GRACE};
+use crate::messages;
+use crate::plan::{Action, Desired, RestartReason};
+use crate::registry::{DynoEntry, Intent, Registry, RunHandle};
+use crate::runner::supervise;
+use crate::state::DynoState;
+
+impl Shared {
+    /// Carries out one action, after checking it still applies to the registry as it is now.
+    pub(crate) fn execute(
+        self: &Arc<Self>,
+        registry: &mut Registry,
+        desired: &Desired,
+        action: Action,
+    ) {
+        match action {
+            Action::Start {
+                app,
+                name,
+                release,
+                size,
+            } => {
+                if self.closing.is_cancelled() || registry.find(app, &name, release).is_some() {
+                    return;
+                }
+                let Some(wanted) = desired.apps.get(&app) else {
+                    return;
+                };
+                let (Some(slug_id), Some(command)) = (
+                    wanted.release.slug_id,
+                    wanted.release.commands.get(name.process_type()),
+                ) else {
+                    return;
+                };
+                let now = now_micros();
+                let id = Uuid::new_v4();
+                registry.dynos.insert(
+                    id,
+                    DynoEntry {
+                        id,
+                        app_id: app,
+                        app_name: wanted.name.clone(),
+                        name,
+                        release,
+                        slug_id,
+                        command: command.clone(),
+                        config: wanted
+                            .release
+                            .config
+                            .iter()
+                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                            .collect(),
+                        size,
+                        state: DynoState::Starting,
+                        updated_at: now,
+                        started_at: now,
+                        crashes: 0,
+                        next_restart: None,
+                        cycle_at: None,
+                        port: None,
+                        container_id: None,
+                        intent: None,
+                        run: Some(RunHandle::new()),
+                    },
+                );
+                self.spawn_supervisor(id);
+            }
+            Action::Restart {
+                app,
+                name,
+                release,
+                reason,
+            } => {
+                let Some(id) = registry.find(app, &name, release).map(|d| d.id) else {
+                    return;
+                };
+                let message = match reason {
+                    RestartReason::Crashed => None,
+                    RestartReason::Cycling => Some(messages::CYCLING),
+                };
+                let due = registry.dynos.get(&id).is_some_and(|d| match reason {
+                    RestartReason::Crashed => d.state == DynoState::Crashed,
+                    RestartReason::Cycling => d.state == DynoState::Up,
+                });
+                if due {
+                    match message {
+                        Some(message) => drop(self.restart_in_place(registry, id, message)),
+                        None => self.restart_crashed(registry, id),
+                    }
+                }
+            }
+            Action::Stop {
+                app, name, release, ..
+            } => {
+                if let Some(id) = registry.find(app, &name, release).map(|d| d.id) {
+                    drop(self.stop_dyno(registry, id));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn spawn_supervisor(self: &Arc<Self>, id: Uuid) {
+        self.tasks.spawn(supervise(self.clone(), id));
+    }
+
+    /// Logs `message` and the state change, and makes the dyno's process run again: a crashed
+    /// dyno at once, a running one once its container is gone. The token is cancelled then.
+    pub(crate) fn restart_in_place(
+        self: &Arc<Self>,
+        registry: &mut Registry,
+        id: Uuid,
+        message: &str,
+    ) -> Option<CancellationToken> {
+        let entry = registry.dynos.get_mut(&id)?;
+        let (app_id, name) = (entry.app_id, entry.name.clone());
+        match entry.state {
+            DynoState::Crashed => {
+                self.log(app_id, &name, message);
+                self.restart_crashed(registry, id);
+                None
+            }
+            DynoState::Up | DynoState::Starting | DynoState::Idle => {
+                if entry.intent.is_some() {
+                    return entry.run.as_ref().map(|run| run.done.clone());
+                }
+                self.log(app_id, &name, message);
+                entry.intent = Some(Intent::Restart);
+                let run = entry.run.clone();
+                self.transition(registry, id, DynoState::Starting);
+                run.map(|run| {
+                    run.stop.cancel();
+                    run.done
+                })
+            }
+            DynoState::Down => None,
+        }
+    }
+
+    pub(crate) fn restart_crashed(self: &Arc<Self>, registry: &mut Registry, id: Uuid) {
+        if self.closing.is_cancelled() {
+            return;
+        }
+        let Some(entry) = registry.dynos.get_mut(&id) else {
+            return;
+        };
+        if entry.state != DynoState::Crashed {
+            return;
+        }
+        entry.run = Some(RunHandle::new());
+        entry.next_restart = None;
+        self.transition(registry, id, DynoState::Starting);
+        self.spawn_supervisor(id);
+    }
+
+    /// Takes the dyno out of the routes (state `down`), then has its supervisor stop it; a
+    /// crashed dyno is removed at once. Returns the token cancelled once it is gone.
+    pub(crate) fn stop_dyno(&self, registry: &mut Registry, id: Uuid) -> Option<CancellationToken> {
+        let entry = registry.dynos.get_mut(&id)?;
+        match entry.state {
+            DynoState::Down => entry.run.as_ref().map(|run| run.done.clone()),
+            DynoState::Crashed => {
+                self.transition(registry, id, DynoState::Down);
+                registry.dynos.remove(&id);
+                None
+            }
+            DynoState::Starting | DynoState::Up | DynoState::Idle => {
+                entry.intent = Some(Intent::Stop);
+                let run = entry.run.clone();
+                // Out of the route table before SIGTERM.
+                self.transition(registry, id, DynoState::Down);
+                run.map(|run| {
+                    run.stop.cancel();
+                    run.done
+                })
+            }
+        }
+    }
+
+    /// Waits until every token is cancelled; an error after the stop timeout plus a grace.
+    pub(crate) async fn await_runs(&self, waits: Vec<CancellationToken>) -> anyhow::Result<()> {
+        let deadline = self.config.stop_timeout + SHUTDOWN_GRACE;
+        let all = futures_join(waits);
+        tokio::time::timeout(deadline, all)
+            .await
+            .map_err(|_| anyhow::anyhow!("dynos still stopping after {deadline:?}"))
+    }
+
+    /// Sets a dyno's state, logs the change in Heroku's words, and republishes the routes.
+    pub(crate) fn transition(&self, registry: &mut Registry, id: Uuid, to: DynoState) {
+        let Some(entry) = registry.dynos.get_mut(&id) else {
+            return;
+        };
+        let from = entry.state;
+        if from == to {
+            return;
+        }
+        entry.state = to;
+        entry.updated_at = now_micros();
+        let (app_id, name) = (entry.app_id, entry.name.clone());
+        self.log(app_id, &name, messages::state_changed(from, to));
+        self.publish_routes(registry);
+    }
+
+    pub(crate) fn publish_routes(&self, registry: &Registry) {
+        let table = registry.routes();
+        self.routes.send_if_modified(|current| {
+            if *current == table {
+                false
+            } else {
+                *current = table;
+                true
+            }
+        });
+    }
+}
+
+async fn futures_join(tokens: Vec<CancellationToken>) {
+    for token in tokens {
+        token.cancelled().await;
+    }
+}
