@@ -318,30 +318,34 @@ impl Shared {
         }
         let known = self.registry().apps();
         let read = desired::read(&self.store, scope, &known).await?;
-        let mut registry = self.registry();
-        // Renamed apps: their routes follow the new name.
-        for entry in registry.dynos.values_mut() {
-            if let Some(app) = read.desired.apps.get(&entry.app_id) {
-                if entry.app_name != app.name {
-                    entry.app_name.clone_from(&app.name);
+        let mut keep = {
+            let mut registry = self.registry();
+            // Renamed apps: their routes follow the new name.
+            for entry in registry.dynos.values_mut() {
+                if let Some(app) = read.desired.apps.get(&entry.app_id) {
+                    if entry.app_name != app.name {
+                        entry.app_name.clone_from(&app.name);
+                    }
                 }
             }
-        }
-        self.publish_routes(&registry);
-        let observed = registry.observed(Some(&read.scope), now_micros());
-        for action in plan(&read.desired, &observed) {
-            self.execute(&mut registry, &read.desired, action);
-        }
+            self.publish_routes(&registry);
+            let observed = registry.observed(Some(&read.scope), now_micros());
+            for action in plan(&read.desired, &observed) {
+                self.execute(&mut registry, &read.desired, action);
+            }
+            registry.slugs()
+        };
         if scope.is_none() {
-            let mut keep = registry.slugs();
             keep.extend(
                 read.desired
                     .apps
                     .values()
                     .filter_map(|app| app.release.slug_id),
             );
-            drop(registry);
-            self.slugs.collect_garbage(&keep, false);
+            let shared = self.clone();
+            tokio::task::spawn_blocking(move || shared.slugs.collect_garbage(Some(&keep), false))
+                .await
+                .context("remove unused slugs: task failed")?;
         }
         Ok(())
     }
@@ -381,7 +385,8 @@ impl Shared {
                 .await
                 .context("clear dyno directories: task failed")?;
             cleared.context("clear dyno directories")?;
-            slugs.collect_garbage(&HashSet::new(), true);
+            // Extracted slugs stay: the formation is about to need most of them again.
+            slugs.collect_garbage(None, true);
         }
         Ok(())
     }

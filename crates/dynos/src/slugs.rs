@@ -65,9 +65,10 @@ impl SlugCache {
         Ok(dir)
     }
 
-    /// Removes extracted slugs not in `keep`, and (with `temporary`) leftovers of
-    /// interrupted extractions; called when no extraction can be running for them.
-    pub fn collect_garbage(&self, keep: &HashSet<Uuid>, temporary: bool) {
+    /// Removes extracted slugs not in `keep` (none with `None`), and (with `temporary`)
+    /// leftovers of interrupted extractions, which only start-up may remove: an extraction
+    /// could be running otherwise. Blocks on the filesystem.
+    pub fn collect_garbage(&self, keep: Option<&HashSet<Uuid>>, temporary: bool) {
         let Ok(entries) = std::fs::read_dir(&self.extracted) else {
             return;
         };
@@ -82,7 +83,7 @@ impl SlugCache {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let remove = match Uuid::parse_str(&name) {
-                Ok(id) => !keep.contains(&id) && !busy.contains(&id),
+                Ok(id) => keep.is_some_and(|keep| !keep.contains(&id)) && !busy.contains(&id),
                 Err(_) => temporary && name.starts_with(TEMPORARY_PREFIX),
             };
             if remove {
