@@ -16,6 +16,20 @@
 //! - Nothing a dyno writes outlives its container: `/app` is an overlay whose upper directory is
 //!   removed when the dyno stops; the extracted slug below it is shared and never written.
 //! - What users see is data ([`LogLine`]); platform diagnostics go to `tracing`.
+//!
+//! Choices worth knowing:
+//! - A dyno's cgroup memory limit is twice its size's quota ([`MEMORY_LIMIT_FACTOR`]): above
+//!   the quota it gets R14 warnings (memory sampled every `stats_interval`), at the limit the
+//!   kernel kills it (R15). Dynos never swap.
+//! - During a preboot an old and a new `web.1` exist side by side (as on Heroku): names are
+//!   unique per app and release, and both may be in the route table until the old one stops.
+//! - Dynos share the host's network, each web dyno on its own `$PORT` from `port_range`.
+//! - [`DynoManager::stop`] and [`DynoManager::restart`] return once the old processes are gone
+//!   (at most the stop timeout plus a grace period).
+//!
+//! Layout under the data dir: `slugs/extracted/<slug-id>/` (shared, read-only lower dirs),
+//! `dynos/<container-id>/{upper,work,bundle}` (one per running process, removed with it), and
+//! `wharf/bin/wharf` (bound read-only at `/wharf` in every dyno).
 
 mod desired;
 mod executor;
@@ -41,6 +55,6 @@ pub use plan::{
 };
 pub use ports::PortAllocator;
 pub use routes::{route_table, RouteTable};
-pub use runner::{container_id, DYNO_PREFIX};
+pub use runner::{container_id, DYNO_PREFIX, MEMORY_LIMIT_FACTOR};
 pub use schedule::{crashes_after_exit, restart_delay, COOL_OFF_BASE, COOL_OFF_MAX};
 pub use state::{DynoName, DynoState, Target};
