@@ -18,8 +18,9 @@ use wharf_dynos::{DynoManager, DynoManagerConfig};
 use wharf_store::Store;
 use wharf_tls::Tls;
 
-/// How long subsystems get to finish after a shutdown signal.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
+/// How long subsystems get to finish after a shutdown signal: longer than a dyno's 30 s
+/// between SIGTERM and SIGKILL, so that the dyno manager can stop every dyno.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(50);
 /// The file, in the data dir, that holds the first admin's API key.
 pub const ADMIN_KEY_FILE: &str = "admin-api-key";
 /// The stack apps build and run on: the host's Debian release.

@@ -134,6 +134,7 @@ pub async fn destroy(State(state): State<ApiState>, ctx: AppCtx) -> ApiResult<Js
     ctx.require_owner("delete it")?;
     state.store.delete_app(ctx.app.id).await?;
     state.changed(ctx.app.id, &[]);
+    state.dynos.logs().forget(ctx.app.id);
     tracing::info!(app = %ctx.app.name, by = %ctx.caller.account.email, "deleted app");
     Ok(Json(views::app(&ctx.app, &state.config)))
 }
