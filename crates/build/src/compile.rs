@@ -224,7 +224,10 @@ impl Builder {
                 let dir = work.join(format!("buildpack-{name}"));
                 buildpack::fetch(&BuildpackSource::Builtin(name), &builtin_dir, &dir).await?;
                 chown_tree(&dir, BUILD_USER).await?;
-                if let Some(detected) = self.detect(build_id, request, work, &dir, name, log).await? {
+                if let Some(detected) = self
+                    .detect(build_id, request, work, &dir, name, log)
+                    .await?
+                {
                     log.heading(&format!("{detected} app detected"));
                     selected.push((name.to_string(), dir));
                     return Ok(selected);
