@@ -73,6 +73,13 @@ impl Pushes {
     }
 }
 
+/// The last line of a push's build output, `<marker>ok` or `<marker>failed`: the status the
+/// pre-receive hook exits with.
+pub const PUSH_STATUS_MARKER: &str = "\u{1e}wharf-push:";
+
+/// What git calls the commit of a branch that does not exist.
+pub const ZERO_REV: &str = "0000000000000000000000000000000000000000";
+
 /// The hook installed in every app repository.
 const PRE_RECEIVE_HOOK: &str = "#!/bin/sh\n\
 # Installed by Wharf: builds what is pushed, and refuses the push if the build fails.\n\

@@ -10,8 +10,7 @@ use std::process::Stdio;
 use anyhow::Context;
 use futures_util::StreamExt;
 
-const STATUS_MARKER: &str = "\u{1e}wharf-push:";
-const ZERO_REV: &str = "0000000000000000000000000000000000000000";
+use wharf_api::git::{PUSH_STATUS_MARKER, ZERO_REV};
 
 /// One line of what git hands a pre-receive hook: `<old> <new> <ref>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +111,7 @@ pub async fn pre_receive() -> anyhow::Result<i32> {
         while let Some(end) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();
             let text = String::from_utf8_lossy(&line);
-            match text.trim_end().strip_prefix(STATUS_MARKER) {
+            match text.trim_end().strip_prefix(PUSH_STATUS_MARKER) {
                 Some(status) => succeeded = status == "ok",
                 None => {
                     out.write_all(&line)?;

@@ -10,12 +10,8 @@ use wharf_build::builder::{AppLockGuard, BuildRequest};
 
 use super::builds::save_body;
 use crate::error::{ApiError, ApiResult};
-use crate::git::PushSession;
+use crate::git::{PushSession, PUSH_STATUS_MARKER, ZERO_REV};
 use crate::ApiState;
-
-/// The last line of a push's output: the status the hook exits with.
-pub const STATUS_MARKER: &str = "\u{1e}wharf-push:";
-const ZERO_REV: &str = "0000000000000000000000000000000000000000";
 
 pub async fn push(
     State(state): State<ApiState>,
@@ -85,7 +81,7 @@ pub async fn push(
         };
         let _ = tokio::fs::remove_file(&archive).await;
         let _ = chunks
-            .send(format!("{STATUS_MARKER}{status}\n").into_bytes())
+            .send(format!("{PUSH_STATUS_MARKER}{status}\n").into_bytes())
             .await;
     });
     let stream = tokio_stream_from(body);
