@@ -103,6 +103,19 @@ impl ApiState {
 }
 
 impl ApiState {
+    /// A caller's action made a release (a config change, a rollback, a slug released).
+    pub(crate) fn release_created(&self, ctx: &routes::AppCtx, release: &wharf_model::Release) {
+        tracing::info!(app = %ctx.app.name, release = release.version, "{}", release.description);
+        let by = &ctx.caller.account.email;
+        self.changed(
+            ctx.app.id,
+            &[
+                format!("{} by {by}", release.description),
+                format!("Release v{} created by {by}", release.version),
+            ],
+        );
+    }
+
     /// A build ended: released (with its version) or not.
     pub(crate) fn released(
         &self,

@@ -47,15 +47,7 @@ pub async fn update(
         .set_config(ctx.app.id, &changes, &ctx.caller.account)
         .await?;
     if let Some(release) = release {
-        tracing::info!(app = %ctx.app.name, release = release.version, "{}", release.description);
-        let by = &ctx.caller.account.email;
-        state.changed(
-            ctx.app.id,
-            &[
-                format!("{} by {by}", release.description),
-                format!("Release v{} created by {by}", release.version),
-            ],
-        );
+        state.release_created(&ctx, &release);
     }
     Ok(Json(config.as_map().clone()))
 }

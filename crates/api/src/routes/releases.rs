@@ -132,15 +132,7 @@ pub async fn create(
             ))
         }
     };
-    tracing::info!(app = %ctx.app.name, release = release.version, "{}", release.description);
-    let by = &ctx.caller.account.email;
-    state.changed(
-        ctx.app.id,
-        &[
-            format!("{} by {by}", release.description),
-            format!("Release v{} created by {by}", release.version),
-        ],
-    );
+    state.release_created(&ctx, &release);
     Ok((
         StatusCode::CREATED,
         Json(views::release(&release, &ctx.app)),
