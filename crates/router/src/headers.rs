@@ -1,0 +1,368 @@
+//! Header rewriting, both ways: what the router adds to a request for a dyno (`X-Request-Id`,
+//! `X-Forwarded-*`, `X-Request-Start`, `Via`), and the hop-by-hop headers it removes (RFC 9110
+//! section 7.6.1), keeping an upgrade's `Connection: upgrade` and `Upgrade`.
+
+use std::net::IpAddr;
+
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use uuid::Uuid;
+
+/// What the router says about itself in `Via`.
+pub const VIA: &str = "1.1 wharf";
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+pub static X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-start");
+
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// How the client reached the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forwarded {
+    pub client_ip: IpAddr,
+    /// `http` or `https`.
+    pub proto: &'static str,
+    /// The port the client connected to.
+    pub port: u16,
+    /// When the router received the request, in milliseconds since the Unix epoch.
+    pub request_start_ms: u64,
+}
+
+/// A client's `X-Request-Id` is kept when it is 20 to 200 characters of `[A-Za-z0-9+=/-]`.
+pub fn valid_request_id(id: &[u8]) -> bool {
+    (20..=200).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'=' | b'/' | b'-'))
+}
+
+/// The request's id: the client's when valid, else a new UUID.
+pub fn request_id(headers: &HeaderMap) -> String {
+    match headers.get(&X_REQUEST_ID) {
+        Some(id) if valid_request_id(id.as_bytes()) => {
+            // Valid ids are ASCII, so this cannot fail.
+            id.to_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|_| new_request_id())
+        }
+        _ => new_request_id(),
+    }
+}
+
+/// A random (v4) UUID from the thread's generator, which is cheaper than asking the OS.
+fn new_request_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
+}
+
+/// Does the request ask to switch protocols (`Connection: upgrade` with `Upgrade`)? Not to
+/// `h2c`: the router speaks HTTP/2 with clients itself, and a dyno switching a connection to
+/// HTTP/2 would take that connection's later requests out of the router's hands.
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    let h2c = headers
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"h2c"));
+    headers.contains_key(header::UPGRADE) && !h2c && connection_has(headers, "upgrade")
+}
+
+fn connection_has(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Removes hop-by-hop headers: those named in `Connection`, and the ones RFC 9110 lists. With
+/// `keep_upgrade`, the `Upgrade` header and `Connection: upgrade` stay.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        if !(keep_upgrade && name == header::UPGRADE) {
+            headers.remove(name);
+        }
+    }
+    for name in [
+        &header::CONNECTION,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+    ] {
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Rewrites a client's request headers for a dyno; returns the `X-Forwarded-For` sent.
+pub fn rewrite_request(
+    headers: &mut HeaderMap,
+    forwarded: &Forwarded,
+    request_id: &str,
+    upgrade: bool,
+) -> String {
+    strip_hop_by_hop(headers, upgrade);
+    let client = forwarded.client_ip.to_string();
+    let earlier: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    let fwd = if earlier.is_empty() {
+        client
+    } else {
+        format!("{}, {client}", earlier.join(", "))
+    };
+    set(headers, &X_FORWARDED_FOR, &fwd);
+    headers.insert(
+        X_FORWARDED_PROTO.clone(),
+        HeaderValue::from_static(forwarded.proto),
+    );
+    headers.insert(X_FORWARDED_PORT.clone(), HeaderValue::from(forwarded.port));
+    headers.insert(
+        X_REQUEST_START.clone(),
+        HeaderValue::from(forwarded.request_start_ms),
+    );
+    set(headers, &X_REQUEST_ID, request_id);
+    append_via(headers);
+    fwd
+}
+
+/// Rewrites a dyno's response headers for the client. A `101 Switching Protocols` keeps its
+/// `Upgrade` and `Connection: upgrade`.
+pub fn rewrite_response(headers: &mut HeaderMap, switching_protocols: bool) {
+    strip_hop_by_hop(headers, switching_protocols);
+    append_via(headers);
+}
+
+/// HTTP/2 may split `Cookie` into one field per cookie; HTTP/1.1 wants one field, joined with
+/// `; ` (RFC 9113 section 8.2.3).
+pub fn join_cookies(headers: &mut HeaderMap) {
+    let cookies: Vec<&str> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if cookies.len() > 1 {
+        let joined = cookies.join("; ");
+        set(headers, &header::COOKIE, &joined);
+    }
+}
+
+fn append_via(headers: &mut HeaderMap) {
+    let earlier: Vec<&str> = headers
+        .get_all(header::VIA)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if earlier.is_empty() {
+        headers.insert(header::VIA, HeaderValue::from_static(VIA));
+    } else {
+        let via = format!("{}, {VIA}", earlier.join(", "));
+        set(headers, &header::VIA, &via);
+    }
+}
+
+/// Sets a header the router built from valid header values and its own ASCII.
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
+    match HeaderValue::from_str(value) {
+        Ok(value) => {
+            headers.insert(name.clone(), value);
+        }
+        Err(_) => {
+            // Only reachable with obs-text in an earlier value; drop what cannot be sent.
+            headers.remove(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::{expect, Expect};
+
+    fn forwarded() -> Forwarded {
+        Forwarded {
+            client_ip: IpAddr::from([203, 0, 113, 7]),
+            proto: "https",
+            port: 443,
+            request_start_ms: 1_767_225_600_123,
+        }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_str(value).expect("value"),
+            );
+        }
+        map
+    }
+
+    fn show(map: &HeaderMap) -> String {
+        let mut lines: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("<bytes>")))
+            .collect();
+        lines.sort();
+        lines.concat()
+    }
+
+    fn check_request(pairs: &[(&str, &str)], expected: Expect) {
+        let mut map = headers(pairs);
+        let upgrade = wants_upgrade(&map);
+        let fwd = rewrite_request(&mut map, &forwarded(), "req-id-0123456789abcdef", upgrade);
+        expected.assert_eq(&format!("fwd={fwd}\n{}", show(&map)));
+    }
+
+    #[test]
+    fn request_headers() {
+        check_request(
+            &[
+                ("host", "myapp.wharf.localhost"),
+                ("connection", "keep-alive, X-Secret"),
+                ("keep-alive", "timeout=5"),
+                ("x-secret", "hop"),
+                ("te", "trailers"),
+                ("transfer-encoding", "chunked"),
+                ("proxy-connection", "close"),
+                ("upgrade", "h2c"),
+                ("x-forwarded-proto", "http"),
+                ("x-forwarded-port", "1"),
+                ("accept", "*/*"),
+            ],
+            expect![[r#"
+                fwd=203.0.113.7
+                accept: */*
+                host: myapp.wharf.localhost
+                via: 1.1 wharf
+                x-forwarded-for: 203.0.113.7
+                x-forwarded-port: 443
+                x-forwarded-proto: https
+                x-request-id: req-id-0123456789abcdef
+                x-request-start: 1767225600123
+            "#]],
+        );
+    }
+
+    #[test]
+    fn appends_to_forwarding_chains() {
+        check_request(
+            &[
+                ("x-forwarded-for", "198.51.100.1"),
+                ("x-forwarded-for", "10.0.0.2, 10.0.0.3"),
+                ("via", "1.0 fred"),
+            ],
+            expect![[r#"
+                fwd=198.51.100.1, 10.0.0.2, 10.0.0.3, 203.0.113.7
+                via: 1.0 fred, 1.1 wharf
+                x-forwarded-for: 198.51.100.1, 10.0.0.2, 10.0.0.3, 203.0.113.7
+                x-forwarded-port: 443
+                x-forwarded-proto: https
+                x-request-id: req-id-0123456789abcdef
+                x-request-start: 1767225600123
+            "#]],
+        );
+    }
+
+    #[test]
+    fn keeps_an_upgrade() {
+        check_request(
+            &[
+                ("connection", "Upgrade"),
+                ("upgrade", "websocket"),
+                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ],
+            expect![[r#"
+                fwd=203.0.113.7
+                connection: upgrade
+                sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==
+                upgrade: websocket
+                via: 1.1 wharf
+                x-forwarded-for: 203.0.113.7
+                x-forwarded-port: 443
+                x-forwarded-proto: https
+                x-request-id: req-id-0123456789abcdef
+                x-request-start: 1767225600123
+            "#]],
+        );
+    }
+
+    #[test]
+    fn response_headers() {
+        let mut map = headers(&[
+            ("connection", "close"),
+            ("keep-alive", "timeout=5"),
+            ("transfer-encoding", "chunked"),
+            ("content-type", "text/plain"),
+        ]);
+        rewrite_response(&mut map, false);
+        expect![[r#"
+            content-type: text/plain
+            via: 1.1 wharf
+        "#]]
+        .assert_eq(&show(&map));
+        let mut map = headers(&[("connection", "upgrade"), ("upgrade", "websocket")]);
+        rewrite_response(&mut map, true);
+        expect![[r#"
+            connection: upgrade
+            upgrade: websocket
+            via: 1.1 wharf
+        "#]]
+        .assert_eq(&show(&map));
+    }
+
+    #[test]
+    fn joins_cookies() {
+        let mut map = headers(&[("cookie", "a=1"), ("cookie", "b=2"), ("accept", "*/*")]);
+        join_cookies(&mut map);
+        expect![[r#"
+            accept: */*
+            cookie: a=1; b=2
+        "#]]
+        .assert_eq(&show(&map));
+    }
+
+    #[test]
+    fn request_ids() {
+        let check =
+            |id: &str, valid: bool| assert_eq!(valid_request_id(id.as_bytes()), valid, "{id:?}");
+        check("abcdefghij0123456789", true);
+        check("abcdefghij012345678", false);
+        check(&"a".repeat(200), true);
+        check(&"a".repeat(201), false);
+        check("ABC+/=-abc+/=-abc+/=-", true);
+        check("abcdefghij 0123456789", false);
+        check("abcdefghij_0123456789", false);
+        check("abcdefghij.0123456789", false);
+
+        let kept = headers(&[("x-request-id", "client-chosen-id-0123456789")]);
+        assert_eq!(request_id(&kept), "client-chosen-id-0123456789");
+        let replaced = request_id(&headers(&[("x-request-id", "short")]));
+        let parsed = Uuid::parse_str(&replaced).expect("a generated UUID");
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_ne!(request_id(&HeaderMap::new()), replaced);
+    }
+}

@@ -1,0 +1,226 @@
+//! The router line: one per request, in Heroku's format, written to the app's log as
+//! `heroku[router]: at=info method=GET path="/" ... protocol=https`.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::RouterError;
+
+/// What the router says about one request. [`fmt::Display`] gives the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterLogLine {
+    /// Why it failed; `None` for a request a dyno answered.
+    pub error: Option<RouterError>,
+    pub method: String,
+    /// The path and query, as the client sent them.
+    pub path: String,
+    pub host: String,
+    pub request_id: String,
+    /// The `X-Forwarded-For` chain the dyno was sent.
+    pub fwd: String,
+    /// The dyno it went to; `None` when none was picked.
+    pub dyno: Option<String>,
+    /// Time to connect to the dyno (zero on a pooled connection).
+    pub connect: Option<Duration>,
+    /// Time from sending the request to the end of the response.
+    pub service: Option<Duration>,
+    pub status: u16,
+    /// Response body bytes from the dyno; `None` when no dyno answered.
+    pub bytes: Option<u64>,
+    /// `http` or `https`.
+    pub protocol: &'static str,
+}
+
+impl RouterLogLine {
+    /// The log source of router lines.
+    pub const SOURCE: &'static str = "heroku";
+    /// The process router lines are written as.
+    pub const PROCESS: &'static str = "router";
+}
+
+impl fmt::Display for RouterLogLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.error {
+            Some(error) => {
+                if let Some(sock) = error.sock() {
+                    write!(f, "sock={sock} ")?;
+                }
+                write!(
+                    f,
+                    "at={} code={} desc={} ",
+                    error.level().as_str(),
+                    error.code(),
+                    Quoted(&error.desc())
+                )?;
+            }
+            None => f.write_str("at=info ")?,
+        }
+        write!(
+            f,
+            "method={} path={} host={} request_id={} fwd={} dyno={} connect={} service={} status={} bytes={} protocol={}",
+            self.method,
+            Quoted(&self.path),
+            self.host,
+            self.request_id,
+            Quoted(&self.fwd),
+            self.dyno.as_deref().unwrap_or(""),
+            Millis(self.connect),
+            Millis(self.service),
+            self.status,
+            Optional(self.bytes),
+            self.protocol,
+        )
+    }
+}
+
+/// A value in double quotes, with `"` and `\` escaped so a line always parses.
+struct Quoted<'a>(&'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for part in self.0.split_inclusive(['"', '\\']) {
+            match part.char_indices().last() {
+                Some((at, c @ ('"' | '\\'))) => write!(f, "{}\\{c}", &part[..at])?,
+                _ => f.write_str(part)?,
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
+/// `12ms`, or nothing.
+struct Millis(Option<Duration>);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(d) => write!(f, "{}ms", d.as_millis()),
+            None => Ok(()),
+        }
+    }
+}
+
+struct Optional(Option<u64>);
+
+impl fmt::Display for Optional {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ClientError, DynoError};
+    use expect_test::{expect, Expect};
+
+    fn served() -> RouterLogLine {
+        RouterLogLine {
+            error: None,
+            method: "GET".to_owned(),
+            path: "/".to_owned(),
+            host: "myapp.localhost".to_owned(),
+            request_id: "8601b555-6a83-4c12-8269-97c8e32cdb22".to_owned(),
+            fwd: "127.0.0.1".to_owned(),
+            dyno: Some("web.1".to_owned()),
+            connect: Some(Duration::from_micros(300)),
+            service: Some(Duration::from_millis(12)),
+            status: 200,
+            bytes: Some(1234),
+            protocol: "http",
+        }
+    }
+
+    fn check(line: RouterLogLine, expected: Expect) {
+        expected.assert_eq(&line.to_string());
+    }
+
+    #[test]
+    fn a_served_request() {
+        check(
+            served(),
+            expect![[
+                r#"at=info method=GET path="/" host=myapp.localhost request_id=8601b555-6a83-4c12-8269-97c8e32cdb22 fwd="127.0.0.1" dyno=web.1 connect=0ms service=12ms status=200 bytes=1234 protocol=http"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn a_timeout() {
+        let line = RouterLogLine {
+            error: Some(DynoError::RequestTimeout.into()),
+            service: Some(Duration::from_millis(30_000)),
+            status: 503,
+            bytes: Some(0),
+            ..served()
+        };
+        check(
+            line,
+            expect![[
+                r#"at=error code=H12 desc="Request timeout" method=GET path="/" host=myapp.localhost request_id=8601b555-6a83-4c12-8269-97c8e32cdb22 fwd="127.0.0.1" dyno=web.1 connect=0ms service=30000ms status=503 bytes=0 protocol=http"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn an_error_before_any_dyno() {
+        let line = RouterLogLine {
+            error: Some(DynoError::Crashed.into()),
+            method: "POST".to_owned(),
+            path: "/search?q=\"wharf\"".to_owned(),
+            fwd: "10.0.0.1, 127.0.0.1".to_owned(),
+            dyno: None,
+            connect: None,
+            service: None,
+            status: 503,
+            bytes: None,
+            protocol: "https",
+            ..served()
+        };
+        check(
+            line,
+            expect![[
+                r#"at=error code=H10 desc="App crashed" method=POST path="/search?q=\"wharf\"" host=myapp.localhost request_id=8601b555-6a83-4c12-8269-97c8e32cdb22 fwd="10.0.0.1, 127.0.0.1" dyno= connect= service= status=503 bytes= protocol=https"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn client_and_socket_errors() {
+        let interrupted = RouterLogLine {
+            error: Some(ClientError::Interrupted.into()),
+            status: 499,
+            bytes: Some(0),
+            ..served()
+        };
+        check(
+            interrupted,
+            expect![[
+                r#"at=info code=H27 desc="Client Request Interrupted" method=GET path="/" host=myapp.localhost request_id=8601b555-6a83-4c12-8269-97c8e32cdb22 fwd="127.0.0.1" dyno=web.1 connect=0ms service=12ms status=499 bytes=0 protocol=http"#
+            ]],
+        );
+        let server_interrupted = RouterLogLine {
+            error: Some(DynoError::RequestInterrupted.into()),
+            status: 503,
+            bytes: Some(0),
+            ..served()
+        };
+        check(
+            server_interrupted,
+            expect![[
+                r#"sock=backend at=error code=H18 desc="Server Request Interrupted" method=GET path="/" host=myapp.localhost request_id=8601b555-6a83-4c12-8269-97c8e32cdb22 fwd="127.0.0.1" dyno=web.1 connect=0ms service=12ms status=503 bytes=0 protocol=http"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn quoting_escapes() {
+        assert_eq!(Quoted(r#"a"b\c"#).to_string(), r#""a\"b\\c""#);
+        assert_eq!(Quoted("").to_string(), r#""""#);
+        assert_eq!(Quoted("é\"").to_string(), "\"é\\\"\"");
+    }
+}

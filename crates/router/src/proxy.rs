@@ -1,0 +1,450 @@
+//! One request through the router: find the app by host, decide from its routes (serve,
+//! hold for a booting app, or refuse with Heroku's code), pick a dyno, send the request with
+//! rewritten headers, and stream the response back (or bridge an upgraded connection).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::upgrade::OnUpgrade;
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::balance::{Balancer, Outstanding};
+use crate::body::{ClientBodyState, DynoBody, ForwardBody, ProxyBody};
+use crate::config::RouterConfig;
+use crate::error::{DynoError, RouterError};
+use crate::headers::{self, Forwarded};
+use crate::host::{app_for_host, normalize_host};
+use crate::logline::RouterLogLine;
+use crate::pages;
+use crate::pool::{Pool, Sender};
+use crate::record::{LogSink, RequestRecord};
+use crate::table::{decide, Decision, RouteTable};
+
+/// At most this many dynos are tried for one request (each refused its connection).
+pub const MAX_DYNOS_TRIED: usize = 3;
+
+/// At most this many times a request is sent again because a pooled connection turned out to
+/// be closed (before the request was written, or, for an idempotent request without a body,
+/// before any response).
+const MAX_STALE_RETRIES: usize = 2;
+
+/// What every request shares.
+pub(crate) struct Shared {
+    /// Lowercase.
+    pub base_domain: String,
+    pub config: RouterConfig,
+    pub routes: watch::Receiver<Arc<RouteTable>>,
+    pub sink: LogSink,
+    pub balancer: Balancer,
+    pub pool: Pool,
+    /// Apps told to wake and not yet seen up.
+    waking: Mutex<HashSet<Uuid>>,
+}
+
+/// The client connection a request came on.
+pub(crate) struct ConnInfo {
+    pub peer: SocketAddr,
+    /// The port the client connected to.
+    pub local_port: u16,
+    /// `http` or `https`.
+    pub protocol: &'static str,
+    pub shutdown: CancellationToken,
+    /// Upgraded connections are tracked with the rest.
+    pub tracker: TaskTracker,
+}
+
+impl Shared {
+    pub fn new(
+        config: RouterConfig,
+        routes: watch::Receiver<Arc<RouteTable>>,
+        sink: LogSink,
+    ) -> Shared {
+        Shared {
+            base_domain: config.base_domain.trim_matches('.').to_ascii_lowercase(),
+            config,
+            routes,
+            sink,
+            balancer: Balancer::default(),
+            pool: Pool::default(),
+            waking: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Holds a request for `app_name` until a web dyno is up (the table it is in), the app
+    /// turns to an error, or the boot timeout passes (H20). Waits on the route table, with no
+    /// polling.
+    async fn hold(
+        &self,
+        app_name: &str,
+        app_id: Uuid,
+        wake: bool,
+    ) -> Result<Arc<RouteTable>, DynoError> {
+        let deadline = Instant::now() + self.config.timeouts.boot;
+        let mut routes = self.routes.clone();
+        let mut wake = wake;
+        loop {
+            if wake {
+                self.wake(app_id);
+            }
+            let table = routes.borrow_and_update().clone();
+            match table.apps.get(app_name).map(decide) {
+                Some(Decision::Forward) => {
+                    self.woken(app_id);
+                    return Ok(table);
+                }
+                Some(Decision::Refuse(error)) => {
+                    self.woken(app_id);
+                    return Err(error);
+                }
+                Some(Decision::Hold { wake: booting }) => wake = booting,
+                // Gone from the table for now (renamed, or being rebuilt): keep waiting.
+                None => wake = false,
+            }
+            match tokio::time::timeout_at(deadline, routes.changed()).await {
+                Ok(Ok(())) => {}
+                // The table's publisher is gone (shutting down) or time is up.
+                Ok(Err(_)) | Err(_) => {
+                    self.woken(app_id);
+                    return Err(DynoError::BootTimeout);
+                }
+            }
+        }
+    }
+
+    /// Tells the dyno manager to wake `app_id`, unless it already was told.
+    fn wake(&self, app_id: Uuid) {
+        let Some(wake) = &self.config.wake else {
+            return;
+        };
+        let mut waking = self.waking.lock().expect("waking lock poisoned");
+        if waking.contains(&app_id) {
+            return;
+        }
+        // A full channel means wake signals are pending: try again on the next table change.
+        if wake.try_send(app_id).is_ok() {
+            waking.insert(app_id);
+        }
+    }
+
+    fn woken(&self, app_id: Uuid) {
+        let mut waking = self.waking.lock().expect("waking lock poisoned");
+        waking.remove(&app_id);
+    }
+}
+
+/// Serves one request.
+pub(crate) async fn handle(
+    shared: &Shared,
+    conn: &ConnInfo,
+    mut req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let request_start_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // HTTP/2 names the host in `:authority`; HTTP/1.1 dynos want `Host`.
+    if !req.headers().contains_key(header::HOST) {
+        if let Some(value) = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(header::HOST, value);
+        }
+    }
+    let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(normalize_host)
+    else {
+        return page(StatusCode::NOT_FOUND, pages::NO_SUCH_APP);
+    };
+    let table = shared.routes.borrow().clone();
+    let Some((app_name, app)) = app_for_host(&table, &shared.base_domain, &host)
+        .and_then(|name| table.apps.get_key_value(name))
+    else {
+        return page(StatusCode::NOT_FOUND, pages::NO_SUCH_APP);
+    };
+    let app_name = app_name.clone();
+    let app_id = app.app_id;
+    let decision = decide(app);
+
+    let request_id = headers::request_id(req.headers());
+    let upgrade = req.version() == Version::HTTP_11 && headers::wants_upgrade(req.headers());
+    if req.version() == Version::HTTP_2 {
+        headers::join_cookies(req.headers_mut());
+    }
+    let forwarded = Forwarded {
+        client_ip: conn.peer.ip().to_canonical(),
+        proto: conn.protocol,
+        port: conn.local_port,
+        request_start_ms,
+    };
+    let fwd = headers::rewrite_request(req.headers_mut(), &forwarded, &request_id, upgrade);
+    let line = RouterLogLine {
+        error: None,
+        method: req.method().to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned(),
+        host,
+        request_id,
+        fwd,
+        dyno: None,
+        connect: None,
+        service: None,
+        status: 0,
+        bytes: None,
+        protocol: conn.protocol,
+    };
+    let record = RequestRecord::new(shared.sink.clone(), app_id, line);
+
+    let table = match decision {
+        Decision::Forward => table,
+        Decision::Refuse(error) => return refuse(record, error.into()),
+        Decision::Hold { wake } => match shared.hold(&app_name, app_id, wake).await {
+            Ok(table) => table,
+            Err(error) => return refuse(record, error.into()),
+        },
+    };
+    forward(shared, conn, req, record, table, &app_name, upgrade).await
+}
+
+/// Sends the request to one of the app's dynos, trying another when one refuses the
+/// connection, and answers with its response.
+async fn forward(
+    shared: &Shared,
+    conn: &ConnInfo,
+    mut req: Request<Incoming>,
+    mut record: RequestRecord,
+    mut table: Arc<RouteTable>,
+    app_name: &str,
+    upgrade: bool,
+) -> Response<ProxyBody> {
+    let timeouts = shared.config.timeouts;
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    parts.version = Version::HTTP_11;
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        parts.uri = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .map_or_else(|| Uri::from_static("/"), Uri::from);
+    }
+    let body = ForwardBody::new(body, timeouts.client_idle);
+    let body_state = body.state();
+    let replayable = body.is_empty() && parts.method.is_idempotent();
+    let mut request = Some(Request::from_parts(parts, body));
+
+    let mut tried: Vec<SocketAddr> = Vec::new();
+    let mut stale_retries = 0;
+    let mut last_error = None;
+    loop {
+        let chosen = table.apps.get(app_name).and_then(|app| {
+            shared
+                .balancer
+                .choose(&app.backends, &tried, shared.config.balancing)
+                .map(|(index, outstanding)| (app.backends[index].clone(), outstanding))
+        });
+        let Some((backend, outstanding)) = chosen else {
+            // Every dyno refused, or none is left in the table.
+            return refuse(
+                record,
+                last_error.unwrap_or(DynoError::ConnectRefused.into()),
+            );
+        };
+        let addr = backend.addr;
+        let connect_started = Instant::now();
+        let (mut sender, connect, pooled) = match shared.pool.take(addr) {
+            Some(sender) => (sender, Duration::ZERO, true),
+            None => match Pool::connect(addr, timeouts.connect).await {
+                Ok(sender) => (sender, connect_started.elapsed(), false),
+                Err(error) => {
+                    tracing::debug!(%addr, dyno = %backend.dyno, %error, "no connection to dyno");
+                    record.dyno(&backend.dyno, connect_started.elapsed());
+                    shared.balancer.quarantine(addr);
+                    let error = RouterError::from(error.router_error());
+                    tried.push(addr);
+                    last_error = Some(error);
+                    if error.retryable() && tried.len() < MAX_DYNOS_TRIED {
+                        // Another dyno, from the newest table.
+                        table = shared.routes.borrow().clone();
+                        continue;
+                    }
+                    return refuse(record, error);
+                }
+            },
+        };
+        record.dyno(&backend.dyno, connect);
+        let req = request
+            .take()
+            .expect("the request is put back before every retry");
+        let replay = (pooled && replayable).then(|| {
+            (
+                req.method().clone(),
+                req.uri().clone(),
+                req.headers().clone(),
+            )
+        });
+        record.sending();
+        let sent = tokio::time::timeout(timeouts.request, sender.try_send_request(req)).await;
+        match sent {
+            Err(_elapsed) => return refuse(record, DynoError::RequestTimeout.into()),
+            Ok(Ok(response)) => {
+                return respond(
+                    shared,
+                    conn,
+                    record,
+                    response,
+                    addr,
+                    sender,
+                    outstanding,
+                    client_upgrade,
+                );
+            }
+            Ok(Err(mut error)) => {
+                if let Some(req) = error.take_message() {
+                    // The connection closed before the request was written: nothing was sent.
+                    if stale_retries < MAX_STALE_RETRIES {
+                        stale_retries += 1;
+                        request = Some(req);
+                        continue;
+                    }
+                    return refuse(record, DynoError::ClosedWithoutResponse.into());
+                }
+                let failure = classify(&body_state);
+                tracing::debug!(%addr, dyno = %backend.dyno, error = %error.error(), code = failure.code(), "request to dyno failed");
+                if let Some((method, uri, headers)) = replay {
+                    if failure == DynoError::ClosedWithoutResponse.into()
+                        && stale_retries < MAX_STALE_RETRIES
+                    {
+                        // A pooled connection the dyno closed as the request went out; an
+                        // idempotent request without a body may go again (RFC 9110 9.2.2).
+                        stale_retries += 1;
+                        let mut again = Request::new(ForwardBody::empty());
+                        *again.method_mut() = method;
+                        *again.uri_mut() = uri;
+                        *again.headers_mut() = headers;
+                        request = Some(again);
+                        continue;
+                    }
+                }
+                return refuse(record, failure);
+            }
+        }
+    }
+}
+
+/// Why sending a request failed once it was written: the client failed (H27, H28), or the dyno
+/// closed the connection during the request body (H18) or after it (H13).
+fn classify(body: &ClientBodyState) -> RouterError {
+    if let Some(client) = body.client_error() {
+        client.into()
+    } else if !body.ended() {
+        DynoError::RequestInterrupted.into()
+    } else {
+        DynoError::ClosedWithoutResponse.into()
+    }
+}
+
+/// The dyno's response, on its way to the client; a `101` also bridges the two connections.
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    shared: &Shared,
+    conn: &ConnInfo,
+    mut record: RequestRecord,
+    mut response: Response<Incoming>,
+    addr: SocketAddr,
+    sender: Sender,
+    outstanding: Outstanding,
+    client_upgrade: Option<OnUpgrade>,
+) -> Response<ProxyBody> {
+    let status = response.status();
+    let switching = status == StatusCode::SWITCHING_PROTOCOLS;
+    let mut outstanding = Some(outstanding);
+    if switching {
+        let Some(client) = client_upgrade else {
+            // A switch the client never asked for cannot be carried.
+            return refuse(record, DynoError::ClosedWithoutResponse.into());
+        };
+        let dyno = hyper::upgrade::on(&mut response);
+        let in_flight = outstanding.take();
+        let shutdown = conn.shutdown.clone();
+        conn.tracker
+            .spawn(bridge(client, dyno, in_flight, shutdown));
+    }
+    record.status(status);
+    let (mut parts, body) = response.into_parts();
+    headers::rewrite_response(&mut parts.headers, switching);
+    let pool = shared.pool.clone();
+    let on_end = Box::new(move |clean: bool| {
+        drop(outstanding);
+        if clean && !switching {
+            pool.put(addr, sender);
+        }
+    });
+    let body = DynoBody::new(body, shared.config.timeouts.response_idle, record, on_end);
+    Response::from_parts(parts, ProxyBody::Dyno(Box::new(body)))
+}
+
+/// Copies bytes both ways between an upgraded client connection and its dyno, until either
+/// side closes or the router shuts down.
+async fn bridge(
+    client: OnUpgrade,
+    dyno: OnUpgrade,
+    in_flight: Option<Outstanding>,
+    shutdown: CancellationToken,
+) {
+    let (client, dyno) = tokio::join!(client, dyno);
+    let (mut client, mut dyno) = match (client, dyno) {
+        (Ok(client), Ok(dyno)) => (TokioIo::new(client), TokioIo::new(dyno)),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::debug!(%error, "upgrade failed");
+            return;
+        }
+    };
+    tokio::select! {
+        copied = tokio::io::copy_bidirectional(&mut client, &mut dyno) => {
+            if let Err(error) = copied {
+                tracing::debug!(%error, "upgraded connection ended");
+            }
+        }
+        () = shutdown.cancelled() => {}
+    }
+    drop(in_flight);
+}
+
+/// Writes the error's router line and answers with its page.
+fn refuse(record: RequestRecord, error: RouterError) -> Response<ProxyBody> {
+    record.fail(error, None);
+    page(error.status(), pages::error_page(error))
+}
+
+fn page(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::page(text));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store"),
+    );
+    headers.insert(header::VIA, HeaderValue::from_static(headers::VIA));
+    response
+}

@@ -1,0 +1,235 @@
+//! The router as a subsystem: accepts client connections on the HTTP and HTTPS listeners,
+//! serves HTTP/1.1 (keep-alive, upgrades) and HTTP/2 (h2c, and over TLS by ALPN) on each, and
+//! on shutdown stops accepting and lets requests in flight finish.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::balance::Balancer;
+use crate::config::RouterConfig;
+use crate::logline::RouterLogLine;
+use crate::proxy::{self, ConnInfo, Shared};
+use crate::table::RouteTable;
+
+/// On shutdown, how long requests in flight get to finish before their connections are cut.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client gets to finish its TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After a failed accept (out of file descriptors, say), wait this long before the next.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The HTTP router. Build it with [`Router::new`], run it with [`Router::serve`].
+pub struct Router {
+    shared: Arc<Shared>,
+}
+
+impl Router {
+    /// A router that serves from the route tables sent on `routes` and hands each request's
+    /// router line to `log` with the app's id (source [`RouterLogLine::SOURCE`], process
+    /// [`RouterLogLine::PROCESS`]). `log` is called on the request's task: it must not block.
+    pub fn new(
+        config: RouterConfig,
+        routes: watch::Receiver<Arc<RouteTable>>,
+        log: impl Fn(Uuid, RouterLogLine) + Send + Sync + 'static,
+    ) -> Router {
+        Router {
+            shared: Arc::new(Shared::new(config, routes, Arc::new(log))),
+        }
+    }
+
+    /// Requests in flight to dynos, by address (for tests and metrics).
+    pub fn balancer(&self) -> Balancer {
+        self.shared.balancer.clone()
+    }
+
+    /// Serves plain HTTP on `listener` and, when given, HTTPS on the second listener with
+    /// that TLS configuration (its certificate resolver picks the certificate by SNI; see
+    /// [`crate::tls`]), until `shutdown` is cancelled. Then it stops accepting, lets requests
+    /// in flight finish for up to [`DRAIN_TIMEOUT`], and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let tracker = TaskTracker::new();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            // Also closes a keep-alive connection that stays idle between requests.
+            .header_read_timeout(self.shared.config.timeouts.client_idle)
+            .keep_alive(true);
+        builder.http2().timer(TokioTimer::new());
+        let builder = Arc::new(builder);
+
+        tracker.spawn(forget_unrouted(self.shared.clone(), shutdown.clone()));
+        let plain = accept(
+            listener,
+            None,
+            self.shared.clone(),
+            builder.clone(),
+            tracker.clone(),
+            shutdown.clone(),
+        );
+        let secure = async {
+            match tls {
+                Some((listener, config)) => {
+                    accept(
+                        listener,
+                        Some(TlsAcceptor::from(config)),
+                        self.shared.clone(),
+                        builder.clone(),
+                        tracker.clone(),
+                        shutdown.clone(),
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
+        let (plain, secure) = tokio::join!(plain, secure);
+        // Either listener failing stops the router.
+        shutdown.cancel();
+        tracker.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("router: requests still in flight after the drain timeout");
+        }
+        plain.context("serve HTTP")?;
+        secure.context("serve HTTPS")?;
+        Ok(())
+    }
+}
+
+/// Accepts connections until shutdown, each served on its own task.
+async fn accept(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr().context("listener address")?;
+    tracing::info!(addr = %local, tls = tls.is_some(), "router listening");
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "router: accept failed");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+                }
+            }
+        };
+        let info = Arc::new(ConnInfo {
+            peer,
+            local_port: stream.local_addr().map_or(local.port(), |a| a.port()),
+            protocol: if tls.is_some() { "https" } else { "http" },
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+        });
+        let shared = shared.clone();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        tracker.spawn(async move {
+            if let Err(error) = connection(stream, tls, shared, builder, info).await {
+                tracing::debug!(%peer, %error, "client connection ended");
+            }
+        });
+    }
+}
+
+/// Serves one client connection (after its TLS handshake, for HTTPS).
+async fn connection(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    info: Arc<ConnInfo>,
+) -> anyhow::Result<()> {
+    stream.set_nodelay(true).context("set TCP_NODELAY")?;
+    match tls {
+        None => serve_connection(stream, shared, &builder, info).await,
+        Some(acceptor) => {
+            let stream = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                .await
+                .context("TLS handshake timed out")?
+                .context("TLS handshake")?;
+            serve_connection(stream, shared, &builder, info).await
+        }
+    }
+}
+
+async fn serve_connection<I>(
+    io: I,
+    shared: Arc<Shared>,
+    builder: &auto::Builder<TokioExecutor>,
+    info: Arc<ConnInfo>,
+) -> anyhow::Result<()>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shutdown = info.shutdown.clone();
+    let service = service_fn(move |req: Request<Incoming>| {
+        let shared = shared.clone();
+        let info = info.clone();
+        async move { Ok::<_, Infallible>(proxy::handle(&shared, &info, req).await) }
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        served = conn.as_mut() => served.map_err(|e| anyhow::anyhow!(e)),
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await.map_err(|e| anyhow::anyhow!(e))
+        }
+    }
+}
+
+/// Drops pooled connections and balancing state for dynos that leave the route table. A
+/// request already sent to such a dyno finishes on its connection.
+async fn forget_unrouted(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut routes = shared.routes.clone();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = routes.changed() => if changed.is_err() { return },
+        }
+        let table = routes.borrow_and_update().clone();
+        let routed: HashSet<SocketAddr> = table
+            .apps
+            .values()
+            .flat_map(|app| app.backends.iter().map(|b| b.addr))
+            .collect();
+        shared.pool.retain(|addr| routed.contains(addr));
+        shared.balancer.retain(|addr| routed.contains(addr));
+    }
+}
