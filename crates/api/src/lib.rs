@@ -16,6 +16,7 @@ mod error;
 pub mod git;
 mod json;
 mod range;
+pub mod rendezvous;
 pub mod routes;
 mod views;
 
@@ -48,6 +49,8 @@ pub struct ApiConfig {
     pub internal_url: String,
     /// The `wharf` binary, which repository hooks run.
     pub wharf_binary: std::path::PathBuf,
+    /// The rendezvous listener's port (one-off dynos' `attach_url`s), on the public host.
+    pub rendezvous_port: u16,
 }
 
 impl ApiConfig {
@@ -72,6 +75,7 @@ pub struct ApiState {
     pub dynos: DynoManager,
     pub pushes: git::Pushes,
     pub log_sessions: routes::LogSessions,
+    pub rendezvous: rendezvous::Rendezvous,
 }
 
 impl ApiState {
@@ -83,6 +87,7 @@ impl ApiState {
             dynos,
             pushes: git::Pushes::default(),
             log_sessions: routes::LogSessions::default(),
+            rendezvous: rendezvous::Rendezvous::default(),
         }
     }
 }

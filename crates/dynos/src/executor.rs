@@ -71,6 +71,7 @@ impl Shared {
                         container_id: None,
                         intent: None,
                         run: Some(RunHandle::new()),
+                        one_off: false,
                     },
                 );
                 self.spawn_supervisor(id);

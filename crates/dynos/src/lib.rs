@@ -26,6 +26,9 @@
 //! - Dynos share the host's network, each web dyno on its own `$PORT` from `port_range`.
 //! - [`DynoManager::stop`] and [`DynoManager::restart`] return once the old processes are gone
 //!   (at most the stop timeout plus a grace period).
+//! - One-off dynos (`run.N`, [`DynoManager::run_one_off`]) live in the same registry but outside
+//!   the formation: the plan never sees them, they are never restarted, and they are removed
+//!   when their process exits (or after an hour without input or output).
 //!
 //! Layout under the data dir: `slugs/extracted/<slug-id>/` (shared, read-only lower dirs),
 //! `dynos/<container-id>/{upper,work,bundle}` (one per running process, removed with it), and
@@ -37,6 +40,7 @@ mod lifecycle;
 mod logs;
 mod manager;
 mod messages;
+mod one_off;
 mod plan;
 mod ports;
 mod registry;
@@ -49,6 +53,10 @@ mod state;
 pub use logs::{LineSplitter, LogBuffer, LogLine, LogSource, MAX_LINE_BYTES};
 pub use manager::{DynoInfo, DynoManager, DynoManagerConfig};
 pub use messages::memory_usage;
+pub use one_off::{
+    AttachHandle, Attached, OneOff, OneOffError, OneOffRequest, END_OF_INPUT, IDLE_TIMEOUT,
+    ONE_OFF_TYPE,
+};
 pub use plan::{
     next_wake, plan, Action, Desired, DesiredApp, DesiredProcess, DesiredRelease, Observed,
     ObservedDyno, RestartReason, StopReason,

@@ -105,10 +105,27 @@ pub struct DynoInfo {
     pub container_id: Option<String>,
 }
 
+impl DynoInfo {
+    pub(crate) fn of(d: &DynoEntry) -> DynoInfo {
+        DynoInfo {
+            id: d.id,
+            name: d.name.to_string(),
+            process_type: d.name.process_type().to_owned(),
+            state: d.state,
+            command: d.command.clone(),
+            size: d.size,
+            release_version: d.release,
+            port: d.port,
+            updated_at: d.updated_at,
+            container_id: d.container_id.clone(),
+        }
+    }
+}
+
 /// The dyno manager. Cheap to clone: all clones drive the same dynos.
 #[derive(Clone)]
 pub struct DynoManager {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// Which apps the next pass reconciles.
@@ -217,31 +234,18 @@ impl DynoManager {
             .filter(|d| d.app_id == app_id)
             .collect();
         dynos.sort_by(|a, b| (&a.name, a.release).cmp(&(&b.name, b.release)));
-        dynos
-            .into_iter()
-            .map(|d| DynoInfo {
-                id: d.id,
-                name: d.name.to_string(),
-                process_type: d.name.process_type().to_owned(),
-                state: d.state,
-                command: d.command.clone(),
-                size: d.size,
-                release_version: d.release,
-                port: d.port,
-                updated_at: d.updated_at,
-                container_id: d.container_id.clone(),
-            })
-            .collect()
+        dynos.into_iter().map(DynoInfo::of).collect()
     }
 
-    /// Restarts the app's dynos that `target` names (as `heroku ps:restart`): each runs its
-    /// process again, with its crash count reset. Returns how many, once their old processes
-    /// are gone.
+    /// Restarts the app's formation dynos that `target` names (as `heroku ps:restart`): each
+    /// runs its process again, with its crash count reset. Returns how many, once their old
+    /// processes are gone. One-off dynos never restart.
     pub async fn restart(&self, app_id: Uuid, target: Target) -> anyhow::Result<usize> {
         let shared = &self.shared;
         let (count, waits) = {
             let mut registry = shared.registry();
-            let ids = matching(&registry, app_id, &target);
+            let mut ids = matching(&registry, app_id, &target);
+            ids.retain(|id| registry.dynos.get(id).is_some_and(|d| !d.one_off));
             let mut waits = Vec::new();
             for id in &ids {
                 if let Some(entry) = registry.dynos.get_mut(id) {
@@ -332,6 +336,20 @@ impl Shared {
             let observed = registry.observed(Some(&read.scope), now_micros());
             for action in plan(&read.desired, &observed) {
                 self.execute(&mut registry, &read.desired, action);
+            }
+            // The plan never sees one-offs; those of a deleted app stop with it.
+            let orphans: Vec<Uuid> = registry
+                .dynos
+                .values()
+                .filter(|d| {
+                    d.one_off
+                        && read.scope.contains(&d.app_id)
+                        && !read.desired.apps.contains_key(&d.app_id)
+                })
+                .map(|d| d.id)
+                .collect();
+            for id in orphans {
+                drop(self.stop_dyno(&mut registry, id));
             }
             registry.slugs()
         };

@@ -12,6 +12,19 @@ pub fn state_changed(from: DynoState, to: DynoState) -> String {
     format!("State changed from {from} to {to}")
 }
 
+/// A one-off dyno's last state change: its process is done for good.
+pub fn completed(from: DynoState) -> String {
+    format!("State changed from {from} to complete")
+}
+
+/// A one-off dyno had no input or output for `timeout`.
+pub fn idle_timeout(timeout: Duration) -> String {
+    format!(
+        "Stopping the one-off dyno: no input or output for {}",
+        seconds(timeout)
+    )
+}
+
 pub fn exited(code: i32) -> String {
     format!("Process exited with status {code}")
 }
@@ -75,6 +88,14 @@ mod tests {
             "State changed from starting to up"
         );
         assert_eq!(exited(143), "Process exited with status 143");
+        assert_eq!(
+            completed(DynoState::Up),
+            "State changed from up to complete"
+        );
+        assert_eq!(
+            idle_timeout(Duration::from_secs(3600)),
+            "Stopping the one-off dyno: no input or output for 3600 seconds"
+        );
         assert_eq!(
             boot_timeout(Duration::from_secs(60)),
             "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within 60 seconds of launch"

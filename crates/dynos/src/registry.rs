@@ -65,6 +65,8 @@ pub(crate) struct DynoEntry {
     pub intent: Option<Intent>,
     /// The current run; `None` while crashed.
     pub run: Option<RunHandle>,
+    /// A one-off dyno (`run.N`): outside the formation, never planned for, never restarted.
+    pub one_off: bool,
 }
 
 impl DynoEntry {
@@ -85,7 +87,7 @@ impl Registry {
         let dynos = self
             .dynos
             .values()
-            .filter(|d| scope.is_none_or(|apps| apps.contains(&d.app_id)))
+            .filter(|d| !d.one_off && scope.is_none_or(|apps| apps.contains(&d.app_id)))
             .map(|d| ObservedDyno {
                 app: d.app_id,
                 name: d.name.clone(),
@@ -105,7 +107,7 @@ impl Registry {
     pub fn find(&mut self, app_id: Uuid, name: &DynoName, release: i64) -> Option<&mut DynoEntry> {
         self.dynos
             .values_mut()
-            .find(|d| d.app_id == app_id && d.name == *name && d.release == release)
+            .find(|d| !d.one_off && d.app_id == app_id && d.name == *name && d.release == release)
     }
 
     pub fn routes(&self) -> RouteTable {

@@ -19,6 +19,7 @@ use wharf_model::DynoSize;
 use crate::logs::{LineSplitter, LogBuffer, LogLine, LogSource};
 use crate::manager::Shared;
 use crate::messages;
+use crate::one_off::{self, OneOffIo};
 use crate::registry::RunHandle;
 use crate::state::DynoName;
 
@@ -152,14 +153,20 @@ pub(crate) async fn supervise(shared: Arc<Shared>, id: Uuid) {
             shared.end_run(id, RunEnd::Stopped);
             return;
         };
-        let end = run_once(&shared, id, &input).await;
+        let (end, _) = run_once(&shared, id, &input, None).await;
         if !shared.end_run(id, end) {
             return;
         }
     }
 }
 
-async fn run_once(shared: &Arc<Shared>, id: Uuid, input: &RunInput) -> RunEnd {
+/// Runs the dyno's process once; returns how it ended and its exit status, if it had one.
+pub(crate) async fn run_once(
+    shared: &Arc<Shared>,
+    id: Uuid,
+    input: &RunInput,
+    one_off: Option<&OneOffIo>,
+) -> (RunEnd, Option<i32>) {
     let container_id = container_id(input.app_id, &input.name, &random_suffix());
     let port = if input.name.is_web() {
         match shared.allocate_port() {
@@ -167,7 +174,7 @@ async fn run_once(shared: &Arc<Shared>, id: Uuid, input: &RunInput) -> RunEnd {
             None => {
                 tracing::error!(dyno = %input.name, "no free port in the dyno port range");
                 shared.log(input.app_id, &input.name, messages::R99);
-                return RunEnd::LaunchFailed;
+                return (RunEnd::LaunchFailed, None);
             }
         }
     } else {
@@ -180,7 +187,18 @@ async fn run_once(shared: &Arc<Shared>, id: Uuid, input: &RunInput) -> RunEnd {
         messages::starting(&input.command),
     );
     let dyno_dir = shared.config.data_dir.join("dynos").join(&container_id);
-    let end = run_container(shared, id, input, &container_id, port, &dyno_dir).await;
+    let end = run_container(
+        shared,
+        id,
+        input,
+        &ContainerRun {
+            container_id: &container_id,
+            port,
+            dyno_dir: &dyno_dir,
+            one_off,
+        },
+    )
+    .await;
     if let Err(error) = remove_dir(&dyno_dir).await {
         tracing::warn!(dyno = %input.name, "remove the dyno's directory: {error:#}");
     }
@@ -190,35 +208,57 @@ async fn run_once(shared: &Arc<Shared>, id: Uuid, input: &RunInput) -> RunEnd {
     end
 }
 
+/// Where and how one run's container runs.
+struct ContainerRun<'a> {
+    container_id: &'a str,
+    port: Option<u16>,
+    dyno_dir: &'a Path,
+    one_off: Option<&'a OneOffIo>,
+}
+
 async fn run_container(
     shared: &Arc<Shared>,
     id: Uuid,
     input: &RunInput,
-    container_id: &str,
-    port: Option<u16>,
-    dyno_dir: &Path,
-) -> RunEnd {
+    run: &ContainerRun<'_>,
+) -> (RunEnd, Option<i32>) {
+    let container_id = run.container_id;
     let log = |message: &str| shared.log(input.app_id, &input.name, message);
-    let container = match launch(shared, input, container_id, port, dyno_dir).await {
+    let container = match launch(shared, input, run).await {
         Ok(Some(container)) => container,
-        Ok(None) => return RunEnd::Stopped,
+        Ok(None) => return (RunEnd::Stopped, None),
         Err(error) => {
             tracing::error!(dyno = %input.name, container = container_id, "launch: {error:#}");
             log(messages::R99);
-            return RunEnd::LaunchFailed;
+            return (RunEnd::LaunchFailed, None);
         }
     };
     let Launched {
         wait,
         pumps,
+        input: stdin,
         started,
     } = container;
     let mut wait = wait;
     let stop = input.handle.stop.clone();
-    let end = supervise_container(shared, id, input, container_id, port, started, &mut wait).await;
+    let activity = run.one_off.map(|io| &io.activity);
+    let end = supervise_container(
+        shared,
+        id,
+        input,
+        (container_id, run.port),
+        started,
+        activity,
+        &mut wait,
+    )
+    .await;
     let report = match end {
         Supervised::Exited(report) => report,
         Supervised::Stop => stop_container(shared, input, container_id, &mut wait).await,
+        Supervised::Idle => {
+            log(&messages::idle_timeout(one_off::IDLE_TIMEOUT));
+            stop_container(shared, input, container_id, &mut wait).await
+        }
         Supervised::BootTimeout => {
             log(&messages::boot_timeout(shared.config.boot_timeout));
             log(messages::STOPPING_KILL);
@@ -226,7 +266,13 @@ async fn run_container(
             await_exit(shared, container_id, &mut wait).await
         }
     };
+    if let Some(stdin) = stdin {
+        // Nothing reads the dyno's stdin any more; a writer blocked on a full pipe would wait
+        // for ever.
+        stdin.abort();
+    }
     drain(pumps).await;
+    let code = report.as_ref().map(|report| report.status.code());
     match report {
         Some(report) => {
             if report.oom_killed {
@@ -237,11 +283,12 @@ async fn run_container(
         None => log(messages::R99),
     }
     // A process that exits by itself while being stopped was still stopped.
-    if stop.is_cancelled() {
+    let end = if stop.is_cancelled() {
         RunEnd::Stopped
     } else {
         RunEnd::Exited
-    }
+    };
+    (end, code)
 }
 
 type WaitHandle = JoinHandle<anyhow::Result<ExitReport>>;
@@ -249,6 +296,8 @@ type WaitHandle = JoinHandle<anyhow::Result<ExitReport>>;
 struct Launched {
     wait: WaitHandle,
     pumps: Vec<JoinHandle<()>>,
+    /// An attached one-off's stdin writer.
+    input: Option<JoinHandle<()>>,
     started: Instant,
 }
 
@@ -257,13 +306,12 @@ struct Launched {
 async fn launch(
     shared: &Arc<Shared>,
     input: &RunInput,
-    container_id: &str,
-    port: Option<u16>,
-    dyno_dir: &Path,
+    run: &ContainerRun<'_>,
 ) -> anyhow::Result<Option<Launched>> {
+    let (container_id, port, dyno_dir) = (run.container_id, run.port, run.dyno_dir);
     let slug_dir = shared.slugs.extract(input.slug_id).await?;
     let wharf_dir = shared.wharf_dir().await?;
-    let spec = dyno_spec(
+    let mut spec = dyno_spec(
         &DynoLaunch {
             container_id,
             name: &input.name,
@@ -277,6 +325,12 @@ async fn launch(
         },
         &shared.stack,
     );
+    let stdin = match run.one_off {
+        Some(io) => one_off::prepare(io, &mut spec, &input.command, &input.config, dyno_dir)
+            .await
+            .context("prepare the one-off dyno's terminal")?,
+        None => None,
+    };
     if input.handle.stop.is_cancelled() {
         return Ok(None);
     }
@@ -287,21 +341,33 @@ async fn launch(
         .await
         .context("start the container")?;
     let process = input.name.to_string();
-    let pumps = [
-        container
-            .stdout()
-            .map(|out| pump(out, shared.logs.clone(), input.app_id, &process)),
-        container
-            .stderr()
-            .map(|err| pump(err, shared.logs.clone(), input.app_id, &process)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let activity = run.one_off.map(|io| io.activity.clone());
+    let pipes: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
+        container.stdout().map(|out| Box::new(out) as _),
+        container.stderr().map(|err| Box::new(err) as _),
+    ];
+    let pumps = pipes
+        .into_iter()
+        .flatten()
+        .map(|pipe| match run.one_off.and_then(|io| io.output.clone()) {
+            Some(output) => one_off::pump_attached(pipe, output, activity.clone()),
+            None => pump(
+                pipe,
+                shared.logs.clone(),
+                (input.app_id, &process),
+                activity.clone(),
+            ),
+        })
+        .collect();
+    let input_task = match (stdin, run.one_off) {
+        (Some(stdin), Some(io)) => Some(one_off::feed_stdin(stdin, io)),
+        _ => None,
+    };
     let wait = tokio::spawn(container.wait());
     Ok(Some(Launched {
         wait,
         pumps,
+        input: input_task,
         started,
     }))
 }
@@ -310,6 +376,8 @@ enum Supervised {
     Exited(Option<ExitReport>),
     Stop,
     BootTimeout,
+    /// A one-off had no input or output for [`one_off::IDLE_TIMEOUT`].
+    Idle,
 }
 
 /// Waits for the dyno to boot, then for it to exit or be stopped, sampling its memory.
@@ -317,12 +385,14 @@ async fn supervise_container(
     shared: &Arc<Shared>,
     id: Uuid,
     input: &RunInput,
-    container_id: &str,
-    port: Option<u16>,
+    (container_id, port): (&str, Option<u16>),
     started: Instant,
+    activity: Option<&Arc<tokio::sync::watch::Sender<Instant>>>,
     wait: &mut WaitHandle,
 ) -> Supervised {
     let stop = &input.handle.stop;
+    let idle = one_off::idle(activity);
+    tokio::pin!(idle);
     if let Some(port) = port {
         let deadline = started + shared.config.boot_timeout;
         loop {
@@ -349,6 +419,7 @@ async fn supervise_container(
         tokio::select! {
             report = &mut *wait => return Supervised::Exited(exit_report(report, container_id)),
             () = stop.cancelled() => return Supervised::Stop,
+            () = &mut idle => return Supervised::Idle,
             _ = sampling.tick() => {
                 let Ok(stats) = shared.runtime.stats(container_id).await else { continue };
                 let used = stats.memory_rss_bytes + stats.memory_swap_bytes;
@@ -443,8 +514,8 @@ async fn accepts(port: u16) -> bool {
 fn pump(
     mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
     logs: LogBuffer,
-    app_id: Uuid,
-    process: &str,
+    (app_id, process): (Uuid, &str),
+    activity: Option<Arc<tokio::sync::watch::Sender<Instant>>>,
 ) -> JoinHandle<()> {
     let process = process.to_owned();
     tokio::spawn(async move {
@@ -454,6 +525,9 @@ fn pump(
             match pipe.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    if let Some(activity) = &activity {
+                        activity.send_replace(Instant::now());
+                    }
                     for line in splitter.push(&buffer[..n]) {
                         logs.append(app_id, LogLine::now(LogSource::App, &process, line));
                     }

@@ -34,6 +34,9 @@ pub struct ServerArgs {
     /// Address the API (and git) listens on
     #[arg(long, env = "WHARF_API_LISTEN", default_value = "127.0.0.1:5000")]
     pub api_listen: String,
+    /// Address the rendezvous (TLS) listens on, where `wharf run` attaches to one-off dynos
+    #[arg(long, env = "WHARF_RENDEZVOUS_LISTEN", default_value = "127.0.0.1:5001")]
+    pub rendezvous_listen: String,
     /// Address the router listens on for app traffic
     #[arg(long, env = "WHARF_ROUTER_LISTEN", default_value = "127.0.0.1:8080")]
     pub router_listen: String,
@@ -115,6 +118,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen for the API on {}", args.api_listen))?;
     let api_address = api_listener.local_addr().context("read API address")?;
+    let rendezvous_listener = TcpListener::bind(&args.rendezvous_listen)
+        .await
+        .with_context(|| format!("listen for the rendezvous on {}", args.rendezvous_listen))?;
+    let rendezvous_address = rendezvous_listener
+        .local_addr()
+        .context("read the rendezvous address")?;
     let router_port = port_of(&args.router_listen)?;
     let public_url = args
         .public_url
@@ -131,6 +140,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             data_dir: args.data_dir.clone(),
             internal_url: local_url(api_address),
             wharf_binary: std::env::current_exe().context("find the wharf binary")?,
+            rendezvous_port: rendezvous_address.port(),
         },
         builder,
         dynos.clone(),
@@ -145,6 +155,20 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .context("run the dyno manager")
     });
+    let rendezvous = state.rendezvous.clone();
+    let rendezvous_shutdown = shutdown.clone();
+    let tls_config = tls.server_config();
+    subsystems.spawn(async move {
+        wharf_api::rendezvous::serve(
+            rendezvous_listener,
+            tls_config,
+            rendezvous,
+            rendezvous_shutdown,
+        )
+        .await
+        .context("serve the rendezvous")
+    });
+    println!("wharf: one-off dynos attach through the rendezvous on {rendezvous_address} (TLS)");
     let api_shutdown = shutdown.clone();
     subsystems.spawn(async move {
         wharf_api::serve(api_listener, state, async move {

@@ -1,15 +1,19 @@
-//! Dynos: list and show them, restart or stop them (all, a process type, or one), as
-//! Heroku's Dynos API does. The dyno manager does the work; these routes only ask it.
+//! Dynos: list and show them, run one-off dynos, restart or stop them (all, a process type,
+//! or one), as Heroku's Dynos API does. The dyno manager does the work; these routes only ask
+//! it.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use wharf_api_types as api;
-use wharf_dynos::{DynoInfo, Target};
+use wharf_dynos::{DynoInfo, OneOffError, OneOffRequest, Target, ONE_OFF_TYPE};
+use wharf_model::{ConfigKey, DynoSize};
 
 use super::AppCtx;
 use crate::error::{ApiError, ApiResult};
+use crate::json::Body;
+use crate::rendezvous;
 use crate::views;
 use crate::ApiState;
 
@@ -47,6 +51,75 @@ pub async fn show(
         .find(|d| d.name == name || d.id.to_string() == name)
         .ok_or_else(|| ApiError::not_found("Couldn't find that dyno."))?;
     Ok(Json(view(&state, &ctx, &dyno).await))
+}
+
+/// `POST /apps/{app}/dynos`: a one-off dyno (`heroku run`, `run:detached`). Attached, its
+/// `attach_url` leads to the rendezvous; detached, its output goes to the log.
+pub async fn create(
+    State(state): State<ApiState>,
+    ctx: AppCtx,
+    Body(body): Body<api::DynoCreate>,
+) -> ApiResult<Response> {
+    let request = one_off_request(&body, ctx.caller.account.email.to_string())?;
+    let attach = request.attach;
+    let one_off = state
+        .dynos
+        .run_one_off(ctx.app.id, request)
+        .await
+        .map_err(|error| match error {
+            OneOffError::NoRelease => ApiError::invalid(format!(
+                "{} has no code to run yet: deploy it first.",
+                ctx.app.name
+            )),
+            OneOffError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The server is shutting down; try again in a moment.",
+            ),
+            OneOffError::Store(error) => ApiError::internal(&error),
+        })?;
+    let mut dyno = view(&state, &ctx, &one_off.info).await;
+    if let (true, Some(handle)) = (attach, one_off.attach) {
+        let secret = state.rendezvous.offer(handle);
+        dyno.attach_url = Some(rendezvous::attach_url(
+            &state.config.public_url,
+            state.config.rendezvous_port,
+            &secret,
+        ));
+    }
+    Ok((StatusCode::CREATED, Json(dyno)).into_response())
+}
+
+/// Checks a one-off's request: a command, a known size, valid variable names.
+fn one_off_request(body: &api::DynoCreate, user: String) -> ApiResult<OneOffRequest> {
+    if body.command.trim().is_empty() {
+        return Err(ApiError::invalid("Give a command to run."));
+    }
+    if let Some(process_type) = body.process_type.as_deref() {
+        if process_type != ONE_OFF_TYPE {
+            return Err(ApiError::invalid(format!(
+                "Only one-off dynos (type {ONE_OFF_TYPE}) can be created, not {process_type}."
+            )));
+        }
+    }
+    let size = match body.size.as_deref() {
+        Some(size) => DynoSize::parse(size)?,
+        None => DynoSize::Basic,
+    };
+    let mut env = Vec::new();
+    for (key, value) in body.env.iter().flatten() {
+        ConfigKey::parse(key)?;
+        env.push((key.clone(), value.to_string()));
+    }
+    let attach = body.attach.unwrap_or(false);
+    Ok(OneOffRequest {
+        command: body.command.clone(),
+        env,
+        size,
+        attach,
+        tty: !body.force_no_tty.unwrap_or(false),
+        user,
+    })
 }
 
 async fn act(state: &ApiState, ctx: &AppCtx, target: Target, stop: bool) -> ApiResult<Response> {
@@ -111,4 +184,39 @@ pub async fn stop_type(
     Path((_, process_type)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     act(&state, &ctx, Target::Type(process_type), true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> ApiResult<OneOffRequest> {
+        let body: api::DynoCreate = serde_json::from_value(json).expect("a dyno body");
+        one_off_request(&body, "a@example.com".to_owned())
+    }
+
+    #[test]
+    fn one_off_requests() {
+        let ok = request(serde_json::json!({
+            "command": "bash", "attach": true,
+            "env": {"TERM": "xterm", "COLUMNS": 80, "LINES": 24},
+            "force_no_tty": true, "type": "run", "size": "standard-2x"
+        }))
+        .expect("valid");
+        assert_eq!(ok.command, "bash");
+        assert!(ok.attach && !ok.tty);
+        assert_eq!(ok.size, DynoSize::Standard2X);
+        assert!(ok.env.contains(&("COLUMNS".to_owned(), "80".to_owned())));
+        let plain = request(serde_json::json!({"command": "echo hi"})).expect("valid");
+        assert!(!plain.attach && plain.tty);
+        assert_eq!(plain.size, DynoSize::Basic);
+        for bad in [
+            serde_json::json!({"command": " "}),
+            serde_json::json!({"command": "x", "size": "huge"}),
+            serde_json::json!({"command": "x", "type": "web"}),
+            serde_json::json!({"command": "x", "env": {"1X": "y"}}),
+        ] {
+            assert!(request(bad.clone()).is_err(), "{bad}");
+        }
+    }
 }

@@ -99,6 +99,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/apps/{app}/buildpack-installations", Access::App),
     ("PUT", "/apps/{app}/buildpack-installations", Access::App),
     ("GET", "/apps/{app}/dynos", Access::App),
+    ("POST", "/apps/{app}/dynos", Access::App),
     ("DELETE", "/apps/{app}/dynos", Access::App),
     ("GET", "/apps/{app}/dynos/{dyno}", Access::App),
     ("DELETE", "/apps/{app}/dynos/{dyno}", Access::App),
@@ -174,7 +175,9 @@ pub(crate) fn build(state: ApiState) -> Router {
         )
         .route(
             "/apps/{app}/dynos",
-            get(dynos::list).delete(dynos::restart_all),
+            get(dynos::list)
+                .post(dynos::create)
+                .delete(dynos::restart_all),
         )
         .route(
             "/apps/{app}/dynos/{dyno}",

@@ -60,6 +60,7 @@ impl TestApi {
                 data_dir: dir.path().to_owned(),
                 internal_url: "http://127.0.0.1:5000".into(),
                 wharf_binary: "/bin/false".into(),
+                rendezvous_port: 5001,
             },
             builder,
             dynos,
