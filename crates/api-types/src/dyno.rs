@@ -42,11 +42,7 @@ pub struct DynoCreate {
     pub env: Option<std::collections::BTreeMap<String, EnvValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
-    #[serde(
-        default,
-        rename = "type",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub process_type: Option<String>,
     /// Run the command without a terminal; `\x04` from the client then ends its input.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -242,7 +242,10 @@ mod tests {
         assert_eq!(secrets.take("a", start + Duration::from_secs(1)), None);
         assert_eq!(secrets.take("nope", start), None);
         assert_eq!(secrets.take("b", start + SECRET_LIFETIME), None);
-        assert_eq!(secrets.expire(start + SECRET_LIFETIME - Duration::from_millis(1)), []);
+        assert_eq!(
+            secrets.expire(start + SECRET_LIFETIME - Duration::from_millis(1)),
+            Vec::<i32>::new()
+        );
         assert_eq!(secrets.expire(start + SECRET_LIFETIME), [3]);
         assert_eq!(secrets.take("c", start), None);
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::builder::NonEmptyStringValueParser;
 use clap::{ArgGroup, Args};
 
+use crate::commands::{parse_env, EnvPairs};
 use crate::config_pair::{parse_config_pair, ConfigPair};
 use crate::scale::{parse_scale, parse_type, ScaleChange, TypeChange};
 
@@ -394,4 +395,42 @@ pub struct GitCredentialsArgs {
     /// What git asks for: get, store or erase
     #[arg(value_name = "ACTION")]
     pub action: String,
+}
+
+/// `run CMD...`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The command (words are joined with spaces; put `--` before one that starts with `-`)
+    #[arg(required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Dyno size (Basic, Standard-1X, ...)
+    #[arg(short, long, value_name = "SIZE")]
+    pub size: Option<String>,
+    /// Environment variables for the dyno: 'KEY=VALUE;KEY2=VALUE2'
+    #[arg(short, long, value_name = "VARS", value_parser = parse_env)]
+    pub env: Vec<EnvPairs>,
+    /// Run without a terminal (the dyno then reads end of input from ^D)
+    #[arg(long)]
+    pub no_tty: bool,
+    /// Exit with the dyno's exit status (always done; fails if none came back)
+    #[arg(short = 'x', long)]
+    pub exit_code: bool,
+}
+
+/// `run:detached CMD...`.
+#[derive(Debug, Clone, Args)]
+pub struct RunDetachedArgs {
+    /// The command (words are joined with spaces; put `--` before one that starts with `-`)
+    #[arg(required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Dyno size (Basic, Standard-1X, ...)
+    #[arg(short, long, value_name = "SIZE")]
+    pub size: Option<String>,
+    /// Environment variables for the dyno: 'KEY=VALUE;KEY2=VALUE2'
+    #[arg(short, long, value_name = "VARS", value_parser = parse_env)]
+    pub env: Vec<EnvPairs>,
 }

@@ -8,7 +8,7 @@ use crate::args::{
     BuildsInfoArgs, BuildsOutputArgs, ConfigArgs, ConfigGetArgs, ConfigSetArgs, ConfigUnsetArgs,
     DeployArgs, GitCredentialsArgs, GitRemoteArgs, JsonArgs, LoginArgs, LogsArgs, PsArgs,
     PsRestartArgs, PsScaleArgs, PsStopArgs, PsTypeArgs, ReleasesArgs, ReleasesInfoArgs,
-    RollbackArgs, UsersCreateArgs,
+    RollbackArgs, RunArgs, RunDetachedArgs, UsersCreateArgs,
 };
 
 /// All client commands; the binary adds a `server` subcommand next to them via
@@ -111,6 +111,13 @@ pub enum Command {
     /// Change or show dyno sizes
     #[command(name = "ps:type", visible_alias = "ps:resize")]
     PsType(PsTypeArgs),
+
+    /// Run a command in a one-off dyno, attached to this terminal
+    #[command(name = "run")]
+    Run(RunArgs),
+    /// Run a command in a one-off dyno in the background (its output goes to the logs)
+    #[command(name = "run:detached")]
+    RunDetached(RunDetachedArgs),
 
     /// Show an app's logs (--tail to follow them)
     #[command(name = "logs")]

@@ -7,8 +7,23 @@ use crate::client::ApiError;
 
 const FAILURE_EXIT_CODE: i32 = 1;
 
+/// A command that ends with an exit code of its own (`run`: the dyno's), with nothing to say.
+#[derive(Debug)]
+pub struct CommandExit(pub i32);
+
+impl std::fmt::Display for CommandExit {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "exited with status {}", self.0)
+    }
+}
+
+impl std::error::Error for CommandExit {}
+
 /// Prints `error` to stderr and returns the exit code for it.
 pub fn report(error: &anyhow::Error) -> i32 {
+    if let Some(CommandExit(code)) = error.downcast_ref::<CommandExit>() {
+        return *code;
+    }
     if is_broken_pipe(error) {
         // The reader of our output went away (`wharf config | head -1`): nothing to say.
         return 0;

@@ -4,6 +4,7 @@
 
 mod app_name;
 mod args;
+mod attach;
 mod buildpack_list;
 mod client;
 mod command;
@@ -15,6 +16,7 @@ mod dyno_list;
 mod dyno_target;
 mod error;
 mod event_stream;
+mod exit_marker;
 mod format;
 mod git;
 mod log_lines;

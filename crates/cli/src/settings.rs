@@ -26,6 +26,8 @@ pub struct Settings {
     pub home: Option<PathBuf>,
     /// `NO_COLOR` is set to something.
     pub no_color: bool,
+    /// `WHARF_CA_FILE`: the CA certificate the rendezvous (`wharf run`) is verified with.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -38,6 +40,7 @@ impl Settings {
                 .filter(|home| !home.is_empty())
                 .map(PathBuf::from),
             no_color: variable("NO_COLOR").is_some(),
+            ca_file: variable("WHARF_CA_FILE").map(PathBuf::from),
         }
     }
 

@@ -150,7 +150,11 @@ impl DynoManager {
         let read = desired::read(&shared.store, Some(&apps), &HashSet::new())
             .await
             .map_err(OneOffError::Store)?;
-        let app = read.desired.apps.get(&app_id).ok_or(OneOffError::NoRelease)?;
+        let app = read
+            .desired
+            .apps
+            .get(&app_id)
+            .ok_or(OneOffError::NoRelease)?;
         let slug_id = app.release.slug_id.ok_or(OneOffError::NoRelease)?;
         let mut config: Vec<(String, String)> = app
             .release

@@ -35,7 +35,11 @@ pub struct ServerArgs {
     #[arg(long, env = "WHARF_API_LISTEN", default_value = "127.0.0.1:5000")]
     pub api_listen: String,
     /// Address the rendezvous (TLS) listens on, where `wharf run` attaches to one-off dynos
-    #[arg(long, env = "WHARF_RENDEZVOUS_LISTEN", default_value = "127.0.0.1:5001")]
+    #[arg(
+        long,
+        env = "WHARF_RENDEZVOUS_LISTEN",
+        default_value = "127.0.0.1:5001"
+    )]
     pub rendezvous_listen: String,
     /// Address the router listens on for app traffic
     #[arg(long, env = "WHARF_ROUTER_LISTEN", default_value = "127.0.0.1:8080")]

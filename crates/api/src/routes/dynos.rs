@@ -62,22 +62,23 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let request = one_off_request(&body, ctx.caller.account.email.to_string())?;
     let attach = request.attach;
-    let one_off = state
-        .dynos
-        .run_one_off(ctx.app.id, request)
-        .await
-        .map_err(|error| match error {
-            OneOffError::NoRelease => ApiError::invalid(format!(
-                "{} has no code to run yet: deploy it first.",
-                ctx.app.name
-            )),
-            OneOffError::ShuttingDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The server is shutting down; try again in a moment.",
-            ),
-            OneOffError::Store(error) => ApiError::internal(&error),
-        })?;
+    let one_off =
+        state
+            .dynos
+            .run_one_off(ctx.app.id, request)
+            .await
+            .map_err(|error| match error {
+                OneOffError::NoRelease => ApiError::invalid(format!(
+                    "{} has no code to run yet: deploy it first.",
+                    ctx.app.name
+                )),
+                OneOffError::ShuttingDown => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "The server is shutting down; try again in a moment.",
+                ),
+                OneOffError::Store(error) => ApiError::internal(&error),
+            })?;
     let mut dyno = view(&state, &ctx, &one_off.info).await;
     if let (true, Some(handle)) = (attach, one_off.attach) {
         let secret = state.rendezvous.offer(handle);

@@ -15,6 +15,9 @@ mod maintenance;
 mod ps;
 mod releases;
 mod rollback;
+mod run;
+
+pub(crate) use run::{parse_env, EnvPairs};
 
 use anyhow::Result;
 
@@ -61,6 +64,8 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::Maintenance(args) => maintenance::show(args, settings, ui).await,
         Command::MaintenanceOn(args) => maintenance::set(args, true, settings, ui).await,
         Command::MaintenanceOff(args) => maintenance::set(args, false, settings, ui).await,
+        Command::Run(args) => run::run(args, settings, ui).await,
+        Command::RunDetached(args) => run::detached(args, settings, ui).await,
         Command::GitRemote(args) => apps_lifecycle::git_remote(args, settings, ui).await,
         Command::GitCredentials(args) => git_credentials::answer(args, settings, ui).await,
     }

@@ -75,6 +75,7 @@ pub fn settings(api_url: &str) -> Settings {
         app: None,
         home: None,
         no_color: true,
+        ca_file: None,
     }
 }
 
