@@ -30,6 +30,7 @@ pub use balance::Balancing;
 pub use config::{RouterConfig, Timeouts};
 pub use error::{ClientError, DynoError, Fault, PlatformError, RouterError};
 pub use logline::RouterLogLine;
+pub use proxy::HeldRequests;
 pub use server::Router;
 pub use table::{AppRoutes, Backend, RouteTable};
 pub use tls::CertResolver;

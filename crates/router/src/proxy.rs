@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -49,6 +50,31 @@ pub(crate) struct Shared {
     pub pool: Pool,
     /// Apps told to wake and not yet seen up.
     waking: Mutex<HashSet<Uuid>>,
+    /// Requests held for a booting app right now.
+    pub held: HeldRequests,
+}
+
+/// How many requests are held for booting apps right now. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct HeldRequests(Arc<AtomicUsize>);
+
+impl HeldRequests {
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn hold(&self) -> HeldGuard<'_> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        HeldGuard(self)
+    }
+}
+
+struct HeldGuard<'a>(&'a HeldRequests);
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The client connection a request came on.
@@ -77,27 +103,22 @@ impl Shared {
             balancer: Balancer::default(),
             pool: Pool::default(),
             waking: Mutex::new(HashSet::new()),
+            held: HeldRequests::default(),
         }
     }
 
     /// Holds a request for `app_name` until a web dyno is up (the table it is in), the app
     /// turns to an error, or the boot timeout passes (H20). Waits on the route table, with no
     /// polling.
-    async fn hold(
-        &self,
-        app_name: &str,
-        app_id: Uuid,
-        wake: bool,
-    ) -> Result<Arc<RouteTable>, DynoError> {
+    async fn hold(&self, app_name: &str, app_id: Uuid) -> Result<Arc<RouteTable>, DynoError> {
         let deadline = Instant::now() + self.config.timeouts.boot;
+        let _held = self.held.hold();
         let mut routes = self.routes.clone();
-        let mut wake = wake;
         loop {
-            if wake {
-                self.wake(app_id);
-            }
+            // The newest table decides (one saying a dyno is up ends the wait before any wake).
             let table = routes.borrow_and_update().clone();
-            match table.apps.get(app_name).map(decide) {
+            let decision = table.apps.get(app_name).map(decide);
+            match decision {
                 Some(Decision::Forward) => {
                     self.woken(app_id);
                     return Ok(table);
@@ -106,9 +127,10 @@ impl Shared {
                     self.woken(app_id);
                     return Err(error);
                 }
-                Some(Decision::Hold { wake: booting }) => wake = booting,
-                // Gone from the table for now (renamed, or being rebuilt): keep waiting.
-                None => wake = false,
+                Some(Decision::Hold { wake: true }) => self.wake(app_id),
+                // Not booting (a dyno restarting), or gone from the table for now (renamed,
+                // or being rebuilt): keep waiting.
+                Some(Decision::Hold { wake: false }) | None => {}
             }
             match tokio::time::timeout_at(deadline, routes.changed()).await {
                 Ok(Ok(())) => {}
@@ -214,7 +236,7 @@ pub(crate) async fn handle(
     let table = match decision {
         Decision::Forward => table,
         Decision::Refuse(error) => return refuse(record, error.into()),
-        Decision::Hold { wake } => match shared.hold(&app_name, app_id, wake).await {
+        Decision::Hold { .. } => match shared.hold(&app_name, app_id).await {
             Ok(table) => table,
             Err(error) => return refuse(record, error.into()),
         },

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::balance::Balancer;
 use crate::config::RouterConfig;
 use crate::logline::RouterLogLine;
-use crate::proxy::{self, ConnInfo, Shared};
+use crate::proxy::{self, ConnInfo, HeldRequests, Shared};
 use crate::table::RouteTable;
 
 /// On shutdown, how long requests in flight get to finish before their connections are cut.
@@ -59,6 +59,11 @@ impl Router {
     /// Requests in flight to dynos, by address (for tests and metrics).
     pub fn balancer(&self) -> Balancer {
         self.shared.balancer.clone()
+    }
+
+    /// How many requests are held for booting apps (for tests and metrics).
+    pub fn held_requests(&self) -> HeldRequests {
+        self.shared.held.clone()
     }
 
     /// Serves plain HTTP on `listener` and, when given, HTTPS on the second listener with
