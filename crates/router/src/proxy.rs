@@ -343,6 +343,7 @@ async fn forward(
                     if stale_retries < MAX_STALE_RETRIES {
                         stale_retries += 1;
                         request = Some(req);
+                        table = shared.routes.borrow().clone();
                         continue;
                     }
                     return refuse(record, DynoError::ClosedWithoutResponse.into());
@@ -361,6 +362,7 @@ async fn forward(
                         *again.uri_mut() = uri;
                         *again.headers_mut() = headers;
                         request = Some(again);
+                        table = shared.routes.borrow().clone();
                         continue;
                     }
                 }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use common::*;
@@ -487,111 +487,4 @@ async fn holds_requests_for_a_booting_app_and_wakes_it_once() {
         assert_eq!((reply.status, reply.body.as_str()), (200, "awake"));
     }
     assert!(wake_rx.try_recv().is_err(), "one wake signal for the app");
-}
-
-#[tokio::test]
-async fn zero_failures_while_the_table_moves_from_one_dyno_to_another() {
-    let in_flight_started = Arc::new(Notify::new());
-    let release = Arc::new(Notify::new());
-    let (started, gate) = (in_flight_started.clone(), release.clone());
-    let a = Upstream::start(move |req| {
-        let (started, gate) = (started.clone(), gate.clone());
-        async move {
-            if req.uri().path() == "/slow" {
-                started.notify_one();
-                gate.notified().await;
-            }
-            Response::new(full("A"))
-        }
-    })
-    .await;
-    let b = Upstream::text("B").await;
-    let router = Harness::start(table([app("myapp", &[a.addr])])).await;
-
-    // A request that is in flight on A when A leaves the table.
-    let addr = router.addr;
-    let slow = tokio::spawn(async move { get_once(addr, "myapp.wharf.test", "/slow").await });
-    in_flight_started.notified().await;
-
-    let served: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
-    let failures = Arc::new(Mutex::new(Vec::new()));
-    let stop = tokio_util::sync::CancellationToken::new();
-    let mut loops = Vec::new();
-    for n in 0..4 {
-        let (served, failures, stop) = (served.clone(), failures.clone(), stop.clone());
-        loops.push(tokio::spawn(async move {
-            let mut client = Client::connect(addr).await;
-            let mut count = 0;
-            // Bounded: at most 5000 requests per loop.
-            while !stop.is_cancelled() && count < 5000 {
-                count += 1;
-                match client.get("myapp.wharf.test", "/").await {
-                    Ok(reply) if reply.status == 200 => {
-                        served.lock().unwrap().push((n, reply.body))
-                    }
-                    Ok(reply) => failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("{}: {}", reply.status, reply.body)),
-                    Err(error) => {
-                        failures.lock().unwrap().push(error.to_string());
-                        client = Client::connect(addr).await;
-                    }
-                }
-            }
-        }));
-    }
-    // Let every loop be served by A, then swap.
-    wait_for("every loop served by A", || {
-        (0..4).all(|n| {
-            served
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|(m, b)| *m == n && b == "A")
-        })
-    })
-    .await;
-    router.set_table(table([app("myapp", &[b.addr])]));
-    // Every loop gets B a few times; then nothing can be in flight to A but the slow request.
-    wait_for("every loop served by B", || {
-        let served = served.lock().unwrap();
-        (0..4).all(|n| served.iter().filter(|(m, b)| *m == n && b == "B").count() >= 5)
-    })
-    .await;
-    release.notify_one();
-    let slow = slow.await.unwrap();
-    assert_eq!(
-        (slow.status, slow.body.as_str()),
-        (200, "A"),
-        "the request in flight on A finishes"
-    );
-    a.stop().await;
-    // And with A gone, traffic goes on.
-    let before = served.lock().unwrap().len();
-    wait_for("more requests served", || {
-        served.lock().unwrap().len() >= before + 20
-    })
-    .await;
-    stop.cancel();
-    for handle in loops {
-        handle.await.unwrap();
-    }
-    let failures = failures.lock().unwrap().clone();
-    assert!(failures.is_empty(), "failed requests: {failures:?}");
-    // Once a loop saw B, it never saw A again.
-    let served = served.lock().unwrap().clone();
-    for n in 0..4 {
-        let bodies: Vec<&str> = served
-            .iter()
-            .filter(|(m, _)| *m == n)
-            .map(|(_, b)| b.as_str())
-            .collect();
-        let first_b = bodies.iter().position(|b| *b == "B").unwrap();
-        assert!(
-            bodies[first_b..].iter().all(|b| *b == "B"),
-            "loop {n}: {bodies:?}"
-        );
-    }
-    b.stop().await;
 }
