@@ -122,6 +122,15 @@ impl Balancer {
         state.retain(|addr, dyno| dyno.outstanding > 0 || routed(addr));
     }
 
+    /// Is `addr` quarantined now (for tests and metrics)?
+    pub fn quarantined(&self, addr: SocketAddr) -> bool {
+        let state = self.state.lock().expect("balancer lock poisoned");
+        state
+            .get(&addr)
+            .and_then(|d| d.quarantined_until)
+            .is_some_and(|until| until > Instant::now())
+    }
+
     /// Requests in flight to `addr` (for tests and metrics).
     pub fn outstanding(&self, addr: SocketAddr) -> u32 {
         let state = self.state.lock().expect("balancer lock poisoned");
@@ -240,6 +249,8 @@ mod tests {
         drop(b);
 
         balancer.quarantine(backends[0].addr);
+        assert!(balancer.quarantined(backends[0].addr));
+        assert!(!balancer.quarantined(backends[1].addr));
         for _ in 0..20 {
             let (index, _) = balancer
                 .choose(&backends, &[], Balancing::Random)

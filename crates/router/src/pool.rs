@@ -14,12 +14,13 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::body::ForwardBody;
-use crate::error::DynoError;
+use crate::error::{DynoError, PlatformError, RouterError};
 
 pub type Sender = http1::SendRequest<ForwardBody>;
 
-/// Idle connections kept per dyno; more are closed.
-pub const MAX_IDLE_PER_DYNO: usize = 128;
+/// Idle connections kept per dyno; more are closed. High enough that a busy dyno never sees
+/// its connections churn (each idle one holds a few KiB of buffers).
+pub const MAX_IDLE_PER_DYNO: usize = 512;
 
 /// An idle connection older than this is closed rather than used: servers close idle
 /// keep-alive connections too, and one closed just as a request is written fails it.
@@ -41,11 +42,13 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    /// H19 for a timeout, else H21 (refused, reset, unreachable: the dyno is not listening).
-    pub fn router_error(&self) -> DynoError {
+    /// H19 for a timeout, H21 when the connection failed (refused, reset, unreachable: the
+    /// dyno is not listening), H99 when the router could not set up HTTP on it.
+    pub fn router_error(&self) -> RouterError {
         match self {
-            ConnectError::Timeout => DynoError::ConnectTimeout,
-            ConnectError::Failed(_) | ConnectError::Handshake(_) => DynoError::ConnectRefused,
+            ConnectError::Timeout => DynoError::ConnectTimeout.into(),
+            ConnectError::Failed(_) => DynoError::ConnectRefused.into(),
+            ConnectError::Handshake(_) => PlatformError::Internal.into(),
         }
     }
 }

@@ -298,7 +298,7 @@ async fn forward(
                     tracing::debug!(%addr, dyno = %backend.dyno, %error, "no connection to dyno");
                     record.dyno(&backend.dyno, connect_started.elapsed());
                     shared.balancer.quarantine(addr);
-                    let error = RouterError::from(error.router_error());
+                    let error = error.router_error();
                     tried.push(addr);
                     last_error = Some(error);
                     if error.retryable() && tried.len() < MAX_DYNOS_TRIED {

@@ -392,11 +392,21 @@ async fn retries_another_dyno_when_one_refuses() {
     )
     .await;
     let mut client = Client::connect(router.addr).await;
-    for _ in 0..10 {
+    // Random picks reach the refusing dyno soon; the request that does is retried, and it
+    // is quarantined.
+    let mut sent = 0;
+    while !router.balancer.quarantined(refusing) {
+        assert!(sent < 64, "the refusing dyno was never picked");
+        sent += 1;
         let reply = client.get("myapp.wharf.test", "/").await.unwrap();
         assert_eq!((reply.status, reply.body.as_str()), (200, "up"));
     }
-    let lines = router.wait_for_lines(10).await;
+    for _ in 0..10 {
+        sent += 1;
+        let reply = client.get("myapp.wharf.test", "/").await.unwrap();
+        assert_eq!((reply.status, reply.body.as_str()), (200, "up"));
+    }
+    let lines = router.wait_for_lines(sent).await;
     assert!(
         lines
             .iter()
@@ -487,4 +497,35 @@ async fn holds_requests_for_a_booting_app_and_wakes_it_once() {
         assert_eq!((reply.status, reply.body.as_str()), (200, "awake"));
     }
     assert!(wake_rx.try_recv().is_err(), "one wake signal for the app");
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_lets_requests_in_flight_finish() {
+    let started = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let (at_dyno, gate) = (started.clone(), release.clone());
+    let upstream = Upstream::start(move |_req| {
+        let (at_dyno, gate) = (at_dyno.clone(), gate.clone());
+        async move {
+            at_dyno.notify_one();
+            gate.notified().await;
+            Response::new(full("finished"))
+        }
+    })
+    .await;
+    let router = Harness::start(table([app("myapp", &[upstream.addr])])).await;
+    let addr = router.addr;
+    let in_flight = tokio::spawn(async move { get_once(addr, "myapp.wharf.test", "/").await });
+    started.notified().await;
+    router.shutdown.cancel();
+    // The listener closes: new connections are refused.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while TcpStream::connect(addr).await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "still accepting");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    release.notify_one();
+    let reply = in_flight.await.unwrap();
+    assert_eq!((reply.status, reply.body.as_str()), (200, "finished"));
+    router.stop().await;
 }
