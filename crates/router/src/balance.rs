@@ -266,4 +266,33 @@ mod tests {
         balancer.retain(|_| false);
         assert_eq!(balancer.outstanding(backends[0].addr), 0);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn picks_an_untried_healthy_dyno_when_there_is_one(
+            dynos in proptest::collection::vec((0u32..4, proptest::bool::ANY, proptest::bool::ANY), 0..8),
+            random in proptest::num::u64::ANY,
+            least in proptest::bool::ANY,
+        ) {
+            let candidates: Vec<Candidate> = dynos.iter().map(|&(o, q, t)| c(o, q, t)).collect();
+            let balancing = if least { Balancing::LeastOutstanding } else { Balancing::Random };
+            match pick(&candidates, balancing, random) {
+                None => proptest::prop_assert!(candidates.iter().all(|c| c.tried)),
+                Some(index) => {
+                    let chosen = candidates[index];
+                    proptest::prop_assert!(!chosen.tried);
+                    let eligible: Vec<&Candidate> = candidates
+                        .iter()
+                        .filter(|c| !c.tried && (chosen.quarantined || !c.quarantined))
+                        .collect();
+                    if chosen.quarantined {
+                        proptest::prop_assert!(candidates.iter().all(|c| c.tried || c.quarantined));
+                    }
+                    if least {
+                        proptest::prop_assert!(eligible.iter().all(|c| c.outstanding >= chosen.outstanding));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -365,4 +365,19 @@ mod tests {
         assert_eq!(parsed.get_version_num(), 4);
         assert_ne!(request_id(&HeaderMap::new()), replaced);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn request_ids_of_the_allowed_characters_are_kept(id in "[A-Za-z0-9+=/-]{20,200}") {
+            let map = headers(&[("x-request-id", &id)]);
+            proptest::prop_assert_eq!(request_id(&map), id);
+        }
+
+        #[test]
+        fn other_request_ids_are_replaced(id in "[ -~]{0,220}") {
+            let allowed = (20..=200).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=/-".contains(&b));
+            proptest::prop_assert_eq!(valid_request_id(id.as_bytes()), allowed);
+        }
+    }
 }

@@ -138,4 +138,34 @@ mod tests {
         assert_eq!(normalize_host("a.b:x").as_deref(), Some("a.b:x"));
         assert_eq!(normalize_host("."), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn an_app_is_found_whatever_the_case_and_port(
+            name in "[a-z][a-z0-9-]{0,29}",
+            upper in proptest::collection::vec(proptest::bool::ANY, 64),
+            port in proptest::option::of(1u16..),
+        ) {
+            let mut routes = table();
+            routes.apps.insert(name.clone(), routes.apps["myapp"].clone());
+            let host: String = format!("{name}.wharf.localhost")
+                .chars()
+                .zip(upper.iter().cycle())
+                .map(|(c, &up)| if up { c.to_ascii_uppercase() } else { c })
+                .collect();
+            let raw = match port {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            };
+            let normalized = normalize_host(&raw).expect("a host");
+            proptest::prop_assert_eq!(app_for_host(&routes, "wharf.localhost", &normalized), Some(name.as_str()));
+        }
+
+        #[test]
+        fn never_panics(raw in "\\PC{0,40}") {
+            if let Some(host) = normalize_host(&raw) {
+                let _ = app_for_host(&table(), "wharf.localhost", &host);
+            }
+        }
+    }
 }
