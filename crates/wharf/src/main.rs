@@ -2,6 +2,7 @@
 //! is the client, which speaks only the HTTP API.
 
 mod hook;
+mod routing;
 mod server;
 
 use clap::{Parser, Subcommand};

@@ -15,6 +15,9 @@ use wharf_api::auth::{generate_api_key, hash_api_key};
 use wharf_api::{ApiConfig, ApiState};
 use wharf_build::builder::{Builder, BuilderConfig};
 use wharf_dynos::{DynoManager, DynoManagerConfig};
+use wharf_router::{Router, RouterConfig};
+
+use crate::routing;
 use wharf_store::Store;
 use wharf_tls::Tls;
 
@@ -128,7 +131,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let rendezvous_address = rendezvous_listener
         .local_addr()
         .context("read the rendezvous address")?;
-    let router_port = port_of(&args.router_listen)?;
+    let router_listener = TcpListener::bind(&args.router_listen)
+        .await
+        .with_context(|| format!("listen for app traffic on {}", args.router_listen))?;
+    let router_address = router_listener
+        .local_addr()
+        .context("read the router's address")?;
+    let router_port = router_address.port();
     let public_url = args
         .public_url
         .clone()
@@ -152,6 +161,21 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let mut subsystems = JoinSet::new();
+    let (routes, routes_task) = routing::publish(store.clone(), dynos.clone(), shutdown.clone());
+    subsystems.spawn(async move { routes_task.await.context("publish routes")? });
+    let router = Router::new(
+        RouterConfig::new(args.base_domain.clone()),
+        routes,
+        routing::log_sink(dynos.clone()),
+    );
+    let router_shutdown = shutdown.clone();
+    subsystems.spawn(async move {
+        router
+            .serve(router_listener, None, router_shutdown)
+            .await
+            .context("route app traffic")
+    });
+    println!("wharf: routing app traffic on http://{router_address}");
     let dynos_shutdown = shutdown.clone();
     subsystems.spawn(async move {
         dynos
@@ -296,13 +320,6 @@ fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn port_of(listen: &str) -> anyhow::Result<u16> {
-    listen
-        .rsplit_once(':')
-        .and_then(|(_, port)| port.parse().ok())
-        .with_context(|| format!("{listen:?} is not an address with a port, like 127.0.0.1:8080"))
-}
-
 /// The URL clients on this host use for an API bound to `address` (a wildcard address is
 /// reached through loopback).
 fn local_url(address: SocketAddr) -> String {
@@ -340,13 +357,6 @@ mod tests {
             "http://127.0.0.1:80"
         );
         assert_eq!(local_url("[::]:5000".parse().unwrap()), "http://[::1]:5000");
-    }
-
-    #[test]
-    fn ports() {
-        assert_eq!(port_of("0.0.0.0:8080").unwrap(), 8080);
-        assert_eq!(port_of("[::]:80").unwrap(), 80);
-        assert!(port_of("localhost").is_err());
     }
 
     #[test]

@@ -133,7 +133,10 @@ fn pushes_build_with_the_builtin_buildpacks_and_release() {
                 "remote:        Done: ",
                 "remote: -----> Launching...",
                 "remote:        Released v2",
-                &format!("remote:        http://{app}.localhost:8080/ deployed to Wharf"),
+                &format!(
+                    "remote:        http://{app}.localhost:{}/ deployed to Wharf",
+                    server.router_url.rsplit(':').next().unwrap()
+                ),
             ],
         );
         assert_eq!(remote_head(&url), pushed);

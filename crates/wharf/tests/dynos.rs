@@ -115,6 +115,19 @@ fn ports(server: &Server, key: &str, app: &str) -> BTreeSet<u16> {
         .collect()
 }
 
+/// A GET to `authority` for `host`, the whole response as text.
+fn http_request(authority: &str, host: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").unwrap();
     let (authority, path) = rest.split_once('/').unwrap();
@@ -163,6 +176,42 @@ fn dynos_follow_the_formation_releases_and_a_restart() {
         let body = http_get(&format!("http://127.0.0.1:{port}/"));
         assert!(body.contains("Hello from procfile-only on Wharf"), "{body}");
     }
+
+    // Through the router: requests for runner.localhost reach the dynos, and each leaves a
+    // router line in the app's log.
+    let router = server
+        .router_url
+        .strip_prefix("http://")
+        .unwrap()
+        .to_owned();
+    for _ in 0..6 {
+        let response = http_request(&router, "runner.localhost", "/hello");
+        assert!(response.lines().next().unwrap().ends_with(" 200 OK"), "{response}");
+        assert!(
+            response.contains("Hello from procfile-only on Wharf"),
+            "{response}"
+        );
+    }
+    let unknown = http_request(&router, "nothing.localhost", "/");
+    assert!(unknown.lines().next().unwrap().contains(" 404 "), "{unknown}");
+    let (_, session) = http_json(
+        &server.url,
+        "POST",
+        "/apps/runner/log-sessions",
+        &key,
+        &serde_json::json!({"lines": 1500, "dyno": "router"}),
+    );
+    let log = http_get(session["logplex_url"].as_str().unwrap());
+    let router_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("heroku[router]: at=info"))
+        .collect();
+    assert_eq!(router_lines.len(), 6, "{log}");
+    assert!(
+        router_lines[0].contains("method=GET path=\"/hello\" host=runner.localhost"),
+        "{log}"
+    );
+    assert!(router_lines[0].contains("status=200"), "{log}");
 
     // A config change is a new release: every dyno is replaced, the formation kept.
     user.run(&["config:set", "GREETING=hi", "-a", "runner"])

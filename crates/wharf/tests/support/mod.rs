@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 /// How long a server may take to say it is listening.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const LISTENING: &str = "wharf: API listening on ";
+const ROUTING: &str = "wharf: routing app traffic on ";
 
 pub fn wharf_binary() -> &'static str {
     env!("CARGO_BIN_EXE_wharf")
@@ -21,6 +22,8 @@ pub fn wharf_binary() -> &'static str {
 pub struct Server {
     child: Child,
     pub url: String,
+    /// Where the router serves app traffic (`http://127.0.0.1:PORT`).
+    pub router_url: String,
     pub data_dir: PathBuf,
     pub stdout: Vec<String>,
 }
@@ -33,15 +36,17 @@ impl Server {
 
     /// Like [`Server::start`], with extra environment variables (settings).
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        // Every listener on a free port, so that tests run side by side.
         let mut child = Command::new(wharf_binary())
             .arg("server")
-            .envs(env.iter().copied())
             .env("WHARF_DATA_DIR", data_dir)
             .env("WHARF_API_LISTEN", "127.0.0.1:0")
-            .env("WHARF_ROUTER_LISTEN", "127.0.0.1:8080")
+            .env("WHARF_ROUTER_LISTEN", "127.0.0.1:0")
+            .env("WHARF_RENDEZVOUS_LISTEN", "127.0.0.1:0")
             .env("WHARF_LOG", "warn")
             .env_remove("WHARF_DATABASE_URL")
             .env_remove("WHARF_PUBLIC_URL")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -74,9 +79,15 @@ impl Server {
                 }
             }
         };
+        let router_url = seen
+            .iter()
+            .find_map(|line| line.strip_prefix(ROUTING))
+            .map(|url| url.trim().to_owned())
+            .unwrap_or_else(|| panic!("the server says where it routes app traffic: {seen:?}"));
         Server {
             child,
             url,
+            router_url,
             data_dir: data_dir.to_owned(),
             stdout: seen,
         }
