@@ -46,9 +46,9 @@ impl IdleTimer {
     /// The source had nothing: start the clock if it is not running, and say whether it ran
     /// out.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        let deadline = Instant::now() + self.limit;
         if !self.waiting {
             self.waiting = true;
+            let deadline = Instant::now() + self.limit;
             match &mut self.sleep {
                 Some(sleep) => sleep.as_mut().reset(deadline),
                 None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
