@@ -186,14 +186,20 @@ fn dynos_follow_the_formation_releases_and_a_restart() {
         .to_owned();
     for _ in 0..6 {
         let response = http_request(&router, "runner.localhost", "/hello");
-        assert!(response.lines().next().unwrap().ends_with(" 200 OK"), "{response}");
+        assert!(
+            response.lines().next().unwrap().ends_with(" 200 OK"),
+            "{response}"
+        );
         assert!(
             response.contains("Hello from procfile-only on Wharf"),
             "{response}"
         );
     }
     let unknown = http_request(&router, "nothing.localhost", "/");
-    assert!(unknown.lines().next().unwrap().contains(" 404 "), "{unknown}");
+    assert!(
+        unknown.lines().next().unwrap().contains(" 404 "),
+        "{unknown}"
+    );
     let (_, session) = http_json(
         &server.url,
         "POST",
