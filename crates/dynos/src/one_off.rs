@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,9 +49,14 @@ const STDIN_FIFO: &str = "fifo";
 const OUTPUT_CHUNKS: usize = 64;
 /// Chunks of input in flight before the client waits for the dyno.
 const INPUT_CHUNKS: usize = 64;
+/// How often the stdin FIFO is tried until the dyno has opened it (a FIFO tells no one when
+/// a reader arrives; the container is aborted if it never does).
+const STDIN_OPEN_RETRY: Duration = Duration::from_millis(10);
 /// End of transmission: without a terminal it ends the dyno's input (with one, the PTY's line
 /// discipline treats it so by itself).
 pub const END_OF_INPUT: u8 = 0x04;
+/// `open` of a FIFO for writing without blocking, while no one reads it.
+const ENXIO: i32 = 6;
 
 /// What `POST /apps/{app}/dynos` asks for.
 #[derive(Debug, Clone)]
@@ -318,27 +323,21 @@ impl Shared {
 }
 
 /// Sets up an attached one-off's container: its stdin FIFO (bound at [`STDIN_DIR`]) and, with
-/// a terminal, the command under `script`. Returns the FIFO's writing end; `None` (and the
-/// spec unchanged) for a detached one-off.
+/// a terminal, the command under `script`. Returns the FIFO's path on the host; `None` (and
+/// the spec unchanged) for a detached one-off.
 pub(crate) async fn prepare(
     io: &OneOffIo,
     spec: &mut ContainerSpec,
     command: &str,
     config: &[(String, String)],
     dyno_dir: &Path,
-) -> anyhow::Result<Option<pipe::Sender>> {
+) -> anyhow::Result<Option<PathBuf>> {
     if io.output.is_none() {
         return Ok(None);
     }
     let dir = dyno_dir.join("stdin");
     let fifo = dir.join(STDIN_FIFO);
     make_fifo(&dir, &fifo).await?;
-    // Read-write, so that opening never waits for the container and the container's reads
-    // see end-of-file only once this end is dropped.
-    let sender = pipe::OpenOptions::new()
-        .read_write(true)
-        .open_sender(&fifo)
-        .with_context(|| format!("open {}", fifo.display()))?;
     spec.mounts.push(Mount {
         source: dir,
         destination: STDIN_DIR.to_owned(),
@@ -350,7 +349,7 @@ pub(crate) async fn prepare(
     if let Some(script) = spec.args.get_mut(2) {
         *script = attached_command(command, io.tty, sized);
     }
-    Ok(Some(sender))
+    Ok(Some(fifo))
 }
 
 async fn make_fifo(dir: &Path, fifo: &Path) -> anyhow::Result<()> {
@@ -399,14 +398,29 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// Copies the client's input into the dyno's stdin. Without a terminal, [`END_OF_INPUT`] ends
-/// the input (what comes before it still goes in); so does the client going away.
-pub(crate) fn feed_stdin(mut stdin: pipe::Sender, io: &OneOffIo) -> JoinHandle<()> {
+/// Copies the client's input into the dyno's stdin (the FIFO at `fifo`). Without a terminal,
+/// [`END_OF_INPUT`] ends the input (what comes before it still goes in); so does the client
+/// going away.
+pub(crate) fn feed_stdin(fifo: PathBuf, io: &OneOffIo) -> JoinHandle<()> {
     let input = io.input.lock().expect("one-off input lock poisoned").take();
     let (tty, activity) = (io.tty, io.activity.clone());
     tokio::spawn(async move {
         let Some(mut input) = input else {
             return;
+        };
+        // Write-only, once the dyno has opened its end: a FIFO that nobody holds open loses
+        // what is in it, so the input may only end (this end close) after the reader came.
+        let mut stdin = loop {
+            match pipe::OpenOptions::new().open_sender(&fifo) {
+                Ok(sender) => break sender,
+                Err(error) if error.raw_os_error() == Some(ENXIO) => {
+                    tokio::time::sleep(STDIN_OPEN_RETRY).await;
+                }
+                Err(error) => {
+                    tracing::warn!(fifo = %fifo.display(), "open the dyno's stdin: {error}");
+                    return;
+                }
+            }
         };
         while let Some(chunk) = input.recv().await {
             activity.send_replace(Instant::now());
