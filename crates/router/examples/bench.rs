@@ -164,9 +164,21 @@ fn show(d: Duration) -> String {
     }
 }
 
+/// Listen backlog for the router and the upstreams, as servers set it in production
+/// (tokio's `bind` uses 128, which a burst of new connections overflows, and a dropped SYN
+/// costs a second).
+const BACKLOG: u32 = 1024;
+
+fn listen() -> anyhow::Result<TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    Ok(socket.listen(BACKLOG)?)
+}
+
 /// A tiny upstream answering every request with [`BODY`] after `delay`.
 async fn upstream(delay: Duration, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let listener = listen()?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
@@ -227,7 +239,7 @@ async fn router(
         std::hint::black_box(line.to_string());
         lines.fetch_add(1, Ordering::Relaxed);
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let listener = listen()?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         // Keeps the table's sender alive as long as the router runs.
