@@ -1,6 +1,7 @@
 //! Router benchmark, on loopback only: requests/s and p50/p99 latency through the router
-//! against straight to an upstream, with 1 and 64 keep-alive connections, and random against
-//! least-outstanding balancing over four upstreams (all equal, and one slow).
+//! against straight to an upstream, with 1, 64 and 256 keep-alive connections, and random against
+//! least-outstanding balancing over four upstreams (all equal; one slow; each serving one
+//! request at a time).
 //!
 //! `cargo run --release -p wharf-router --example bench [-- --seconds N] [--rust] [--only TEXT]`
 //! (`--only` runs the rows whose name and connection count contain TEXT).
@@ -35,6 +36,8 @@ static UPSTREAM_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// How long the slow upstream takes per request.
 const SLOW_DELAY: Duration = Duration::from_millis(5);
+/// How long a one-at-a-time upstream (a single-threaded app server) takes per request.
+const SERIAL_DELAY: Duration = Duration::from_millis(1);
 
 struct Figures {
     requests_per_second: f64,
@@ -67,17 +70,22 @@ fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let lines = Arc::new(AtomicU64::new(0));
 
-    let (direct, equal, uneven) = runtime.block_on(async {
-        let direct = upstream(Duration::ZERO, shutdown.clone()).await?;
+    let (direct, equal, uneven, serial) = runtime.block_on(async {
+        let fast = || upstream(Duration::ZERO, false, shutdown.clone());
+        let direct = fast().await?;
         let mut equal = Vec::new();
         for _ in 0..4 {
-            equal.push(upstream(Duration::ZERO, shutdown.clone()).await?);
+            equal.push(fast().await?);
         }
-        let mut uneven = vec![upstream(SLOW_DELAY, shutdown.clone()).await?];
+        let mut uneven = vec![upstream(SLOW_DELAY, false, shutdown.clone()).await?];
         for _ in 0..3 {
-            uneven.push(upstream(Duration::ZERO, shutdown.clone()).await?);
+            uneven.push(fast().await?);
         }
-        anyhow::Ok((direct, equal, uneven))
+        let mut serial = Vec::new();
+        for _ in 0..4 {
+            serial.push(upstream(SERIAL_DELAY, true, shutdown.clone()).await?);
+        }
+        anyhow::Ok((direct, equal, uneven, serial))
     })?;
 
     let mut routers = Vec::new();
@@ -87,6 +95,8 @@ fn main() -> anyhow::Result<()> {
         (Balancing::LeastOutstanding, equal.clone()),
         (Balancing::Random, uneven.clone()),
         (Balancing::LeastOutstanding, uneven.clone()),
+        (Balancing::Random, serial.clone()),
+        (Balancing::LeastOutstanding, serial.clone()),
     ] {
         let addr = runtime.block_on(router(
             balancing,
@@ -107,14 +117,16 @@ fn main() -> anyhow::Result<()> {
         duration.as_secs()
     );
     println!(
-        "{:<44} {:>6} {:>10} {:>10} {:>10} {:>7} {:>11}",
+        "{:<46} {:>6} {:>10} {:>10} {:>10} {:>7} {:>11}",
         "run", "conns", "req/s", "p50", "p99", "errors", "dyno conns"
     );
-    let runs: [(&str, SocketAddr, usize); 10] = [
+    let runs = [
         ("direct to upstream", direct, 1),
         ("through router (1 dyno)", routers[0], 1),
         ("direct to upstream", direct, 64),
         ("through router (1 dyno)", routers[0], 64),
+        ("direct to upstream", direct, 256),
+        ("through router (1 dyno)", routers[0], 256),
         ("4 equal dynos, random", routers[1], 64),
         ("4 equal dynos, least-outstanding", routers[2], 64),
         ("4 dynos, one 5 ms slower, random", routers[3], 64),
@@ -123,8 +135,12 @@ fn main() -> anyhow::Result<()> {
             routers[4],
             64,
         ),
-        ("direct to upstream", direct, 256),
-        ("through router (1 dyno)", routers[0], 256),
+        ("4 one-at-a-time 1 ms dynos, random", routers[5], 4),
+        (
+            "4 one-at-a-time 1 ms dynos, least-outstanding",
+            routers[6],
+            4,
+        ),
     ];
     for (name, addr, connections) in runs {
         if only
@@ -140,7 +156,7 @@ fn main() -> anyhow::Result<()> {
             generate(addr, connections, duration)?
         };
         println!(
-            "{:<44} {:>6} {:>10.0} {:>10} {:>10} {:>7} {:>11}",
+            "{:<46} {:>6} {:>10.0} {:>10} {:>10} {:>7} {:>11}",
             name,
             connections,
             figures.requests_per_second,
@@ -176,10 +192,16 @@ fn listen() -> anyhow::Result<TcpListener> {
     Ok(socket.listen(BACKLOG)?)
 }
 
-/// A tiny upstream answering every request with [`BODY`] after `delay`.
-async fn upstream(delay: Duration, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
+/// A tiny upstream answering every request with [`BODY`] after `delay`; `one_at_a_time`
+/// makes it serve one request at a time, like a single-threaded app server.
+async fn upstream(
+    delay: Duration,
+    one_at_a_time: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
     let listener = listen()?;
     let addr = listener.local_addr()?;
+    let busy = Arc::new(tokio::sync::Mutex::new(()));
     tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
@@ -191,12 +213,21 @@ async fn upstream(delay: Duration, shutdown: CancellationToken) -> anyhow::Resul
             };
             let _ = stream.set_nodelay(true);
             UPSTREAM_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+            let busy = busy.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |_req| async move {
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
+                let service = hyper::service::service_fn(move |_req| {
+                    let busy = busy.clone();
+                    async move {
+                        let _serving = if one_at_a_time {
+                            Some(busy.lock_owned().await)
+                        } else {
+                            None
+                        };
+                        if !delay.is_zero() {
+                            tokio::time::sleep(delay).await;
+                        }
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(BODY))))
                     }
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(BODY))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
