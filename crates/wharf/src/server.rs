@@ -131,7 +131,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let rendezvous_address = rendezvous_listener
         .local_addr()
         .context("read the rendezvous address")?;
-    let router_listener = TcpListener::bind(&args.router_listen)
+    let router_listener = listen_with_backlog(&args.router_listen, ROUTER_BACKLOG)
         .await
         .with_context(|| format!("listen for app traffic on {}", args.router_listen))?;
     let router_address = router_listener
@@ -318,6 +318,25 @@ fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
         .with_context(|| format!("write {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("write {}", path.display()))?;
     Ok(())
+}
+
+/// Connections the kernel queues for the router before it accepts them: tokio's default of
+/// 128 drops SYNs when hundreds of clients connect at once.
+const ROUTER_BACKLOG: u32 = 1024;
+
+async fn listen_with_backlog(address: &str, backlog: u32) -> anyhow::Result<TcpListener> {
+    let address: SocketAddr = tokio::net::lookup_host(address)
+        .await?
+        .next()
+        .with_context(|| format!("{address:?} names no address"))?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    Ok(socket.listen(backlog)?)
 }
 
 /// The URL clients on this host use for an API bound to `address` (a wildcard address is

@@ -58,6 +58,11 @@ fn the_cli_speaks_only_the_api() {
 }
 
 #[test]
+fn the_router_never_calls_the_store() {
+    check_walls("router", &["wharf-store", "wharf-api", "sqlx", "axum"]);
+}
+
+#[test]
 fn the_wire_types_stand_alone() {
     check_walls("api-types", &[SERVER_CRATES, IO_CRATES].concat());
 }
