@@ -65,6 +65,16 @@ pub struct ServerArgs {
     /// The largest slug a build may produce, in MB
     #[arg(long, env = "WHARF_SLUG_LIMIT_MB", default_value_t = 500)]
     pub slug_limit_mb: u64,
+    /// Seconds a web dyno has to accept connections on $PORT before it is killed (R10)
+    #[arg(long, env = "WHARF_BOOT_TIMEOUT", default_value_t = 60)]
+    pub boot_timeout: u64,
+    /// Hours after which every dyno is restarted ("Cycling", with up to 30 minutes of
+    /// jitter); 0 turns cycling off
+    #[arg(long, env = "WHARF_DYNO_CYCLE_HOURS", default_value_t = 24)]
+    pub dyno_cycle_hours: u64,
+    /// Log lines each app keeps for `wharf logs`
+    #[arg(long, env = "WHARF_LOG_LINES", default_value_t = 1500)]
+    pub log_lines: usize,
     /// E-mail address of the admin account a fresh server creates
     #[arg(long, env = "WHARF_ADMIN_EMAIL", default_value = "admin@localhost")]
     pub admin_email: String,
@@ -116,7 +126,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!(runtime = runtime.name(), "containers ready");
     let dynos = DynoManager::new(
         store.clone(),
-        DynoManagerConfig::new(&args.data_dir),
+        DynoManagerConfig {
+            boot_timeout: Duration::from_secs(args.boot_timeout),
+            cycle_after: (args.dyno_cycle_hours > 0)
+                .then(|| Duration::from_secs(args.dyno_cycle_hours * 60 * 60)),
+            log_lines_per_app: args.log_lines,
+            ..DynoManagerConfig::new(&args.data_dir)
+        },
         runtime.clone(),
         stack.clone(),
     );
