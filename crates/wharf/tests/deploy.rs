@@ -93,6 +93,27 @@ fn remote_head(url: &str) -> String {
         .to_owned()
 }
 
+/// Polls the router for `host` until the page contains `needle` (the dyno is up).
+fn wait_for_page(server: &Server, host: &str, needle: &str) -> String {
+    use std::io::{Read, Write};
+    let authority = server.router_url.strip_prefix("http://").unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut response = String::new();
+        if let Ok(mut stream) = std::net::TcpStream::connect(authority) {
+            let _ = write!(
+                stream,
+                "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.read_to_string(&mut response);
+        }
+        if response.contains(needle) || Instant::now() > deadline {
+            return response;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[track_caller]
 fn assert_has(haystack: &str, needles: &[&str]) {
     for needle in needles {
@@ -148,6 +169,10 @@ fn pushes_build_with_the_builtin_buildpacks_and_release() {
             serde_json::from_str(&user.run(&["apps:info", "--json", "-a", &app]).ok()).unwrap();
         assert!(info["slug_size"].as_i64().unwrap() > 0, "{info}");
         assert!(info["repo_size"].as_i64().unwrap() > 0, "{info}");
+        // The release runs: its web dyno answers through the router.
+        let greeting = format!("Hello from {fixture} on Wharf");
+        let body = wait_for_page(&server, &format!("{app}.localhost"), &greeting);
+        assert!(body.contains(&greeting), "{body}");
 
         // A second push of new code reuses the build cache.
         commit(repo.path(), "second");
