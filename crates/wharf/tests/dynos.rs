@@ -11,47 +11,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{http_json, Server, User};
+use support::{deploy_procfile_app, http_json, Server, User};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {output:?}");
-}
-
-/// Pushes the procfile-only fixture app to `app`.
-fn deploy(server: &Server, key: &str, app: &str) -> tempfile::TempDir {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../buildpacks/test/fixtures/procfile-only");
-    let repo = tempfile::tempdir().unwrap();
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", fixture.display()))
-        .arg(repo.path())
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    git(repo.path(), &["init", "--quiet", "--initial-branch=main"]);
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "--quiet", "-m", "app"]);
-    let authority = server.url.strip_prefix("http://").unwrap();
-    git(
-        repo.path(),
-        &[
-            "push",
-            "--quiet",
-            &format!("http://git:{key}@{authority}/{app}.git"),
-            "main",
-        ],
-    );
-    repo
-}
 
 /// The app's dynos as (name, state, release version).
 fn dynos(server: &Server, key: &str, app: &str) -> Vec<(String, String, i64)> {
@@ -165,7 +127,7 @@ fn dynos_follow_the_formation_releases_and_a_restart() {
     let key = server.admin_key();
     let user = User::new(&server.url, Some(&key));
     user.run(&["apps:create", "runner"]).ok();
-    let _repo = deploy(&server, &key, "runner");
+    let _repo = deploy_procfile_app(&server, &key, "runner");
     wait_for(&server, &key, "runner", &["web.1"], 2);
 
     user.run(&["ps:scale", "web=3", "-a", "runner"]).ok();

@@ -11,48 +11,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{http_json, wharf_binary, Outcome, Server, User};
+use support::{deploy_procfile_app, http_json, wharf_binary, Outcome, Server, User};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
-
-fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {output:?}");
-}
-
-/// Pushes the procfile-only fixture app to `app`.
-fn deploy(server: &Server, key: &str, app: &str) -> tempfile::TempDir {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../buildpacks/test/fixtures/procfile-only");
-    let repo = tempfile::tempdir().unwrap();
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", fixture.display()))
-        .arg(repo.path())
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    git(repo.path(), &["init", "--quiet", "--initial-branch=main"]);
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "--quiet", "-m", "app"]);
-    let authority = server.url.strip_prefix("http://").unwrap();
-    git(
-        repo.path(),
-        &[
-            "push",
-            "--quiet",
-            &format!("http://git:{key}@{authority}/{app}.git"),
-            "main",
-        ],
-    );
-    repo
-}
 
 /// The app's dynos as (name, state).
 fn dynos(server: &Server, key: &str, app: &str) -> Vec<(String, String)> {
@@ -228,7 +190,7 @@ fn one_off_dynos_attach_detach_and_stay_out_of_the_formation() {
     let key = server.admin_key();
     let user = User::new(&server.url, Some(&key));
     user.run(&["apps:create", "runner"]).ok();
-    let _repo = deploy(&server, &key, "runner");
+    let _repo = deploy_procfile_app(&server, &key, "runner");
     wait_for_dynos(&server, &key, "runner", "web.1 up", |d| {
         d == [("web.1".to_owned(), "up".to_owned())]
     });

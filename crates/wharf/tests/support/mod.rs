@@ -229,3 +229,37 @@ pub fn http_json(
         .expect("a status code");
     (status, serde_json::from_str(body).expect("a JSON body"))
 }
+
+/// Runs git in `dir` as a test user; fails the test if git fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .expect("run git");
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+}
+
+/// Pushes the procfile-only fixture app (`buildpacks/test/fixtures`) to `app`; returns the
+/// repository.
+pub fn deploy_procfile_app(server: &Server, key: &str, app: &str) -> tempfile::TempDir {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../buildpacks/test/fixtures/procfile-only");
+    let repo = tempfile::tempdir().expect("temp repository");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", fixture.display()))
+        .arg(repo.path())
+        .status()
+        .expect("run cp");
+    assert!(copied.success());
+    git(repo.path(), &["init", "--quiet", "--initial-branch=main"]);
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "--quiet", "-m", "app"]);
+    let authority = server.url.strip_prefix("http://").expect("an http URL");
+    let remote = format!("http://git:{key}@{authority}/{app}.git");
+    git(repo.path(), &["push", "--quiet", &remote, "main"]);
+    repo
+}
