@@ -13,8 +13,12 @@ fn main() {
         .expect("the buildpacks directory at the workspace root");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
+    // One source for the output helpers; every buildpack gets its own copy at lib/output.sh.
+    let shared = root.join("shared/output.sh");
+    println!("cargo:rerun-if-changed={}", shared.display());
     for name in BUILTIN {
         collect(&root, &root.join(name), &mut files);
+        files.push((format!("{name}/lib/output.sh"), shared.clone(), 0o644));
     }
     files.sort();
     let mut code =

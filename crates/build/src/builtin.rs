@@ -48,6 +48,8 @@ mod tests {
                     .mode();
                 assert_eq!(mode & 0o111, 0o111, "{} is executable", path.display());
             }
+            let helpers = dir.path().join(name).join("lib/output.sh");
+            assert!(helpers.is_file(), "{} carries its output helpers", name);
         }
     }
 }

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Heroku-style build output and config vars, shared by Wharf's built-in buildpacks. Each
-# buildpack carries its own copy so that it stands alone like a third-party one; the copies
-# are kept identical (buildpacks/test/run checks).
+# Heroku-style build output and config vars, shared by Wharf's built-in buildpacks. There is
+# one source; each installed buildpack gets its own copy at lib/output.sh (crates/build/build.rs
+# embeds it so, and buildpacks/test/run copies it so), so that it stands alone like a
+# third-party one.
 
 # A heading: "-----> Installing requirements with pip".
 topic() {
