@@ -119,12 +119,21 @@ async fn ensure_repo(path: &Path) -> anyhow::Result<()> {
         }
     }
     let hook = path.join("hooks").join("pre-receive");
+    if tokio::fs::read(&hook).await.ok().as_deref() == Some(PRE_RECEIVE_HOOK.as_bytes()) {
+        return Ok(());
+    }
+    // Another push may be running the hook right now: writing over a running executable
+    // fails (ETXTBSY), so the new hook replaces the old one by rename.
     tokio::fs::create_dir_all(path.join("hooks")).await?;
-    tokio::fs::write(&hook, PRE_RECEIVE_HOOK)
+    let fresh = hook.with_extension(format!("new-{}", crate::random_token()));
+    tokio::fs::write(&fresh, PRE_RECEIVE_HOOK)
         .await
-        .with_context(|| format!("write {}", hook.display()))?;
+        .with_context(|| format!("write {}", fresh.display()))?;
     use std::os::unix::fs::PermissionsExt;
-    tokio::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).await?;
+    tokio::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755)).await?;
+    tokio::fs::rename(&fresh, &hook)
+        .await
+        .with_context(|| format!("install {}", hook.display()))?;
     Ok(())
 }
 
