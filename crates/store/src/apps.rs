@@ -191,7 +191,10 @@ impl Store {
     pub async fn delete_app(&self, app_id: Uuid) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let id = app_id.to_string();
+        // Domains first: they refer to the app's SNI endpoints.
         for table in [
+            "domains",
+            "sni_endpoints",
             "formations",
             "collaborators",
             "app_buildpacks",

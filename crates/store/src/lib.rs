@@ -1,5 +1,5 @@
-//! Wharf's state store: accounts, apps, the release ledger, slugs, the formation and
-//! collaborators, in SQLite (the embedded default) or PostgreSQL.
+//! Wharf's state store: accounts, apps, the release ledger, slugs, the formation,
+//! collaborators, custom domains and SNI endpoints, in SQLite (the embedded default) or PostgreSQL.
 //!
 //! [`Store`] is one type over two SQL engines, reached through sqlx's `Any` driver. Every
 //! statement is written in the subset of SQL both engines speak (`$1` parameters, `TEXT` and
@@ -20,11 +20,13 @@ mod accounts;
 mod apps;
 mod builds;
 mod collaborators;
+mod domains;
 mod formation;
 mod releases;
 mod rows;
 mod schema;
 mod slugs;
+mod sni_endpoints;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -36,8 +38,10 @@ use sqlx::{AnyPool, Executor};
 pub use accounts::Authenticated;
 pub use apps::{AppAccess, Role};
 pub use builds::BuildOutcome;
+pub use domains::DomainRoute;
 pub use releases::{ReleaseOrder, ReleaseRange};
 pub use slugs::NewSlug;
+pub use sni_endpoints::SniCertificate;
 
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;

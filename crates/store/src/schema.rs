@@ -108,6 +108,29 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (app_id, ordinal)
     );
     "#,
+    // 3: custom domains and the SNI endpoints (certificates) they are served with.
+    r#"
+    CREATE TABLE sni_endpoints (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        name TEXT NOT NULL UNIQUE,
+        certificate_chain TEXT NOT NULL,
+        private_key TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX sni_endpoints_app ON sni_endpoints (app_id);
+    CREATE TABLE domains (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        hostname TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        sni_endpoint_id TEXT REFERENCES sni_endpoints (id),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX domains_app ON domains (app_id, created_at);
+    "#,
 ];
 
 pub(crate) async fn migrate(store: &Store) -> anyhow::Result<()> {
