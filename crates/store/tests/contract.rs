@@ -54,6 +54,10 @@ contract!(
     ledger_property_holds,
     builds_are_recorded_and_finished_once,
     buildpack_lists_replace_whole,
+    domains_are_unique_across_the_server,
+    domains_use_the_apps_sni_endpoints,
+    removing_an_sni_endpoint_leaves_its_domains,
+    deleting_an_app_removes_its_domains_and_sni_endpoints,
 );
 
 async fn account(store: &Store, email: &str) -> Account {
@@ -828,4 +832,244 @@ async fn buildpack_lists_replace_whole(store: &Store) {
     assert_eq!(store.buildpacks(app.id).await.unwrap(), &list[1..]);
     store.set_buildpacks(app.id, &[]).await.unwrap();
     assert!(store.buildpacks(app.id).await.unwrap().is_empty());
+}
+
+fn hostname(raw: &str) -> wharf_model::Hostname {
+    wharf_model::Hostname::parse(raw, "wharf.test").unwrap()
+}
+
+async fn domains_are_unique_across_the_server(store: &Store) {
+    let owner = account(store, "owner@example.com").await;
+    let other = account(store, "other@example.com").await;
+    let app = store.create_app(&name("shop"), &owner).await.unwrap();
+    let rival = store.create_app(&name("rival"), &other).await.unwrap();
+
+    let www = store
+        .add_domain(app.id, &hostname("www.example.com"), None)
+        .await
+        .unwrap();
+    assert_eq!(www.hostname, "www.example.com");
+    assert_eq!(www.app_id, app.id);
+    assert_eq!(www.sni_endpoint, None);
+    store
+        .add_domain(app.id, &hostname("*.example.org"), None)
+        .await
+        .unwrap();
+
+    match store
+        .add_domain(app.id, &hostname("www.example.com"), None)
+        .await
+    {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("this app"), "{message}"),
+        other => panic!("adding a domain twice: {other:?}"),
+    }
+    match store
+        .add_domain(rival.id, &hostname("WWW.example.com"), None)
+        .await
+    {
+        Err(StoreError::Conflict(message)) => {
+            assert!(message.contains("another app"), "{message}");
+            assert!(!message.contains("shop"), "names the other app: {message}");
+        }
+        other => panic!("adding another app's domain: {other:?}"),
+    }
+
+    let listed = store.domains(app.id).await.unwrap();
+    let hostnames: Vec<&str> = listed.iter().map(|d| d.hostname.as_str()).collect();
+    assert_eq!(hostnames, ["www.example.com", "*.example.org"]);
+    assert!(store.domains(rival.id).await.unwrap().is_empty());
+
+    let by_name = store.domain(app.id, "WWW.EXAMPLE.COM").await.unwrap();
+    assert_eq!(by_name.as_ref(), Some(&www));
+    let by_id = store.domain(app.id, &www.id.to_string()).await.unwrap();
+    assert_eq!(by_id.as_ref(), Some(&www));
+    assert_eq!(
+        store.domain(rival.id, "www.example.com").await.unwrap(),
+        None
+    );
+
+    assert!(matches!(
+        store.remove_domain(rival.id, www.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.remove_domain(app.id, www.id).await.unwrap();
+    assert!(matches!(
+        store.remove_domain(app.id, www.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .add_domain(rival.id, &hostname("www.example.com"), None)
+        .await
+        .unwrap();
+
+    let routes = store.all_domains().await.unwrap();
+    assert_eq!(
+        routes,
+        [
+            wharf_store::DomainRoute {
+                hostname: "*.example.org".into(),
+                app_id: app.id,
+                sni_endpoint_id: None,
+            },
+            wharf_store::DomainRoute {
+                hostname: "www.example.com".into(),
+                app_id: rival.id,
+                sni_endpoint_id: None,
+            },
+        ]
+    );
+}
+
+async fn domains_use_the_apps_sni_endpoints(store: &Store) {
+    let owner = account(store, "owner@example.com").await;
+    let app = store.create_app(&name("shop"), &owner).await.unwrap();
+    let rival = store.create_app(&name("rival"), &owner).await.unwrap();
+    let endpoint = store
+        .add_sni_endpoint(app.id, "tokyo-00001", "CHAIN", "KEY")
+        .await
+        .unwrap();
+    assert_eq!(endpoint.name, "tokyo-00001");
+    assert!(matches!(
+        store
+            .add_sni_endpoint(rival.id, "tokyo-00001", "CHAIN", "KEY")
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let foreign = store
+        .add_sni_endpoint(rival.id, "osaka-00002", "OTHER", "KEY2")
+        .await
+        .unwrap();
+
+    let www = store
+        .add_domain(app.id, &hostname("www.example.com"), Some(endpoint.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        www.sni_endpoint,
+        Some(wharf_model::SniEndpointRef {
+            id: endpoint.id,
+            name: "tokyo-00001".into()
+        })
+    );
+    assert!(matches!(
+        store
+            .add_domain(app.id, &hostname("api.example.com"), Some(foreign.id))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let api = store
+        .add_domain(app.id, &hostname("api.example.com"), None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .set_domain_sni_endpoint(app.id, api.id, Some(foreign.id))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let api = store
+        .set_domain_sni_endpoint(app.id, api.id, Some(endpoint.id))
+        .await
+        .unwrap();
+    assert_eq!(api.sni_endpoint.as_ref().map(|e| e.id), Some(endpoint.id));
+
+    let listed = store.sni_endpoints(app.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].domains, ["api.example.com", "www.example.com"]);
+    assert_eq!(listed[0].private_key, "KEY");
+    let found = store
+        .sni_endpoint(app.id, "tokyo-00001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, endpoint.id);
+    let found = store
+        .sni_endpoint(app.id, &endpoint.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.name, "tokyo-00001");
+    assert_eq!(
+        store.sni_endpoint(app.id, "osaka-00002").await.unwrap(),
+        None
+    );
+
+    store
+        .update_sni_endpoint(app.id, endpoint.id, "NEW CHAIN", "NEW KEY")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .update_sni_endpoint(rival.id, endpoint.id, "X", "Y")
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let certificates = store.all_sni_endpoints().await.unwrap();
+    assert_eq!(certificates.len(), 2);
+    let replaced = certificates.iter().find(|c| c.id == endpoint.id).unwrap();
+    assert_eq!(replaced.app_id, app.id);
+    assert_eq!(replaced.certificate_chain, "NEW CHAIN");
+    assert_eq!(replaced.private_key, "NEW KEY");
+    assert!(replaced.updated_at > endpoint.updated_at);
+
+    let routes = store.all_domains().await.unwrap();
+    assert!(routes
+        .iter()
+        .all(|route| route.sni_endpoint_id == Some(endpoint.id)));
+}
+
+async fn removing_an_sni_endpoint_leaves_its_domains(store: &Store) {
+    let owner = account(store, "owner@example.com").await;
+    let app = store.create_app(&name("shop"), &owner).await.unwrap();
+    let endpoint = store
+        .add_sni_endpoint(app.id, "kyoto-12345", "CHAIN", "KEY")
+        .await
+        .unwrap();
+    let www = store
+        .add_domain(app.id, &hostname("www.example.com"), Some(endpoint.id))
+        .await
+        .unwrap();
+    store
+        .remove_sni_endpoint(app.id, endpoint.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.remove_sni_endpoint(app.id, endpoint.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let after = store
+        .domain(app.id, "www.example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.id, www.id);
+    assert_eq!(after.sni_endpoint, None);
+    assert!(store.sni_endpoints(app.id).await.unwrap().is_empty());
+    assert!(store.all_sni_endpoints().await.unwrap().is_empty());
+}
+
+async fn deleting_an_app_removes_its_domains_and_sni_endpoints(store: &Store) {
+    let owner = account(store, "owner@example.com").await;
+    let app = store.create_app(&name("doomed"), &owner).await.unwrap();
+    let endpoint = store
+        .add_sni_endpoint(app.id, "nara-00007", "CHAIN", "KEY")
+        .await
+        .unwrap();
+    store
+        .add_domain(app.id, &hostname("www.example.com"), Some(endpoint.id))
+        .await
+        .unwrap();
+    store.delete_app(app.id).await.unwrap();
+    assert!(store.all_domains().await.unwrap().is_empty());
+    assert!(store.all_sni_endpoints().await.unwrap().is_empty());
+
+    let reborn = store.create_app(&name("doomed"), &owner).await.unwrap();
+    store
+        .add_domain(reborn.id, &hostname("www.example.com"), None)
+        .await
+        .unwrap();
+    store
+        .add_sni_endpoint(reborn.id, "nara-00007", "CHAIN", "KEY")
+        .await
+        .unwrap();
 }
