@@ -2,6 +2,7 @@
 //! sizes. Everything here is plain data and pure functions: no IO, no async, no SQL, no HTTP.
 
 mod account;
+mod addon;
 mod app;
 mod build;
 mod config;
@@ -11,6 +12,10 @@ mod release;
 mod size;
 
 pub use account::{Account, Email};
+pub use addon::{
+    addon_name, attach_description, config_var_name, default_attachment_name, detach_description,
+    parse_attachment_name, rotate_description, Addon, AddonAttachment, AddonState,
+};
 pub use app::{generate_app_name, App, AppName, Collaborator};
 pub use build::{Build, BuildStatus};
 pub use config::{ConfigChanges, ConfigKey, ConfigVars, CONFIG_VARS_MAX_BYTES};

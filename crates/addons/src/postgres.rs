@@ -1,0 +1,330 @@
+//! `wharf-postgresql` (also `heroku-postgresql`): a database per add-on on a PostgreSQL server
+//! the operator runs, reached through an admin URL (`WHARF_ADDON_POSTGRES_ADMIN_URL`).
+//!
+//! For an add-on with base name `addon_<hex>` the provider creates:
+//! - a `NOLOGIN` role `addon_<hex>` that owns the database `addon_<hex>` and everything in it;
+//! - a login role `addon_<hex>_<generation>` with a random password, a member of the owner role
+//!   and set to act as it (`ALTER ROLE ... SET role`), so the tables it creates belong to the
+//!   owner role and survive a rotation;
+//! - `CONNECT` on the database revoked from `PUBLIC`, so no other add-on's role (nor any other
+//!   non-superuser) can connect to it.
+//!
+//! Rotation adds the next generation's login role; revoking the previous ones terminates their
+//! connections and drops them. Deprovisioning disables every login, terminates connections and
+//! drops the database and the roles.
+//!
+//! The operator's `pg_hba.conf` must ask for passwords (`scram-sha-256`) on the address dynos
+//! use: under `trust` the isolation rests on `CONNECT` privileges and dropped roles alone.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use futures_util::future::BoxFuture;
+use serde_json::json;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection};
+
+use crate::{random_password, AddonConfig, Plan, Provider, Provisioned, Resource, Service};
+
+pub struct PostgresProvider {
+    admin: PgConnectOptions,
+    /// Where dynos reach the server (from the admin URL).
+    host: String,
+    port: u16,
+    service: Service,
+}
+
+impl PostgresProvider {
+    /// A provider administering the server at `admin_url` (a role that may create roles and
+    /// databases, e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
+    pub fn new(admin_url: &str) -> anyhow::Result<PostgresProvider> {
+        let admin = PgConnectOptions::from_str(admin_url)
+            .context("parse the PostgreSQL add-on admin URL")?
+            .disable_statement_logging();
+        Ok(PostgresProvider {
+            host: admin.get_host().to_owned(),
+            port: admin.get_port(),
+            admin,
+            service: Service {
+                name: "wharf-postgresql".into(),
+                aliases: vec!["heroku-postgresql".into()],
+                human_name: "Wharf Postgres".into(),
+                default_attachment: "DATABASE".into(),
+                attachment_prefix: "HEROKU_POSTGRESQL".into(),
+                addon_name_prefix: "postgresql".into(),
+                plans: vec![
+                    plan("mini", "A database of its own on the shared server", true),
+                    plan(
+                        "essential-0",
+                        "Same as mini (for Heroku app.json files)",
+                        false,
+                    ),
+                    plan(
+                        "standard-0",
+                        "Same as mini (for Heroku app.json files)",
+                        false,
+                    ),
+                ],
+            },
+        })
+    }
+
+    async fn admin(&self, database: Option<&str>) -> anyhow::Result<PgConnection> {
+        let options = match database {
+            Some(database) => self.admin.clone().database(database),
+            None => self.admin.clone(),
+        };
+        PgConnection::connect_with(&options)
+            .await
+            .context("connect to the PostgreSQL add-on server")
+    }
+
+    /// Creates (or gives a new password to) the login role of `generation`.
+    async fn login_role(
+        &self,
+        admin: &mut PgConnection,
+        resource: Resource,
+        generation: i64,
+    ) -> anyhow::Result<Provisioned> {
+        let owner = resource.base_name();
+        let role = format!("{owner}_{generation}");
+        let password = random_password();
+        let verb = match role_exists(admin, &role).await? {
+            true => "ALTER",
+            false => "CREATE",
+        };
+        execute(
+            admin,
+            &format!("{verb} ROLE {role} LOGIN PASSWORD {}", literal(&password)),
+        )
+        .await
+        .with_context(|| format!("{} login role", verb.to_lowercase()))?;
+        execute(admin, &format!("GRANT {owner} TO {role}")).await?;
+        execute(admin, &format!("ALTER ROLE {role} SET role = {owner}")).await?;
+        let url = format!(
+            "postgres://{role}:{password}@{}:{}/{owner}",
+            url_host(&self.host),
+            self.port
+        );
+        Ok(Provisioned {
+            config: AddonConfig::from([("URL".to_owned(), url)]),
+            state: json!({ "generation": generation }),
+        })
+    }
+
+    /// The login roles of the resource, every generation.
+    async fn login_roles(
+        &self,
+        admin: &mut PgConnection,
+        resource: Resource,
+    ) -> anyhow::Result<Vec<String>> {
+        let prefix = format!("{}_", resource.base_name());
+        let roles: Vec<String> =
+            sqlx::query_scalar("SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)")
+                .bind(prefix)
+                .fetch_all(&mut *admin)
+                .await
+                .context("list login roles")?;
+        Ok(roles)
+    }
+
+    /// Stops `role` logging in, ends its sessions, hands anything it owns in the database to
+    /// the owner role, and drops it.
+    async fn drop_login_role(
+        &self,
+        admin: &mut PgConnection,
+        resource: Resource,
+        role: &str,
+    ) -> anyhow::Result<()> {
+        execute(admin, &format!("ALTER ROLE {role} NOLOGIN")).await?;
+        terminate(admin, "usename", role).await?;
+        let owner = resource.base_name();
+        if database_exists(admin, &owner).await? {
+            let mut in_database = self.admin(Some(&owner)).await?;
+            execute(
+                &mut in_database,
+                &format!("REASSIGN OWNED BY {role} TO {owner}"),
+            )
+            .await?;
+            execute(&mut in_database, &format!("DROP OWNED BY {role}")).await?;
+            in_database.close().await.ok();
+        }
+        execute(admin, &format!("DROP ROLE IF EXISTS {role}")).await
+    }
+}
+
+fn plan(name: &str, description: &str, default: bool) -> Plan {
+    Plan {
+        name: name.into(),
+        description: description.into(),
+        default,
+    }
+}
+
+fn generation(state: &serde_json::Value) -> anyhow::Result<i64> {
+    state
+        .get("generation")
+        .and_then(serde_json::Value::as_i64)
+        .context("the add-on's provider state has no credential generation")
+}
+
+impl Provider for PostgresProvider {
+    fn service(&self) -> &Service {
+        &self.service
+    }
+
+    fn provision<'a>(
+        &'a self,
+        resource: Resource,
+        _plan: &'a Plan,
+        _options: &'a AddonConfig,
+    ) -> BoxFuture<'a, anyhow::Result<Provisioned>> {
+        Box::pin(async move {
+            let mut admin = self.admin(None).await?;
+            let owner = resource.base_name();
+            if !role_exists(&mut admin, &owner).await? {
+                execute(&mut admin, &format!("CREATE ROLE {owner} NOLOGIN"))
+                    .await
+                    .context("create owner role")?;
+            }
+            if !database_exists(&mut admin, &owner).await? {
+                execute(
+                    &mut admin,
+                    &format!("CREATE DATABASE {owner} OWNER {owner}"),
+                )
+                .await
+                .context("create database")?;
+            }
+            execute(
+                &mut admin,
+                &format!("REVOKE ALL ON DATABASE {owner} FROM PUBLIC"),
+            )
+            .await
+            .context("revoke public access")?;
+            let provisioned = self.login_role(&mut admin, resource, 1).await?;
+            admin.close().await.ok();
+            Ok(provisioned)
+        })
+    }
+
+    fn rotate<'a>(
+        &'a self,
+        resource: Resource,
+        state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<Provisioned>> {
+        Box::pin(async move {
+            let next = generation(state)? + 1;
+            let mut admin = self.admin(None).await?;
+            let provisioned = self.login_role(&mut admin, resource, next).await?;
+            admin.close().await.ok();
+            Ok(provisioned)
+        })
+    }
+
+    fn revoke_previous<'a>(
+        &'a self,
+        resource: Resource,
+        state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let current = format!("{}_{}", resource.base_name(), generation(state)?);
+            let mut admin = self.admin(None).await?;
+            for role in self.login_roles(&mut admin, resource).await? {
+                if role != current {
+                    self.drop_login_role(&mut admin, resource, &role)
+                        .await
+                        .with_context(|| format!("revoke login role {role}"))?;
+                }
+            }
+            admin.close().await.ok();
+            Ok(())
+        })
+    }
+
+    fn deprovision<'a>(
+        &'a self,
+        resource: Resource,
+        _state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let owner = resource.base_name();
+            let mut admin = self.admin(None).await?;
+            let roles = self.login_roles(&mut admin, resource).await?;
+            // Logins first, so that access ends at once even if a later step fails.
+            for role in &roles {
+                execute(&mut admin, &format!("ALTER ROLE {role} NOLOGIN")).await?;
+            }
+            terminate(&mut admin, "datname", &owner).await?;
+            execute(
+                &mut admin,
+                &format!("DROP DATABASE IF EXISTS {owner} WITH (FORCE)"),
+            )
+            .await
+            .context("drop database")?;
+            for role in &roles {
+                execute(&mut admin, &format!("DROP ROLE IF EXISTS {role}")).await?;
+            }
+            execute(&mut admin, &format!("DROP ROLE IF EXISTS {owner}")).await?;
+            admin.close().await.ok();
+            Ok(())
+        })
+    }
+}
+
+async fn execute(admin: &mut PgConnection, statement: &str) -> anyhow::Result<()> {
+    // Statements may hold a password: the error names only the statement's first words.
+    let what: String = statement
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let statement = statement.to_owned();
+    sqlx::Executor::execute(&mut *admin, statement.as_str())
+        .await
+        .with_context(|| format!("PostgreSQL refused {what}"))?;
+    Ok(())
+}
+
+async fn role_exists(admin: &mut PgConnection, role: &str) -> anyhow::Result<bool> {
+    let row = sqlx::query("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .bind(role.to_owned())
+        .fetch_optional(&mut *admin)
+        .await
+        .context("look up role")?;
+    Ok(row.is_some())
+}
+
+async fn database_exists(admin: &mut PgConnection, database: &str) -> anyhow::Result<bool> {
+    let row = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(database.to_owned())
+        .fetch_optional(&mut *admin)
+        .await
+        .context("look up database")?;
+    Ok(row.is_some())
+}
+
+/// Ends every session whose `column` (`usename` or `datname`) is `value`.
+async fn terminate(admin: &mut PgConnection, column: &str, value: &str) -> anyhow::Result<()> {
+    sqlx::query(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE {column} = $1 AND pid <> pg_backend_pid()"
+    ))
+    .bind(value.to_owned())
+    .fetch_all(&mut *admin)
+    .await
+    .context("terminate sessions")?;
+    Ok(())
+}
+
+/// A SQL string literal (passwords are alphanumeric, but quote properly anyway).
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// IPv6 addresses need brackets in URLs.
+fn url_host(host: &str) -> String {
+    match host.contains(':') {
+        true => format!("[{host}]"),
+        false => host.to_owned(),
+    }
+}

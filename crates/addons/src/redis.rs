@@ -1,0 +1,294 @@
+//! `wharf-redis` (also `heroku-redis`): each add-on gets an ACL user and a key prefix on a
+//! Redis server the operator runs (`WHARF_ADDON_REDIS_URL`, a URL whose user may run `ACL`).
+//!
+//! What the isolation gives: the add-on's user (`addon_<hex>_<generation>`, with a random
+//! password) may read and write only keys and Pub/Sub channels starting with the add-on's
+//! prefix `addon_<hex>:` (given to the app as `<ATTACHMENT>_KEY_PREFIX`), may not run
+//! `@admin` or `@dangerous` commands (`FLUSHALL`, `FLUSHDB`, `KEYS`, `CONFIG`, `ACL`, ...) nor
+//! `SELECT` another database, and so can neither read nor change another add-on's data.
+//! What it does not give: `SCAN` still lists every key name in the database (not their
+//! values), and memory and CPU are shared with every other add-on on the server. An app needing
+//! more should get a Redis server of its own.
+//!
+//! Rotation adds the next generation's user; revoking the previous ones deletes them, which
+//! closes their connections. Deprovisioning deletes every user of the add-on and its keys.
+//! Users are saved with `ACL SAVE` when the server has an ACL file; without one, a restart of
+//! Redis forgets them, so operators should configure `aclfile`.
+
+use anyhow::Context;
+use futures_util::future::BoxFuture;
+use serde_json::json;
+
+use crate::resp::{Connection, Reply};
+use crate::{random_password, AddonConfig, Plan, Provider, Provisioned, Resource, Service};
+
+/// Keys `SCAN` asks for at a time when deprovisioning deletes an add-on's keys.
+const SCAN_BATCH: &str = "500";
+
+pub struct RedisProvider {
+    /// `host:port`.
+    address: String,
+    admin_user: Option<String>,
+    admin_password: Option<String>,
+    service: Service,
+}
+
+impl RedisProvider {
+    /// A provider administering the server at `admin_url` (`redis://[user:password@]host:port`).
+    pub fn new(admin_url: &str) -> anyhow::Result<RedisProvider> {
+        let rest = admin_url
+            .strip_prefix("redis://")
+            .context("the Redis add-on admin URL must start with redis://")?;
+        let rest = rest.split('/').next().unwrap_or(rest);
+        let (userinfo, address) = match rest.rsplit_once('@') {
+            Some((userinfo, address)) => (Some(userinfo), address),
+            None => (None, rest),
+        };
+        let (admin_user, admin_password) = match userinfo {
+            None => (None, None),
+            Some(userinfo) => match userinfo.split_once(':') {
+                Some((user, password)) => (
+                    (!user.is_empty()).then(|| user.to_owned()),
+                    Some(password.to_owned()),
+                ),
+                None => (Some(userinfo.to_owned()), None),
+            },
+        };
+        anyhow::ensure!(
+            !address.is_empty(),
+            "the Redis add-on admin URL has no host: use redis://host:port"
+        );
+        let address = match address.contains(':') {
+            true => address.to_owned(),
+            false => format!("{address}:6379"),
+        };
+        Ok(RedisProvider {
+            address,
+            admin_user,
+            admin_password,
+            service: Service {
+                name: "wharf-redis".into(),
+                aliases: vec!["heroku-redis".into()],
+                human_name: "Wharf Redis".into(),
+                default_attachment: "REDIS".into(),
+                attachment_prefix: "HEROKU_REDIS".into(),
+                addon_name_prefix: "redis".into(),
+                plans: vec![
+                    Plan {
+                        name: "mini".into(),
+                        description: "An ACL user and key prefix on the shared server".into(),
+                        default: true,
+                    },
+                    Plan {
+                        name: "premium-0".into(),
+                        description: "Same as mini (for Heroku app.json files)".into(),
+                        default: false,
+                    },
+                ],
+            },
+        })
+    }
+
+    async fn admin(&self) -> anyhow::Result<Connection> {
+        let mut connection = Connection::connect(&self.address).await?;
+        if let Some(password) = &self.admin_password {
+            let mut args = vec!["AUTH"];
+            if let Some(user) = &self.admin_user {
+                args.push(user);
+            }
+            args.push(password);
+            connection
+                .command(&args)
+                .await
+                .context("authenticate to the Redis add-on server")?;
+        }
+        Ok(connection)
+    }
+
+    /// Creates (or gives a new password to) the user of `generation`.
+    async fn user(
+        &self,
+        admin: &mut Connection,
+        resource: Resource,
+        generation: i64,
+    ) -> anyhow::Result<Provisioned> {
+        let user = format!("{}_{generation}", resource.base_name());
+        let prefix = key_prefix(resource);
+        let password = random_password();
+        admin
+            .command(&[
+                "ACL",
+                "SETUSER",
+                &user,
+                "reset",
+                "on",
+                &format!(">{password}"),
+                &format!("~{prefix}*"),
+                &format!("&{prefix}*"),
+                "+@all",
+                "-@admin",
+                "-@dangerous",
+                "-select",
+            ])
+            .await
+            .context("create the add-on's Redis user")?;
+        save_acl(admin).await?;
+        let url = format!("redis://{user}:{password}@{}", self.address);
+        Ok(Provisioned {
+            config: AddonConfig::from([("URL".to_owned(), url), ("KEY_PREFIX".to_owned(), prefix)]),
+            state: json!({ "generation": generation }),
+        })
+    }
+
+    /// Every user of the resource, every generation.
+    async fn users(
+        &self,
+        admin: &mut Connection,
+        resource: Resource,
+    ) -> anyhow::Result<Vec<String>> {
+        let prefix = format!("{}_", resource.base_name());
+        let Reply::Array(Some(users)) = admin.command(&["ACL", "USERS"]).await? else {
+            anyhow::bail!("unexpected reply to ACL USERS");
+        };
+        Ok(users
+            .iter()
+            .filter_map(Reply::text)
+            .filter(|user| user.starts_with(&prefix))
+            .collect())
+    }
+}
+
+/// Keys and channels of the add-on start with this.
+pub fn key_prefix(resource: Resource) -> String {
+    format!("{}:", resource.base_name())
+}
+
+fn generation(state: &serde_json::Value) -> anyhow::Result<i64> {
+    state
+        .get("generation")
+        .and_then(serde_json::Value::as_i64)
+        .context("the add-on's provider state has no credential generation")
+}
+
+/// Writes the users to the server's ACL file, when it has one.
+async fn save_acl(admin: &mut Connection) -> anyhow::Result<()> {
+    match admin.raw(&["ACL", "SAVE"]).await? {
+        Reply::Error(message) if message.contains("not configured") => Ok(()),
+        Reply::Error(message) => anyhow::bail!("Redis refused ACL SAVE: {message}"),
+        _ => Ok(()),
+    }
+}
+
+impl Provider for RedisProvider {
+    fn service(&self) -> &Service {
+        &self.service
+    }
+
+    fn provision<'a>(
+        &'a self,
+        resource: Resource,
+        _plan: &'a Plan,
+        _options: &'a AddonConfig,
+    ) -> BoxFuture<'a, anyhow::Result<Provisioned>> {
+        Box::pin(async move {
+            let mut admin = self.admin().await?;
+            self.user(&mut admin, resource, 1).await
+        })
+    }
+
+    fn rotate<'a>(
+        &'a self,
+        resource: Resource,
+        state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<Provisioned>> {
+        Box::pin(async move {
+            let next = generation(state)? + 1;
+            let mut admin = self.admin().await?;
+            self.user(&mut admin, resource, next).await
+        })
+    }
+
+    fn revoke_previous<'a>(
+        &'a self,
+        resource: Resource,
+        state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let current = format!("{}_{}", resource.base_name(), generation(state)?);
+            let mut admin = self.admin().await?;
+            for user in self.users(&mut admin, resource).await? {
+                if user != current {
+                    // Deleting a user also closes its connections.
+                    admin.command(&["ACL", "DELUSER", &user]).await?;
+                }
+            }
+            save_acl(&mut admin).await
+        })
+    }
+
+    fn deprovision<'a>(
+        &'a self,
+        resource: Resource,
+        _state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let mut admin = self.admin().await?;
+            for user in self.users(&mut admin, resource).await? {
+                admin.command(&["ACL", "DELUSER", &user]).await?;
+            }
+            save_acl(&mut admin).await?;
+            let pattern = format!("{}*", key_prefix(resource));
+            let mut cursor = "0".to_owned();
+            loop {
+                let reply = admin
+                    .command(&["SCAN", &cursor, "MATCH", &pattern, "COUNT", SCAN_BATCH])
+                    .await?;
+                let Reply::Array(Some(parts)) = reply else {
+                    anyhow::bail!("unexpected reply to SCAN");
+                };
+                let (Some(next), Some(Reply::Array(Some(keys)))) = (parts.first(), parts.get(1))
+                else {
+                    anyhow::bail!("unexpected reply to SCAN");
+                };
+                let keys: Vec<String> = keys.iter().filter_map(Reply::text).collect();
+                if !keys.is_empty() {
+                    let mut args = vec!["UNLINK"];
+                    args.extend(keys.iter().map(String::as_str));
+                    admin
+                        .command(&args)
+                        .await
+                        .context("delete the add-on's keys")?;
+                }
+                cursor = next.text().context("unexpected SCAN cursor")?;
+                if cursor == "0" {
+                    return Ok(());
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_urls() {
+        let check = |url: &str, address: &str, user: Option<&str>, password: Option<&str>| {
+            let provider = RedisProvider::new(url).expect("valid URL");
+            assert_eq!(provider.address, address);
+            assert_eq!(provider.admin_user.as_deref(), user);
+            assert_eq!(provider.admin_password.as_deref(), password);
+        };
+        check("redis://127.0.0.1:6379", "127.0.0.1:6379", None, None);
+        check("redis://localhost", "localhost:6379", None, None);
+        check("redis://:pw@db:6380/0", "db:6380", None, Some("pw"));
+        check(
+            "redis://admin:pw@db:6380",
+            "db:6380",
+            Some("admin"),
+            Some("pw"),
+        );
+        assert!(RedisProvider::new("http://db").is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! Clients of provisioned resources for the contract suite: they log in with the credentials
+//! a provider handed out, as an app's dyno would.
+
+use std::sync::Arc;
+
+use sqlx::{Connection, PgConnection};
+use wharf_addons::postgres::PostgresProvider;
+use wharf_addons::redis::{key_prefix, RedisProvider};
+use wharf_addons::resp::{self, Reply};
+use wharf_addons::{AddonConfig, Provider, Resource};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Postgres,
+    Redis,
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("WHARF_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("WHARF_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+pub fn postgres_provider() -> Arc<dyn Provider> {
+    Arc::new(PostgresProvider::new(&postgres_url()).unwrap())
+}
+
+pub fn redis_provider() -> Arc<dyn Provider> {
+    Arc::new(RedisProvider::new(&redis_url()).unwrap())
+}
+
+/// The password in `scheme://user:password@host...`.
+pub fn password(url: &str) -> String {
+    let userinfo = url.split("://").nth(1).unwrap().split('@').next().unwrap();
+    userinfo.split(':').nth(1).unwrap().to_owned()
+}
+
+/// `(user, password, host:port)` of a Redis URL.
+fn redis_parts(url: &str) -> (String, String, String) {
+    let rest = url.strip_prefix("redis://").unwrap();
+    let (userinfo, address) = rest.rsplit_once('@').unwrap();
+    let (user, password) = userinfo.split_once(':').unwrap();
+    (user.to_owned(), password.to_owned(), address.to_owned())
+}
+
+pub enum Client {
+    Postgres(PgConnection),
+    Redis(resp::Connection, String),
+}
+
+impl Client {
+    pub async fn connect(kind: Kind, config: &AddonConfig) -> anyhow::Result<Client> {
+        let url = &config["URL"];
+        match kind {
+            Kind::Postgres => Ok(Client::Postgres(PgConnection::connect(url).await?)),
+            Kind::Redis => {
+                let (user, password, address) = redis_parts(url);
+                let mut connection = resp::Connection::connect(&address).await?;
+                connection.command(&["AUTH", &user, &password]).await?;
+                Ok(Client::Redis(connection, config["KEY_PREFIX"].clone()))
+            }
+        }
+    }
+
+    /// Logs in with `a`'s credentials and tries to read `b`'s data.
+    pub async fn cross_access(
+        kind: Kind,
+        a: &AddonConfig,
+        b: &AddonConfig,
+    ) -> anyhow::Result<Option<String>> {
+        match kind {
+            Kind::Postgres => {
+                let database_b = b["URL"].rsplit('/').next().unwrap();
+                let (base_a, _) = a["URL"].rsplit_once('/').unwrap();
+                let mut connection =
+                    PgConnection::connect(&format!("{base_a}/{database_b}")).await?;
+                Ok(sqlx::query_scalar("SELECT v FROM kv WHERE k = 'secret'")
+                    .fetch_optional(&mut connection)
+                    .await?)
+            }
+            Kind::Redis => {
+                let mut client = Client::connect(kind, a).await?;
+                if let Client::Redis(connection, _) = &mut client {
+                    let key = format!("{}secret", b["KEY_PREFIX"]);
+                    return Ok(connection.command(&["GET", &key]).await?.text());
+                }
+                unreachable!()
+            }
+        }
+    }
+
+    pub async fn write_and_read(&mut self, key: &str, value: &str) -> anyhow::Result<()> {
+        match self {
+            Client::Postgres(connection) => {
+                sqlx::raw_sql("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT)")
+                    .execute(&mut *connection)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO kv (k, v) VALUES ($1, $2)
+                     ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                )
+                .bind(key)
+                .bind(value)
+                .execute(&mut *connection)
+                .await?;
+            }
+            Client::Redis(connection, prefix) => {
+                connection
+                    .command(&["SET", &format!("{prefix}{key}"), value])
+                    .await?;
+            }
+        }
+        anyhow::ensure!(self.read(key).await?.as_deref() == Some(value));
+        Ok(())
+    }
+
+    pub async fn read(&mut self, key: &str) -> anyhow::Result<Option<String>> {
+        match self {
+            Client::Postgres(connection) => Ok(sqlx::query_scalar("SELECT v FROM kv WHERE k = $1")
+                .bind(key)
+                .fetch_optional(&mut *connection)
+                .await?),
+            Client::Redis(connection, prefix) => Ok(connection
+                .command(&["GET", &format!("{prefix}{key}")])
+                .await?
+                .text()),
+        }
+    }
+}
+
+/// Whether the resource's data is still on the server (its database, or any of its keys).
+pub async fn resource_exists(kind: Kind, resource: Resource) -> bool {
+    match kind {
+        Kind::Postgres => {
+            let mut admin = PgConnection::connect(&postgres_url()).await.unwrap();
+            sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(resource.base_name())
+                .fetch_optional(&mut admin)
+                .await
+                .unwrap()
+                .is_some()
+        }
+        Kind::Redis => {
+            let address = redis_url()
+                .strip_prefix("redis://")
+                .unwrap()
+                .rsplit('@')
+                .next()
+                .unwrap()
+                .to_owned();
+            let mut admin = resp::Connection::connect(&address).await.unwrap();
+            let pattern = format!("{}*", key_prefix(resource));
+            let reply = admin
+                .command(&["SCAN", "0", "MATCH", &pattern, "COUNT", "100000"])
+                .await
+                .unwrap();
+            match reply {
+                Reply::Array(Some(parts)) => {
+                    !matches!(parts.get(1), Some(Reply::Array(Some(keys))) if keys.is_empty())
+                }
+                _ => panic!("unexpected SCAN reply"),
+            }
+        }
+    }
+}
