@@ -102,5 +102,7 @@ async fn read_app(store: &Store, app_id: Uuid, name: &str) -> anyhow::Result<Opt
             commands,
         },
         formation,
+        // The manager decides from the app's traffic.
+        asleep: false,
     }))
 }

@@ -85,19 +85,25 @@ impl Shared {
                 let Some(id) = registry.find(app, &name, release).map(|d| d.id) else {
                     return;
                 };
-                let message = match reason {
-                    RestartReason::Crashed => None,
-                    RestartReason::Cycling => Some(messages::CYCLING),
+                let Some(state) = registry.dynos.get(&id).map(|d| d.state) else {
+                    return;
                 };
-                let due = registry.dynos.get(&id).is_some_and(|d| match reason {
-                    RestartReason::Crashed => d.state == DynoState::Crashed,
-                    RestartReason::Cycling => d.state == DynoState::Up,
-                });
-                if due {
-                    match message {
-                        Some(message) => drop(self.restart_in_place(registry, id, message)),
-                        None => self.restart_crashed(registry, id),
+                match (reason, state) {
+                    (RestartReason::Crashed, DynoState::Crashed) => {
+                        self.restart_crashed(registry, id);
                     }
+                    (RestartReason::Cycling, DynoState::Up) => {
+                        drop(self.restart_in_place(registry, id, messages::CYCLING));
+                    }
+                    (RestartReason::Waking, DynoState::Idle) => {
+                        drop(self.restart_in_place(registry, id, messages::UNIDLING));
+                    }
+                    _ => {}
+                }
+            }
+            Action::Idle { app, name, release } => {
+                if let Some(id) = registry.find(app, &name, release).map(|d| d.id) {
+                    self.idle_dyno(registry, id);
                 }
             }
             Action::Stop {
@@ -115,7 +121,8 @@ impl Shared {
     }
 
     /// Logs `message` and the state change, and makes the dyno's process run again: a crashed
-    /// dyno at once, a running one once its container is gone. The token is cancelled then.
+    /// or idle dyno at once, a running one once its container is gone. The token is cancelled
+    /// then.
     pub(crate) fn restart_in_place(
         self: &Arc<Self>,
         registry: &mut Registry,
@@ -130,7 +137,21 @@ impl Shared {
                 self.restart_crashed(registry, id);
                 None
             }
+            DynoState::Idle if entry.run.is_none() => {
+                self.log(app_id, &name, message);
+                entry.run = Some(RunHandle::new());
+                self.transition(registry, id, DynoState::Starting);
+                self.spawn_supervisor(id);
+                None
+            }
             DynoState::Up | DynoState::Starting | DynoState::Idle => {
+                if entry.intent == Some(Intent::Idle) {
+                    // Still stopping to go idle: run again once that process is gone.
+                    entry.intent = Some(Intent::Restart);
+                    self.log(app_id, &name, message);
+                    self.transition(registry, id, DynoState::Starting);
+                    return None;
+                }
                 if entry.intent.is_some() {
                     return entry.run.as_ref().map(|run| run.done.clone());
                 }
@@ -145,6 +166,24 @@ impl Shared {
             }
             DynoState::Down => None,
         }
+    }
+
+    /// Logs `Idling`, takes the dyno out of the routes (state `idle`) and has its supervisor
+    /// stop its process; the dyno stays, without a container, until its app wakes.
+    pub(crate) fn idle_dyno(&self, registry: &mut Registry, id: Uuid) {
+        let Some(entry) = registry.dynos.get_mut(&id) else {
+            return;
+        };
+        if !matches!(entry.state, DynoState::Up | DynoState::Starting) || entry.intent.is_some() {
+            return;
+        }
+        entry.intent = Some(Intent::Idle);
+        let (app_id, name) = (entry.app_id, entry.name.clone());
+        if let Some(run) = &entry.run {
+            run.stop.cancel();
+        }
+        self.log(app_id, &name, messages::IDLING);
+        self.transition(registry, id, DynoState::Idle);
     }
 
     pub(crate) fn restart_crashed(self: &Arc<Self>, registry: &mut Registry, id: Uuid) {
@@ -164,17 +203,18 @@ impl Shared {
     }
 
     /// Takes the dyno out of the routes (state `down`), then has its supervisor stop it; a
-    /// crashed dyno is removed at once. Returns the token cancelled once it is gone.
+    /// crashed dyno, or an idle one without a process, is removed at once. Returns the token
+    /// cancelled once it is gone.
     pub(crate) fn stop_dyno(&self, registry: &mut Registry, id: Uuid) -> Option<CancellationToken> {
         let entry = registry.dynos.get_mut(&id)?;
         match entry.state {
             DynoState::Down => entry.run.as_ref().map(|run| run.done.clone()),
-            DynoState::Crashed => {
+            DynoState::Crashed | DynoState::Idle if entry.run.is_none() => {
                 self.transition(registry, id, DynoState::Down);
                 registry.dynos.remove(&id);
                 None
             }
-            DynoState::Starting | DynoState::Up | DynoState::Idle => {
+            DynoState::Starting | DynoState::Up | DynoState::Idle | DynoState::Crashed => {
                 entry.intent = Some(Intent::Stop);
                 let run = entry.run.clone();
                 // Out of the route table before SIGTERM.

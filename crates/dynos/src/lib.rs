@@ -34,6 +34,7 @@
 //! `dynos/<container-id>/{upper,work,bundle}` (one per running process, removed with it), and
 //! `wharf/bin/wharf` (bound read-only at `/wharf` in every dyno).
 
+mod activity;
 mod desired;
 mod executor;
 mod lifecycle;

@@ -102,6 +102,10 @@ impl Shared {
                 entry.run = Some(RunHandle::new());
                 true
             }
+            Some(Intent::Idle) => {
+                entry.cycle_at = None;
+                false
+            }
             Some(Intent::Restart) | None => {
                 let now = now_micros();
                 if !matches!(end, RunEnd::Stopped) {

@@ -18,6 +18,7 @@ use wharf_containers::{Runtime, Stack};
 use wharf_model::DynoSize;
 use wharf_store::Store;
 
+use crate::activity::Activity;
 use crate::desired;
 use crate::logs::{now_micros, LogBuffer};
 use crate::messages;
@@ -57,6 +58,9 @@ pub struct DynoManagerConfig {
     /// The binary bound at `/wharf/bin/wharf` in every dyno; the running executable when
     /// `None`.
     pub wharf_binary: Option<PathBuf>,
+    /// An app whose web dynos sleep (Eco) goes idle after this long without a request;
+    /// `None` keeps every app awake.
+    pub sleep_after: Option<Duration>,
 }
 
 impl DynoManagerConfig {
@@ -68,6 +72,7 @@ impl DynoManagerConfig {
     pub const DEFAULT_CYCLE_JITTER: Duration = Duration::from_secs(30 * 60);
     pub const DEFAULT_LOG_LINES_PER_APP: usize = 1500;
     pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(5);
+    pub const DEFAULT_SLEEP_AFTER: Duration = Duration::from_secs(30 * 60);
 
     pub fn new(data_dir: &Path) -> Self {
         DynoManagerConfig {
@@ -81,6 +86,7 @@ impl DynoManagerConfig {
             log_lines_per_app: Self::DEFAULT_LOG_LINES_PER_APP,
             stats_interval: Self::DEFAULT_STATS_INTERVAL,
             wharf_binary: None,
+            sleep_after: Some(Self::DEFAULT_SLEEP_AFTER),
         }
     }
 }
@@ -146,6 +152,7 @@ pub(crate) struct Shared {
     pub routes: watch::Sender<RouteTable>,
     pending: Mutex<Pending>,
     pub wake: Notify,
+    pub activity: Activity,
     pub tasks: TaskTracker,
     /// Set when shutdown begins: nothing starts after it.
     pub closing: CancellationToken,
@@ -166,6 +173,7 @@ impl DynoManager {
                 logs: LogBuffer::new(config.log_lines_per_app),
                 slugs: SlugCache::new(&config.data_dir),
                 ports: Mutex::new(PortAllocator::new(config.port_range.clone())),
+                activity: Activity::new(config.sleep_after),
                 config,
                 runtime,
                 stack,
@@ -209,20 +217,37 @@ impl DynoManager {
                     tracing::warn!("remove unknown dynos: {error:#}");
                 }
             }
-            let wake_at = shared.next_wake().map_or(next_full, |at| at.min(next_full));
+            let wake_at = [shared.next_wake(), shared.activity.next_sleep()]
+                .into_iter()
+                .flatten()
+                .fold(next_full, std::cmp::Ord::min);
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = shared.wake.notified() => {}
-                () = tokio::time::sleep_until(wake_at) => {}
+                // Something is due (a restart, cycling, an app falling asleep): a full pass.
+                () = tokio::time::sleep_until(wake_at) => next_full = wake_at,
             }
         }
         shared.shut_down().await
     }
 
     /// Asks for a reconcile of `app_id` soon (after a deploy, scaling, a config change, a
-    /// restart or a rollback, or the app's deletion). Never waits.
+    /// restart or a rollback, or the app's deletion). Never waits. Like a request, such a
+    /// change wakes an app that sleeps.
     pub fn notify(&self, app_id: Uuid) {
+        self.shared.activity.touch(app_id);
         self.shared.notify(app_id);
+    }
+
+    /// The app served a request: it stays awake for another `sleep_after`. Cheap; never
+    /// waits.
+    pub fn touch(&self, app_id: Uuid) {
+        self.shared.activity.touch(app_id);
+    }
+
+    /// A request waits for the app: wakes its idle dynos now. Never waits.
+    pub fn wake(&self, app_id: Uuid) {
+        self.notify(app_id);
     }
 
     /// The app's present dynos, by process type, number and release.
@@ -321,7 +346,14 @@ impl Shared {
             return Ok(());
         }
         let known = self.registry().apps();
-        let read = desired::read(&self.store, scope, &known).await?;
+        let mut read = desired::read(&self.store, scope, &known).await?;
+        for (app_id, app) in &mut read.desired.apps {
+            app.asleep = app.can_sleep() && self.activity.asleep(*app_id);
+        }
+        if scope.is_none() {
+            self.activity
+                .retain(|app_id| read.desired.apps.contains_key(app_id));
+        }
         let mut keep = {
             let mut registry = self.registry();
             // Renamed apps: their routes follow the new name.

@@ -34,6 +34,10 @@ pub const STOPPING_KILL: &str = "Stopping process with SIGKILL";
 pub const STOPPING_REMAINING: &str = "Stopping remaining processes with SIGKILL";
 pub const CYCLING: &str = "Cycling";
 pub const RESTARTING: &str = "Restarting";
+/// An app's dyno goes to sleep for lack of traffic.
+pub const IDLING: &str = "Idling";
+/// A request woke an idle dyno's app.
+pub const UNIDLING: &str = "Unidling";
 pub const R15: &str = "Error R15 (Memory quota vastly exceeded)";
 pub const R14: &str = "Error R14 (Memory quota exceeded)";
 pub const R99: &str = "Error R99 (Platform error) -> Failed to launch the dyno";

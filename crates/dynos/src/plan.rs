@@ -38,6 +38,19 @@ pub struct DesiredApp {
     pub release: DesiredRelease,
     /// Process type to quantity and size; types the release does not define never run.
     pub formation: BTreeMap<String, DesiredProcess>,
+    /// Asleep for lack of traffic: its dynos of a size that sleeps go idle (no process, out
+    /// of the routes) and none of them starts; see [`DesiredApp::can_sleep`].
+    pub asleep: bool,
+}
+
+impl DesiredApp {
+    /// Whether the app falls asleep when it gets no traffic: it runs web dynos, of a size
+    /// that sleeps (Eco). An app with only workers never sleeps (nothing would wake it).
+    pub fn can_sleep(&self) -> bool {
+        runnable(self)
+            .get(PREBOOT_TYPE)
+            .is_some_and(|web| web.quantity > 0 && web.size.sleeps())
+    }
 }
 
 /// The release dynos of an app should run.
@@ -90,6 +103,8 @@ pub enum RestartReason {
     Crashed,
     /// Its daily cycling is due.
     Cycling,
+    /// It is idle and its app is awake again.
+    Waking,
 }
 
 /// Why a dyno stops for good.
@@ -120,6 +135,12 @@ pub enum Action {
         release: i64,
         reason: RestartReason,
     },
+    /// Stop a present dyno's process and keep the dyno, idle, until its app wakes.
+    Idle {
+        app: Uuid,
+        name: DynoName,
+        release: i64,
+    },
     /// Stop a present dyno and remove it.
     Stop {
         app: Uuid,
@@ -132,9 +153,10 @@ pub enum Action {
 impl Action {
     pub fn app(&self) -> Uuid {
         match self {
-            Action::Start { app, .. } | Action::Restart { app, .. } | Action::Stop { app, .. } => {
-                *app
-            }
+            Action::Start { app, .. }
+            | Action::Restart { app, .. }
+            | Action::Idle { app, .. }
+            | Action::Stop { app, .. } => *app,
         }
     }
 }
@@ -154,6 +176,8 @@ const PREBOOT_TYPE: &str = "web";
 ///   old dyno stops; a free number (no present dyno of any release holds it) starts.
 /// - An app never has more than its total quantity plus its web quantity present: starts wait
 ///   until stopped dynos are gone.
+/// - An asleep app's current dynos of a size that sleeps go idle, and none of them starts or
+///   restarts; once it is awake, its idle dynos restart in place.
 pub fn plan(desired: &Desired, observed: &Observed) -> Vec<Action> {
     let mut by_app: BTreeMap<Uuid, Vec<&ObservedDyno>> = BTreeMap::new();
     for dyno in &observed.dynos {
@@ -236,6 +260,7 @@ fn plan_app(
             size,
             dynos: &of_type,
             now,
+            asleep: wanted.asleep && size.is_some_and(DynoSize::sleeps),
         };
         plan.run(&mut budget, actions);
     }
@@ -251,6 +276,8 @@ struct TypePlan<'a> {
     size: Option<DynoSize>,
     dynos: &'a [&'a ObservedDyno],
     now: OffsetDateTime,
+    /// The app is asleep and this type's dynos sleep.
+    asleep: bool,
 }
 
 impl TypePlan<'_> {
@@ -280,6 +307,14 @@ impl TypePlan<'_> {
             if self.is_current(dyno) {
                 if above {
                     actions.push(self.stop(dyno, StopReason::ScaledDown));
+                } else if self.asleep {
+                    if matches!(dyno.state, DynoState::Up | DynoState::Starting) {
+                        actions.push(Action::Idle {
+                            app: self.app,
+                            name: dyno.name.clone(),
+                            release: dyno.release,
+                        });
+                    }
                 } else if let Some(reason) = self.restart_reason(dyno) {
                     actions.push(Action::Restart {
                         app: self.app,
@@ -325,6 +360,9 @@ impl TypePlan<'_> {
                 .collect()
         };
         let Some(size) = self.size else { return };
+        if self.asleep {
+            return;
+        }
         for number in free {
             if *budget == 0 {
                 return;
@@ -358,6 +396,7 @@ impl TypePlan<'_> {
             DynoState::Up if dyno.cycle_at.is_some_and(|at| at <= self.now) => {
                 Some(RestartReason::Cycling)
             }
+            DynoState::Idle => Some(RestartReason::Waking),
             _ => None,
         }
     }

@@ -21,6 +21,8 @@ pub(crate) enum Intent {
     Stop,
     /// Run the process again once its container is gone.
     Restart,
+    /// Keep the dyno, idle and without a process, once its container is gone.
+    Idle,
 }
 
 /// The handles of one run of a dyno's process.
@@ -63,7 +65,7 @@ pub(crate) struct DynoEntry {
     pub port: Option<u16>,
     pub container_id: Option<String>,
     pub intent: Option<Intent>,
-    /// The current run; `None` while crashed.
+    /// The current run; `None` while crashed, or idle once its process is gone.
     pub run: Option<RunHandle>,
     /// A one-off dyno (`run.N`): outside the formation, never planned for, never restarted.
     pub one_off: bool,

@@ -26,8 +26,9 @@ use crate::state::DynoName;
 /// Every dyno container's id starts with this, so leftovers are found by prefix.
 pub const DYNO_PREFIX: &str = "dyno-";
 
-/// How often a booting web dyno's `$PORT` is tried.
-const BOOT_POLL: Duration = Duration::from_millis(50);
+/// How often a booting web dyno's `$PORT` is tried. A refused connection on loopback costs
+/// microseconds; a short poll is what lets a woken app serve a few milliseconds after it binds.
+const BOOT_POLL: Duration = Duration::from_millis(5);
 /// How long one connection attempt to a booting dyno may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// The memory limit is this many times the size's quota: above the quota a dyno gets R14

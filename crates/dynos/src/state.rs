@@ -16,7 +16,8 @@ pub enum DynoState {
     /// Being stopped: out of the route table, SIGTERM sent; it is removed once its container is
     /// gone.
     Down,
-    /// Asleep for lack of traffic (Eco dynos). The manager never puts a dyno in this state yet.
+    /// Asleep for lack of traffic (Eco dynos): no process, out of the routes, until a request
+    /// (or a change to the app) wakes it.
     Idle,
 }
 

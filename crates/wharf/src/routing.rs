@@ -9,16 +9,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use wharf_dynos::{DynoManager, DynoState, LogLine, LogSource};
 use wharf_router::{AppRoutes, Backend, RouteTable, RouterLogLine};
 use wharf_store::Store;
 
-/// How often the table is rebuilt even when no dyno changed (maintenance, formation).
+/// How often what the store knows is read again (maintenance, formation, domains).
 const REFRESH: Duration = Duration::from_secs(1);
+/// Wake signals waiting for the dyno manager; the router retries on the next table change
+/// when it is full.
+const WAKE_QUEUE: usize = 256;
 
 /// Publishes route tables on the returned channel until `shutdown`.
+///
+/// What the store knows (apps, maintenance, formations, domains) is read every [`REFRESH`];
+/// a change of the dyno manager's routes rebuilds the table at once from the last read, with
+/// no store query, so a dyno that comes up (a woken app, say) is routed within microseconds.
 pub fn publish(
     store: Store,
     dynos: DynoManager,
@@ -30,44 +37,72 @@ pub fn publish(
     let (sender, receiver) = watch::channel(Arc::new(RouteTable::default()));
     let task = tokio::spawn(async move {
         let mut changes = dynos.routes();
+        let mut known = Known::default();
+        let mut refresh = tokio::time::interval(REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            match build(&store, &dynos).await {
-                Ok(table) => {
-                    sender.send_if_modified(|current| {
-                        let changed = **current != table;
-                        if changed {
-                            *current = Arc::new(table);
-                        }
-                        changed
-                    });
-                }
-                Err(error) => {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        "refresh routes; keeping the last table"
-                    );
-                }
-            }
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 changed = changes.changed() => if changed.is_err() { return Ok(()) },
-                _ = tokio::time::sleep(REFRESH) => {}
+                _ = refresh.tick() => match Known::read(&store).await {
+                    Ok(read) => known = read,
+                    Err(error) => tracing::warn!(
+                        error = format!("{error:#}"),
+                        "refresh routes; keeping the last table"
+                    ),
+                },
             }
+            let table = build(&known, &dynos);
+            sender.send_if_modified(|current| {
+                let changed = **current != table;
+                if changed {
+                    *current = Arc::new(table);
+                }
+                changed
+            });
         }
     });
     (receiver, task)
 }
 
-async fn build(store: &Store, dynos: &DynoManager) -> anyhow::Result<RouteTable> {
+/// What the route table needs from the store, as of the last read.
+#[derive(Default)]
+struct Known {
+    apps: Vec<KnownApp>,
+}
+
+struct KnownApp {
+    id: uuid::Uuid,
+    name: String,
+    maintenance: bool,
+    web_quantity: u32,
+}
+
+impl Known {
+    async fn read(store: &Store) -> anyhow::Result<Known> {
+        let mut apps = Vec::new();
+        for app in store.all_apps().await? {
+            let web_quantity = store
+                .formation(app.id)
+                .await?
+                .iter()
+                .find(|entry| entry.process_type.as_str() == "web")
+                .map_or(0, |entry| entry.quantity);
+            apps.push(KnownApp {
+                id: app.id,
+                name: app.name.to_string(),
+                maintenance: app.maintenance,
+                web_quantity,
+            });
+        }
+        Ok(Known { apps })
+    }
+}
+
+fn build(known: &Known, dynos: &DynoManager) -> RouteTable {
     let up = dynos.routes().borrow().clone();
     let mut apps = HashMap::new();
-    for app in store.all_apps().await? {
-        let web_quantity = store
-            .formation(app.id)
-            .await?
-            .iter()
-            .find(|entry| entry.process_type.as_str() == "web")
-            .map_or(0, |entry| entry.quantity);
+    for app in &known.apps {
         let web: Vec<_> = dynos
             .dynos(app.id)
             .into_iter()
@@ -89,29 +124,45 @@ async fn build(store: &Store, dynos: &DynoManager) -> anyhow::Result<RouteTable>
             .iter()
             .any(|d| matches!(d.state, DynoState::Starting | DynoState::Idle));
         apps.insert(
-            app.name.to_string(),
+            app.name.clone(),
             AppRoutes {
                 app_id: app.id,
                 maintenance: app.maintenance,
-                web_quantity,
+                web_quantity: app.web_quantity,
                 crashed,
                 booting,
                 backends,
             },
         );
     }
-    Ok(RouteTable {
+    RouteTable {
         apps,
         domains: HashMap::new(),
-    })
+    }
 }
 
-/// Where the router's request lines go: the app's log, as `heroku[router]` lines.
+/// Where the router's request lines go: the app's log, as `heroku[router]` lines. Each
+/// request also keeps its app awake.
 pub fn log_sink(dynos: DynoManager) -> impl Fn(uuid::Uuid, RouterLogLine) + Send + Sync + 'static {
     move |app_id, line| {
+        dynos.touch(app_id);
         dynos.logs().append(
             app_id,
             LogLine::now(LogSource::Heroku, "router", line.to_string()),
         );
     }
+}
+
+/// Hands the router's wake signals (an app with a request waiting and no web dyno up) to the
+/// dyno manager, until the router drops its sender.
+pub fn forward_wakes(
+    dynos: DynoManager,
+) -> (mpsc::Sender<uuid::Uuid>, tokio::task::JoinHandle<()>) {
+    let (sender, mut receiver) = mpsc::channel(WAKE_QUEUE);
+    let task = tokio::spawn(async move {
+        while let Some(app_id) = receiver.recv().await {
+            dynos.wake(app_id);
+        }
+    });
+    (sender, task)
 }

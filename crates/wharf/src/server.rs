@@ -72,6 +72,10 @@ pub struct ServerArgs {
     /// jitter); 0 turns cycling off
     #[arg(long, env = "WHARF_DYNO_CYCLE_HOURS", default_value_t = 24)]
     pub dyno_cycle_hours: u64,
+    /// Seconds without a request after which an app with Eco web dynos sleeps (its dynos stop
+    /// until the next request); 0 keeps every app awake
+    #[arg(long, env = "WHARF_ECO_SLEEP_AFTER", default_value_t = 1800)]
+    pub eco_sleep_after: u64,
     /// Log lines each app keeps for `wharf logs`
     #[arg(long, env = "WHARF_LOG_LINES", default_value_t = 1500)]
     pub log_lines: usize,
@@ -131,6 +135,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             cycle_after: (args.dyno_cycle_hours > 0)
                 .then(|| Duration::from_secs(args.dyno_cycle_hours * 60 * 60)),
             log_lines_per_app: args.log_lines,
+            sleep_after: (args.eco_sleep_after > 0)
+                .then(|| Duration::from_secs(args.eco_sleep_after)),
             ..DynoManagerConfig::new(&args.data_dir)
         },
         runtime.clone(),
@@ -179,8 +185,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut subsystems = JoinSet::new();
     let (routes, routes_task) = routing::publish(store.clone(), dynos.clone(), shutdown.clone());
     subsystems.spawn(async move { routes_task.await.context("publish routes")? });
+    let (wake, wakes_task) = routing::forward_wakes(dynos.clone());
+    subsystems.spawn(async move {
+        wakes_task.await.context("forward wake signals")?;
+        Ok(())
+    });
     let router = Router::new(
-        RouterConfig::new(args.base_domain.clone()),
+        RouterConfig {
+            wake: Some(wake),
+            ..RouterConfig::new(args.base_domain.clone())
+        },
         routes,
         routing::log_sink(dynos.clone()),
     );

@@ -40,6 +40,7 @@ fn desired_app(version: i64, formation: &[(&str, u32, DynoSize)]) -> DesiredApp 
                 )
             })
             .collect(),
+        asleep: false,
     }
 }
 
@@ -89,6 +90,7 @@ fn check(desired: &Desired, dynos: Vec<ObservedDyno>, expected: &[&str]) {
                 reason,
                 ..
             } => format!("stop {name} v{release} {reason:?}").to_lowercase(),
+            Action::Idle { name, release, .. } => format!("idle {name} v{release}"),
         })
         .collect();
     assert_eq!(actions, expected);
@@ -282,6 +284,92 @@ fn deleted_apps_stop_everything() {
     );
 }
 
+fn eco_app(version: i64, asleep: bool) -> Desired {
+    let mut app = desired_app(
+        version,
+        &[("web", 2, DynoSize::Eco), ("worker", 1, DynoSize::Eco)],
+    );
+    app.asleep = asleep;
+    Desired {
+        apps: [(app_id(1), app)].into(),
+    }
+}
+
+fn eco(name: &str, release: i64, state: DynoState) -> ObservedDyno {
+    ObservedDyno {
+        size: DynoSize::Eco,
+        ..dyno(name, release, state)
+    }
+}
+
+#[test]
+fn only_apps_with_eco_web_dynos_can_sleep() {
+    let can_sleep = |formation: &[(&str, u32, DynoSize)]| desired_app(1, formation).can_sleep();
+    assert!(can_sleep(&[("web", 1, DynoSize::Eco)]));
+    assert!(can_sleep(&[
+        ("web", 1, DynoSize::Eco),
+        ("worker", 1, DynoSize::Basic)
+    ]));
+    assert!(!can_sleep(&[("web", 1, DynoSize::Basic)]));
+    assert!(!can_sleep(&[("web", 0, DynoSize::Eco)]));
+    assert!(!can_sleep(&[("worker", 1, DynoSize::Eco)]));
+}
+
+#[test]
+fn an_asleep_app_idles_its_dynos_and_starts_none() {
+    check(
+        &eco_app(2, true),
+        vec![
+            eco("web.1", 2, DynoState::Up),
+            eco("web.2", 2, DynoState::Starting),
+            eco("worker.1", 2, DynoState::Idle),
+        ],
+        &["idle web.1 v2", "idle web.2 v2"],
+    );
+    // Crashed dynos wait for the wake; absent ones are not started.
+    check(
+        &eco_app(2, true),
+        vec![eco("web.1", 2, DynoState::Crashed)],
+        &[],
+    );
+}
+
+#[test]
+fn an_awake_app_restarts_its_idle_dynos() {
+    check(
+        &eco_app(2, false),
+        vec![
+            eco("web.1", 2, DynoState::Idle),
+            eco("web.2", 2, DynoState::Idle),
+            eco("worker.1", 2, DynoState::Idle),
+        ],
+        &[
+            "restart web.1 v2 waking",
+            "restart web.2 v2 waking",
+            "restart worker.1 v2 waking",
+        ],
+    );
+}
+
+#[test]
+fn only_sleeping_sizes_go_idle() {
+    let mut wanted = desired_app(
+        2,
+        &[("web", 1, DynoSize::Eco), ("worker", 1, DynoSize::Basic)],
+    );
+    wanted.asleep = true;
+    check(
+        &Desired {
+            apps: [(app_id(1), wanted)].into(),
+        },
+        vec![
+            eco("web.1", 2, DynoState::Up),
+            dyno("worker.1", 2, DynoState::Up),
+        ],
+        &["idle web.1 v2"],
+    );
+}
+
 // Properties, with a model of the executor and the dynos.
 
 /// The world after one round: the plan's actions applied, then started dynos come up and
@@ -315,6 +403,9 @@ fn apply(dynos: &mut Vec<ObservedDyno>, actions: &[Action], now: OffsetDateTime)
             Action::Stop {
                 app, name, release, ..
             } => find(dynos, *app, name, *release).state = DynoState::Down,
+            Action::Idle { app, name, release } => {
+                find(dynos, *app, name, *release).state = DynoState::Idle;
+            }
         }
     }
 }
@@ -367,7 +458,7 @@ fn no_duplicates(dynos: &[ObservedDyno]) -> bool {
 }
 
 fn size_strategy() -> impl Strategy<Value = DynoSize> {
-    prop::sample::select(vec![DynoSize::Basic, DynoSize::Standard2X])
+    prop::sample::select(vec![DynoSize::Eco, DynoSize::Basic, DynoSize::Standard2X])
 }
 
 fn state_strategy() -> impl Strategy<Value = DynoState> {
@@ -376,6 +467,7 @@ fn state_strategy() -> impl Strategy<Value = DynoState> {
         DynoState::Up,
         DynoState::Crashed,
         DynoState::Down,
+        DynoState::Idle,
     ])
 }
 
@@ -510,5 +602,49 @@ proptest! {
         prop_assert!(converged(&desired, &dynos), "not converged after {rounds} rounds: {dynos:?}");
         let observed = Observed { now, dynos: dynos.clone() };
         prop_assert_eq!(plan(&desired, &observed), vec![]);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// An asleep app never starts a dyno of a size that sleeps, and after one round none of
+    /// its current dynos of that size runs; once awake again it converges as any app does.
+    #[test]
+    fn asleep_apps_run_no_sleeping_dynos(desired in desired_strategy(), initial in dynos_strategy()) {
+        let mut asleep = desired.clone();
+        for app in asleep.apps.values_mut() {
+            app.asleep = true;
+        }
+        let mut dynos = initial;
+        for _ in 0..3 {
+            let actions = plan(&asleep, &Observed { now: NOW, dynos: dynos.clone() });
+            for action in &actions {
+                if let Action::Start { size, name, .. } = action {
+                    prop_assert!(!size.sleeps(), "started {name} of an asleep app");
+                }
+            }
+            apply(&mut dynos, &actions, NOW);
+            settle(&mut dynos);
+            for dyno in &dynos {
+                let Some(wanted) = asleep.apps.get(&dyno.app) else { continue };
+                let current = runnable(wanted).get(dyno.name.process_type()).is_some_and(|p| {
+                    p.size == dyno.size && p.size.sleeps() && dyno.name.number() <= p.quantity
+                }) && dyno.release == wanted.release.version;
+                prop_assert!(!(current && dyno.state == DynoState::Up),
+                    "{} still up while its app sleeps", dyno.name);
+            }
+        }
+        let mut now = NOW;
+        for _ in 0..16 {
+            let actions = plan(&desired, &Observed { now, dynos: dynos.clone() });
+            if actions.is_empty() && converged(&desired, &dynos) {
+                break;
+            }
+            apply(&mut dynos, &actions, now);
+            settle(&mut dynos);
+            now += Duration::minutes(21);
+        }
+        prop_assert!(converged(&desired, &dynos), "not converged after waking: {dynos:?}");
     }
 }

@@ -277,3 +277,94 @@ pub fn deploy_procfile_app(server: &Server, key: &str, app: &str) -> tempfile::T
     git(repo.path(), &["push", "--quiet", &remote, "main"]);
     repo
 }
+
+/// How long the end-to-end tests wait for dynos to reach a state.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The app's dynos as (name, state, release version).
+pub fn dynos(server: &Server, key: &str, app: &str) -> Vec<(String, String, i64)> {
+    let (status, body) = http_json(
+        &server.url,
+        "GET",
+        &format!("/apps/{app}/dynos"),
+        key,
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    body.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap().to_owned(),
+                d["state"].as_str().unwrap().to_owned(),
+                d["release"]["version"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Polls until the app runs exactly `names`, all `up`, of `version`.
+pub fn wait_for(server: &Server, key: &str, app: &str, names: &[&str], version: i64) {
+    let wanted: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let now = dynos(server, key, app);
+        let up: BTreeSet<String> = now
+            .iter()
+            .filter(|(_, state, v)| state == "up" && *v == version)
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        if up == wanted && now.len() == names.len() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waiting for {wanted:?} at v{version}, have {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A GET to `authority` for `host`, the whole response as text.
+pub fn http_request(authority: &str, host: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+pub fn http_get(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+pub fn runtime_containers(data: &Path) -> Vec<String> {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "runc --root {0}/runtime list -q 2>/dev/null; crun --root {0}/runtime list -q 2>/dev/null",
+            data.display()
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|id| id.starts_with("dyno-"))
+        .map(str::to_owned)
+        .collect()
+}
