@@ -195,6 +195,9 @@ impl Store {
         for table in [
             "domains",
             "sni_endpoints",
+            // Add-ons this app created are destroyed by the API before it deletes the app;
+            // attachments of other apps' add-ons just go.
+            "addon_attachments",
             "formations",
             "collaborators",
             "app_buildpacks",

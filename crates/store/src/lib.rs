@@ -17,6 +17,7 @@
 //!   SIGKILL (SQLite runs in WAL mode with `synchronous=FULL`).
 
 mod accounts;
+mod addons;
 mod apps;
 mod builds;
 mod collaborators;
@@ -36,6 +37,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use accounts::Authenticated;
+pub use addons::NewAddon;
 pub use apps::{AppAccess, Role};
 pub use builds::BuildOutcome;
 pub use domains::DomainRoute;

@@ -307,7 +307,10 @@ impl Store {
     }
 }
 
-async fn current_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, app_id: Uuid) -> Result<Release> {
+pub(crate) async fn current_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    app_id: Uuid,
+) -> Result<Release> {
     let row = sqlx::query(&format!(
         "{} WHERE r.app_id = $1 AND r.status = 'succeeded' ORDER BY r.version DESC LIMIT 1",
         release_select()

@@ -131,6 +131,33 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX domains_app ON domains (app_id, created_at);
     "#,
+    // 4: add-ons (the resources providers run) and their attachments to apps.
+    r#"
+    CREATE TABLE addons (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        service TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        state TEXT NOT NULL,
+        provider_state TEXT NOT NULL,
+        config TEXT NOT NULL,
+        attachment_name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX addons_app ON addons (app_id);
+    CREATE TABLE addon_attachments (
+        id TEXT PRIMARY KEY,
+        addon_id TEXT NOT NULL REFERENCES addons (id),
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (app_id, name)
+    );
+    CREATE INDEX addon_attachments_addon ON addon_attachments (addon_id);
+    "#,
 ];
 
 pub(crate) async fn migrate(store: &Store) -> anyhow::Result<()> {
