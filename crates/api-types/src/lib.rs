@@ -9,6 +9,7 @@
 mod account;
 mod app;
 mod build;
+mod domain;
 mod dyno;
 mod formation;
 mod release;
@@ -16,6 +17,7 @@ mod release;
 pub use account::*;
 pub use app::*;
 pub use build::*;
+pub use domain::*;
 pub use dyno::*;
 pub use formation::*;
 pub use release::*;

@@ -12,6 +12,7 @@
 //!   `{"id", "message"}` with the right status, and 5xx bodies carry no internals.
 
 pub mod auth;
+mod certificate;
 mod error;
 pub mod git;
 mod json;

@@ -5,6 +5,7 @@ mod apps;
 mod builds;
 mod collaborators;
 mod config_vars;
+mod domains;
 mod dynos;
 mod formation;
 mod logs;
@@ -12,6 +13,7 @@ mod push;
 mod releases;
 mod sizes;
 mod slugs;
+mod sni_endpoints;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
@@ -111,6 +113,20 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         Access::App,
     ),
     ("POST", "/apps/{app}/log-sessions", Access::App),
+    ("GET", "/apps/{app}/domains", Access::App),
+    ("POST", "/apps/{app}/domains", Access::App),
+    ("GET", "/apps/{app}/domains/{domain}", Access::App),
+    ("PATCH", "/apps/{app}/domains/{domain}", Access::App),
+    ("DELETE", "/apps/{app}/domains/{domain}", Access::App),
+    ("GET", "/apps/{app}/sni-endpoints", Access::App),
+    ("POST", "/apps/{app}/sni-endpoints", Access::App),
+    ("GET", "/apps/{app}/sni-endpoints/{endpoint}", Access::App),
+    ("PATCH", "/apps/{app}/sni-endpoints/{endpoint}", Access::App),
+    (
+        "DELETE",
+        "/apps/{app}/sni-endpoints/{endpoint}",
+        Access::App,
+    ),
     ("GET", "/log-stream/{token}", Access::Capability),
     ("PUT", "/sources/{token}", Access::Capability),
     ("GET", "/sources/{token}", Access::Capability),
@@ -190,6 +206,26 @@ pub(crate) fn build(state: ApiState) -> Router {
             post(dynos::stop_type),
         )
         .route("/apps/{app}/log-sessions", post(logs::create))
+        .route(
+            "/apps/{app}/domains",
+            get(domains::list).post(domains::create),
+        )
+        .route(
+            "/apps/{app}/domains/{domain}",
+            get(domains::show)
+                .patch(domains::update)
+                .delete(domains::destroy),
+        )
+        .route(
+            "/apps/{app}/sni-endpoints",
+            get(sni_endpoints::list).post(sni_endpoints::create),
+        )
+        .route(
+            "/apps/{app}/sni-endpoints/{endpoint}",
+            get(sni_endpoints::show)
+                .patch(sni_endpoints::update)
+                .delete(sni_endpoints::destroy),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     // These carry their own credentials: a secret in the URL, or git's Basic auth.
     let unauthenticated = Router::new()
