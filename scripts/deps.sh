@@ -57,3 +57,6 @@ fi
 apt_install python3-venv
 command -v node >/dev/null 2>&1 || apt_install nodejs
 command -v npm >/dev/null 2>&1 || apt_install npm
+
+# Log drain tests run a real rsyslog (as a child process of the test, with its own config).
+apt_install rsyslog

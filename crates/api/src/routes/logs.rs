@@ -1,9 +1,11 @@
 //! Log sessions, as Heroku's clients use them: `POST /apps/{app}/log-sessions` hands out a
 //! `logplex_url` carrying its own short-lived secret, and `GET` on it answers
 //! `text/event-stream`, one `id:`/`data:` event per line: the recent lines, then (with `tail`)
-//! new ones as they come, with comment keep-alives.
+//! new ones as they come, with comment keep-alives. Event ids are the lines' numbers in the
+//! app's log, so `Last-Event-ID` resumes exactly; a reader that fell behind further than the
+//! ring reaches is told how many lines it missed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,9 +14,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 use wharf_api_types as api;
-use wharf_dynos::LogLine;
+use wharf_dynos::{LogBuffer, LogLine, LogSource};
+use wharf_logs::Entry;
 
 use super::AppCtx;
 use crate::error::{ApiError, ApiResult};
@@ -115,14 +119,78 @@ fn wanted(session: &Session, line: &LogLine) -> bool {
     dyno_ok && source_ok
 }
 
-/// An event's id is its line's time in microseconds since the epoch: a client that reconnects
-/// with `Last-Event-ID` gets only lines after it.
-fn event_id(line: &LogLine) -> i128 {
-    line.at.unix_timestamp_nanos() / 1_000
+/// An event's id is its line's number in the app's log: a client that reconnects with
+/// `Last-Event-ID` gets exactly the lines after it.
+fn event(entry: &Entry) -> Vec<u8> {
+    format!("id: {}\ndata: {}\n\n", entry.seq, entry.line).into_bytes()
 }
 
-fn event(line: &LogLine) -> Vec<u8> {
-    format!("id: {}\ndata: {line}\n\n", event_id(line)).into_bytes()
+/// Tells a reader how many lines it missed (an event without an id, so `Last-Event-ID` stays
+/// on the last line it got); Heroku's code for a tail that cannot keep up is L11.
+fn missed_event(missed: u64) -> Vec<u8> {
+    let line = LogLine::now(
+        LogSource::Heroku,
+        "logplex",
+        format!(
+            "Error L11 (Tail buffer overflow): {missed} messages dropped: this reader could not keep up with the app's log"
+        ),
+    );
+    format!("data: {line}\n\n").into_bytes()
+}
+
+/// A live tail: new lines of one app from the broadcast, caught up from the ring when it lags.
+struct Tail {
+    live: broadcast::Receiver<(Uuid, Arc<Entry>)>,
+    logs: LogBuffer,
+    session: Session,
+    /// The number of the last line of the app this tail has passed (sent or filtered out).
+    last_seq: u64,
+    ready: VecDeque<Vec<u8>>,
+}
+
+impl Tail {
+    async fn next(mut self) -> Option<(Result<Vec<u8>, std::io::Error>, Tail)> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some((Ok(event), self));
+            }
+            match tokio::time::timeout(KEEP_ALIVE, self.live.recv()).await {
+                Err(_) => return Some((Ok(b": ping\n\n".to_vec()), self)),
+                Ok(Ok((app_id, entry))) => {
+                    if app_id == self.session.app_id && entry.seq > self.last_seq {
+                        if entry.seq > self.last_seq + 1 {
+                            // Lines the broadcast did not bring (appended between the history
+                            // and the subscription): read them from the ring.
+                            self.catch_up();
+                        }
+                        if entry.seq > self.last_seq {
+                            self.last_seq = entry.seq;
+                            if wanted(&self.session, &entry) {
+                                self.ready.push_back(event(&entry));
+                            }
+                        }
+                    }
+                }
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => self.catch_up(),
+                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+            }
+        }
+    }
+
+    /// Queues the app's lines after `last_seq` that the ring holds, after a count of those it
+    /// no longer holds.
+    fn catch_up(&mut self) {
+        let since = self.logs.since(self.session.app_id, self.last_seq);
+        if since.missed > 0 {
+            self.ready.push_back(missed_event(since.missed));
+        }
+        for entry in since.entries {
+            self.last_seq = entry.seq;
+            if wanted(&self.session, &entry) {
+                self.ready.push_back(event(&entry));
+            }
+        }
+    }
 }
 
 pub async fn stream(
@@ -130,7 +198,7 @@ pub async fn stream(
     Path(token): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
-    let resume_after: Option<i128> = headers
+    let resume_after: Option<u64> = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
@@ -141,44 +209,41 @@ pub async fn stream(
     let logs = state.dynos.logs().clone();
     // Subscribe before reading history, so no line falls between the two.
     let live = logs.subscribe();
-    let history: Vec<Vec<u8>> = logs
-        .recent(session.app_id, MAX_LINES)
-        .iter()
-        .filter(|line| wanted(&session, line))
-        .filter(|line| resume_after.is_none_or(|after| event_id(line) > after))
-        .rev()
-        .take(if resume_after.is_some() {
-            MAX_LINES
-        } else {
-            session.lines
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .map(event)
-        .collect();
-    let head = futures_util::stream::iter(history.into_iter().map(Ok::<_, std::io::Error>));
+    let mut head: Vec<Vec<u8>> = Vec::new();
+    let last_seq;
+    if let Some(after) = resume_after {
+        let since = logs.since(session.app_id, after);
+        if since.missed > 0 {
+            head.push(missed_event(since.missed));
+        }
+        last_seq = since.entries.last().map_or(after, |entry| entry.seq);
+        head.extend(
+            since
+                .entries
+                .iter()
+                .filter(|entry| wanted(&session, entry))
+                .map(|entry| event(entry)),
+        );
+    } else {
+        let recent = logs.recent_entries(session.app_id, MAX_LINES);
+        last_seq = recent.last().map_or(0, |entry| entry.seq);
+        let shown: Vec<&Arc<Entry>> = recent
+            .iter()
+            .filter(|entry| wanted(&session, entry))
+            .collect();
+        let skip = shown.len().saturating_sub(session.lines);
+        head.extend(shown[skip..].iter().map(|entry| event(entry)));
+    }
+    let head = futures_util::stream::iter(head.into_iter().map(Ok::<_, std::io::Error>));
     let body = if session.tail {
-        let tail =
-            futures_util::stream::unfold((live, session), |(mut live, session)| async move {
-                loop {
-                    match tokio::time::timeout(KEEP_ALIVE, live.recv()).await {
-                        Err(_) => return Some((Ok(b": ping\n\n".to_vec()), (live, session))),
-                        Ok(Ok((app_id, line))) => {
-                            if app_id == session.app_id && wanted(&session, &line) {
-                                return Some((Ok(event(&line)), (live, session)));
-                            }
-                        }
-                        Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(missed))) => {
-                            let note = format!(
-                                ": this reader fell behind; {missed} lines were skipped\n\n"
-                            );
-                            return Some((Ok(note.into_bytes()), (live, session)));
-                        }
-                        Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
-                    }
-                }
-            });
+        let tail = Tail {
+            live,
+            logs,
+            session,
+            last_seq,
+            ready: VecDeque::new(),
+        };
+        let tail = futures_util::stream::unfold(tail, Tail::next);
         Body::from_stream(futures_util::StreamExt::chain(head, tail))
     } else {
         Body::from_stream(head)
