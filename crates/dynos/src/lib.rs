@@ -40,6 +40,7 @@ mod executor;
 mod lifecycle;
 mod logs;
 mod manager;
+mod metrics;
 mod messages;
 mod one_off;
 mod plan;

@@ -416,11 +416,13 @@ async fn supervise_container(
     sampling.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_warning: Option<Instant> = None;
     let quota = input.size.memory_mb() * 1024 * 1024;
+    let mut metrics = crate::metrics::Sampler::new(shared);
     loop {
         tokio::select! {
             report = &mut *wait => return Supervised::Exited(exit_report(report, container_id)),
             () = stop.cancelled() => return Supervised::Stop,
             () = &mut idle => return Supervised::Idle,
+            () = metrics.tick() => metrics.sample(shared, id, input, container_id).await,
             _ = sampling.tick() => {
                 let Ok(stats) = shared.runtime.stats(container_id).await else { continue };
                 let used = stats.memory_rss_bytes + stats.memory_swap_bytes;
@@ -520,7 +522,7 @@ fn pump(
 ) -> JoinHandle<()> {
     let process = process.to_owned();
     tokio::spawn(async move {
-        let mut buffer = vec![0u8; 16 * 1024];
+        let mut buffer = vec![0u8; 64 * 1024];
         let mut splitter = LineSplitter::default();
         loop {
             match pipe.read(&mut buffer).await {
@@ -529,8 +531,19 @@ fn pump(
                     if let Some(activity) = &activity {
                         activity.send_replace(Instant::now());
                     }
-                    for line in splitter.push(&buffer[..n]) {
-                        logs.append(app_id, LogLine::now(LogSource::App, &process, line));
+                    // One lock for all the lines of a read: a busy dyno's output stays cheap.
+                    let lines = splitter.push(&buffer[..n]);
+                    if !lines.is_empty() {
+                        let at = crate::logs::now_micros();
+                        logs.extend(
+                            app_id,
+                            lines.into_iter().map(|message| LogLine {
+                                at,
+                                source: LogSource::App,
+                                process: process.clone(),
+                                message,
+                            }),
+                        );
                     }
                 }
             }

@@ -64,7 +64,6 @@ struct Inner {
     metrics: Metrics,
 }
 
-#[derive(Default)]
 pub(crate) struct AppLog {
     pub ring: VecDeque<Arc<Entry>>,
     /// The number the next line gets.
@@ -76,11 +75,14 @@ pub(crate) struct AppLog {
     pub file_lines: usize,
 }
 
-impl AppLog {
-    fn new() -> AppLog {
+impl Default for AppLog {
+    fn default() -> AppLog {
         AppLog {
+            ring: VecDeque::new(),
             next_seq: 1,
-            ..AppLog::default()
+            drains: Vec::new(),
+            persisted_seq: 0,
+            file_lines: 0,
         }
     }
 }
@@ -133,7 +135,7 @@ impl LogBuffer {
         mut numbered: impl FnMut(u64),
     ) {
         let mut apps = self.apps();
-        let app = apps.entry(app_id).or_insert_with(AppLog::new);
+        let app = apps.entry(app_id).or_default();
         for line in lines {
             let entry = Arc::new(Entry {
                 seq: app.next_seq,
@@ -221,10 +223,7 @@ impl LogBuffer {
     /// Sends the app's lines from now on to `queue` too.
     pub(crate) fn attach(&self, app_id: Uuid, queue: Arc<DrainQueue>) {
         let mut apps = self.apps();
-        apps.entry(app_id)
-            .or_insert_with(AppLog::new)
-            .drains
-            .push(queue);
+        apps.entry(app_id).or_default().drains.push(queue);
     }
 
     pub(crate) fn detach(&self, app_id: Uuid, queue: &Arc<DrainQueue>) {
@@ -240,7 +239,7 @@ impl LogBuffer {
             return;
         };
         let mut apps = self.apps();
-        let app = apps.entry(app_id).or_insert_with(AppLog::new);
+        let app = apps.entry(app_id).or_default();
         let newer: Vec<LogLine> = app.ring.drain(..).map(|entry| entry.line.clone()).collect();
         app.file_lines = loaded.len();
         app.persisted_seq = last;

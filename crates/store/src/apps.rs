@@ -193,6 +193,8 @@ impl Store {
         let id = app_id.to_string();
         // Domains first: they refer to the app's SNI endpoints.
         for table in [
+            "log_drains",
+            "app_features",
             "domains",
             "sni_endpoints",
             // Add-ons this app created are destroyed by the API before it deletes the app;

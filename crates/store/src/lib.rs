@@ -23,6 +23,7 @@ mod builds;
 mod collaborators;
 mod domains;
 mod formation;
+mod log_drains;
 mod releases;
 mod rows;
 mod schema;
@@ -37,6 +38,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use accounts::Authenticated;
+pub use log_drains::{AppFeature, LogDrain};
 pub use addons::NewAddon;
 pub use apps::{AppAccess, Role};
 pub use builds::BuildOutcome;

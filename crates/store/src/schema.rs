@@ -158,6 +158,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX addon_attachments_addon ON addon_attachments (addon_id);
     "#,
+    // 5: log drains and app features (labs flags such as log-runtime-metrics).
+    r#"
+    CREATE TABLE log_drains (
+        id TEXT PRIMARY KEY,
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        token TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (app_id, url)
+    );
+    CREATE TABLE app_features (
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        name TEXT NOT NULL,
+        enabled BIGINT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (app_id, name)
+    );
+    "#,
 ];
 
 pub(crate) async fn migrate(store: &Store) -> anyhow::Result<()> {
