@@ -25,6 +25,8 @@ fn concrete(path: &str) -> String {
             "0123456789abcdef0123456789abcdef0123456789abcdef",
         )
         .replace("{repo}", "owned.git")
+        .replace("{domain}", "www.example.com")
+        .replace("{endpoint}", "tokyo-00001")
 }
 
 fn body_for(method: &str) -> Option<serde_json::Value> {

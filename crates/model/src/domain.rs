@@ -47,13 +47,13 @@ impl Hostname {
             None => (false, name.as_str()),
         };
         let labels: Vec<&str> = rest.split('.').collect();
-        if labels.len() < 2 {
-            return invalid("a custom domain has at least two labels, such as example.com");
-        }
         for label in &labels {
             if let Some(why) = label_problem(label) {
                 return invalid(&why);
             }
+        }
+        if labels.len() < 2 {
+            return invalid("a custom domain has at least two labels, such as example.com");
         }
         if labels
             .last()

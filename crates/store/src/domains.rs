@@ -111,7 +111,7 @@ impl Store {
     /// The app's custom domain with this id or hostname (any case), if there is one.
     pub async fn domain(&self, app_id: Uuid, id_or_hostname: &str) -> Result<Option<Domain>> {
         let mut conn = self.pool.acquire().await?;
-        Ok(fetch_domain(&mut conn, app_id, &id_or_hostname.to_ascii_lowercase()).await?)
+        fetch_domain(&mut conn, app_id, &id_or_hostname.to_ascii_lowercase()).await
     }
 
     /// Points the domain at the app's SNI endpoint `sni_endpoint_id`, or at none. NotFound if
