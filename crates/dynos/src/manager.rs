@@ -29,6 +29,7 @@ use crate::routes::RouteTable;
 use crate::runner::DYNO_PREFIX;
 use crate::slugs::SlugCache;
 use crate::state::{DynoState, Target};
+use crate::traffic::{Traffic, TrafficProbe};
 
 /// How long shutdown waits beyond the stop timeout for dynos to go.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -153,6 +154,7 @@ pub(crate) struct Shared {
     pending: Mutex<Pending>,
     pub wake: Notify,
     pub activity: Activity,
+    pub traffic: Traffic,
     pub tasks: TaskTracker,
     /// Set when shutdown begins: nothing starts after it.
     pub closing: CancellationToken,
@@ -174,6 +176,7 @@ impl DynoManager {
                 slugs: SlugCache::new(&config.data_dir),
                 ports: Mutex::new(PortAllocator::new(config.port_range.clone())),
                 activity: Activity::new(config.sleep_after),
+                traffic: Traffic::default(),
                 config,
                 runtime,
                 stack,
@@ -243,6 +246,13 @@ impl DynoManager {
     /// waits.
     pub fn touch(&self, app_id: Uuid) {
         self.shared.activity.touch(app_id);
+    }
+
+    /// Tells the manager how to see whether a web dyno still gets requests (the router's
+    /// view): a stopping web dyno gets SIGTERM only once it gets none. Set once, before
+    /// [`DynoManager::run`]; without it dynos stop at once.
+    pub fn watch_traffic(&self, probe: TrafficProbe) {
+        self.shared.traffic.set(probe);
     }
 
     /// A request waits for the app: wakes its idle dynos now. Never waits.

@@ -255,7 +255,16 @@ async fn run_container(
     .await;
     let report = match end {
         Supervised::Exited(report) => report,
-        Supervised::Stop => stop_container(shared, input, container_id, &mut wait).await,
+        Supervised::Stop => {
+            if let Some(port) = run.port {
+                // Out of the routes already: let the requests in flight finish first.
+                shared
+                    .traffic
+                    .drained(port, shared.config.stop_timeout)
+                    .await;
+            }
+            stop_container(shared, input, container_id, &mut wait).await
+        }
         Supervised::Idle => {
             log(&messages::idle_timeout(one_off::IDLE_TIMEOUT));
             stop_container(shared, input, container_id, &mut wait).await

@@ -61,6 +61,21 @@ impl Router {
         self.shared.balancer.clone()
     }
 
+    /// Whether requests may still reach `addr`: it is in the current route table, or requests
+    /// to it are in flight. Cheap; for draining a dyno before it stops.
+    pub fn traffic_probe(&self) -> impl Fn(SocketAddr) -> bool + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move |addr| {
+            shared.balancer.outstanding(addr) > 0
+                || shared
+                    .routes
+                    .borrow()
+                    .apps
+                    .values()
+                    .any(|app| app.backends.iter().any(|b| b.addr == addr))
+        }
+    }
+
     /// How many requests are held for booting apps (for tests and metrics).
     pub fn held_requests(&self) -> HeldRequests {
         self.shared.held.clone()

@@ -154,14 +154,21 @@ pub fn log_sink(dynos: DynoManager) -> impl Fn(uuid::Uuid, RouterLogLine) + Send
 }
 
 /// Hands the router's wake signals (an app with a request waiting and no web dyno up) to the
-/// dyno manager, until the router drops its sender.
+/// dyno manager, until `shutdown`.
 pub fn forward_wakes(
     dynos: DynoManager,
+    shutdown: CancellationToken,
 ) -> (mpsc::Sender<uuid::Uuid>, tokio::task::JoinHandle<()>) {
     let (sender, mut receiver) = mpsc::channel(WAKE_QUEUE);
     let task = tokio::spawn(async move {
-        while let Some(app_id) = receiver.recv().await {
-            dynos.wake(app_id);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                woken = receiver.recv() => match woken {
+                    Some(app_id) => dynos.wake(app_id),
+                    None => return,
+                },
+            }
         }
     });
     (sender, task)

@@ -185,7 +185,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut subsystems = JoinSet::new();
     let (routes, routes_task) = routing::publish(store.clone(), dynos.clone(), shutdown.clone());
     subsystems.spawn(async move { routes_task.await.context("publish routes")? });
-    let (wake, wakes_task) = routing::forward_wakes(dynos.clone());
+    let (wake, wakes_task) = routing::forward_wakes(dynos.clone(), shutdown.clone());
     subsystems.spawn(async move {
         wakes_task.await.context("forward wake signals")?;
         Ok(())
@@ -198,6 +198,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         routes,
         routing::log_sink(dynos.clone()),
     );
+    dynos.watch_traffic(std::sync::Arc::new(router.traffic_probe()));
     let router_shutdown = shutdown.clone();
     subsystems.spawn(async move {
         router

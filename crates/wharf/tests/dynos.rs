@@ -6,9 +6,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{

@@ -1,0 +1,230 @@
+//! End to end through the router: an Eco app sleeps when it gets no traffic and the next
+//! request wakes it and is served; deploys and scaling down while requests flow drop none.
+// A test that cannot go on fails by panicking.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{
+    deploy_procfile_app, dynos, http_get, http_json, http_request, runtime_containers, wait_for,
+    Server, User, DEADLINE,
+};
+
+/// The app's log (the last 1,500 lines).
+fn log(server: &Server, key: &str, app: &str) -> String {
+    let (status, session) = http_json(
+        &server.url,
+        "POST",
+        &format!("/apps/{app}/log-sessions"),
+        key,
+        &serde_json::json!({"lines": 1500}),
+    );
+    assert_eq!(status, 201, "{session}");
+    http_get(session["logplex_url"].as_str().unwrap())
+}
+
+fn router_authority(server: &Server) -> String {
+    server
+        .router_url
+        .strip_prefix("http://")
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn an_idle_eco_app_wakes_on_a_request() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), &[("WHARF_ECO_SLEEP_AFTER", "2")]);
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    for app in ["sleepy", "awake"] {
+        user.run(&["apps:create", app]).ok();
+        let _repo = deploy_procfile_app(&server, &key, app);
+    }
+    let (status, body) = http_json(
+        &server.url,
+        "PATCH",
+        "/apps/sleepy/formation/web",
+        &key,
+        &serde_json::json!({"size": "eco"}),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Two seconds without a request: the Eco app's dyno goes idle and its container goes.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let now = dynos(&server, &key, "sleepy");
+        if now.len() == 1 && now[0].1 == "idle" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never idled: {now:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + DEADLINE;
+    while runtime_containers(data.path()).len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle dyno's container stays: {:?}",
+            runtime_containers(data.path())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The Basic app never sleeps.
+    wait_for(&server, &key, "awake", &["web.1"], 2);
+
+    // The next request wakes it: held, then served.
+    let started = Instant::now();
+    let response = http_request(&router_authority(&server), "sleepy.localhost", "/wake");
+    let waited = started.elapsed();
+    assert!(
+        response.lines().next().unwrap().ends_with(" 200 OK"),
+        "{response}"
+    );
+    assert!(response.contains("Hello from procfile-only on Wharf"));
+    eprintln!("woke and served in {waited:?}");
+    wait_for(&server, &key, "sleepy", &["web.1"], 2);
+
+    let log = log(&server, &key, "sleepy");
+    let web: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once("heroku[web.1]: ").map(|(_, m)| m))
+        .collect();
+    let idling = web.iter().rposition(|m| *m == "Idling").expect(&log);
+    let expected = [
+        "Idling",
+        "State changed from up to idle",
+        "Unidling",
+        "State changed from idle to starting",
+    ];
+    let order: Vec<usize> = expected
+        .iter()
+        .map(|m| idling + web[idling..].iter().position(|l| l == m).expect(m))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{log}");
+    assert!(
+        web[idling..].contains(&"State changed from starting to up"),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("heroku[router]: at=info")
+            && l.contains("path=\"/wake\"")
+            && l.contains("status=200")),
+        "{log}"
+    );
+}
+
+/// Sends GETs over one keep-alive connection until `stop`; returns (ok, failed responses).
+fn keep_requesting(router: String, stop: Arc<AtomicBool>) -> (u32, Vec<String>) {
+    let (mut ok, mut failed) = (0, Vec::new());
+    let connect = || {
+        let stream = TcpStream::connect(&router).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        BufReader::new(stream)
+    };
+    let mut conn = connect();
+    while !stop.load(Ordering::Relaxed) {
+        let sent = write!(
+            conn.get_mut(),
+            "GET /load HTTP/1.1\r\nHost: steady.localhost\r\n\r\n"
+        );
+        let mut status = String::new();
+        if sent.is_err() || conn.read_line(&mut status).unwrap_or(0) == 0 {
+            failed.push(format!("connection closed: {sent:?}"));
+            conn = connect();
+            continue;
+        }
+        let mut length = 0;
+        let mut close = false;
+        loop {
+            let mut header = String::new();
+            conn.read_line(&mut header).unwrap();
+            let header = header.trim_end().to_ascii_lowercase();
+            if header.is_empty() {
+                break;
+            }
+            if let Some(value) = header.strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap();
+            }
+            close |= header == "connection: close";
+        }
+        let mut body = vec![0; length];
+        conn.read_exact(&mut body).unwrap();
+        if status.contains(" 200 ") {
+            ok += 1;
+        } else {
+            failed.push(format!(
+                "{} {}",
+                status.trim(),
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        if close {
+            conn = connect();
+        }
+    }
+    (ok, failed)
+}
+
+#[test]
+fn deploys_and_scaling_down_drop_no_request() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "steady"]).ok();
+    let repo = deploy_procfile_app(&server, &key, "steady");
+    user.run(&["ps:scale", "web=3", "-a", "steady"]).ok();
+    wait_for(&server, &key, "steady", &["web.1", "web.2", "web.3"], 2);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (router, stop) = (router_authority(&server), stop.clone());
+            std::thread::spawn(move || keep_requesting(router, stop))
+        })
+        .collect();
+
+    // Two deploys (a new release each: every dyno replaced, preboot), then a scale-down.
+    user.run(&["config:set", "ROUND=1", "-a", "steady"]).ok();
+    wait_for(&server, &key, "steady", &["web.1", "web.2", "web.3"], 3);
+    std::fs::write(repo.path().join("CHANGES"), "second deploy\n").unwrap();
+    support::git(repo.path(), &["add", "CHANGES"]);
+    support::git(repo.path(), &["commit", "--quiet", "-m", "second"]);
+    let authority = server.url.strip_prefix("http://").unwrap();
+    support::git(
+        repo.path(),
+        &[
+            "push",
+            "--quiet",
+            &format!("http://git:{key}@{authority}/steady.git"),
+            "main",
+        ],
+    );
+    wait_for(&server, &key, "steady", &["web.1", "web.2", "web.3"], 4);
+    user.run(&["ps:scale", "web=1", "-a", "steady"]).ok();
+    wait_for(&server, &key, "steady", &["web.1"], 4);
+    // The old dynos are gone, not just out of the table.
+    let deadline = Instant::now() + DEADLINE;
+    while runtime_containers(data.path()).len() != 1 {
+        assert!(Instant::now() < deadline, "old dynos still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for client in clients {
+        let (ok, failed) = client.join().unwrap();
+        assert!(failed.is_empty(), "failed requests: {failed:?}");
+        total += ok;
+    }
+    assert!(total > 100, "only {total} requests were sent");
+    eprintln!("{total} requests, none failed");
+}
