@@ -7,6 +7,7 @@
 //! in UTC (`2026-11-22T10:00:00Z`); ids are UUID strings.
 
 mod account;
+mod addon;
 mod app;
 mod build;
 mod domain;
@@ -15,6 +16,7 @@ mod formation;
 mod release;
 
 pub use account::*;
+pub use addon::*;
 pub use app::*;
 pub use build::*;
 pub use domain::*;

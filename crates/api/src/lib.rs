@@ -11,6 +11,7 @@
 //! - Responses are JSON with `Content-Type: application/json`; errors are
 //!   `{"id", "message"}` with the right status, and 5xx bodies carry no internals.
 
+pub mod addons;
 pub mod auth;
 mod certificate;
 mod error;
@@ -77,6 +78,8 @@ pub struct ApiState {
     pub pushes: git::Pushes,
     pub log_sessions: routes::LogSessions,
     pub rendezvous: rendezvous::Rendezvous,
+    /// The add-on services this server offers (none unless [`ApiState::with_addons`]).
+    pub addons: wharf_addons::Registry,
 }
 
 impl ApiState {
@@ -89,7 +92,14 @@ impl ApiState {
             pushes: git::Pushes::default(),
             log_sessions: routes::LogSessions::default(),
             rendezvous: rendezvous::Rendezvous::default(),
+            addons: wharf_addons::Registry::new(),
         }
+    }
+
+    /// Offers the add-on services of `registry`.
+    pub fn with_addons(mut self, registry: wharf_addons::Registry) -> ApiState {
+        self.addons = registry;
+        self
     }
 }
 

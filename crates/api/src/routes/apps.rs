@@ -132,6 +132,12 @@ pub async fn update(
 
 pub async fn destroy(State(state): State<ApiState>, ctx: AppCtx) -> ApiResult<Json<api::App>> {
     ctx.require_owner("delete it")?;
+    // The app's own add-ons go with it (detached from any app sharing them, then dropped).
+    for addon in state.store.list_addons(ctx.app.id).await? {
+        if addon.app_id == ctx.app.id {
+            crate::addons::destroy(state.clone(), addon, ctx.caller.account.clone()).await?;
+        }
+    }
     state.store.delete_app(ctx.app.id).await?;
     state.changed(ctx.app.id, &[]);
     state.dynos.logs().forget(ctx.app.id);

@@ -1,6 +1,7 @@
 //! The route table: every path the API serves, who may call it, and the handlers.
 
 mod account;
+mod addons;
 mod apps;
 mod builds;
 mod collaborators;
@@ -113,6 +114,26 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         Access::App,
     ),
     ("POST", "/apps/{app}/log-sessions", Access::App),
+    ("GET", "/apps/{app}/addons", Access::App),
+    ("POST", "/apps/{app}/addons", Access::App),
+    ("GET", "/apps/{app}/addons/{addon}", Access::App),
+    ("DELETE", "/apps/{app}/addons/{addon}", Access::App),
+    (
+        "POST",
+        "/apps/{app}/addons/{addon}/actions/rotate-credentials",
+        Access::App,
+    ),
+    ("GET", "/apps/{app}/addon-attachments", Access::App),
+    (
+        "GET",
+        "/apps/{app}/addon-attachments/{attachment}",
+        Access::App,
+    ),
+    ("GET", "/addon-attachments", Access::Account),
+    ("POST", "/addon-attachments", Access::Account),
+    ("DELETE", "/addon-attachments/{attachment}", Access::Account),
+    ("GET", "/addon-services", Access::Account),
+    ("GET", "/addon-services/{service}/plans", Access::Account),
     ("GET", "/apps/{app}/domains", Access::App),
     ("POST", "/apps/{app}/domains", Access::App),
     ("GET", "/apps/{app}/domains/{domain}", Access::App),
@@ -206,6 +227,30 @@ pub(crate) fn build(state: ApiState) -> Router {
             post(dynos::stop_type),
         )
         .route("/apps/{app}/log-sessions", post(logs::create))
+        .route("/apps/{app}/addons", get(addons::list).post(addons::create))
+        .route(
+            "/apps/{app}/addons/{addon}",
+            get(addons::show).delete(addons::destroy),
+        )
+        .route(
+            "/apps/{app}/addons/{addon}/actions/rotate-credentials",
+            post(addons::rotate_credentials),
+        )
+        .route(
+            "/apps/{app}/addon-attachments",
+            get(addons::app_attachments),
+        )
+        .route(
+            "/apps/{app}/addon-attachments/{attachment}",
+            get(addons::app_attachment),
+        )
+        .route(
+            "/addon-attachments",
+            get(addons::all_attachments).post(addons::attach),
+        )
+        .route("/addon-attachments/{attachment}", delete(addons::detach))
+        .route("/addon-services", get(addons::services))
+        .route("/addon-services/{service}/plans", get(addons::plans))
         .route(
             "/apps/{app}/domains",
             get(domains::list).post(domains::create),

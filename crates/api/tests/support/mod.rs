@@ -29,6 +29,11 @@ pub struct Reply {
 
 impl TestApi {
     pub async fn new() -> TestApi {
+        TestApi::with_addons(wharf_addons::Registry::new()).await
+    }
+
+    /// An API offering the add-on services of `registry`.
+    pub async fn with_addons(registry: wharf_addons::Registry) -> TestApi {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/wharf.db", dir.path().display()))
             .await
@@ -64,7 +69,8 @@ impl TestApi {
             },
             builder,
             dynos,
-        );
+        )
+        .with_addons(registry);
         TestApi {
             router: wharf_api::router(state),
             admin_key,

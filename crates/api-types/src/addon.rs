@@ -1,0 +1,163 @@
+//! Add-ons, their attachments, and the add-on services and plans on offer.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::NamedRef;
+
+/// A plan's price. Wharf bills nothing: `cents` is 0 (Heroku's CLI shows "free").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Price {
+    pub cents: i64,
+    pub unit: String,
+    pub contract: bool,
+    pub metered: bool,
+}
+
+impl Price {
+    pub fn free() -> Price {
+        Price {
+            cents: 0,
+            unit: "month".into(),
+            contract: false,
+            metered: false,
+        }
+    }
+}
+
+/// The price an add-on is billed at (Heroku's CLI shows this one in `addons`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BilledPrice {
+    pub cents: i64,
+    pub contract: bool,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonPlanRef {
+    pub id: String,
+    /// `service:plan` (`wharf-postgresql:mini`).
+    pub name: String,
+    pub price: Price,
+}
+
+/// `GET /apps/{app}/addons/{addon}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addon {
+    pub id: String,
+    pub name: String,
+    /// The app that created the add-on (Heroku's billing app).
+    pub app: NamedRef,
+    pub addon_service: NamedRef,
+    pub plan: AddonPlanRef,
+    pub billed_price: Option<BilledPrice>,
+    /// `provisioning`, `provisioned` or `deprovisioned`.
+    pub state: String,
+    /// The names of the config vars the add-on sets on this app (never their values).
+    pub config_vars: Vec<String>,
+    pub provision_message: Option<String>,
+    pub provider_id: String,
+    pub web_url: Option<String>,
+    pub actions: Vec<serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `plan` in a create request: Heroku's clients send `{"name": "..."}` or a plain string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PlanSpec {
+    Name(String),
+    Object { name: String },
+}
+
+impl PlanSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            PlanSpec::Name(name) | PlanSpec::Object { name } => name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `POST /apps/{app}/addons`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonCreate {
+    pub plan: PlanSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<AttachmentSpec>,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
+}
+
+/// The add-on an attachment refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentAddon {
+    pub id: String,
+    pub name: String,
+    pub app: NamedRef,
+}
+
+/// `GET /addon-attachments`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonAttachment {
+    pub id: String,
+    /// `DATABASE`: the app's config vars are `DATABASE_URL` and so on.
+    pub name: String,
+    pub app: NamedRef,
+    pub addon: AttachmentAddon,
+    pub namespace: Option<String>,
+    pub web_url: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `POST /addon-attachments`: attach an add-on (by name or id) to an app (by name or id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentCreate {
+    pub addon: String,
+    pub app: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
+}
+
+/// `GET /addon-services`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonService {
+    pub id: String,
+    pub name: String,
+    pub human_name: String,
+    /// Other names that resolve to this service (a Wharf extension).
+    pub aliases: Vec<String>,
+    pub state: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /addon-services/{service}/plans`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonPlan {
+    pub id: String,
+    /// `service:plan`.
+    pub name: String,
+    pub human_name: String,
+    pub description: String,
+    pub default: bool,
+    pub addon_service: NamedRef,
+    pub price: Price,
+    pub state: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
