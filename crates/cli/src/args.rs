@@ -434,3 +434,97 @@ pub struct RunDetachedArgs {
     #[arg(short, long, value_name = "VARS", value_parser = parse_env)]
     pub env: Vec<EnvPairs>,
 }
+
+/// `domains:remove HOSTNAME`.
+#[derive(Debug, Clone, Args)]
+pub struct DomainArgs {
+    /// The domain (www.example.com, *.example.com)
+    #[arg(value_name = "HOSTNAME")]
+    pub hostname: String,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+/// `domains:info HOSTNAME`.
+#[derive(Debug, Clone, Args)]
+pub struct DomainJsonArgs {
+    /// The domain (www.example.com, *.example.com)
+    #[arg(value_name = "HOSTNAME")]
+    pub hostname: String,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `domains:add HOSTNAME [--cert NAME]`.
+#[derive(Debug, Clone, Args)]
+pub struct DomainsAddArgs {
+    /// The domain (www.example.com, *.example.com)
+    #[arg(value_name = "HOSTNAME")]
+    pub hostname: String,
+    /// Serve the domain with this SNI endpoint (see `wharf certs`)
+    #[arg(long, value_name = "NAME")]
+    pub cert: Option<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `certs:add CERT KEY`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsAddArgs {
+    /// The certificate chain, PEM (the certificate first, then intermediates)
+    #[arg(value_name = "CERT_FILE")]
+    pub cert_file: PathBuf,
+    /// The private key, PEM
+    #[arg(value_name = "KEY_FILE")]
+    pub key_file: PathBuf,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+/// `certs:update CERT KEY [--name NAME]`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsUpdateArgs {
+    /// The new certificate chain, PEM
+    #[arg(value_name = "CERT_FILE")]
+    pub cert_file: PathBuf,
+    /// The new private key, PEM
+    #[arg(value_name = "KEY_FILE")]
+    pub key_file: PathBuf,
+    /// The SNI endpoint to update [default: the app's only one]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+/// `certs:info [--name NAME]`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsInfoArgs {
+    /// The SNI endpoint [default: the app's only one]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `certs:remove [--name NAME] --confirm APP`.
+#[derive(Debug, Clone, Args)]
+pub struct CertsRemoveArgs {
+    /// The SNI endpoint [default: the app's only one]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// The app's name again, to confirm
+    #[arg(long, value_name = "APP")]
+    pub confirm: Option<String>,
+}

@@ -2,13 +2,21 @@
 
 use clap::Subcommand;
 
+use crate::commands::drains::{DrainArgs, FeatureArgs};
+
+use crate::commands::addons::{
+    AddonArgs, AddonsArgs, AddonsAttachArgs, AddonsCreateArgs, AddonsDestroyArgs, AddonsDetachArgs,
+    CredentialsRotateArgs,
+};
+
 use crate::args::{
     AccessChangeArgs, AppArgs, AppJsonArgs, AppsCreateArgs, AppsDestroyArgs, AppsInfoArgs,
     BuildpacksAddArgs, BuildpacksRemoveArgs, BuildpacksSetArgs, BuildsArgs, BuildsCachePurgeArgs,
-    BuildsInfoArgs, BuildsOutputArgs, ConfigArgs, ConfigGetArgs, ConfigSetArgs, ConfigUnsetArgs,
-    DeployArgs, GitCredentialsArgs, GitRemoteArgs, JsonArgs, LoginArgs, LogsArgs, PsArgs,
-    PsRestartArgs, PsScaleArgs, PsStopArgs, PsTypeArgs, ReleasesArgs, ReleasesInfoArgs,
-    RollbackArgs, RunArgs, RunDetachedArgs, UsersCreateArgs,
+    BuildsInfoArgs, BuildsOutputArgs, CertsAddArgs, CertsInfoArgs, CertsRemoveArgs,
+    CertsUpdateArgs, ConfigArgs, ConfigGetArgs, ConfigSetArgs, ConfigUnsetArgs, DeployArgs,
+    DomainArgs, DomainJsonArgs, DomainsAddArgs, GitCredentialsArgs, GitRemoteArgs, JsonArgs,
+    LoginArgs, LogsArgs, PsArgs, PsRestartArgs, PsScaleArgs, PsStopArgs, PsTypeArgs, ReleasesArgs,
+    ReleasesInfoArgs, RollbackArgs, RunArgs, RunDetachedArgs, UsersCreateArgs,
 };
 
 /// All client commands; the binary adds a `server` subcommand next to them via
@@ -133,6 +141,25 @@ pub enum Command {
     #[command(name = "access:remove")]
     AccessRemove(AccessChangeArgs),
 
+    /// List an app's log drains
+    #[command(name = "drains")]
+    Drains(AppJsonArgs),
+    /// Forward an app's log to a syslog or HTTPS endpoint
+    #[command(name = "drains:add")]
+    DrainsAdd(DrainArgs),
+    /// Stop forwarding an app's log to a drain (by URL, id or token)
+    #[command(name = "drains:remove")]
+    DrainsRemove(DrainArgs),
+    /// List an app's features and whether they are on
+    #[command(name = "labs")]
+    Labs(AppJsonArgs),
+    /// Turn an app feature on (e.g. log-runtime-metrics)
+    #[command(name = "labs:enable")]
+    LabsEnable(FeatureArgs),
+    /// Turn an app feature off
+    #[command(name = "labs:disable")]
+    LabsDisable(FeatureArgs),
+
     /// Show whether maintenance mode is on
     #[command(name = "maintenance")]
     Maintenance(AppArgs),
@@ -143,10 +170,67 @@ pub enum Command {
     #[command(name = "maintenance:off")]
     MaintenanceOff(AppArgs),
 
+    /// List an app's add-ons and their attachments
+    #[command(name = "addons", visible_alias = "addons:list")]
+    Addons(AddonsArgs),
+    /// Create an add-on (heroku-postgresql, wharf-redis:mini) and attach it to the app
+    #[command(name = "addons:create", visible_alias = "addons:add")]
+    AddonsCreate(AddonsCreateArgs),
+    /// Show an add-on
+    #[command(name = "addons:info")]
+    AddonsInfo(AddonArgs),
+    /// Destroy an add-on and all its data
+    #[command(name = "addons:destroy", visible_alias = "addons:remove")]
+    AddonsDestroy(AddonsDestroyArgs),
+    /// Attach an existing add-on to another app (share one database between apps)
+    #[command(name = "addons:attach")]
+    AddonsAttach(AddonsAttachArgs),
+    /// Detach an add-on from the app (its config vars go in a new release)
+    #[command(name = "addons:detach")]
+    AddonsDetach(AddonsDetachArgs),
+    /// Print an add-on's URL
+    #[command(name = "addons:open")]
+    AddonsOpen(AddonArgs),
+    /// Give a database new credentials; the old ones stop once the dynos have restarted
+    #[command(
+        name = "pg:credentials:rotate",
+        visible_alias = "addons:credentials:rotate"
+    )]
+    CredentialsRotate(CredentialsRotateArgs),
+
     /// Point a git remote of the current repository at an app
     #[command(name = "git:remote")]
     GitRemote(GitRemoteArgs),
     /// The git credential helper `git:remote` sets up (run by git)
     #[command(name = "git:credentials", hide = true)]
     GitCredentials(GitCredentialsArgs),
+
+    /// List the app's own hostname and its custom domains
+    #[command(name = "domains")]
+    Domains(AppJsonArgs),
+    /// Add a custom domain to the app
+    #[command(name = "domains:add")]
+    DomainsAdd(DomainsAddArgs),
+    /// Show one of the app's domains
+    #[command(name = "domains:info")]
+    DomainsInfo(DomainJsonArgs),
+    /// Remove a custom domain from the app
+    #[command(name = "domains:remove")]
+    DomainsRemove(DomainArgs),
+
+    /// List the app's SSL certificates (SNI endpoints)
+    #[command(name = "certs")]
+    Certs(AppJsonArgs),
+    /// Add an SSL certificate and serve the app's domains it covers with it
+    #[command(name = "certs:add")]
+    CertsAdd(CertsAddArgs),
+    /// Show an SSL certificate
+    #[command(name = "certs:info")]
+    CertsInfo(CertsInfoArgs),
+    /// Replace an SSL certificate (a renewal)
+    #[command(name = "certs:update")]
+    CertsUpdate(CertsUpdateArgs),
+    /// Remove an SSL certificate
+    #[command(name = "certs:remove")]
+    CertsRemove(CertsRemoveArgs),
 }

@@ -1,13 +1,17 @@
 //! One module per topic of commands; [`execute`] sends a parsed [`Command`] to its function.
 
 mod access;
+pub(crate) mod addons;
 mod apps;
 mod apps_lifecycle;
 mod auth;
 mod buildpacks;
 mod builds;
+mod certs;
 mod config_vars;
 mod deploy;
+mod domains;
+pub(crate) mod drains;
 mod dynos;
 pub(crate) mod git_credentials;
 mod logs;
@@ -61,12 +65,35 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::Access(args) => access::list(args, settings, ui).await,
         Command::AccessAdd(args) => access::add(args, settings, ui).await,
         Command::AccessRemove(args) => access::remove(args, settings, ui).await,
+        Command::Drains(args) => drains::list(args, settings, ui).await,
+        Command::DrainsAdd(args) => drains::add(args, settings, ui).await,
+        Command::DrainsRemove(args) => drains::remove(args, settings, ui).await,
+        Command::Labs(args) => drains::labs(args, settings, ui).await,
+        Command::LabsEnable(args) => drains::set_feature(args, true, settings, ui).await,
+        Command::LabsDisable(args) => drains::set_feature(args, false, settings, ui).await,
         Command::Maintenance(args) => maintenance::show(args, settings, ui).await,
         Command::MaintenanceOn(args) => maintenance::set(args, true, settings, ui).await,
         Command::MaintenanceOff(args) => maintenance::set(args, false, settings, ui).await,
         Command::Run(args) => run::run(args, settings, ui).await,
         Command::RunDetached(args) => run::detached(args, settings, ui).await,
+        Command::Addons(args) => addons::list(args, settings, ui).await,
+        Command::AddonsCreate(args) => addons::create(args, settings, ui).await,
+        Command::AddonsInfo(args) => addons::info(args, settings, ui).await,
+        Command::AddonsDestroy(args) => addons::destroy(args, settings, ui).await,
+        Command::AddonsAttach(args) => addons::attach(args, settings, ui).await,
+        Command::AddonsDetach(args) => addons::detach(args, settings, ui).await,
+        Command::AddonsOpen(args) => addons::open(args, settings, ui).await,
+        Command::CredentialsRotate(args) => addons::rotate(args, settings, ui).await,
         Command::GitRemote(args) => apps_lifecycle::git_remote(args, settings, ui).await,
         Command::GitCredentials(args) => git_credentials::answer(args, settings, ui).await,
+        Command::Domains(args) => domains::list(args, settings, ui).await,
+        Command::DomainsAdd(args) => domains::add(args, settings, ui).await,
+        Command::DomainsInfo(args) => domains::info(args, settings, ui).await,
+        Command::DomainsRemove(args) => domains::remove(args, settings, ui).await,
+        Command::Certs(args) => certs::list(args, settings, ui).await,
+        Command::CertsAdd(args) => certs::add(args, settings, ui).await,
+        Command::CertsInfo(args) => certs::info(args, settings, ui).await,
+        Command::CertsUpdate(args) => certs::update(args, settings, ui).await,
+        Command::CertsRemove(args) => certs::remove(args, settings, ui).await,
     }
 }
