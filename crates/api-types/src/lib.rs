@@ -13,6 +13,7 @@ mod build;
 mod domain;
 mod dyno;
 mod formation;
+mod log_drain;
 mod release;
 
 pub use account::*;
@@ -22,6 +23,7 @@ pub use build::*;
 pub use domain::*;
 pub use dyno::*;
 pub use formation::*;
+pub use log_drain::*;
 pub use release::*;
 
 use serde::{Deserialize, Serialize};

@@ -78,6 +78,8 @@ pub struct ApiState {
     pub pushes: git::Pushes,
     pub log_sessions: routes::LogSessions,
     pub rendezvous: rendezvous::Rendezvous,
+    /// The apps' running log drains.
+    pub drains: wharf_logs::Drains,
     /// The add-on services this server offers (none unless [`ApiState::with_addons`]).
     pub addons: wharf_addons::Registry,
 }
@@ -88,6 +90,8 @@ impl ApiState {
             store,
             config: Arc::new(config),
             builder,
+            drains: wharf_logs::Drains::new(dynos.logs().clone())
+                .expect("the built-in TLS provider supports the default TLS versions"),
             dynos,
             pushes: git::Pushes::default(),
             log_sessions: routes::LogSessions::default(),

@@ -79,6 +79,11 @@ pub struct ServerArgs {
     /// Log lines each app keeps for `wharf logs`
     #[arg(long, env = "WHARF_LOG_LINES", default_value_t = 1500)]
     pub log_lines: usize,
+
+    /// Seconds between runtime metrics samples of each dyno (logged for apps with the
+    /// log-runtime-metrics feature)
+    #[arg(long, env = "WHARF_METRICS_INTERVAL", default_value_t = 20)]
+    pub metrics_interval: u64,
     /// E-mail address of the admin account a fresh server creates
     #[arg(long, env = "WHARF_ADMIN_EMAIL", default_value = "admin@localhost")]
     pub admin_email: String,
@@ -143,6 +148,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         stack.clone(),
     );
 
+    // The apps' recent log lines come back before anything appends new ones.
+    let log_dir = args.data_dir.join("logs");
+    wharf_logs::persist::restore(dynos.logs(), &log_dir).context("restore the apps' logs")?;
+    dynos
+        .logs()
+        .metrics()
+        .set_interval(Duration::from_secs(args.metrics_interval));
+
     let api_listener = TcpListener::bind(&args.api_listen)
         .await
         .with_context(|| format!("listen for the API on {}", args.api_listen))?;
@@ -181,8 +194,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         dynos.clone(),
     );
 
+    state
+        .restore_log_router()
+        .await
+        .context("start the log drains")?;
+
     let shutdown = CancellationToken::new();
     let mut subsystems = JoinSet::new();
+    let (logs, logs_shutdown) = (dynos.logs().clone(), shutdown.clone());
+    subsystems.spawn(async move {
+        wharf_logs::persist::run(logs, log_dir, logs_shutdown).await;
+        Ok(())
+    });
     let (routes, routes_task) = routing::publish(store.clone(), dynos.clone(), shutdown.clone());
     subsystems.spawn(async move { routes_task.await.context("publish routes")? });
     let (wake, wakes_task) = routing::forward_wakes(dynos.clone(), shutdown.clone());

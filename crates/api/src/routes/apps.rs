@@ -140,6 +140,8 @@ pub async fn destroy(State(state): State<ApiState>, ctx: AppCtx) -> ApiResult<Js
     }
     state.store.delete_app(ctx.app.id).await?;
     state.changed(ctx.app.id, &[]);
+    state.drains.stop_app(ctx.app.id);
+    state.dynos.logs().metrics().forget_app(ctx.app.id);
     state.dynos.logs().forget(ctx.app.id);
     tracing::info!(app = %ctx.app.name, by = %ctx.caller.account.email, "deleted app");
     Ok(Json(views::app(&ctx.app, &state.config)))

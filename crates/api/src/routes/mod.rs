@@ -7,7 +7,9 @@ mod builds;
 mod collaborators;
 mod config_vars;
 mod domains;
+mod drains;
 mod dynos;
+mod features;
 mod formation;
 mod logs;
 mod push;
@@ -149,6 +151,14 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         Access::App,
     ),
     ("GET", "/log-stream/{token}", Access::Capability),
+    ("GET", "/apps/{app}/log-drains", Access::App),
+    ("POST", "/apps/{app}/log-drains", Access::App),
+    ("GET", "/apps/{app}/log-drains/{drain}", Access::App),
+    ("DELETE", "/apps/{app}/log-drains/{drain}", Access::App),
+    ("GET", "/apps/{app}/features", Access::App),
+    ("GET", "/apps/{app}/features/{feature}", Access::App),
+    ("PATCH", "/apps/{app}/features/{feature}", Access::App),
+    ("GET", "/apps/{app}/dynos/{dyno}/metrics", Access::App),
     ("PUT", "/sources/{token}", Access::Capability),
     ("GET", "/sources/{token}", Access::Capability),
     ("GET", "/build-output/{token}", Access::Capability),
@@ -227,6 +237,23 @@ pub(crate) fn build(state: ApiState) -> Router {
             post(dynos::stop_type),
         )
         .route("/apps/{app}/log-sessions", post(logs::create))
+        .route(
+            "/apps/{app}/log-drains",
+            get(drains::list).post(drains::create),
+        )
+        .route(
+            "/apps/{app}/log-drains/{drain}",
+            get(drains::show).delete(drains::destroy),
+        )
+        .route("/apps/{app}/features", get(features::list))
+        .route(
+            "/apps/{app}/features/{feature}",
+            get(features::show).patch(features::update),
+        )
+        .route(
+            "/apps/{app}/dynos/{dyno}/metrics",
+            get(features::dyno_metrics),
+        )
         .route("/apps/{app}/addons", get(addons::list).post(addons::create))
         .route(
             "/apps/{app}/addons/{addon}",
