@@ -1,12 +1,14 @@
 //! Tests of whole commands against a canned HTTP server: the requests the CLI sends and
 //! the text it prints.
 
+mod addons;
 mod apps;
 mod auth;
 mod buildpacks;
 mod builds;
 mod config;
 mod deploy;
+mod domains;
 mod dynos;
 mod fixtures;
 mod formation;
