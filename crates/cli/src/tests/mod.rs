@@ -1,6 +1,7 @@
 //! Tests of whole commands against a canned HTTP server: the requests the CLI sends and
 //! the text it prints.
 
+mod addons;
 mod apps;
 mod auth;
 mod buildpacks;
