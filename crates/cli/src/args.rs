@@ -474,6 +474,19 @@ pub struct DomainsAddArgs {
     pub json: bool,
 }
 
+/// `domains:update HOSTNAME --cert NAME`.
+#[derive(Debug, Clone, Args)]
+pub struct DomainsUpdateArgs {
+    /// The domain (www.example.com, *.example.com)
+    #[arg(value_name = "HOSTNAME")]
+    pub hostname: String,
+    /// The SNI endpoint to serve the domain with (see `wharf certs`)
+    #[arg(long, value_name = "NAME")]
+    pub cert: String,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
 /// `certs:add CERT KEY`.
 #[derive(Debug, Clone, Args)]
 pub struct CertsAddArgs {

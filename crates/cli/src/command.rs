@@ -14,9 +14,10 @@ use crate::args::{
     BuildpacksAddArgs, BuildpacksRemoveArgs, BuildpacksSetArgs, BuildsArgs, BuildsCachePurgeArgs,
     BuildsInfoArgs, BuildsOutputArgs, CertsAddArgs, CertsInfoArgs, CertsRemoveArgs,
     CertsUpdateArgs, ConfigArgs, ConfigGetArgs, ConfigSetArgs, ConfigUnsetArgs, DeployArgs,
-    DomainArgs, DomainJsonArgs, DomainsAddArgs, GitCredentialsArgs, GitRemoteArgs, JsonArgs,
-    LoginArgs, LogsArgs, PsArgs, PsRestartArgs, PsScaleArgs, PsStopArgs, PsTypeArgs, ReleasesArgs,
-    ReleasesInfoArgs, RollbackArgs, RunArgs, RunDetachedArgs, UsersCreateArgs,
+    DomainArgs, DomainJsonArgs, DomainsAddArgs, DomainsUpdateArgs, GitCredentialsArgs,
+    GitRemoteArgs, JsonArgs, LoginArgs, LogsArgs, PsArgs, PsRestartArgs, PsScaleArgs, PsStopArgs,
+    PsTypeArgs, ReleasesArgs, ReleasesInfoArgs, RollbackArgs, RunArgs, RunDetachedArgs,
+    UsersCreateArgs,
 };
 
 /// All client commands; the binary adds a `server` subcommand next to them via
@@ -217,6 +218,12 @@ pub enum Command {
     /// Remove a custom domain from the app
     #[command(name = "domains:remove")]
     DomainsRemove(DomainArgs),
+    /// Serve a custom domain with another SNI endpoint
+    #[command(name = "domains:update")]
+    DomainsUpdate(DomainsUpdateArgs),
+    /// Remove all of the app's custom domains
+    #[command(name = "domains:clear")]
+    DomainsClear(AppArgs),
 
     /// List the app's SSL certificates (SNI endpoints)
     #[command(name = "certs")]

@@ -1,10 +1,13 @@
-//! `domains`, `domains:add`, `domains:info` and `domains:remove`: the app's own hostname and
-//! the custom domains that route to it, as Heroku's CLI shows them.
+//! `domains`, `domains:add`, `domains:info`, `domains:update`, `domains:remove` and
+//! `domains:clear`: the app's own hostname and the custom domains that route to it, as
+//! Heroku's CLI shows them.
 
 use anyhow::Result;
-use wharf_api_types::{Domain, DomainCreate};
+use wharf_api_types::{Domain, DomainCreate, DomainUpdate};
 
-use crate::args::{AppJsonArgs, DomainArgs, DomainJsonArgs, DomainsAddArgs};
+use crate::args::{
+    AppArgs, AppJsonArgs, DomainArgs, DomainJsonArgs, DomainsAddArgs, DomainsUpdateArgs,
+};
 use crate::client::decode;
 use crate::format;
 use crate::settings::Settings;
@@ -121,6 +124,41 @@ pub async fn remove(args: DomainArgs, settings: &Settings, ui: &mut Ui) -> Resul
     let label = format!("Removing {} from {}", args.hostname, ui.app(&name));
     let path = ["apps", &name, "domains", &args.hostname];
     ui.action(&label, client.delete(&path)).await?;
+    ui.line("done")
+}
+
+pub async fn update(args: DomainsUpdateArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
+    let name = settings.app(&args.app)?;
+    let client = settings.client()?;
+    let label = format!(
+        "Updating {} to use {} certificate",
+        args.hostname, args.cert
+    );
+    let body = DomainUpdate {
+        sni_endpoint: Some(args.cert.clone()),
+    };
+    let path = ["apps", &name, "domains", &args.hostname];
+    ui.action(&label, client.patch(&path, &body)).await?;
+    ui.line("done")
+}
+
+pub async fn clear(args: AppArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
+    let name = settings.app(&args)?;
+    let client = settings.client()?;
+    let label = format!("Removing all domains from {}", ui.app(&name));
+    let work = async {
+        let domains: Vec<Domain> = decode(
+            client.get(&["apps", &name, "domains"]).await?,
+            "the domains",
+        )?;
+        for domain in domains.iter().filter(|domain| domain.kind == "custom") {
+            client
+                .delete(&["apps", &name, "domains", &domain.id])
+                .await?;
+        }
+        Ok(())
+    };
+    ui.action(&label, work).await?;
     ui.line("done")
 }
 

@@ -90,6 +90,8 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::DomainsAdd(args) => domains::add(args, settings, ui).await,
         Command::DomainsInfo(args) => domains::info(args, settings, ui).await,
         Command::DomainsRemove(args) => domains::remove(args, settings, ui).await,
+        Command::DomainsUpdate(args) => domains::update(args, settings, ui).await,
+        Command::DomainsClear(args) => domains::clear(args, settings, ui).await,
         Command::Certs(args) => certs::list(args, settings, ui).await,
         Command::CertsAdd(args) => certs::add(args, settings, ui).await,
         Command::CertsInfo(args) => certs::info(args, settings, ui).await,

@@ -410,3 +410,61 @@ async fn certs_remove_needs_the_apps_name_to_confirm() {
         "Removing SSL certificate tokyo-12345 from ⬢ myapp... done\n"
     );
 }
+
+#[tokio::test]
+async fn domains_update_names_the_endpoint() {
+    let outcome = run(
+        &[
+            "domains:update",
+            "www.example.com",
+            "--cert",
+            "tokyo-12345",
+            "-a",
+            "myapp",
+        ],
+        vec![json(
+            "PATCH /apps/myapp/domains/www.example.com",
+            200,
+            &to_json(&domain("www.example.com", "custom", Some("tokyo-12345"))),
+        )],
+    )
+    .await;
+    outcome.result.as_ref().unwrap();
+    assert_eq!(
+        outcome
+            .request("PATCH /apps/myapp/domains/www.example.com")
+            .json(),
+        serde_json::json!({"sni_endpoint": "tokyo-12345"})
+    );
+    assert_eq!(
+        outcome.stdout,
+        "Updating www.example.com to use tokyo-12345 certificate... done\n"
+    );
+}
+
+#[tokio::test]
+async fn domains_clear_removes_only_custom_domains() {
+    let outcome = run(
+        &["domains:clear", "-a", "myapp"],
+        vec![
+            json(
+                "GET /apps/myapp/domains",
+                200,
+                &to_json(&vec![
+                    domain("myapp.wharf.example.net", "heroku", None),
+                    domain("www.example.com", "custom", None),
+                    domain("api.example.com", "custom", None),
+                ]),
+            ),
+            json("DELETE /apps/myapp/domains/www.example.com-id", 200, "{}"),
+            json("DELETE /apps/myapp/domains/api.example.com-id", 200, "{}"),
+        ],
+    )
+    .await;
+    outcome.result.as_ref().unwrap();
+    assert_eq!(outcome.requests.len(), 3);
+    assert_eq!(
+        outcome.stdout,
+        "Removing all domains from ⬢ myapp... done\n"
+    );
+}
