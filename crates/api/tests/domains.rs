@@ -443,4 +443,28 @@ async fn certificates_are_checked_before_they_are_kept() {
         .call("GET", "/apps/strict/sni-endpoints", Some(&key), None)
         .await;
     assert_eq!(listed.body, json!([]));
+
+    // A renewal is checked the same way, and a refused one leaves the certificate as it was.
+    let (good, good_key) = certificate(&["www.example.com"], (-1, 90));
+    let added = add_endpoint(&api, &key, "strict", &good, &good_key).await;
+    assert_eq!(added.status, StatusCode::CREATED);
+    let path = format!(
+        "/apps/strict/sni-endpoints/{}",
+        added.body["id"].as_str().unwrap()
+    );
+    let refused = api
+        .call(
+            "PATCH",
+            &path,
+            Some(&key),
+            Some(json!({"certificate_chain": chain, "private_key": other_key})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not match"));
+    let kept = api.call("GET", &path, Some(&key), None).await;
+    assert_eq!(kept.body["certificate_chain"], good.as_str());
 }
