@@ -163,6 +163,8 @@ impl Store {
     }
 
     /// Every custom domain on the server, by hostname: the router's custom-domain table.
+    /// Read-only and cheap enough to call on every route-table rebuild; an error means the
+    /// database failed (a caller keeps the table it had).
     pub async fn all_domains(&self) -> Result<Vec<DomainRoute>> {
         let rows =
             sqlx::query("SELECT hostname, app_id, sni_endpoint_id FROM domains ORDER BY hostname")

@@ -172,7 +172,9 @@ impl Store {
         Ok(())
     }
 
-    /// Every SNI endpoint on the server: the certificates the router serves by SNI.
+    /// Every SNI endpoint on the server: the certificates the router serves by SNI. Read-only;
+    /// compare `updated_at` to tell a replaced certificate from one already loaded. An error
+    /// means the database failed (a caller keeps the certificates it had).
     pub async fn all_sni_endpoints(&self) -> Result<Vec<SniCertificate>> {
         let rows = sqlx::query(&format!(
             "SELECT {ENDPOINT_COLUMNS} FROM sni_endpoints ORDER BY created_at, name"
