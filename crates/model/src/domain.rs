@@ -112,6 +112,11 @@ fn label_problem(label: &str) -> Option<String> {
             "the label {label:?} is longer than {LABEL_MAX} characters"
         ));
     }
+    if !label.is_ascii() {
+        return Some(format!(
+            "the label {label:?} is not ASCII: give an international name in its xn-- form"
+        ));
+    }
     if !label
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -261,6 +266,8 @@ mod tests {
         check("www.*.example.com", Err("wildcard"));
         check("ww*.example.com", Err("wildcard"));
         check("my_app.example.com", Err("letters, digits and dashes"));
+        check("café.example.com", Err("xn-- form"));
+        check("xn--caf-dma.example.com", Ok("xn--caf-dma.example.com"));
         check("-www.example.com", Err("dash"));
         check("www-.example.com", Err("dash"));
         check(&format!("{}.com", "a".repeat(64)), Err("longer than 63"));
