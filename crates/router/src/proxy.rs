@@ -413,6 +413,9 @@ fn respond(
     record.status(status);
     let (mut parts, body) = response.into_parts();
     headers::rewrite_response(&mut parts.headers, switching);
+    // The router speaks HTTP/1.1 to its clients whatever the dyno spoke (Python's
+    // `http.server` answers in HTTP/1.0); on HTTP/2 connections the version is not sent.
+    parts.version = Version::HTTP_11;
     let pool = shared.pool.clone();
     let on_end = Box::new(move |clean: bool| {
         drop(outstanding);

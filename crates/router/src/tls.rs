@@ -1,5 +1,6 @@
 //! HTTPS: certificates picked by the server name a client asks for (SNI), per domain, by a
-//! one-label wildcard, or a default. Certificates can be set and removed while the router runs,
+//! one-label wildcard, from an issuer (certificates made on first use, e.g. by Wharf's own
+//! CA for app hosts), or a default. Certificates can be set and removed while the router runs,
 //! so one obtained later (by ACME, say) is served from the next handshake on.
 
 use std::collections::HashMap;
@@ -11,20 +12,45 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-/// Certificates by domain (`www.example.com`, `*.example.com`), and a default for any other
-/// name (or none sent).
-#[derive(Debug, Default)]
+/// Makes a certificate for a server name on first use, or declines (`None`). Called during
+/// a handshake: it must be quick (a key and a signature are).
+pub type Issuer = Box<dyn Fn(&str) -> Option<Arc<CertifiedKey>> + Send + Sync>;
+
+/// How many issued certificates are kept; past it the cache starts again (names are only
+/// issued for hosts the issuer accepts, but clients choose what they ask for).
+pub const ISSUED_CACHE: usize = 4096;
+
+/// Certificates by domain (`www.example.com`, `*.example.com`), issued ones, and a default
+/// for any other name (or none sent).
+#[derive(Default)]
 pub struct CertResolver {
     by_domain: RwLock<HashMap<String, Arc<CertifiedKey>>>,
     default: RwLock<Option<Arc<CertifiedKey>>>,
+    issuer: Option<Issuer>,
+    issued: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+}
+
+impl std::fmt::Debug for CertResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertResolver")
+            .field("domains", &self.by_domain.read().map(|d| d.len()).ok())
+            .field("issuer", &self.issuer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl CertResolver {
     pub fn new(default: Option<Arc<CertifiedKey>>) -> CertResolver {
         CertResolver {
-            by_domain: RwLock::new(HashMap::new()),
             default: RwLock::new(default),
+            ..CertResolver::default()
         }
+    }
+
+    /// Names no domain's certificate covers are first offered to `issuer`.
+    pub fn with_issuer(mut self, issuer: Issuer) -> CertResolver {
+        self.issuer = Some(issuer);
+        self
     }
 
     /// Serves `key` for `domain` (case-insensitive; `*.example.com` covers one label).
@@ -42,8 +68,8 @@ impl CertResolver {
         *self.default.write().expect("certificate lock poisoned") = key;
     }
 
-    /// The certificate for `server_name`: the domain's, else its parent's wildcard, else the
-    /// default.
+    /// The certificate for `server_name`: the domain's, else its parent's wildcard, else one
+    /// the issuer makes, else the default.
     pub fn lookup(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
         if let Some(name) = server_name {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
@@ -55,11 +81,36 @@ impl CertResolver {
             if let Some(key) = found {
                 return Some(key.clone());
             }
+            drop(by_domain);
+            if let Some(key) = self.issued(&name) {
+                return Some(key);
+            }
         }
         self.default
             .read()
             .expect("certificate lock poisoned")
             .clone()
+    }
+}
+
+impl CertResolver {
+    fn issued(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        let issuer = self.issuer.as_ref()?;
+        if let Some(key) = self
+            .issued
+            .read()
+            .expect("certificate lock poisoned")
+            .get(name)
+        {
+            return Some(key.clone());
+        }
+        let key = issuer(name)?;
+        let mut issued = self.issued.write().expect("certificate lock poisoned");
+        if issued.len() >= ISSUED_CACHE {
+            issued.clear();
+        }
+        issued.insert(name.to_owned(), key.clone());
+        Some(key)
     }
 }
 
@@ -129,6 +180,33 @@ mod tests {
         check(Some("www.example.com"), &wild);
         resolver.set_default(None);
         assert!(resolver.lookup(Some("other.org")).is_none());
+    }
+
+    #[test]
+    fn issues_for_names_the_issuer_accepts_once() {
+        let default = key("default");
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let resolver =
+            CertResolver::new(Some(default.clone())).with_issuer(Box::new(move |name| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                name.ends_with(".apps.test").then(|| key(name))
+            }));
+        resolver.set("www.example.com", key("www.example.com"));
+        let shop = resolver.lookup(Some("Shop.apps.test")).expect("issued");
+        let again = resolver.lookup(Some("shop.apps.test")).expect("cached");
+        assert!(Arc::ptr_eq(&shop, &again));
+        assert!(!Arc::ptr_eq(&shop, &default));
+        let other = resolver.lookup(Some("other.org")).expect("the default");
+        assert!(Arc::ptr_eq(&other, &default));
+        resolver
+            .lookup(Some("www.example.com"))
+            .expect("the domain's");
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "issued once per name; never for a domain with its own certificate"
+        );
     }
 
     #[test]

@@ -529,3 +529,35 @@ async fn shutdown_stops_accepting_and_lets_requests_in_flight_finish() {
     assert_eq!((reply.status, reply.body.as_str()), (200, "finished"));
     router.stop().await;
 }
+
+#[tokio::test]
+async fn answers_in_http_1_1_whatever_the_dyno_speaks() {
+    // A dyno that answers in HTTP/1.0 and closes, as Python's `http.server` does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dyno = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                read_head(&mut stream).await;
+                stream
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold")
+                    .await
+                    .unwrap();
+            });
+        }
+    });
+    let router = Harness::start(table([app("myapp", &[dyno])])).await;
+    let mut client = TcpStream::connect(router.addr).await.unwrap();
+    for _ in 0..2 {
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: myapp.wharf.test\r\n\r\n")
+            .await
+            .unwrap();
+        let head = read_head(&mut client).await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        let mut body = [0u8; 3];
+        client.read_exact(&mut body).await.unwrap();
+        assert_eq!(&body, b"old", "the client connection stays open");
+    }
+}

@@ -36,6 +36,9 @@ const SERVER_DAYS: i64 = 825;
 pub struct Tls {
     ca_path: PathBuf,
     config: Arc<rustls::ServerConfig>,
+    key: Arc<rustls::sign::CertifiedKey>,
+    issuer: Arc<Issuer<'static, KeyPair>>,
+    ca_cert: CertificateDer<'static>,
 }
 
 impl Tls {
@@ -60,11 +63,11 @@ impl Tls {
             let _ = std::fs::remove_file(dir.join(SERVER_NAMES));
             key
         };
+        let issuer = Issuer::new(ca_params()?, ca_key);
         let names_path = dir.join(SERVER_NAMES);
         let wanted = serde_json::to_string(names).context("encode names")?;
         let current = std::fs::read_to_string(&names_path).unwrap_or_default();
         if current != wanted || !dir.join(SERVER_CERT).is_file() {
-            let issuer = Issuer::new(ca_params()?, ca_key);
             let key = KeyPair::generate().context("generate the server key")?;
             let cert = server_params(names)?
                 .signed_by(&key, &issuer)
@@ -73,13 +76,19 @@ impl Tls {
             write_file(&dir.join(SERVER_KEY), key.serialize_pem().as_bytes(), 0o600)?;
             write_file(&names_path, wanted.as_bytes(), 0o644)?;
         }
+        let ca_cert =
+            CertificateDer::from_pem_file(dir.join(CA_CERT)).context("read the CA certificate")?;
         let chain = vec![
             CertificateDer::from_pem_file(dir.join(SERVER_CERT))
                 .context("read the server certificate")?,
-            CertificateDer::from_pem_file(dir.join(CA_CERT)).context("read the CA certificate")?,
+            ca_cert.clone(),
         ];
         let key =
             PrivateKeyDer::from_pem_file(dir.join(SERVER_KEY)).context("read the server key")?;
+        let certified = rustls::sign::CertifiedKey::new(
+            chain.clone(),
+            rustls::crypto::ring::sign::any_supported_type(&key).context("use the server key")?,
+        );
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -92,12 +101,37 @@ impl Tls {
         Ok(Tls {
             ca_path: dir.join(CA_CERT),
             config: Arc::new(config),
+            key: Arc::new(certified),
+            issuer: Arc::new(issuer),
+            ca_cert,
         })
+    }
+
+    /// A certificate for `name` alone, issued now by the CA (a key and a signature: about a
+    /// millisecond). For names the server certificate cannot cover: strict clients refuse
+    /// `*.localhost`, a wildcard over a single label.
+    pub fn issue(&self, name: &str) -> anyhow::Result<Arc<rustls::sign::CertifiedKey>> {
+        let key = KeyPair::generate().context("generate a key")?;
+        let cert = server_params(&[name.to_owned()])?
+            .signed_by(&key, &self.issuer)
+            .with_context(|| format!("sign a certificate for {name}"))?;
+        let private = PrivateKeyDer::try_from(key.serialize_der())
+            .map_err(|error| anyhow::anyhow!("encode the key: {error}"))?;
+        Ok(Arc::new(rustls::sign::CertifiedKey::new(
+            vec![cert.der().clone(), self.ca_cert.clone()],
+            rustls::crypto::ring::sign::any_supported_type(&private).context("use the key")?,
+        )))
     }
 
     /// The CA certificate clients should trust.
     pub fn ca_path(&self) -> &Path {
         &self.ca_path
+    }
+
+    /// The server certificate (with the CA's) and its key, for a server that picks among
+    /// several certificates (the router, by SNI).
+    pub fn certified_key(&self) -> Arc<rustls::sign::CertifiedKey> {
+        self.key.clone()
     }
 
     /// The server side of a TLS handshake with the server certificate.
@@ -171,6 +205,14 @@ mod tests {
 
     /// A TLS client that trusts only `ca`, connecting as `server_name` to a server using `tls`.
     async fn handshake(tls: &Tls, ca: &Path, server_name: &str) -> Result<(), String> {
+        handshake_with(tls.server_config(), ca, server_name).await
+    }
+
+    async fn handshake_with(
+        config: Arc<rustls::ServerConfig>,
+        ca: &Path,
+        server_name: &str,
+    ) -> Result<(), String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut roots = rustls::RootCertStore::empty();
         roots
@@ -184,7 +226,7 @@ mod tests {
         .with_root_certificates(roots)
         .with_no_client_auth();
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
         let server = tokio::spawn(async move {
             if let Ok(mut stream) = acceptor.accept(server_io).await {
                 let _ = stream.write_all(b"rendezvous\r\n").await;
@@ -267,5 +309,47 @@ mod tests {
         let tls = Tls::load_or_create(ours.path(), &names(&["localhost"])).unwrap();
         let other = Tls::load_or_create(theirs.path(), &names(&["localhost"])).unwrap();
         assert!(handshake(&tls, other.ca_path(), "localhost").await.is_err());
+    }
+
+    #[derive(Debug)]
+    struct Always(Arc<rustls::sign::CertifiedKey>);
+
+    impl rustls::server::ResolvesServerCert for Always {
+        fn resolve(
+            &self,
+            _: rustls::server::ClientHello<'_>,
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn issues_certificates_for_single_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = Tls::load_or_create(dir.path(), &names(&["localhost", "*.localhost"])).unwrap();
+        let config = |key| {
+            let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Always(key)));
+            Arc::new(config)
+        };
+        // Strict clients refuse the server certificate's `*.localhost` for an app host...
+        assert!(handshake(&tls, tls.ca_path(), "shop.localhost")
+            .await
+            .is_err());
+        // ...and accept one issued for the name.
+        let issued = tls.issue("shop.localhost").unwrap();
+        handshake_with(config(issued.clone()), tls.ca_path(), "shop.localhost")
+            .await
+            .unwrap();
+        assert!(
+            handshake_with(config(issued), tls.ca_path(), "other.localhost")
+                .await
+                .is_err()
+        );
     }
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use wharf_dynos::{DynoManager, DynoState, LogLine, LogSource};
-use wharf_router::{AppRoutes, Backend, RouteTable, RouterLogLine};
-use wharf_store::Store;
+use wharf_router::tls::certified_key;
+use wharf_router::{AppRoutes, Backend, CertResolver, RouteTable, RouterLogLine};
+use wharf_store::{SniCertificate, Store};
 
 /// How often what the store knows is read again (maintenance, formation, domains).
 const REFRESH: Duration = Duration::from_secs(1);
@@ -29,6 +30,7 @@ const WAKE_QUEUE: usize = 256;
 pub fn publish(
     store: Store,
     dynos: DynoManager,
+    certificates: Arc<CertResolver>,
     shutdown: CancellationToken,
 ) -> (
     watch::Receiver<Arc<RouteTable>>,
@@ -38,19 +40,28 @@ pub fn publish(
     let task = tokio::spawn(async move {
         let mut changes = dynos.routes();
         let mut known = Known::default();
+        let mut served = ServedCertificates::default();
         let mut refresh = tokio::time::interval(REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 changed = changes.changed() => if changed.is_err() { return Ok(()) },
-                _ = refresh.tick() => match Known::read(&store).await {
-                    Ok(read) => known = read,
-                    Err(error) => tracing::warn!(
-                        error = format!("{error:#}"),
-                        "refresh routes; keeping the last table"
-                    ),
-                },
+                _ = refresh.tick() => {
+                    match Known::read(&store).await {
+                        Ok(read) => known = read,
+                        Err(error) => tracing::warn!(
+                            error = format!("{error:#}"),
+                            "refresh routes; keeping the last table"
+                        ),
+                    }
+                    if let Err(error) = served.refresh(&store, &certificates).await {
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            "refresh certificates; keeping the ones served"
+                        );
+                    }
+                }
             }
             let table = build(&known, &dynos);
             sender.send_if_modified(|current| {
@@ -69,6 +80,8 @@ pub fn publish(
 #[derive(Default)]
 struct Known {
     apps: Vec<KnownApp>,
+    /// Custom hostname (lowercase, maybe `*.example.com`) to app name.
+    domains: HashMap<String, String>,
 }
 
 struct KnownApp {
@@ -95,7 +108,18 @@ impl Known {
                 web_quantity,
             });
         }
-        Ok(Known { apps })
+        let names: HashMap<uuid::Uuid, &str> =
+            apps.iter().map(|app| (app.id, app.name.as_str())).collect();
+        let domains = store
+            .all_domains()
+            .await?
+            .into_iter()
+            .filter_map(|domain| {
+                let app = names.get(&domain.app_id)?;
+                Some((domain.hostname.to_ascii_lowercase(), (*app).to_owned()))
+            })
+            .collect();
+        Ok(Known { apps, domains })
     }
 }
 
@@ -137,7 +161,78 @@ fn build(known: &Known, dynos: &DynoManager) -> RouteTable {
     }
     RouteTable {
         apps,
-        domains: HashMap::new(),
+        domains: known.domains.clone(),
+    }
+}
+
+/// The custom domains' certificates the router serves, kept in step with the store: each
+/// custom domain gets the SNI endpoint it names, or its app's only endpoint when it names
+/// none. Certificates are parsed once per version (`updated_at`).
+#[derive(Default)]
+struct ServedCertificates {
+    /// Hostname to the endpoint and version served for it.
+    served: HashMap<String, (uuid::Uuid, time::OffsetDateTime)>,
+}
+
+impl ServedCertificates {
+    async fn refresh(&mut self, store: &Store, resolver: &CertResolver) -> anyhow::Result<()> {
+        let endpoints = store.all_sni_endpoints().await?;
+        let domains = store.all_domains().await?;
+        let mut by_app: HashMap<uuid::Uuid, Vec<&SniCertificate>> = HashMap::new();
+        for endpoint in &endpoints {
+            by_app.entry(endpoint.app_id).or_default().push(endpoint);
+        }
+        let mut wanted: HashMap<String, &SniCertificate> = HashMap::new();
+        for domain in &domains {
+            let endpoint = match domain.sni_endpoint_id {
+                Some(id) => endpoints.iter().find(|e| e.id == id),
+                None => match by_app.get(&domain.app_id).map(Vec::as_slice) {
+                    Some([only]) => Some(*only),
+                    _ => None,
+                },
+            };
+            if let Some(endpoint) = endpoint {
+                wanted.insert(domain.hostname.to_ascii_lowercase(), endpoint);
+            }
+        }
+        self.served.retain(|hostname, _| {
+            let keep = wanted.contains_key(hostname);
+            if !keep {
+                resolver.remove(hostname);
+            }
+            keep
+        });
+        let mut parsed: HashMap<uuid::Uuid, Arc<rustls::sign::CertifiedKey>> = HashMap::new();
+        for (hostname, endpoint) in wanted {
+            let version = (endpoint.id, endpoint.updated_at);
+            if self.served.get(&hostname) == Some(&version) {
+                continue;
+            }
+            let key = match parsed.get(&endpoint.id) {
+                Some(key) => key.clone(),
+                None => match certified_key(
+                    endpoint.certificate_chain.as_bytes(),
+                    endpoint.private_key.as_bytes(),
+                ) {
+                    Ok(key) => {
+                        let key = Arc::new(key);
+                        parsed.insert(endpoint.id, key.clone());
+                        key
+                    }
+                    Err(error) => {
+                        tracing::warn!(
+                            %hostname,
+                            error = format!("{error:#}"),
+                            "an SNI endpoint's certificate cannot be served"
+                        );
+                        continue;
+                    }
+                },
+            };
+            resolver.set(&hostname, key);
+            self.served.insert(hostname, version);
+        }
+        Ok(())
     }
 }
 

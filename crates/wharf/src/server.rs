@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,7 +16,7 @@ use wharf_api::auth::{generate_api_key, hash_api_key};
 use wharf_api::{ApiConfig, ApiState};
 use wharf_build::builder::{Builder, BuilderConfig};
 use wharf_dynos::{DynoManager, DynoManagerConfig};
-use wharf_router::{Router, RouterConfig};
+use wharf_router::{CertResolver, Router, RouterConfig};
 
 use crate::routing;
 use wharf_store::Store;
@@ -47,6 +48,14 @@ pub struct ServerArgs {
     /// Address the router listens on for app traffic
     #[arg(long, env = "WHARF_ROUTER_LISTEN", default_value = "127.0.0.1:8080")]
     pub router_listen: String,
+    /// Address the router listens on for HTTPS app traffic (certificates by SNI: each custom
+    /// domain's, else the server's own for <app>.<base-domain>)
+    #[arg(
+        long,
+        env = "WHARF_ROUTER_TLS_LISTEN",
+        default_value = "127.0.0.1:8443"
+    )]
+    pub router_tls_listen: String,
     /// Apps are served at <app>.<base-domain>
     #[arg(long, env = "WHARF_BASE_DOMAIN", default_value = "localhost")]
     pub base_domain: String,
@@ -173,6 +182,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .local_addr()
         .context("read the router's address")?;
     let router_port = router_address.port();
+    let router_tls_listener = listen_with_backlog(&args.router_tls_listen, ROUTER_BACKLOG)
+        .await
+        .with_context(|| format!("listen for HTTPS app traffic on {}", args.router_tls_listen))?;
+    let router_tls_address = router_tls_listener
+        .local_addr()
+        .context("read the router's HTTPS address")?;
     let public_url = args
         .public_url
         .clone()
@@ -206,7 +221,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         wharf_logs::persist::run(logs, log_dir, logs_shutdown).await;
         Ok(())
     });
-    let (routes, routes_task) = routing::publish(store.clone(), dynos.clone(), shutdown.clone());
+    let certificates = Arc::new(
+        CertResolver::new(Some(tls.certified_key())).with_issuer(app_host_issuer(&tls, &args)),
+    );
+    let (routes, routes_task) = routing::publish(
+        store.clone(),
+        dynos.clone(),
+        certificates.clone(),
+        shutdown.clone(),
+    );
     subsystems.spawn(async move { routes_task.await.context("publish routes")? });
     let (wake, wakes_task) = routing::forward_wakes(dynos.clone(), shutdown.clone());
     subsystems.spawn(async move {
@@ -221,15 +244,21 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         routes,
         routing::log_sink(dynos.clone()),
     );
-    dynos.watch_traffic(std::sync::Arc::new(router.traffic_probe()));
+    dynos.watch_traffic(Arc::new(router.traffic_probe()));
+    let router_tls = Arc::new(wharf_router::tls::server_config(certificates)?);
     let router_shutdown = shutdown.clone();
     subsystems.spawn(async move {
         router
-            .serve(router_listener, None, router_shutdown)
+            .serve(
+                router_listener,
+                Some((router_tls_listener, router_tls)),
+                router_shutdown,
+            )
             .await
             .context("route app traffic")
     });
     println!("wharf: routing app traffic on http://{router_address}");
+    println!("wharf: routing app traffic on https://{router_tls_address}");
     let dynos_shutdown = shutdown.clone();
     subsystems.spawn(async move {
         dynos
@@ -290,6 +319,25 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Certificates for app hosts (`<app>.<base-domain>`) issued by Wharf's CA on first use: the
+/// server certificate's `*.<base-domain>` covers them too, but strict clients refuse a
+/// wildcard over one label (`*.localhost`, the default).
+fn app_host_issuer(tls: &Tls, args: &ServerArgs) -> wharf_router::tls::Issuer {
+    let tls = tls.clone();
+    let suffix = format!(".{}", args.base_domain.to_ascii_lowercase());
+    Box::new(move |name: &str| {
+        let app = name.strip_suffix(&suffix)?;
+        wharf_model::AppName::parse(app).ok()?;
+        match tls.issue(name) {
+            Ok(key) => Some(key),
+            Err(error) => {
+                tracing::warn!(name, error = format!("{error:#}"), "issue a certificate");
+                None
+            }
+        }
+    })
 }
 
 /// The names the server's certificate covers: this host, and every app's host name.

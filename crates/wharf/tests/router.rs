@@ -1,5 +1,6 @@
 //! End to end through the router: an Eco app sleeps when it gets no traffic and the next
-//! request wakes it and is served; deploys and scaling down while requests flow drop none.
+//! request wakes it and is served; deploys and scaling down while requests flow drop none;
+//! custom domains route to their app, over HTTPS with their own certificates by SNI.
 // A test that cannot go on fails by panicking.
 #![allow(clippy::unwrap_used)]
 
@@ -227,4 +228,118 @@ fn deploys_and_scaling_down_drop_no_request() {
     }
     assert!(total > 100, "only {total} requests were sent");
     eprintln!("{total} requests, none failed");
+}
+
+/// A GET over HTTPS to `authority`, asking for `server_name` by SNI and trusting only `root`
+/// (PEM); the response as text, or the TLS error.
+fn https_get(authority: &str, server_name: &str, root: &str) -> Result<String, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(root.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned()).unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tcp = TcpStream::connect(authority).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+    let request =
+        format!("GET /secure HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n");
+    if let Err(error) = tls.write_all(request.as_bytes()) {
+        let inner = error.into_inner().unwrap();
+        return Err(*inner.downcast::<rustls::Error>().unwrap());
+    }
+    let mut response = Vec::new();
+    // The router closes without close_notify on some paths; what was read counts.
+    let _ = tls.read_to_end(&mut response);
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+#[test]
+fn custom_domains_route_with_their_certificates() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "shop"]).ok();
+    let _repo = deploy_procfile_app(&server, &key, "shop");
+    wait_for(&server, &key, "shop", &["web.1"], 2);
+
+    let certificate = rcgen::generate_simple_self_signed(vec!["www.shop.test".to_owned()]).unwrap();
+    let (status, endpoint) = http_json(
+        &server.url,
+        "POST",
+        "/apps/shop/sni-endpoints",
+        &key,
+        &serde_json::json!({
+            "certificate_chain": certificate.cert.pem(),
+            "private_key": certificate.signing_key.serialize_pem(),
+        }),
+    );
+    assert_eq!(status, 201, "{endpoint}");
+    for hostname in ["www.shop.test", "*.api.shop.test"] {
+        let (status, body) = http_json(
+            &server.url,
+            "POST",
+            "/apps/shop/domains",
+            &key,
+            &serde_json::json!({"hostname": hostname, "sni_endpoint": null}),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // The router learns of domains and certificates within a second or so.
+    let router = router_authority(&server);
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let response = http_request(&router, "www.shop.test", "/");
+        if response.lines().next().unwrap().ends_with(" 200 OK") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never routed: {response}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let wildcard = http_request(&router, "v2.api.shop.test", "/");
+    assert!(
+        wildcard.contains("Hello from procfile-only on Wharf"),
+        "{wildcard}"
+    );
+    let too_deep = http_request(&router, "a.v2.api.shop.test", "/");
+    assert!(
+        too_deep.lines().next().unwrap().contains(" 404 "),
+        "{too_deep}"
+    );
+
+    // HTTPS: the custom domain gets its own certificate, an app host the server's.
+    let secure = server.router_tls_url.strip_prefix("https://").unwrap();
+    let own = certificate.cert.pem();
+    let deadline = Instant::now() + DEADLINE;
+    let response = loop {
+        match https_get(secure, "www.shop.test", &own) {
+            Ok(response) => break response,
+            Err(error) => assert!(Instant::now() < deadline, "never served: {error}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.contains("Hello from procfile-only on Wharf"));
+    let ca = std::fs::read_to_string(data.path().join("tls/ca.pem")).unwrap();
+    let response = https_get(secure, "shop.localhost", &ca).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(
+        https_get(secure, "shop.localhost", &own).is_err(),
+        "an app host is not served the custom domain's certificate"
+    );
+    let log = log(&server, &key, "shop");
+    assert!(
+        log.lines().any(|l| l.contains("heroku[router]: at=info")
+            && l.contains("host=www.shop.test")
+            && l.contains("protocol=https")),
+        "{log}"
+    );
 }

@@ -25,6 +25,8 @@ pub struct Server {
     pub url: String,
     /// Where the router serves app traffic (`http://127.0.0.1:PORT`).
     pub router_url: String,
+    /// Where the router serves HTTPS app traffic (`https://127.0.0.1:PORT`).
+    pub router_tls_url: String,
     pub data_dir: PathBuf,
     pub stdout: Vec<String>,
 }
@@ -43,6 +45,7 @@ impl Server {
             .env("WHARF_DATA_DIR", data_dir)
             .env("WHARF_API_LISTEN", "127.0.0.1:0")
             .env("WHARF_ROUTER_LISTEN", "127.0.0.1:0")
+            .env("WHARF_ROUTER_TLS_LISTEN", "127.0.0.1:0")
             .env("WHARF_RENDEZVOUS_LISTEN", "127.0.0.1:0")
             .env("WHARF_LOG", "warn")
             .env_remove("WHARF_DATABASE_URL")
@@ -80,15 +83,19 @@ impl Server {
                 }
             }
         };
-        let router_url = seen
-            .iter()
-            .find_map(|line| line.strip_prefix(ROUTING))
-            .map(|url| url.trim().to_owned())
-            .unwrap_or_else(|| panic!("the server says where it routes app traffic: {seen:?}"));
+        let routing = |scheme: &str| {
+            seen.iter()
+                .filter_map(|line| line.strip_prefix(ROUTING))
+                .map(|url| url.trim().to_owned())
+                .find(|url| url.starts_with(scheme))
+                .unwrap_or_else(|| panic!("the server says where it routes {scheme}: {seen:?}"))
+        };
+        let (router_url, router_tls_url) = (routing("http://"), routing("https://"));
         Server {
             child,
             url,
             router_url,
+            router_tls_url,
             data_dir: data_dir.to_owned(),
             stdout: seen,
         }
