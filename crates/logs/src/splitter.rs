@@ -14,21 +14,35 @@ impl LineSplitter {
     /// Feeds a chunk; returns the lines it completed.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();
-        for &byte in chunk {
-            if byte == b'\n' {
-                if self.pending.last() == Some(&b'\r') {
-                    self.pending.pop();
+        let mut rest = chunk;
+        // Whole slices at a time: a line that starts and ends in this chunk is decoded straight
+        // from it, never copied through `pending`.
+        while !rest.is_empty() {
+            let room = MAX_LINE_BYTES - self.pending.len();
+            let window = &rest[..rest.len().min(room)];
+            if let Some(at) = window.iter().position(|&byte| byte == b'\n') {
+                if self.pending.is_empty() {
+                    let line = &window[..at];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    lines.push(String::from_utf8_lossy(line).into_owned());
+                } else {
+                    self.pending.extend_from_slice(&window[..at]);
+                    if self.pending.last() == Some(&b'\r') {
+                        self.pending.pop();
+                    }
+                    lines.push(String::from_utf8_lossy(&self.pending).into_owned());
+                    self.pending.clear();
                 }
-                lines.push(String::from_utf8_lossy(&self.pending).into_owned());
-                self.pending.clear();
+                rest = &rest[at + 1..];
                 continue;
             }
-            self.pending.push(byte);
+            self.pending.extend_from_slice(window);
+            rest = &rest[window.len()..];
             if self.pending.len() >= MAX_LINE_BYTES {
                 let cut = utf8_cut(&self.pending);
-                let rest = self.pending.split_off(cut);
+                let carried = self.pending.split_off(cut);
                 lines.push(String::from_utf8_lossy(&self.pending).into_owned());
-                self.pending = rest;
+                self.pending = carried;
             }
         }
         lines
@@ -69,6 +83,7 @@ fn utf8_cut(bytes: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Just;
 
     fn split(chunks: &[&[u8]]) -> Vec<String> {
         let mut splitter = LineSplitter::default();
@@ -104,5 +119,53 @@ mod tests {
         let lines = split(&[&text]);
         assert_eq!(lines[0].len(), MAX_LINE_BYTES - 1);
         assert_eq!(lines[1], "é and more");
+    }
+
+    /// The splitter as first written, a byte at a time: the reference the fast one must match.
+    fn reference(chunks: &[Vec<u8>]) -> Vec<String> {
+        let mut pending: Vec<u8> = Vec::new();
+        let mut lines = Vec::new();
+        for chunk in chunks {
+            for &byte in chunk {
+                if byte == b'\n' {
+                    if pending.last() == Some(&b'\r') {
+                        pending.pop();
+                    }
+                    lines.push(String::from_utf8_lossy(&pending).into_owned());
+                    pending.clear();
+                    continue;
+                }
+                pending.push(byte);
+                if pending.len() >= MAX_LINE_BYTES {
+                    let cut = utf8_cut(&pending);
+                    let rest = pending.split_off(cut);
+                    lines.push(String::from_utf8_lossy(&pending).into_owned());
+                    pending = rest;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            lines.push(String::from_utf8_lossy(&pending).into_owned());
+        }
+        lines
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+        #[test]
+        fn matches_the_byte_at_a_time_reference(
+            chunks in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        Just(b'\n'), Just(b'\r'), Just(b'x'), Just(0xC3u8), Just(0xA9u8), Just(0xFFu8)
+                    ],
+                    0..12_000,
+                ),
+                0..4,
+            )
+        ) {
+            let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+            proptest::prop_assert_eq!(split(&refs), reference(&chunks));
+        }
     }
 }
