@@ -219,6 +219,8 @@ pub async fn update(
         .set_domain_sni_endpoint(ctx.app.id, domain.id, endpoint)
         .await?;
     tracing::info!(app = %ctx.app.name, hostname = %domain.hostname, "updated domain");
+    // No log line (Heroku writes none), but whoever follows the app's changes hears of it.
+    state.changed(ctx.app.id, &[]);
     Ok(Json(view(&state, &ctx, &domain)))
 }
 
