@@ -1,6 +1,7 @@
 //! The one `wharf` binary: `wharf server` runs the platform on this host; every other command
 //! is the client, which speaks only the HTTP API.
 
+mod addons;
 mod hook;
 mod routing;
 mod server;

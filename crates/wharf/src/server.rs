@@ -96,6 +96,16 @@ pub struct ServerArgs {
     /// E-mail address of the admin account a fresh server creates
     #[arg(long, env = "WHARF_ADMIN_EMAIL", default_value = "admin@localhost")]
     pub admin_email: String,
+    /// Admin URL of the PostgreSQL server that `wharf-postgresql` (`heroku-postgresql`) add-ons
+    /// get their databases on (a role that may create roles and databases); unset, the service
+    /// is off. Dynos reach the server at this URL's host and port
+    #[arg(long, env = "WHARF_ADDON_POSTGRES_ADMIN_URL")]
+    pub addon_postgres_admin_url: Option<String>,
+    /// Admin URL of the Redis server that `wharf-redis` (`heroku-redis`) add-ons get their ACL
+    /// users on (redis://[user:password@]host:port, a user that may run ACL); unset, the
+    /// service is off
+    #[arg(long, env = "WHARF_ADDON_REDIS_URL")]
+    pub addon_redis_url: Option<String>,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -207,7 +217,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         },
         builder,
         dynos.clone(),
-    );
+    )
+    .with_addons(crate::addons::registry(&args)?);
+    crate::addons::reconcile(&state).await;
 
     state
         .restore_log_router()

@@ -1,0 +1,330 @@
+//! End-to-end add-ons: the real server with the real PostgreSQL and Redis of this machine as
+//! add-on servers, the real CLI, real pushes of fixture apps and real dynos. A web process
+//! enqueues jobs on a Redis add-on that a worker dyno processes; a release phase migrates a
+//! PostgreSQL add-on's database that the web process then reads; rotation revokes the old
+//! credentials once the dynos restarted; destroying drops the database.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{git, http_json, Server, User};
+
+/// How long a build (pip included) and a dyno's start may take.
+const BUILD_DEADLINE: Duration = Duration::from_secs(300);
+/// How long the tests wait for pages, jobs and revocations.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn postgres_url() -> String {
+    std::env::var("WHARF_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn redis_url() -> String {
+    std::env::var("WHARF_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn start(data_dir: &Path) -> Server {
+    Server::start_with(
+        data_dir,
+        &[
+            ("WHARF_ADDON_POSTGRES_ADMIN_URL", &postgres_url()),
+            ("WHARF_ADDON_REDIS_URL", &redis_url()),
+        ],
+    )
+}
+
+/// Pushes the fixture app `buildpacks/test/fixtures/<fixture>` to `app`; returns git's output.
+fn push_fixture(server: &Server, key: &str, app: &str, fixture: &str) -> String {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../buildpacks/test/fixtures")
+        .join(fixture);
+    let repo = tempfile::tempdir().unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", source.display()))
+        .arg(repo.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    git(repo.path(), &["init", "--quiet", "--initial-branch=main"]);
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "--quiet", "-m", "app"]);
+    let authority = server.url.strip_prefix("http://").unwrap();
+    let output = Command::new("git")
+        .args([
+            "push",
+            &format!("http://git:{key}@{authority}/{app}.git"),
+            "main",
+        ])
+        .current_dir(repo.path())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "push failed:\n{text}");
+    text
+}
+
+/// One GET through the router: the status and body, or `None` when nothing answered.
+fn get(server: &Server, app: &str, path: &str) -> Option<(u16, String)> {
+    let authority = server.router_url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(authority).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// Polls `path` until it answers 200 with a body containing `needle`.
+fn wait_for_page(
+    server: &Server,
+    app: &str,
+    path: &str,
+    needle: &str,
+    deadline: Duration,
+) -> String {
+    let until = Instant::now() + deadline;
+    loop {
+        let answer = get(server, app, path);
+        if let Some((200, body)) = &answer {
+            if body.contains(needle) {
+                return body.clone();
+            }
+        }
+        assert!(
+            Instant::now() < until,
+            "{app}{path} never answered {needle:?}; last answer {answer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn config(user: &User, app: &str) -> serde_json::Value {
+    serde_json::from_str(&user.run(&["config", "--json", "-a", app]).ok()).unwrap()
+}
+
+fn psql(url: &str, sql: &str) -> Result<String, String> {
+    let output = Command::new("psql")
+        .args([url, "-Atqc", sql])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .unwrap();
+    match output.status.success() {
+        true => Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned()),
+        false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
+    }
+}
+
+#[test]
+fn web_dynos_enqueue_jobs_that_a_worker_dyno_processes_through_redis() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path());
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "queue-app"]).ok();
+
+    let created = user
+        .run(&["addons:create", "heroku-redis", "-a", "queue-app"])
+        .ok();
+    assert!(
+        created.contains("Creating heroku-redis on ⬢ queue-app... free"),
+        "{created}"
+    );
+    assert!(
+        created.contains("as REDIS_KEY_PREFIX, REDIS_URL"),
+        "{created}"
+    );
+    let vars = config(&user, "queue-app");
+    assert!(vars["REDIS_URL"]
+        .as_str()
+        .unwrap()
+        .starts_with("redis://addon_"));
+    let releases = user.run(&["releases", "-a", "queue-app"]).ok();
+    assert!(releases.contains("Attach REDIS (@ref:redis-"), "{releases}");
+
+    push_fixture(&server, &key, "queue-app", "python-redis-queue");
+    user.run(&["ps:scale", "worker=1", "-a", "queue-app"]).ok();
+    wait_for_page(
+        &server,
+        "queue-app",
+        "/",
+        "python-redis-queue",
+        BUILD_DEADLINE,
+    );
+    for job in [3, 7] {
+        let queued = wait_for_page(
+            &server,
+            "queue-app",
+            &format!("/jobs/{job}"),
+            "queued",
+            DEADLINE,
+        );
+        assert_eq!(queued.trim(), format!("queued job {job}"));
+    }
+    let result = wait_for_page(&server, "queue-app", "/results/7", "49", DEADLINE);
+    assert_eq!(result.trim(), "job 7 done by worker.1: 49");
+    let result = wait_for_page(&server, "queue-app", "/results/3", "9", DEADLINE);
+    assert_eq!(result.trim(), "job 3 done by worker.1: 9");
+
+    let listed = user.run(&["addons", "-a", "queue-app"]).ok();
+    assert!(listed.contains("wharf-redis (redis-"), "{listed}");
+    assert!(listed.contains("as REDIS"), "{listed}");
+    assert!(!listed.contains("redis://"), "{listed}");
+}
+
+#[test]
+fn a_release_phase_migrates_the_database_the_web_process_reads() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path());
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "pg-app"]).ok();
+    user.run(&["apps:create", "pg-other"]).ok();
+
+    let created = user
+        .run(&["addons:create", "heroku-postgresql", "-a", "pg-app"])
+        .ok();
+    assert!(created.contains("as DATABASE_URL"), "{created}");
+    let other = user
+        .run(&["addons:create", "heroku-postgresql", "-a", "pg-other"])
+        .ok();
+    assert!(other.contains("as DATABASE_URL"), "{other}");
+    let url = config(&user, "pg-app")["DATABASE_URL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_url = config(&user, "pg-other")["DATABASE_URL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let output = push_fixture(&server, &key, "pg-app", "python-postgres-release");
+    assert!(output.contains("migration done"), "{output}");
+    let page = wait_for_page(
+        &server,
+        "pg-app",
+        "/",
+        "migrated by the release phase",
+        BUILD_DEADLINE,
+    );
+    assert!(page.contains("python-postgres-release"), "{page}");
+
+    // One app's role cannot reach the other app's database.
+    let (other_base, _) = other_url.rsplit_once('/').unwrap();
+    let (_, database) = url.rsplit_once('/').unwrap();
+    let crossed = psql(&format!("{other_base}/{database}"), "SELECT 1");
+    assert!(
+        crossed.is_err(),
+        "pg-other's role connected to pg-app's database"
+    );
+    assert_eq!(
+        psql(&url, "SELECT count(*) FROM greetings"),
+        Ok("1".to_owned())
+    );
+
+    // Rotation: new credentials in a new release; the old ones stop once the dynos restarted.
+    user.run(&[
+        "pg:credentials:rotate",
+        "-a",
+        "pg-app",
+        "--confirm",
+        "pg-app",
+    ])
+    .ok();
+    let rotated = config(&user, "pg-app")["DATABASE_URL"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(rotated, url);
+    let until = Instant::now() + DEADLINE;
+    while psql(&url, "SELECT 1").is_ok() {
+        assert!(Instant::now() < until, "the old credentials still work");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let dynos = support::dynos(&server, &key, "pg-app");
+    let newest: serde_json::Value =
+        serde_json::from_str(&user.run(&["releases:info", "--json", "-a", "pg-app"]).ok()).unwrap();
+    let version = newest["version"].as_i64().unwrap();
+    assert!(
+        dynos.iter().all(|(_, _, release)| *release >= version),
+        "revoked before the dynos restarted: {dynos:?}"
+    );
+    wait_for_page(
+        &server,
+        "pg-app",
+        "/",
+        "migrated by the release phase",
+        DEADLINE,
+    );
+    assert_eq!(
+        psql(&rotated, "SELECT count(*) FROM greetings"),
+        Ok("1".to_owned())
+    );
+
+    // Passwords stay out of listings and the app's log.
+    let (status, listed) = http_json(
+        &server.url,
+        "GET",
+        "/apps/pg-app/addons",
+        &key,
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 200);
+    assert!(!listed.to_string().contains("postgres://"), "{listed}");
+    let logs = user.run(&["logs", "-a", "pg-app", "-n", "200"]).ok();
+    let password = rotated
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap();
+    assert!(!logs.contains(password), "a password is in the log");
+
+    // Destroying removes the config var in a release and drops the database.
+    user.run(&[
+        "addons:destroy",
+        "DATABASE",
+        "-a",
+        "pg-app",
+        "--confirm",
+        "pg-app",
+    ])
+    .ok();
+    assert!(config(&user, "pg-app").get("DATABASE_URL").is_none());
+    let releases = user.run(&["releases", "-a", "pg-app"]).ok();
+    assert!(
+        releases.contains("Detach DATABASE (@ref:postgresql-"),
+        "{releases}"
+    );
+    assert!(psql(&rotated, "SELECT 1").is_err());
+    assert_eq!(
+        psql(
+            &postgres_url(),
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{database}'")
+        ),
+        Ok("0".to_owned())
+    );
+    user.run(&["apps:destroy", "pg-other", "--confirm", "pg-other"])
+        .ok();
+    assert!(psql(&other_url, "SELECT 1").is_err());
+}
