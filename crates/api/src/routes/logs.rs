@@ -257,3 +257,102 @@ pub async fn stream(
     headers.insert("cache-control", HeaderValue::from_static("no-cache"));
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use wharf_logs::BROADCAST_CAPACITY;
+
+    fn session(app_id: Uuid, dyno: Option<&str>) -> Session {
+        Session {
+            app_id,
+            lines: DEFAULT_LINES,
+            tail: true,
+            dyno: dyno.map(str::to_owned),
+            source: None,
+            created: Instant::now(),
+        }
+    }
+
+    fn text(event: &[u8]) -> String {
+        String::from_utf8(event.to_vec()).unwrap()
+    }
+
+    /// A tail that fell further behind than the broadcast holds is told how many lines it
+    /// missed, then gets what the ring holds, then new lines: no duplicates, no gaps.
+    #[tokio::test]
+    async fn a_slow_tail_is_told_what_it_missed_and_catches_up() {
+        let logs = LogBuffer::new(100);
+        let app = Uuid::new_v4();
+        let mut tail = Tail {
+            live: logs.subscribe(),
+            logs: logs.clone(),
+            session: session(app, None),
+            last_seq: 0,
+            ready: VecDeque::new(),
+        };
+        let total = BROADCAST_CAPACITY as u64 + 1000;
+        for n in 1..=total {
+            logs.append(
+                app,
+                LogLine::now(LogSource::App, "web.1", format!("line {n}")),
+            );
+            // Another app's lines never reach this tail.
+            logs.append(
+                Uuid::new_v4(),
+                LogLine::now(LogSource::App, "web.1", "other"),
+            );
+        }
+        let mut events = Vec::new();
+        for _ in 0..101 {
+            let (event, next) = tail.next().await.unwrap();
+            events.push(text(&event.unwrap()));
+            tail = next;
+        }
+        assert!(
+            events[0].starts_with("data: ")
+                && events[0].contains(&format!(
+                    "heroku[logplex]: Error L11 (Tail buffer overflow): {} messages dropped",
+                    total - 100
+                )),
+            "{}",
+            events[0]
+        );
+        for (event, seq) in events[1..].iter().zip(total - 99..=total) {
+            assert!(event.starts_with(&format!("id: {seq}\n")), "{event}");
+            assert!(
+                event.ends_with(&format!("app[web.1]: line {seq}\n\n")),
+                "{event}"
+            );
+        }
+        logs.append(app, LogLine::now(LogSource::App, "web.1", "new"));
+        let (event, _) = tail.next().await.unwrap();
+        let event = text(&event.unwrap());
+        assert!(
+            event.starts_with(&format!("id: {}\n", total + 1)),
+            "{event}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tail_skips_lines_its_filter_refuses() {
+        let logs = LogBuffer::new(100);
+        let app = Uuid::new_v4();
+        let tail = Tail {
+            live: logs.subscribe(),
+            logs: logs.clone(),
+            session: session(app, Some("worker")),
+            last_seq: 0,
+            ready: VecDeque::new(),
+        };
+        logs.append(app, LogLine::now(LogSource::App, "web.1", "no"));
+        logs.append(app, LogLine::now(LogSource::App, "worker.1", "yes"));
+        let (event, _) = tail.next().await.unwrap();
+        let event = text(&event.unwrap());
+        assert!(
+            event.starts_with("id: 2\n") && event.contains("app[worker.1]: yes"),
+            "{event}"
+        );
+    }
+}
