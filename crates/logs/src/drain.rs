@@ -149,7 +149,7 @@ pub fn overflow_line(dropped: u64, since: OffsetDateTime) -> LogLine {
         LogSource::Heroku,
         "logplex",
         format!(
-            "Error L10 (output buffer overflow): {dropped} messages dropped since {}.",
+            "Error L10 (output buffer overflow): {dropped} messages dropped since {}",
             format_time(since)
         ),
     )
@@ -457,7 +457,7 @@ mod tests {
         assert_eq!(dropped, 3);
         let mut line = overflow_line(dropped, since);
         line.at = datetime!(2026-11-22 10:00:09.5 UTC);
-        expect_test::expect!["2026-11-22T10:00:09.500000+00:00 heroku[logplex]: Error L10 (output buffer overflow): 3 messages dropped since 2026-11-22T10:00:01.000000+00:00."]
+        expect_test::expect!["2026-11-22T10:00:09.500000+00:00 heroku[logplex]: Error L10 (output buffer overflow): 3 messages dropped since 2026-11-22T10:00:01.000000+00:00"]
             .assert_eq(&line.to_string());
         assert!(queue.take_dropped().is_none());
     }
