@@ -63,6 +63,22 @@ fn the_router_never_calls_the_store() {
 }
 
 #[test]
+fn the_log_router_knows_nothing_of_its_writers() {
+    check_walls(
+        "logs",
+        &[
+            "wharf-store",
+            "wharf-api",
+            "wharf-dynos",
+            "wharf-containers",
+            "wharf-router",
+            "sqlx",
+            "axum",
+        ],
+    );
+}
+
+#[test]
 fn the_wire_types_stand_alone() {
     check_walls("api-types", &[SERVER_CRATES, IO_CRATES].concat());
 }
