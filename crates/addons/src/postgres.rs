@@ -79,6 +79,20 @@ impl PostgresProvider {
             .context("connect to the PostgreSQL add-on server")
     }
 
+    /// An admin connection holding the resource's advisory lock until it closes, so that
+    /// calls for one resource (a rotation's revocation and a destroy, or two servers) never
+    /// interleave.
+    async fn locked_admin(&self, resource: Resource) -> anyhow::Result<PgConnection> {
+        let mut admin = self.admin(None).await?;
+        let (key, _) = resource.id.as_u64_pair();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key as i64)
+            .execute(&mut admin)
+            .await
+            .context("lock the add-on's resource")?;
+        Ok(admin)
+    }
+
     /// Creates (or gives a new password to) the login role of `generation`.
     async fn login_role(
         &self,
@@ -180,7 +194,7 @@ impl Provider for PostgresProvider {
         _options: &'a AddonConfig,
     ) -> BoxFuture<'a, anyhow::Result<Provisioned>> {
         Box::pin(async move {
-            let mut admin = self.admin(None).await?;
+            let mut admin = self.locked_admin(resource).await?;
             let owner = resource.base_name();
             if !role_exists(&mut admin, &owner).await? {
                 execute(&mut admin, &format!("CREATE ROLE {owner} NOLOGIN"))
@@ -214,7 +228,7 @@ impl Provider for PostgresProvider {
     ) -> BoxFuture<'a, anyhow::Result<Provisioned>> {
         Box::pin(async move {
             let next = generation(state)? + 1;
-            let mut admin = self.admin(None).await?;
+            let mut admin = self.locked_admin(resource).await?;
             let provisioned = self.login_role(&mut admin, resource, next).await?;
             admin.close().await.ok();
             Ok(provisioned)
@@ -228,7 +242,7 @@ impl Provider for PostgresProvider {
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let current = format!("{}_{}", resource.base_name(), generation(state)?);
-            let mut admin = self.admin(None).await?;
+            let mut admin = self.locked_admin(resource).await?;
             for role in self.login_roles(&mut admin, resource).await? {
                 if role != current {
                     self.drop_login_role(&mut admin, resource, &role)
@@ -248,7 +262,7 @@ impl Provider for PostgresProvider {
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let owner = resource.base_name();
-            let mut admin = self.admin(None).await?;
+            let mut admin = self.locked_admin(resource).await?;
             let roles = self.login_roles(&mut admin, resource).await?;
             // Logins first, so that access ends at once even if a later step fails.
             for role in &roles {

@@ -122,11 +122,35 @@ pub struct AddonAttachment {
     pub updated_at: String,
 }
 
+/// A reference to a resource by name or id: a plain string (as Wharf's CLI sends) or an
+/// object `{"name": ...}` / `{"id": ...}` (as Heroku's CLI sends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Identity {
+    Plain(String),
+    Object {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+}
+
+impl Identity {
+    /// The name, else the id (empty when the object has neither).
+    pub fn value(&self) -> &str {
+        match self {
+            Identity::Plain(value) => value,
+            Identity::Object { id, name } => name.as_deref().or(id.as_deref()).unwrap_or(""),
+        }
+    }
+}
+
 /// `POST /addon-attachments`: attach an add-on (by name or id) to an app (by name or id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentCreate {
-    pub addon: String,
-    pub app: String,
+    pub addon: Identity,
+    pub app: Identity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,4 +184,26 @@ pub struct AddonPlan {
     pub state: String,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// `POST /actions/addons/resolve`: find an add-on by name, optionally within an app and
+/// service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonResolve {
+    pub addon: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addon_service: Option<String>,
+}
+
+/// `POST /actions/addon-attachments/resolve`: find attachments by name, optionally within an
+/// app and service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentResolve {
+    pub addon_attachment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addon_service: Option<String>,
 }

@@ -381,3 +381,115 @@ async fn sharing_and_rotating_one_database() {
         .await;
     assert_eq!(destroyed.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_finishes_interrupted_provisioning_and_destroying() {
+    let api = api().await;
+    let key = api.user("dev@example.com").await;
+    api.app(&key, "crashed").await;
+    let store = &api.state.store;
+    let app = store.all_apps().await.unwrap().pop().unwrap();
+    let owner = app.owner.clone();
+    // A crash after the record, before the provider finished: the record says provisioning.
+    let interrupted = store
+        .create_addon(&wharf_store::NewAddon {
+            app_id: app.id,
+            name: "postgresql-interrupted-12345".into(),
+            service: "wharf-postgresql".into(),
+            plan: "mini".into(),
+            attachment_name: "DATABASE".into(),
+        })
+        .await
+        .unwrap();
+    // A crash after detaching, before the provider destroyed the resource.
+    let doomed = store
+        .create_addon(&wharf_store::NewAddon {
+            app_id: app.id,
+            name: "redis-doomed-12345".into(),
+            service: "wharf-redis".into(),
+            plan: "mini".into(),
+            attachment_name: "REDIS".into(),
+        })
+        .await
+        .unwrap();
+    let provider = api.state.addons.provider("wharf-redis").unwrap().clone();
+    let plan = provider.service().plan(None).unwrap().clone();
+    let resource = wharf_addons::Resource { id: doomed.id };
+    let made = provider
+        .provision(resource, &plan, &Default::default())
+        .await
+        .unwrap();
+    store
+        .finish_provisioning(doomed.id, &made.state.to_string(), &made.config, &owner)
+        .await
+        .unwrap();
+    store.begin_deprovisioning(doomed.id, &owner).await.unwrap();
+
+    wharf_api::addons::reconcile(&api.state).await.unwrap();
+
+    let vars = config(&api, &key, "crashed").await;
+    assert!(vars["DATABASE_URL"]
+        .as_str()
+        .unwrap()
+        .contains(&interrupted.id.simple().to_string()));
+    assert!(vars.get("REDIS_URL").is_none());
+    let release = newest_release(&api, &key, "crashed").await;
+    assert_eq!(
+        release["description"],
+        "Attach DATABASE (@ref:postgresql-interrupted-12345)"
+    );
+    let addons = api
+        .call("GET", "/apps/crashed/addons", Some(&key), None)
+        .await;
+    assert_eq!(addons.body.as_array().unwrap().len(), 1);
+    assert_eq!(addons.body[0]["state"], "provisioned");
+    assert!(store.addon_by_id(doomed.id).await.unwrap().is_none());
+    // The destroyed add-on's Redis user is gone.
+    let mut client = wharf_addons::resp::Connection::connect("127.0.0.1:6379")
+        .await
+        .unwrap();
+    let user = made.config["URL"]
+        .strip_prefix("redis://")
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let users = client.command(&["ACL", "USERS"]).await.unwrap();
+    assert!(!format!("{users:?}").contains(&user));
+
+    // Heroku's CLI resolves add-ons and attachments by name before acting on them.
+    let resolved = api
+        .call(
+            "POST",
+            "/actions/addons/resolve",
+            Some(&key),
+            Some(json!({"addon": "DATABASE", "app": "crashed", "addon_service": "heroku-postgresql"})),
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::OK, "{:?}", resolved.body);
+    assert_eq!(resolved.body[0]["name"], "postgresql-interrupted-12345");
+    let attachment = api
+        .call(
+            "POST",
+            "/actions/addon-attachments/resolve",
+            Some(&key),
+            Some(json!({"addon_attachment": "DATABASE", "app": "crashed"})),
+        )
+        .await;
+    assert_eq!(
+        attachment.body[0]["addon"]["name"],
+        "postgresql-interrupted-12345"
+    );
+    let none = api
+        .call(
+            "POST",
+            "/actions/addons/resolve",
+            Some(&key),
+            Some(json!({"addon": "DATABASE", "addon_service": "heroku-redis"})),
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+    let deleted = api.call("DELETE", "/apps/crashed", Some(&key), None).await;
+    assert_eq!(deleted.status, StatusCode::OK);
+}

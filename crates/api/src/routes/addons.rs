@@ -290,17 +290,14 @@ pub async fn attach(
 ) -> ApiResult<(StatusCode, Json<api::AddonAttachment>)> {
     let target = state
         .store
-        .app_for(&caller.account, &body.app)
+        .app_for(&caller.account, body.app.value())
         .await?
         .ok_or_else(ApiError::app_not_found)?;
-    let mut found = None;
-    for access in state.store.list_apps(&caller.account).await? {
-        if let Some(addon) = state.store.find_addon(access.app.id, &body.addon).await? {
-            found = Some(addon);
-            break;
-        }
-    }
-    let addon = found.ok_or_else(|| addon_not_found(&body.addon))?;
+    let addon = visible_addons(&state, &caller, None, body.addon.value())
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| addon_not_found(body.addon.value()))?;
     let name = match &body.name {
         Some(name) => parse_attachment_name(name)?,
         None => {
@@ -407,4 +404,100 @@ pub async fn plans(
             })
             .collect(),
     ))
+}
+
+/// The add-ons called `name` (or with that id, or attached as that) that the caller can see,
+/// within one app when `app` is given.
+async fn visible_addons(
+    state: &ApiState,
+    caller: &Caller,
+    app: Option<&str>,
+    name: &str,
+) -> ApiResult<Vec<Addon>> {
+    let apps = match app {
+        Some(app) => vec![state
+            .store
+            .app_for(&caller.account, app)
+            .await?
+            .ok_or_else(ApiError::app_not_found)?],
+        None => state.store.list_apps(&caller.account).await?,
+    };
+    let mut found: Vec<Addon> = Vec::new();
+    for access in apps {
+        if let Some(addon) = state.store.find_addon(access.app.id, name).await? {
+            if !found.iter().any(|seen| seen.id == addon.id) {
+                found.push(addon);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Whether `service` (a name or alias, or none) names the add-on's service.
+fn service_matches(state: &ApiState, addon: &Addon, service: Option<&str>) -> bool {
+    match service {
+        None => true,
+        Some(service) => state
+            .addons
+            .provider(service)
+            .is_some_and(|provider| provider.service().name == addon.service),
+    }
+}
+
+/// Heroku's CLI finds add-ons through this before `addons:info` and `addons:destroy`.
+pub async fn resolve(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Body(body): Body<api::AddonResolve>,
+) -> ApiResult<Json<Vec<api::Addon>>> {
+    let addons: Vec<Addon> = visible_addons(&state, &caller, body.app.as_deref(), &body.addon)
+        .await?
+        .into_iter()
+        .filter(|addon| service_matches(&state, addon, body.addon_service.as_deref()))
+        .collect();
+    if addons.is_empty() {
+        return Err(addon_not_found(&body.addon));
+    }
+    let mut views = Vec::new();
+    for addon in &addons {
+        let attachments = state.store.addon_attachments(addon.id).await?;
+        views.push(view(addon, &attachments, addon.app_id));
+    }
+    Ok(Json(views))
+}
+
+/// Heroku's CLI finds attachments through this (`addons:detach`, `pg:*`).
+pub async fn resolve_attachment(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Body(body): Body<api::AttachmentResolve>,
+) -> ApiResult<Json<Vec<api::AddonAttachment>>> {
+    let wanted = body.addon_attachment.to_ascii_uppercase();
+    let mut found = Vec::new();
+    for attachment in state.store.attachments_for_account(&caller.account).await? {
+        let app_matches = body
+            .app
+            .as_deref()
+            .is_none_or(|app| attachment.app_name == app || attachment.app_id.to_string() == app);
+        let name_matches = attachment.name == wanted
+            || attachment.id.to_string() == body.addon_attachment
+            || attachment.addon_name == body.addon_attachment;
+        if !(app_matches && name_matches) {
+            continue;
+        }
+        if let Some(service) = body.addon_service.as_deref() {
+            let addon = state.store.addon_by_id(attachment.addon_id).await?;
+            if !addon.is_some_and(|addon| service_matches(&state, &addon, Some(service))) {
+                continue;
+            }
+        }
+        found.push(attachment_view(&attachment));
+    }
+    if found.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "Couldn't find the add-on attachment {}",
+            body.addon_attachment
+        )));
+    }
+    Ok(Json(found))
 }

@@ -136,6 +136,12 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("DELETE", "/addon-attachments/{attachment}", Access::Account),
     ("GET", "/addon-services", Access::Account),
     ("GET", "/addon-services/{service}/plans", Access::Account),
+    ("POST", "/actions/addons/resolve", Access::Account),
+    (
+        "POST",
+        "/actions/addon-attachments/resolve",
+        Access::Account,
+    ),
     ("GET", "/apps/{app}/domains", Access::App),
     ("POST", "/apps/{app}/domains", Access::App),
     ("GET", "/apps/{app}/domains/{domain}", Access::App),
@@ -278,6 +284,11 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route("/addon-attachments/{attachment}", delete(addons::detach))
         .route("/addon-services", get(addons::services))
         .route("/addon-services/{service}/plans", get(addons::plans))
+        .route("/actions/addons/resolve", post(addons::resolve))
+        .route(
+            "/actions/addon-attachments/resolve",
+            post(addons::resolve_attachment),
+        )
         .route(
             "/apps/{app}/domains",
             get(domains::list).post(domains::create),

@@ -17,6 +17,8 @@ use wharf_store::Store;
 
 pub struct TestApi {
     pub router: Router,
+    /// The state behind the router, for tests that drive the server's own tasks.
+    pub state: ApiState,
     pub admin_key: String,
     _dir: tempfile::TempDir,
 }
@@ -72,7 +74,8 @@ impl TestApi {
         )
         .with_addons(registry);
         TestApi {
-            router: wharf_api::router(state),
+            router: wharf_api::router(state.clone()),
+            state,
             admin_key,
             _dir: dir,
         }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::Value;
 use wharf_api_types::{
-    Addon, AddonAttachment, AddonCreate, AttachmentCreate, AttachmentSpec, PlanSpec,
+    Addon, AddonAttachment, AddonCreate, AttachmentCreate, AttachmentSpec, Identity, PlanSpec,
 };
 
 use crate::args::AppArgs;
@@ -300,8 +300,8 @@ pub async fn attach(args: AddonsAttachArgs, settings: &Settings, ui: &mut Ui) ->
     let app = settings.app(&args.app)?;
     let client = settings.client()?;
     let body = AttachmentCreate {
-        addon: args.addon.clone(),
-        app: app.clone(),
+        addon: Identity::Plain(args.addon.clone()),
+        app: Identity::Plain(app.clone()),
         name: args.attachment.clone(),
         confirm: None,
     };
