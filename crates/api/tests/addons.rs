@@ -490,6 +490,29 @@ async fn start_up_finishes_interrupted_provisioning_and_destroying() {
         )
         .await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
+    let id = resolved.body[0]["id"].as_str().unwrap();
+    let by_id = api
+        .call("GET", &format!("/addons/{id}"), Some(&key), None)
+        .await;
+    assert_eq!(by_id.body["name"], "postgresql-interrupted-12345");
+    assert_eq!(by_id.body["config_vars"], json!(["DATABASE_URL"]));
+    let attachments = api
+        .call(
+            "GET",
+            "/addons/postgresql-interrupted-12345/addon-attachments",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(attachments.body[0]["name"], "DATABASE");
+    let all = api.call("GET", "/addons", Some(&key), None).await;
+    assert_eq!(all.body.as_array().unwrap().len(), 1);
+    assert_no_credentials(&all.body);
+    let stranger = api.user("stranger@example.com").await;
+    let hidden = api
+        .call("GET", &format!("/addons/{id}"), Some(&stranger), None)
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
     let deleted = api.call("DELETE", "/apps/crashed", Some(&key), None).await;
     assert_eq!(deleted.status, StatusCode::OK);
 }

@@ -501,3 +501,56 @@ pub async fn resolve_attachment(
     }
     Ok(Json(found))
 }
+
+/// Every add-on on the caller's apps.
+pub async fn all(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<api::Addon>>> {
+    let mut views: Vec<api::Addon> = Vec::new();
+    for access in state.store.list_apps(&caller.account).await? {
+        for addon in state.store.list_addons(access.app.id).await? {
+            if addon.app_id == access.app.id {
+                let attachments = state.store.addon_attachments(addon.id).await?;
+                views.push(view(&addon, &attachments, addon.app_id));
+            }
+        }
+    }
+    Ok(Json(views))
+}
+
+/// One add-on the caller can see, by name or id (Heroku's CLI reads `addons:info` so).
+pub async fn show_any(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<api::Addon>> {
+    let addon = visible_addons(&state, &caller, None, &name)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| addon_not_found(&name))?;
+    let attachments = state.store.addon_attachments(addon.id).await?;
+    Ok(Json(view(&addon, &attachments, addon.app_id)))
+}
+
+/// The attachments of one add-on the caller can see, on the caller's apps.
+pub async fn addon_attachments(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<api::AddonAttachment>>> {
+    let addon = visible_addons(&state, &caller, None, &name)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| addon_not_found(&name))?;
+    let attachments = state.store.attachments_for_account(&caller.account).await?;
+    Ok(Json(
+        attachments
+            .iter()
+            .filter(|t| t.addon_id == addon.id)
+            .map(attachment_view)
+            .collect(),
+    ))
+}

@@ -137,6 +137,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/addon-services", Access::Account),
     ("GET", "/addon-services/{service}/plans", Access::Account),
     ("POST", "/actions/addons/resolve", Access::Account),
+    ("GET", "/addons", Access::Account),
+    ("GET", "/addons/{addon}", Access::Account),
+    ("GET", "/addons/{addon}/addon-attachments", Access::Account),
     (
         "POST",
         "/actions/addon-attachments/resolve",
@@ -285,6 +288,12 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route("/addon-services", get(addons::services))
         .route("/addon-services/{service}/plans", get(addons::plans))
         .route("/actions/addons/resolve", post(addons::resolve))
+        .route("/addons", get(addons::all))
+        .route("/addons/{addon}", get(addons::show_any))
+        .route(
+            "/addons/{addon}/addon-attachments",
+            get(addons::addon_attachments),
+        )
         .route(
             "/actions/addon-attachments/resolve",
             post(addons::resolve_attachment),
