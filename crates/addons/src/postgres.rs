@@ -103,6 +103,11 @@ impl PostgresProvider {
         let owner = resource.base_name();
         let role = format!("{owner}_{generation}");
         let password = random_password();
+        // Keep the statement that carries the password out of the server's own log when it
+        // logs statements (allowed for superusers; for others the setting stays as it is).
+        if let Err(error) = execute(admin, "SET log_statement = 'none'").await {
+            tracing::debug!(error = format!("{error:#}"), "statement logging stays on");
+        }
         let verb = match role_exists(admin, &role).await? {
             true => "ALTER",
             false => "CREATE",
