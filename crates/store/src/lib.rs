@@ -38,11 +38,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use accounts::Authenticated;
-pub use log_drains::{AppFeature, LogDrain};
 pub use addons::NewAddon;
 pub use apps::{AppAccess, Role};
 pub use builds::BuildOutcome;
 pub use domains::DomainRoute;
+pub use log_drains::{AppFeature, LogDrain};
 pub use releases::{ReleaseOrder, ReleaseRange};
 pub use slugs::NewSlug;
 pub use sni_endpoints::SniCertificate;
