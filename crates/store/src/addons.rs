@@ -563,3 +563,38 @@ async fn config_release(
     )
     .await
 }
+
+/// The config vars the app's attachments give it now, and their plans: a rollback keeps these
+/// whatever the target release had, so it never brings back revoked credentials nor drops a
+/// live add-on's URL (add-ons themselves are not rolled back, as on Heroku).
+pub(crate) async fn attached_config_in(
+    tx: &mut Tx<'_>,
+    app_id: Uuid,
+) -> Result<(Vec<(String, Option<String>)>, Vec<String>)> {
+    let rows = sqlx::query(
+        "SELECT t.name AS attachment, a.config, a.service, a.plan FROM addon_attachments t
+         JOIN addons a ON a.id = t.addon_id WHERE t.app_id = $1 ORDER BY t.created_at, t.name",
+    )
+    .bind(app_id.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut changes = Vec::new();
+    let mut plans: Vec<String> = Vec::new();
+    for row in &rows {
+        let attachment = get_text(row, "attachment")?;
+        let config: BTreeMap<String, String> = get_json(row, "config")?;
+        for (suffix, value) in config {
+            changes.push((
+                wharf_model::config_var_name(&attachment, &suffix),
+                Some(value),
+            ));
+        }
+        plans.push(format!(
+            "{}:{}",
+            get_text(row, "service")?,
+            get_text(row, "plan")?
+        ));
+    }
+    plans.dedup();
+    Ok((changes, plans))
+}

@@ -192,8 +192,9 @@ impl Store {
         Ok((config, Some(release)))
     }
 
-    /// Appends a release that copies the slug, config vars and add-ons of `target`
-    /// ("Rollback to v3"). The target must be a succeeded release of this app.
+    /// Appends a release that copies the slug and config vars of `target` ("Rollback to
+    /// v3"), but keeps the config vars of the add-ons attached now (add-ons are not rolled
+    /// back). The target must be a succeeded release of this app.
     pub async fn rollback(&self, app_id: Uuid, target: Uuid, user: &Account) -> Result<Release> {
         let mut tx = self.pool.begin().await?;
         lock_app(&mut tx, app_id).await?;
@@ -213,14 +214,25 @@ impl Store {
                 target.version, target.status
             )));
         }
+        let (addon_vars, addon_plan_names) =
+            crate::addons::attached_config_in(&mut tx, app_id).await?;
+        let addon_vars = ConfigChanges::parse(
+            addon_vars
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.clone())),
+        )?;
+        let config = match target.config.apply(&addon_vars)? {
+            Some((config, _)) => config,
+            None => target.config.clone(),
+        };
         let release = insert_release(
             &mut tx,
             app_id,
             ReleaseInsert {
                 description: target.rollback_description(),
                 slug_id: target.slug_id,
-                config: target.config,
-                addon_plan_names: target.addon_plan_names,
+                config,
+                addon_plan_names,
                 status: ReleaseStatus::Succeeded,
                 user: user.clone(),
             },

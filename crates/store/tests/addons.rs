@@ -221,6 +221,13 @@ async fn sharing_rotating_and_destroying(store: &Store) {
     let stored = store.addon_by_id(addon.id).await.unwrap().unwrap();
     assert_eq!(stored.provider_state, r#"{"generation":2}"#);
 
+    // A rollback to before the rotation keeps the add-ons' current credentials.
+    let before = store.release_by_version(app.id, 2).await.unwrap().unwrap();
+    assert_eq!(before.config.get("DATABASE_URL"), Some("postgres://old"));
+    let rollback = store.rollback(app.id, before.id, &user).await.unwrap();
+    assert_eq!(rollback.config.get("DATABASE_URL"), Some("postgres://new"));
+    assert_eq!(rollback.addon_plan_names, vec!["wharf-postgresql:mini"]);
+
     let (_, detached) = store.detach_addon(attachment.id, &user).await.unwrap();
     assert_eq!(
         detached.description,
