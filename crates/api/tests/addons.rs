@@ -481,6 +481,15 @@ async fn start_up_finishes_interrupted_provisioning_and_destroying() {
         attachment.body[0]["addon"]["name"],
         "postgresql-interrupted-12345"
     );
+    for body in [
+        json!({"addon": "crashed::DATABASE", "app": null, "addon_service": null}),
+        json!({"addon": "postgresql-interrupted-12345", "app": null}),
+    ] {
+        let resolved = api
+            .call("POST", "/actions/addons/resolve", Some(&key), Some(body))
+            .await;
+        assert_eq!(resolved.body[0]["name"], "postgresql-interrupted-12345");
+    }
     let none = api
         .call(
             "POST",

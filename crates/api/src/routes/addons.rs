@@ -450,8 +450,22 @@ pub async fn resolve(
     caller: Caller,
     Body(body): Body<api::AddonResolve>,
 ) -> ApiResult<Json<Vec<api::Addon>>> {
-    let addons: Vec<Addon> = visible_addons(&state, &caller, body.app.as_deref(), &body.addon)
-        .await?
+    // `app::NAME` names the app in the add-on's name, as Heroku's CLI writes it.
+    let (app, name) = match body.addon.split_once("::") {
+        Some((app, name)) => (Some(app), name),
+        None => (body.app.as_deref(), body.addon.as_str()),
+    };
+    let mut addons = visible_addons(&state, &caller, app, name).await?;
+    if addons.is_empty() && app.is_some() {
+        // An add-on of another of the caller's apps, named exactly (Heroku's CLI falls back
+        // to this search itself when the API says so).
+        addons = visible_addons(&state, &caller, None, name)
+            .await?
+            .into_iter()
+            .filter(|addon| addon.name == name || addon.id.to_string() == name)
+            .collect();
+    }
+    let addons: Vec<Addon> = addons
         .into_iter()
         .filter(|addon| service_matches(&state, addon, body.addon_service.as_deref()))
         .collect();
