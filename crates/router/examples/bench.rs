@@ -1,7 +1,8 @@
 //! Router benchmark, on loopback only: requests/s and p50/p99 latency through the router
-//! against straight to an upstream, with 1, 64 and 256 keep-alive connections, and random against
-//! least-outstanding balancing over four upstreams (all equal; one slow; each serving one
-//! request at a time).
+//! against straight to an upstream and through nginx (when installed: `apt-get install
+//! nginx-light`) proxying to the same upstream with keep-alive, with 1, 64 and 256 keep-alive
+//! connections; and random against least-outstanding balancing over four upstreams (all
+//! equal; one slow; each serving one request at a time).
 //!
 //! `cargo run --release -p wharf-router --example bench [-- --seconds N] [--rust] [--only TEXT]`
 //! (`--only` runs the rows whose name and connection count contain TEXT).
@@ -63,7 +64,13 @@ fn main() -> anyhow::Result<()> {
         .and_then(|i| args.get(i + 1))
         .cloned();
     let duration = Duration::from_secs(seconds.clamp(1, 60));
+    // The upstreams and the router each get a runtime of two threads, as nginx gets two
+    // worker processes of its own.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let router_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
@@ -98,7 +105,7 @@ fn main() -> anyhow::Result<()> {
         (Balancing::Random, serial.clone()),
         (Balancing::LeastOutstanding, serial.clone()),
     ] {
-        let addr = runtime.block_on(router(
+        let addr = router_runtime.block_on(router(
             balancing,
             &backends,
             lines.clone(),
@@ -107,8 +114,16 @@ fn main() -> anyhow::Result<()> {
         routers.push(addr);
     }
 
+    let nginx = match Nginx::start(direct) {
+        Ok(nginx) => Some(nginx),
+        Err(error) => {
+            println!("no nginx rows: {error:#}");
+            None
+        }
+    };
+
     println!(
-        "load: {}, {}s per run, 2 router/upstream threads, 2 cores shared with the load\n",
+        "load: {}, {}s per run; the upstreams, the router and nginx have 2 threads (workers) each, on 2 cores shared with the load\n",
         if use_wrk {
             "wrk -t1"
         } else {
@@ -120,7 +135,7 @@ fn main() -> anyhow::Result<()> {
         "{:<46} {:>6} {:>10} {:>10} {:>10} {:>7} {:>11}",
         "run", "conns", "req/s", "p50", "p99", "errors", "dyno conns"
     );
-    let runs = [
+    let mut runs = vec![
         ("direct to upstream", direct, 1),
         ("through router (1 dyno)", routers[0], 1),
         ("direct to upstream", direct, 64),
@@ -142,6 +157,11 @@ fn main() -> anyhow::Result<()> {
             4,
         ),
     ];
+    if let Some(nginx) = &nginx {
+        for (at, connections) in [(2, 1), (5, 64), (8, 256)] {
+            runs.insert(at, ("through nginx (1 dyno)", nginx.addr, connections));
+        }
+    }
     for (name, addr, connections) in runs {
         if only
             .as_ref()
@@ -167,8 +187,10 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!("\nrouter lines written: {}", lines.load(Ordering::Relaxed));
+    drop(nginx);
     shutdown.cancel();
     runtime.shutdown_timeout(Duration::from_secs(5));
+    router_runtime.shutdown_timeout(Duration::from_secs(5));
     Ok(())
 }
 
@@ -403,4 +425,69 @@ fn generate(addr: SocketAddr, connections: usize, duration: Duration) -> anyhow:
             errors,
         })
     })
+}
+
+/// nginx as a reverse proxy to one upstream, as a production nginx in front of an app: two
+/// workers (the router has two threads), keep-alive to the upstream, no access log (the
+/// router's lines are formatted but not written either).
+struct Nginx {
+    addr: SocketAddr,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(upstream: SocketAddr) -> anyhow::Result<Nginx> {
+        let binary = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|b| Command::new(b).arg("-v").output().is_ok())
+            .context("nginx is not installed (apt-get install nginx-light)")?;
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let d = dir.path().display();
+        let config = format!(
+            "worker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+             upstream dyno {{ server {upstream}; keepalive 256; }}\n\
+             server {{\n    listen 127.0.0.1:{port} backlog={BACKLOG};\n    location / {{\n\
+             proxy_pass http://dyno;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
+             proxy_set_header Host $host;\n      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+             proxy_set_header X-Request-Start $msec;\n    }}\n  }}\n}}\n"
+        );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, config)?;
+        let child = Command::new(binary)
+            .arg("-c")
+            .arg(&path)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("start nginx")?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(addr).is_err() {
+            if Instant::now() > deadline {
+                bail!("nginx did not listen on {addr}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Nginx {
+            addr,
+            child,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its workers (SIGKILL would leave them running).
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
 }
