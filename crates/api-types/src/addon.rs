@@ -92,8 +92,10 @@ pub struct AddonCreate {
     pub plan: PlanSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<AttachmentSpec>,
+    /// Options for the provider. Heroku's CLI sends `-- --flag` as `true`, so values may be
+    /// strings, booleans or numbers.
     #[serde(default)]
-    pub config: BTreeMap<String, String>,
+    pub config: BTreeMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -76,7 +76,7 @@ async fn postgres_addons_in_herokus_shapes() {
         &api,
         &key,
         "shop",
-        json!({"attachment": {}, "config": {}, "plan": {"name": "heroku-postgresql"}}),
+        json!({"attachment": {}, "config": {"follow": true}, "plan": {"name": "heroku-postgresql"}}),
     )
     .await;
     assert_no_credentials(&addon);

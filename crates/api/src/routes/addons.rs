@@ -142,6 +142,25 @@ fn parse_addon_name(raw: &str) -> ApiResult<String> {
     }
 }
 
+/// The create request's `config` as the provider's options: strings, and booleans and
+/// numbers as text (Heroku's CLI sends `-- --flag` as `true`).
+fn provider_options(
+    config: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> ApiResult<wharf_addons::AddonConfig> {
+    config
+        .iter()
+        .map(|(key, value)| match value {
+            serde_json::Value::String(text) => Ok((key.clone(), text.clone())),
+            serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {
+                Ok((key.clone(), value.to_string()))
+            }
+            other => Err(ApiError::invalid(format!(
+                "Add-on option {key} must be a string, boolean or number, not {other}"
+            ))),
+        })
+        .collect()
+}
+
 /// Provisions the add-on and attaches it to the app before answering: `state` is
 /// `provisioned` and the config vars are set in a new release when this returns.
 pub async fn create(
@@ -154,6 +173,7 @@ pub async fn create(
         .resolve(body.plan.name())
         .map_err(ApiError::invalid)?;
     let service = resolved.provider.service().clone();
+    let options = provider_options(&body.config)?;
     let attachment_name = match body.attachment.as_ref().and_then(|a| a.name.as_deref()) {
         Some(name) => parse_attachment_name(name)?,
         None => {
@@ -194,7 +214,7 @@ pub async fn create(
         addon,
         resolved.provider.clone(),
         resolved.plan.clone(),
-        body.config.clone(),
+        options,
         ctx.caller.account.clone(),
     )
     .await?;

@@ -218,7 +218,10 @@ pub async fn create(args: AddonsCreateArgs, settings: &Settings, ui: &mut Ui) ->
         attachment: Some(AttachmentSpec {
             name: args.attachment.clone(),
         }),
-        config: parse_options(&args.options)?,
+        config: parse_options(&args.options)?
+            .into_iter()
+            .map(|(key, value)| (key, Value::String(value)))
+            .collect(),
         name: args.name.clone(),
         confirm: None,
     };
