@@ -20,6 +20,7 @@ mod json;
 mod range;
 pub mod rendezvous;
 pub mod routes;
+mod tls_listener;
 mod views;
 
 use std::sync::Arc;
@@ -168,6 +169,19 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Like [`serve`], over TLS with `tls`'s certificate: the same API and git smart HTTP at
+/// `https://` URLs.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: &tokio_rustls::rustls::ServerConfig,
+    state: ApiState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(tls_listener::TlsListener::new(listener, tls), router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }

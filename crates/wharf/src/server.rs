@@ -38,6 +38,10 @@ pub struct ServerArgs {
     /// Address the API (and git) listens on
     #[arg(long, env = "WHARF_API_LISTEN", default_value = "127.0.0.1:5000")]
     pub api_listen: String,
+    /// Address the API (and git) listens on over TLS, with the server's certificate: Heroku's
+    /// CLI pushes to `https://<api host>/<app>.git`
+    #[arg(long, env = "WHARF_API_TLS_LISTEN", default_value = "127.0.0.1:5443")]
+    pub api_tls_listen: String,
     /// Address the rendezvous (TLS) listens on, where `wharf run` attaches to one-off dynos
     #[arg(
         long,
@@ -179,6 +183,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen for the API on {}", args.api_listen))?;
     let api_address = api_listener.local_addr().context("read API address")?;
+    let api_tls_listener = TcpListener::bind(&args.api_tls_listen)
+        .await
+        .with_context(|| format!("listen for the API over TLS on {}", args.api_tls_listen))?;
+    let api_tls_address = api_tls_listener
+        .local_addr()
+        .context("read the API's TLS address")?;
     let rendezvous_listener = TcpListener::bind(&args.rendezvous_listen)
         .await
         .with_context(|| format!("listen for the rendezvous on {}", args.rendezvous_listen))?;
@@ -292,6 +302,22 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .context("serve the rendezvous")
     });
     println!("wharf: one-off dynos attach through the rendezvous on {rendezvous_address} (TLS)");
+    let (api_tls_state, api_tls_config) = (state.clone(), tls.server_config());
+    let api_tls_shutdown = shutdown.clone();
+    subsystems.spawn(async move {
+        wharf_api::serve_tls(
+            api_tls_listener,
+            &api_tls_config,
+            api_tls_state,
+            async move { api_tls_shutdown.cancelled().await },
+        )
+        .await
+        .context("serve the API over TLS")
+    });
+    println!(
+        "wharf: API (TLS) listening on {}",
+        local_url(api_tls_address).replacen("http://", "https://", 1)
+    );
     let api_shutdown = shutdown.clone();
     subsystems.spawn(async move {
         wharf_api::serve(api_listener, state, async move {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const LISTENING: &str = "wharf: API listening on ";
 const ROUTING: &str = "wharf: routing app traffic on ";
+const LISTENING_TLS: &str = "wharf: API (TLS) listening on ";
 
 pub fn wharf_binary() -> &'static str {
     env!("CARGO_BIN_EXE_wharf")
@@ -23,6 +24,8 @@ pub fn wharf_binary() -> &'static str {
 pub struct Server {
     child: Child,
     pub url: String,
+    /// Where the API (and git) is served over TLS (`https://127.0.0.1:PORT`).
+    pub api_tls_url: String,
     /// Where the router serves app traffic (`http://127.0.0.1:PORT`).
     pub router_url: String,
     /// Where the router serves HTTPS app traffic (`https://127.0.0.1:PORT`).
@@ -44,6 +47,7 @@ impl Server {
             .arg("server")
             .env("WHARF_DATA_DIR", data_dir)
             .env("WHARF_API_LISTEN", "127.0.0.1:0")
+            .env("WHARF_API_TLS_LISTEN", "127.0.0.1:0")
             .env("WHARF_ROUTER_LISTEN", "127.0.0.1:0")
             .env("WHARF_ROUTER_TLS_LISTEN", "127.0.0.1:0")
             .env("WHARF_RENDEZVOUS_LISTEN", "127.0.0.1:0")
@@ -91,9 +95,15 @@ impl Server {
                 .unwrap_or_else(|| panic!("the server says where it routes {scheme}: {seen:?}"))
         };
         let (router_url, router_tls_url) = (routing("http://"), routing("https://"));
+        let api_tls_url = seen
+            .iter()
+            .find_map(|line| line.strip_prefix(LISTENING_TLS))
+            .map(|url| url.trim().to_owned())
+            .unwrap_or_else(|| panic!("the server says where its API serves TLS: {seen:?}"));
         Server {
             child,
             url,
+            api_tls_url,
             router_url,
             router_tls_url,
             data_dir: data_dir.to_owned(),
