@@ -189,6 +189,30 @@ fn web_dynos_enqueue_jobs_that_a_worker_dyno_processes_through_redis() {
     assert!(listed.contains("wharf-redis (redis-"), "{listed}");
     assert!(listed.contains("as REDIS"), "{listed}");
     assert!(!listed.contains("redis://"), "{listed}");
+
+    // Destroying deletes the add-on's Redis user and keys.
+    let url = vars["REDIS_URL"].as_str().unwrap();
+    let redis_user = url["redis://".len()..]
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    user.run(&[
+        "addons:destroy",
+        "REDIS",
+        "-a",
+        "queue-app",
+        "--confirm",
+        "queue-app",
+    ])
+    .ok();
+    assert!(config(&user, "queue-app").get("REDIS_URL").is_none());
+    let users = Command::new("redis-cli")
+        .args(["-u", &redis_url(), "ACL", "USERS"])
+        .output()
+        .unwrap();
+    assert!(users.status.success());
+    assert!(!String::from_utf8_lossy(&users.stdout).contains(&redis_user));
 }
 
 #[test]
