@@ -6,7 +6,10 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::ops::Range;
 
 /// Hands out ports round-robin, so a port just released (perhaps still in a router's
-/// connection pool) is the last to be reused.
+/// connection pool) is the last to be reused. Each allocator starts at a random port of the
+/// range: two servers on one host (or anything else allocating from the same range) would
+/// otherwise hand out the same ports in the same order, and a dyno whose port another one
+/// bound a moment earlier crashes on start.
 #[derive(Debug)]
 pub struct PortAllocator {
     range: Range<u16>,
@@ -16,8 +19,19 @@ pub struct PortAllocator {
 
 impl PortAllocator {
     pub fn new(range: Range<u16>) -> PortAllocator {
+        let len = range.end.saturating_sub(range.start).max(1);
+        let start = range.start + rand::random::<u16>() % len;
+        PortAllocator::starting_at(range, start)
+    }
+
+    /// An allocator whose first candidate is `start`.
+    pub fn starting_at(range: Range<u16>, start: u16) -> PortAllocator {
         PortAllocator {
-            next: range.start,
+            next: if range.contains(&start) {
+                start
+            } else {
+                range.start
+            },
             range,
             held: HashSet::new(),
         }
@@ -58,7 +72,7 @@ mod tests {
 
     #[test]
     fn round_robin_skipping_held_and_bound_ports() {
-        let mut ports = PortAllocator::new(100..104);
+        let mut ports = PortAllocator::starting_at(100..104, 100);
         assert_eq!(ports.allocate_with(|_| true), Some(100));
         assert_eq!(ports.allocate_with(|p| p != 101), Some(102));
         assert_eq!(ports.allocate_with(|_| true), Some(103));
@@ -67,6 +81,19 @@ mod tests {
         ports.release(102);
         assert_eq!(ports.allocate_with(|_| true), Some(102));
         assert_eq!(PortAllocator::new(5..5).allocate_with(|_| true), None);
+    }
+
+    #[test]
+    fn allocators_start_at_random_ports_and_wrap() {
+        let starts: HashSet<Option<u16>> = (0..20)
+            .map(|_| PortAllocator::new(20000..30000).allocate_with(|_| true))
+            .collect();
+        assert!(starts.len() > 1, "every allocator started at {starts:?}");
+        let mut ports = PortAllocator::starting_at(100..103, 102);
+        let order: Vec<_> = (0..3)
+            .filter_map(|_| ports.allocate_with(|_| true))
+            .collect();
+        assert_eq!(order, [102, 100, 101]);
     }
 
     #[test]
