@@ -443,7 +443,9 @@ impl Nginx {
             .find(|b| Command::new(b).arg("-v").output().is_ok())
             .context("nginx is not installed (apt-get install nginx-light)")?;
         let dir = tempfile::tempdir()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let d = dir.path().display();
         let config = format!(
             "worker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
