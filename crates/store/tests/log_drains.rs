@@ -125,7 +125,10 @@ async fn features_and_app_deletion(store: &Store) {
         .unwrap();
     assert!(!off.enabled);
     assert_eq!(off.created_at, on.created_at);
-    assert_eq!(store.app_features(app.id).await.unwrap(), [off.clone()]);
+    assert_eq!(
+        store.app_features(app.id).await.unwrap(),
+        std::slice::from_ref(&off)
+    );
     assert_eq!(
         store.all_app_features("log-runtime-metrics").await.unwrap(),
         [off]
