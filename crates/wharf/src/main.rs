@@ -2,6 +2,7 @@
 //! is the client, which speaks only the HTTP API.
 
 mod addons;
+mod heroku_env;
 mod hook;
 mod routing;
 mod server;
@@ -24,6 +25,9 @@ struct Cli {
 enum Top {
     /// Run the platform on this host (API, and the parts later issues add)
     Server(server::ServerArgs),
+    /// Print the environment that points Heroku's CLI at this host's server (for `eval`)
+    #[command(name = "heroku-env")]
+    HerokuEnv(heroku_env::HerokuEnvArgs),
     /// Serve a static site from the current directory (the static buildpack's web process)
     #[command(name = "static-server")]
     StaticServer,
@@ -51,6 +55,7 @@ fn main() {
     };
     let code = match cli.command {
         Top::Server(args) => report(runtime.block_on(server::run(args))),
+        Top::HerokuEnv(args) => report(heroku_env::run(&args)),
         Top::StaticServer => report(runtime.block_on(static_server())),
         Top::GitHook { hook } if hook == "pre-receive" => {
             match runtime.block_on(hook::pre_receive()) {
