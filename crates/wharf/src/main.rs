@@ -6,6 +6,7 @@ mod heroku_env;
 mod hook;
 mod routing;
 mod server;
+mod tunnel;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,8 @@ enum Top {
     /// Print the environment that points Heroku's CLI at this host's server (for `eval`)
     #[command(name = "heroku-env")]
     HerokuEnv(heroku_env::HerokuEnvArgs),
+    /// Forward 127.0.0.1 to a remote server's API TLS listener, so that Heroku's CLI can use it
+    Tunnel(tunnel::TunnelArgs),
     /// Serve a static site from the current directory (the static buildpack's web process)
     #[command(name = "static-server")]
     StaticServer,
@@ -56,6 +59,7 @@ fn main() {
     let code = match cli.command {
         Top::Server(args) => report(runtime.block_on(server::run(args))),
         Top::HerokuEnv(args) => report(heroku_env::run(&args)),
+        Top::Tunnel(args) => report(runtime.block_on(tunnel::run(args))),
         Top::StaticServer => report(runtime.block_on(static_server())),
         Top::GitHook { hook } if hook == "pre-receive" => {
             match runtime.block_on(hook::pre_receive()) {

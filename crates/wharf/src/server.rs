@@ -125,7 +125,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     bootstrap_admin(&store, &args).await?;
     let tls = Tls::load_or_create(
         &args.data_dir.join("tls"),
-        &certificate_names(&args.base_domain),
+        &certificate_names(&args.base_domain, args.public_url.as_deref()),
     )
     .context("set up Wharf's certificate authority")?;
     println!(
@@ -378,12 +378,18 @@ fn app_host_issuer(tls: &Tls, args: &ServerArgs) -> wharf_router::tls::Issuer {
     })
 }
 
-/// The names the server's certificate covers: this host, and every app's host name.
-fn certificate_names(base_domain: &str) -> Vec<String> {
+/// The names the server's certificate covers: this host (and the host of its public URL,
+/// where clients on other machines reach the rendezvous), and every app's host name.
+fn certificate_names(base_domain: &str, public_url: Option<&str>) -> Vec<String> {
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
         let host = host.trim();
         if !host.is_empty() && host != "localhost" {
+            names.push(host.to_owned());
+        }
+    }
+    if let Some(host) = public_url.and_then(url_host) {
+        if !names.iter().any(|name| name == host) && host != base_domain {
             names.push(host.to_owned());
         }
     }
@@ -479,6 +485,20 @@ async fn listen_with_backlog(address: &str, backlog: u32) -> anyhow::Result<TcpL
     Ok(socket.listen(backlog)?)
 }
 
+/// The host of `url` (`https://host:port/path`), without brackets for an IPv6 address.
+fn url_host(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']')?.0,
+        None => authority.split(':').next()?,
+    };
+    (!host.is_empty()).then_some(host)
+}
+
 /// The URL clients on this host use for an API bound to `address` (a wildcard address is
 /// reached through loopback).
 fn local_url(address: SocketAddr) -> String {
@@ -516,6 +536,19 @@ mod tests {
             "http://127.0.0.1:80"
         );
         assert_eq!(local_url("[::]:5000".parse().unwrap()), "http://[::1]:5000");
+    }
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(
+            url_host("https://wharf.example.com:5000/x"),
+            Some("wharf.example.com")
+        );
+        assert_eq!(url_host("http://10.0.0.7"), Some("10.0.0.7"));
+        assert_eq!(url_host("http://[fd00::1]:5000"), Some("fd00::1"));
+        assert_eq!(url_host("http://user@host:1"), Some("host"));
+        assert_eq!(url_host("wharf.example.com"), None);
+        assert_eq!(url_host("http://:5000"), None);
     }
 
     #[test]

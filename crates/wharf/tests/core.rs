@@ -253,6 +253,8 @@ fn a_server_on_postgresql_keeps_the_same_contract() {
             &url,
             "--api-listen",
             "127.0.0.1:0",
+            "--api-tls-listen",
+            "127.0.0.1:0",
         ])
         .env("WHARF_DATA_DIR", data.path())
         .env("WHARF_LOG", "warn")

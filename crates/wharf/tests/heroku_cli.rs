@@ -76,13 +76,15 @@ struct Output {
 }
 
 impl Cli {
-    fn new(server: &Server) -> Cli {
+    /// The environment `wharf heroku-env` prints for the server's data dir and the API TLS
+    /// listener at `api_tls_url` (the server's own, or a tunnel's).
+    fn new(server: &Server, api_tls_url: &str) -> Cli {
         let executable = heroku_cli();
-        let port = server.api_tls_url.rsplit(':').next().unwrap();
+        let address = api_tls_url.strip_prefix("https://").unwrap();
         let printed = Command::new(support::wharf_binary())
             .arg("heroku-env")
+            .args(["--api-tls-listen", address])
             .env("WHARF_DATA_DIR", &server.data_dir)
-            .env("WHARF_API_TLS_LISTEN", format!("127.0.0.1:{port}"))
             .output()
             .unwrap();
         assert!(printed.status.success(), "{printed:?}");
@@ -96,7 +98,7 @@ impl Cli {
             })
             .collect();
         let host = env.iter().find(|(name, _)| name == "HEROKU_HOST").unwrap();
-        assert_eq!(host.1, server.api_tls_url);
+        assert_eq!(host.1, api_tls_url);
         Cli {
             executable,
             env,
@@ -275,7 +277,7 @@ fn heroku_cli_drives_wharf() {
         &[("WHARF_ADDON_POSTGRES_ADMIN_URL", &postgres_url())],
     );
     let key = server.admin_key();
-    let cli = Cli::new(&server);
+    let cli = Cli::new(&server, &server.api_tls_url);
     let repo = app_repository();
     let dir = repo.path();
 
@@ -452,10 +454,53 @@ fn heroku_cli_drives_wharf() {
     cli.ok(dir, &["maintenance:off"]);
     assert_eq!(cli.ok(dir, &["maintenance"]).trim(), "off");
 
+    // Through `wharf tunnel`, as for a server on another machine: the CLI talks TLS to the
+    // server through a port on 127.0.0.1, with the API key in HEROKU_API_KEY.
+    let api_tls_authority = server.api_tls_url.strip_prefix("https://").unwrap();
+    let mut tunnel = Command::new(support::wharf_binary())
+        .args(["tunnel", api_tls_authority, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let chunks = read_chunks(&mut tunnel);
+    let mut said = String::new();
+    wait_for_text(&chunks, &mut said, "forwarding to");
+    let tunnel_address = said
+        .split("tunnel listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .to_owned();
+    let remote = Cli::new(&server, &format!("https://{tunnel_address}"));
+    let whoami = remote
+        .command(dir, &["auth:whoami"])
+        .env("HEROKU_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(whoami.status.success(), "{whoami:?}");
+    assert!(String::from_utf8_lossy(&whoami.stdout).contains("admin@localhost"));
+    let info = remote
+        .command(dir, &["apps:info", "-a", "myapp"])
+        .env("HEROKU_API_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(info.status.success(), "{info:?}");
+    assert!(String::from_utf8_lossy(&info.stdout).contains("=== myapp"));
+    tunnel.kill().unwrap();
+    tunnel.wait().unwrap();
+
     // Destroying the app removes the remote as well.
     let destroyed = cli.ok(dir, &["apps:destroy", "-a", "myapp", "--confirm", "myapp"]);
     assert!(destroyed.contains("Destroying myapp"), "{destroyed}");
     assert!(cli.ok(dir, &["apps"]).contains("You have no apps."));
+    let remotes = Command::new("git")
+        .arg("remote")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(remotes.status.success());
+    assert_eq!(String::from_utf8_lossy(&remotes.stdout), "");
 }
 
 /// git as the CLI's user runs it: their home (with the CLI's credential helper) and
