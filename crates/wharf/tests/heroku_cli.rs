@@ -19,6 +19,9 @@ use support::{git, http_request, Server};
 
 /// The CLI version this test pins (the protocol Wharf follows was read off this version).
 const CLI_VERSION: &str = "11.10.0";
+/// The Node.js the CLI runs on, from npm's `node` package: the CLI needs Node 20 or later, and
+/// Debian 12's own `nodejs` is 18.
+const NODE_VERSION: &str = "20.20.2";
 /// How long a push (build and release) and a dyno's start may take.
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -27,29 +30,32 @@ fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// The `heroku` executable of the pinned CLI, installed into the cache if it is not there.
-/// Concurrent installs each use a directory of their own and the first rename wins.
+/// The `heroku` executable of the pinned CLI, installed into the cache if it is not there;
+/// the `node` it runs on is in the same directory (which [`Cli::command`] puts first on
+/// `PATH`). Concurrent installs each use a directory of their own and the first rename wins.
 fn heroku_cli() -> PathBuf {
     let cache = std::env::var_os("WHARF_TEST_CACHE")
         .map_or_else(|| PathBuf::from("/var/cache/wharf-tests"), PathBuf::from);
-    let prefix = cache.join(format!("heroku-cli-{CLI_VERSION}"));
+    let name = format!("heroku-cli-{CLI_VERSION}-node-{NODE_VERSION}");
+    let prefix = cache.join(&name);
     let executable = prefix.join("node_modules/.bin/heroku");
     if executable.exists() {
         return executable;
     }
     std::fs::create_dir_all(&cache).unwrap();
-    let staging = cache.join(format!(
-        "heroku-cli-{CLI_VERSION}.installing-{}",
-        std::process::id()
-    ));
+    let staging = cache.join(format!("{name}.installing-{}", std::process::id()));
     let installed = Command::new("npm")
         .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
         .arg("--prefix")
         .arg(&staging)
         .arg(format!("heroku@{CLI_VERSION}"))
+        .arg(format!("node@{NODE_VERSION}"))
         .status()
         .expect("run npm (scripts/deps.sh installs it)");
-    assert!(installed.success(), "npm install heroku@{CLI_VERSION}");
+    assert!(
+        installed.success(),
+        "npm install heroku@{CLI_VERSION} node@{NODE_VERSION}"
+    );
     if std::fs::rename(&staging, &prefix).is_err() {
         // Another run installed it first.
         std::fs::remove_dir_all(&staging).unwrap();
@@ -58,6 +64,14 @@ fn heroku_cli() -> PathBuf {
         executable.exists(),
         "{} after npm install",
         executable.display()
+    );
+    let node = Command::new(executable.with_file_name("node"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&node.stdout).trim(),
+        format!("v{NODE_VERSION}")
     );
     executable
 }
