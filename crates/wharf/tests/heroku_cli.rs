@@ -81,6 +81,8 @@ struct Cli {
     executable: PathBuf,
     env: Vec<(String, String)>,
     home: tempfile::TempDir,
+    /// `HEROKU_API_KEY`, for a user who did not log in.
+    api_key: Option<String>,
 }
 
 struct Output {
@@ -117,6 +119,7 @@ impl Cli {
             executable,
             env,
             home: tempfile::tempdir().unwrap(),
+            api_key: None,
         }
     }
 
@@ -142,6 +145,9 @@ impl Cli {
             .env_remove("GIT_SSL_CAPATH")
             .env_remove("HEROKU_API_KEY")
             .env_remove("HEROKU_APP");
+        if let Some(key) = &self.api_key {
+            command.env("HEROKU_API_KEY", key);
+        }
         command
     }
 
@@ -486,21 +492,22 @@ fn heroku_cli_drives_wharf() {
         .and_then(|rest| rest.split(',').next())
         .unwrap()
         .to_owned();
-    let remote = Cli::new(&server, &format!("https://{tunnel_address}"));
-    let whoami = remote
-        .command(dir, &["auth:whoami"])
-        .env("HEROKU_API_KEY", &key)
-        .output()
-        .unwrap();
-    assert!(whoami.status.success(), "{whoami:?}");
-    assert!(String::from_utf8_lossy(&whoami.stdout).contains("admin@localhost"));
-    let info = remote
-        .command(dir, &["apps:info", "-a", "myapp"])
-        .env("HEROKU_API_KEY", &key)
-        .output()
-        .unwrap();
-    assert!(info.status.success(), "{info:?}");
-    assert!(String::from_utf8_lossy(&info.stdout).contains("=== myapp"));
+    let remote = Cli {
+        api_key: Some(key.clone()),
+        ..Cli::new(&server, &format!("https://{tunnel_address}"))
+    };
+    assert!(remote.ok(dir, &["auth:whoami"]).contains("admin@localhost"));
+    assert!(remote
+        .ok(dir, &["apps:info", "-a", "myapp"])
+        .contains("=== myapp"));
+    // git through the tunnel, with the credential helper the CLI set up for that host.
+    let tunnel_git_url = format!("https://{tunnel_address}/myapp.git");
+    let refs = cli_git(&remote, dir, &["ls-remote", &tunnel_git_url]);
+    assert!(refs.status.success(), "{refs:?}");
+    assert!(
+        String::from_utf8_lossy(&refs.stdout).contains("refs/heads/main"),
+        "{refs:?}"
+    );
     tunnel.kill().unwrap();
     tunnel.wait().unwrap();
 
