@@ -1,7 +1,7 @@
 //! Drains against real receivers: a real rsyslog (a child process with its own configuration
-//! on a free loopback port) for `syslog://`, an in-test HTTPS server with a certificate from
-//! Wharf's CA for `https://`, and a syslog drain whose receiver goes away and comes back while
-//! the app and another drain carry on.
+//! on a free loopback port) for `syslog://`, in-test TLS servers with a certificate from
+//! Wharf's CA for `https://` and `syslog+tls://`, and a syslog drain whose receiver goes away
+//! and comes back while the app and another drain carry on.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -474,4 +474,67 @@ async fn a_drain_that_goes_down_loses_a_bounded_number_of_lines_and_says_so() {
         (later == 10).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn syslog_over_tls_reaches_a_receiver_with_a_certificate_from_wharfs_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls =
+        wharf_tls::Tls::load_or_create(&dir.path().join("tls"), &["localhost".to_owned()]).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(tls.ca_path()).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut stream = acceptor.accept(tcp).await.unwrap();
+        let mut data = Vec::new();
+        let mut chunk = vec![0; 16 * 1024];
+        while let Ok(n) = stream.read(&mut chunk).await {
+            if n == 0 {
+                return;
+            }
+            data.extend_from_slice(&chunk[..n]);
+            *sink.lock().unwrap() = frames_so_far(&data);
+        }
+    });
+    let buffer = LogBuffer::new(100);
+    let drains = Drains::with_roots(buffer.clone(), roots, 1000).unwrap();
+    let app = Uuid::new_v4();
+    let drain = spec(app, format!("syslog+tls://localhost:{port}"));
+    drains.start(drain.clone()).unwrap();
+    buffer.append(app, line("web.1", "over TLS".to_owned()));
+    let got = eventually("the line over TLS", || {
+        let got = received.lock().unwrap().clone();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("<190>1 ")
+            && got[0].ends_with(&format!(" {} app web.1 - - over TLS", drain.token)),
+        "{got:?}"
+    );
+}
+
+/// The messages of the complete octet-counted frames at the start of `data`.
+fn frames_so_far(mut data: &[u8]) -> Vec<String> {
+    let mut messages = Vec::new();
+    while let Some(space) = data.iter().position(|&b| b == b' ') {
+        let length: usize = std::str::from_utf8(&data[..space])
+            .unwrap()
+            .parse()
+            .unwrap();
+        if data.len() < space + 1 + length {
+            break;
+        }
+        messages.push(String::from_utf8(data[space + 1..space + 1 + length].to_vec()).unwrap());
+        data = &data[space + 1 + length..];
+    }
+    messages
 }
