@@ -72,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let router_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("router")
         .enable_all()
         .build()?;
     let shutdown = CancellationToken::new();
@@ -288,6 +289,7 @@ async fn router(
     let (routes, routes_rx) = watch::channel(Arc::new(table));
     let mut config = RouterConfig::new("wharf.test");
     config.balancing = balancing;
+    config.threads = 2;
     let router = Router::new(config, routes_rx, move |_app, line| {
         std::hint::black_box(line.to_string());
         lines.fetch_add(1, Ordering::Relaxed);

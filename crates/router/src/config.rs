@@ -52,6 +52,8 @@ pub struct RouterConfig {
     /// up, once until one comes up (or the request times out). The dyno manager starts its
     /// dynos; the router holds the request meanwhile.
     pub wake: Option<mpsc::Sender<Uuid>>,
+    /// Threads accepting and serving client connections, each with a runtime of its own.
+    pub threads: usize,
 }
 
 impl RouterConfig {
@@ -62,6 +64,7 @@ impl RouterConfig {
             balancing: Balancing::default(),
             timeouts: Timeouts::default(),
             wake: None,
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1;
@@ -53,10 +54,12 @@ impl ConnectError {
     }
 }
 
-/// Idle connections by dyno address. Cheap to clone.
+/// Idle connections by router thread and dyno address: a connection's task runs on the
+/// thread that opened it, so a request sent on it from another thread would cost two
+/// cross-thread wake-ups. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Pool {
-    idle: Arc<Mutex<HashMap<SocketAddr, Vec<Idle>>>>,
+    idle: Arc<Mutex<HashMap<(ThreadId, SocketAddr), Vec<Idle>>>>,
 }
 
 struct Idle {
@@ -68,7 +71,7 @@ impl Pool {
     /// The most recently used idle connection to `addr` that is still open and ready.
     pub fn take(&self, addr: SocketAddr) -> Option<Sender> {
         let mut idle = self.idle.lock().expect("pool lock poisoned");
-        let list = idle.get_mut(&addr)?;
+        let list = idle.get_mut(&(std::thread::current().id(), addr))?;
         while let Some(conn) = list.pop() {
             if conn.sender.is_ready() && conn.since.elapsed() < POOL_IDLE_TIMEOUT {
                 return Some(conn.sender);
@@ -114,7 +117,7 @@ impl Pool {
 
     fn insert(&self, addr: SocketAddr, sender: Sender) {
         let mut idle = self.idle.lock().expect("pool lock poisoned");
-        let list = idle.entry(addr).or_default();
+        let list = idle.entry((std::thread::current().id(), addr)).or_default();
         if list.len() >= MAX_IDLE_PER_DYNO {
             list.remove(0);
         }
@@ -127,12 +130,15 @@ impl Pool {
     /// Closes the idle connections to dynos that are no longer routed to.
     pub fn retain(&self, routed: impl Fn(&SocketAddr) -> bool) {
         let mut idle = self.idle.lock().expect("pool lock poisoned");
-        idle.retain(|addr, _| routed(addr));
+        idle.retain(|(_, addr), _| routed(addr));
     }
 
     /// Idle connections to `addr` (for tests).
     pub fn idle_count(&self, addr: SocketAddr) -> usize {
         let idle = self.idle.lock().expect("pool lock poisoned");
-        idle.get(&addr).map_or(0, Vec::len)
+        idle.iter()
+            .filter(|((_, a), _)| *a == addr)
+            .map(|(_, list)| list.len())
+            .sum()
     }
 }

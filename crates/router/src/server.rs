@@ -91,7 +91,6 @@ impl Router {
         tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let tracker = TaskTracker::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -102,22 +101,92 @@ impl Router {
         builder.http2().timer(TokioTimer::new());
         let builder = Arc::new(builder);
 
-        tracker.spawn(forget_unrouted(self.shared.clone(), shutdown.clone()));
-        let plain = accept(
-            listener,
+        let forget = tokio::spawn(forget_unrouted(self.shared.clone(), shutdown.clone()));
+        let plain = listener.into_std().context("the HTTP listener")?;
+        let secure = match tls {
+            Some((listener, config)) => Some((
+                listener.into_std().context("the HTTPS listener")?,
+                TlsAcceptor::from(config),
+            )),
+            None => None,
+        };
+        let mut workers = Vec::new();
+        for n in 0..self.shared.config.threads.max(1) {
+            let listeners = (
+                plain.try_clone().context("share the HTTP listener")?,
+                match &secure {
+                    Some((listener, acceptor)) => Some((
+                        listener.try_clone().context("share the HTTPS listener")?,
+                        acceptor.clone(),
+                    )),
+                    None => None,
+                },
+            );
+            let (shared, builder, shutdown) =
+                (self.shared.clone(), builder.clone(), shutdown.clone());
+            let (done, finished) = tokio::sync::oneshot::channel();
+            std::thread::Builder::new()
+                .name(format!("router-{n}"))
+                .spawn(move || {
+                    let _ = done.send(worker(listeners, shared, builder, shutdown));
+                })
+                .context("start a router thread")?;
+            workers.push(finished);
+        }
+        // Only the threads hold the listeners now: they close when the threads stop accepting.
+        drop((plain, secure));
+        let mut result = Ok(());
+        for finished in workers {
+            let outcome = finished
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a router thread panicked")));
+            // Either listener failing stops the router.
+            if outcome.is_err() {
+                shutdown.cancel();
+            }
+            result = result.and(outcome);
+        }
+        forget.abort();
+        result
+    }
+}
+
+/// One router thread: a runtime of its own (no work stealing, no cross-thread wake-ups, as
+/// an nginx worker) accepting on both listeners until shutdown, then letting its requests in
+/// flight finish for up to [`DRAIN_TIMEOUT`].
+fn worker(
+    (plain, secure): (
+        std::net::TcpListener,
+        Option<(std::net::TcpListener, TlsAcceptor)>,
+    ),
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("build a router runtime")?;
+    runtime.block_on(async move {
+        let tracker = TaskTracker::new();
+        let plain = TcpListener::from_std(plain).context("register the HTTP listener")?;
+        let http = accept(
+            plain,
             None,
-            self.shared.clone(),
+            shared.clone(),
             builder.clone(),
             tracker.clone(),
             shutdown.clone(),
         );
-        let secure = async {
-            match tls {
-                Some((listener, config)) => {
+        let https = async {
+            match secure {
+                Some((listener, acceptor)) => {
+                    let listener =
+                        TcpListener::from_std(listener).context("register the HTTPS listener")?;
                     accept(
                         listener,
-                        Some(TlsAcceptor::from(config)),
-                        self.shared.clone(),
+                        Some(acceptor),
+                        shared.clone(),
                         builder.clone(),
                         tracker.clone(),
                         shutdown.clone(),
@@ -127,8 +196,7 @@ impl Router {
                 None => Ok(()),
             }
         };
-        let (plain, secure) = tokio::join!(plain, secure);
-        // Either listener failing stops the router.
+        let (http, https) = tokio::join!(http, https);
         shutdown.cancel();
         tracker.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
@@ -137,10 +205,9 @@ impl Router {
         {
             tracing::warn!("router: requests still in flight after the drain timeout");
         }
-        plain.context("serve HTTP")?;
-        secure.context("serve HTTPS")?;
-        Ok(())
-    }
+        http.context("serve HTTP")?;
+        https.context("serve HTTPS")
+    })
 }
 
 /// Accepts connections until shutdown, each served on its own task.

@@ -63,6 +63,17 @@ pub fn publish(
                     }
                 }
             }
+            if !known.covers(&dynos.routes().borrow()) {
+                // A dyno of an app created since the last read is up: read now rather than
+                // answer 404 for it until the next refresh.
+                match Known::read(&store).await {
+                    Ok(read) => known = read,
+                    Err(error) => tracing::warn!(
+                        error = format!("{error:#}"),
+                        "read routes for a new app; keeping the last table"
+                    ),
+                }
+            }
             let table = build(&known, &dynos);
             sender.send_if_modified(|current| {
                 let changed = **current != table;
@@ -92,6 +103,12 @@ struct KnownApp {
 }
 
 impl Known {
+    /// Whether every app with a dyno up is known.
+    fn covers(&self, up: &wharf_dynos::RouteTable) -> bool {
+        up.keys()
+            .all(|name| self.apps.iter().any(|app| app.name == *name))
+    }
+
     async fn read(store: &Store) -> anyhow::Result<Known> {
         let mut apps = Vec::new();
         for app in store.all_apps().await? {
