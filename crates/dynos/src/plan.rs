@@ -171,7 +171,9 @@ const PREBOOT_TYPE: &str = "web";
 /// - A crashed dyno of R whose cool-off is over restarts; an up one past its cycling time too.
 /// - `web` boots preboot-style: the absent `web.1..=Q` of R start next to the old dynos, and
 ///   the old dynos stop only once every one of `web.1..=Q` of R is up. A new release that never
-///   comes up leaves the old dynos running. (A size change alone replaces in place.)
+///   comes up leaves the old dynos running. (A size change alone replaces in place.) Old dynos
+///   that are not up, and all but the newest up old dyno of a number, stop at once: they
+///   serve nothing, and would hold the places the new release needs.
 /// - Other types roll: while no dyno of the type is starting or stopping, the lowest-numbered
 ///   old dyno stops; a free number (no present dyno of any release holds it) starts.
 /// - An app never has more than its total quantity plus its web quantity present: starts wait
@@ -332,11 +334,23 @@ impl TypePlan<'_> {
                 outdated.push(dyno);
             }
         }
-        outdated.sort_by_key(|d| d.name.number());
+        outdated.sort_by_key(|d| (d.name.number(), d.release));
 
         let free: Vec<u32> = if self.process_type == PREBOOT_TYPE {
             if self.all_current_up() {
                 actions.extend(outdated.iter().map(|d| self.stop(d, StopReason::Replaced)));
+            } else {
+                // Of the old dynos only one up dyno per number keeps serving until the new
+                // ones are up (the newest); others serve nothing, and keeping them would hold
+                // the places the new release needs (two quick deploys in a row).
+                for (i, dyno) in outdated.iter().enumerate() {
+                    let newer_up = outdated[i + 1..]
+                        .iter()
+                        .any(|d| d.name.number() == dyno.name.number() && d.state == DynoState::Up);
+                    if dyno.state != DynoState::Up || newer_up {
+                        actions.push(self.stop(dyno, StopReason::Replaced));
+                    }
+                }
             }
             // A number is free for the new release once no present dyno of it holds it.
             (1..=self.quantity)

@@ -187,6 +187,33 @@ fn web_preboots_a_new_release() {
 }
 
 #[test]
+fn a_deploy_during_a_preboot_replaces_the_booting_dynos() {
+    // v2 was booting next to v1 when v3 came: v2 serves nothing and holds v3's place.
+    check(
+        &desired(3, &[("web", 1)]),
+        vec![
+            dyno("web.1", 1, DynoState::Up),
+            dyno("web.1", 2, DynoState::Starting),
+        ],
+        &["stop web.1 v2 replaced"],
+    );
+    // Both old ones up: the older stops, the newer serves until v3 is up.
+    check(
+        &desired(3, &[("web", 1)]),
+        vec![
+            dyno("web.1", 1, DynoState::Up),
+            dyno("web.1", 2, DynoState::Up),
+        ],
+        &["stop web.1 v1 replaced"],
+    );
+    check(
+        &desired(3, &[("web", 1)]),
+        vec![dyno("web.1", 2, DynoState::Up)],
+        &["start web.1 v3"],
+    );
+}
+
+#[test]
 fn a_new_release_that_never_comes_up_keeps_the_old_one() {
     let mut crashed = dyno("web.1", 3, DynoState::Crashed);
     crashed.crashes = 2;
@@ -549,8 +576,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     /// Rounds of plan, apply, settle reach the desired formation; from then on the plan is
-    /// empty; no round duplicates a name or exceeds the preboot bound; old web dynos stop only
-    /// once the new ones are all up.
+    /// empty; no round duplicates a name or exceeds the preboot bound; an old web dyno still
+    /// serving stops only once the new ones are all up.
     #[test]
     fn converges_within_bounds(desired in desired_strategy(), initial in dynos_strategy()) {
         let mut dynos = initial;
@@ -580,9 +607,13 @@ proptest! {
                 for action in &actions {
                     if let Action::Stop { app: a, name, reason: StopReason::Replaced, release } = action {
                         let quantity = runnable(wanted).get("web").map_or(0, |p| p.quantity);
+                        // An old dyno still serving: up, and the newest up old dyno of its name.
                         let old = dynos.iter().any(|d| d.app == *a && d.name == *name
                             && d.release == *release && d.release != wanted.release.version
-                            && d.state != DynoState::Crashed);
+                            && d.state == DynoState::Up)
+                            && !dynos.iter().any(|d| d.app == *a && d.name == *name
+                                && d.release > *release && d.release != wanted.release.version
+                                && d.state == DynoState::Up);
                         if *a == *app && name.is_web() && old && name.number() <= quantity {
                             let all_up = (1..=quantity).all(|n| dynos.iter().any(|d| d.app == *app
                                 && d.name == DynoName::new("web", n)
