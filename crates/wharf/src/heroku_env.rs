@@ -36,9 +36,10 @@ pub fn run(args: &HerokuEnvArgs) -> anyhow::Result<()> {
         .ca
         .clone()
         .unwrap_or_else(|| args.data_dir.join("tls").join("ca.pem"));
-    std::fs::metadata(&ca).with_context(|| {
+    // Absolute, so that the CLI and git find it from any directory.
+    let ca = std::fs::canonicalize(&ca).with_context(|| {
         format!(
-            "read Wharf's CA certificate {} (start `wharf server` first, or pass --ca)",
+            "find Wharf's CA certificate {} (start `wharf server` first, or pass --ca)",
             ca.display()
         )
     })?;
