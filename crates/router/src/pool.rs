@@ -59,8 +59,11 @@ impl ConnectError {
 /// cross-thread wake-ups. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Pool {
-    idle: Arc<Mutex<HashMap<(ThreadId, SocketAddr), Vec<Idle>>>>,
+    idle: Arc<Mutex<IdleConnections>>,
 }
+
+/// Idle connections by the router thread that opened them and the dyno they go to.
+type IdleConnections = HashMap<(ThreadId, SocketAddr), Vec<Idle>>;
 
 struct Idle {
     sender: Sender,

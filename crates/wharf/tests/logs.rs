@@ -63,14 +63,6 @@ fn read_until(lines: &mpsc::Receiver<String>, needles: &[&str]) -> Vec<String> {
     seen
 }
 
-fn router_authority(server: &Server) -> String {
-    server
-        .router_url
-        .strip_prefix("http://")
-        .unwrap()
-        .to_owned()
-}
-
 /// The timestamp at the start of a log line.
 fn time_of(line: &str) -> String {
     line.split(' ').next().unwrap().to_owned()
@@ -87,7 +79,7 @@ fn an_apps_lines_reach_the_tail_in_order_and_survive_a_restart() {
     let (mut follower, lines) = tail(&server, &key, &["-t", "-a", "logged"]);
     let _repo = deploy_procfile_app(&server, &key, "logged");
     wait_for(&server, &key, "logged", &["web.1"], 2);
-    let response = http_request(&router_authority(&server), "logged.localhost", "/hello");
+    let response = http_request(&server.router_authority(), "logged.localhost", "/hello");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     user.run(&["config:set", "-a", "logged", "GREETING=hi"])
         .ok();

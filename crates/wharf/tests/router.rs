@@ -24,14 +24,6 @@ fn log(server: &Server, key: &str, app: &str) -> String {
         .ok()
 }
 
-fn router_authority(server: &Server) -> String {
-    server
-        .router_url
-        .strip_prefix("http://")
-        .unwrap()
-        .to_owned()
-}
-
 #[test]
 fn an_idle_eco_app_wakes_on_a_request() {
     let data = tempfile::tempdir().unwrap();
@@ -75,7 +67,7 @@ fn an_idle_eco_app_wakes_on_a_request() {
 
     // The next request wakes it: held, then served.
     let started = Instant::now();
-    let response = http_request(&router_authority(&server), "sleepy.localhost", "/wake");
+    let response = http_request(&server.router_authority(), "sleepy.localhost", "/wake");
     let waited = started.elapsed();
     assert!(
         response.lines().next().unwrap().ends_with(" 200 OK"),
@@ -186,7 +178,7 @@ fn deploys_and_scaling_down_drop_no_request() {
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..4)
         .map(|_| {
-            let (router, stop) = (router_authority(&server), stop.clone());
+            let (router, stop) = (server.router_authority(), stop.clone());
             std::thread::spawn(move || keep_requesting(router, stop))
         })
         .collect();
@@ -245,19 +237,7 @@ fn deploys_and_scaling_down_drop_no_request() {
 /// A GET over HTTPS to `authority`, asking for `server_name` by SNI and trusting only `root`
 /// (PEM); the response as text, or the TLS error.
 fn https_get(authority: &str, server_name: &str, root: &str) -> Result<String, rustls::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(root.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned()).unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut conn = support::tls_client(root, server_name);
     let mut tcp = TcpStream::connect(authority).unwrap();
     let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
     let request =
@@ -306,7 +286,7 @@ fn custom_domains_route_with_their_certificates() {
     }
 
     // The router learns of domains and certificates within a second or so.
-    let router = router_authority(&server);
+    let router = server.router_authority();
     let deadline = Instant::now() + DEADLINE;
     loop {
         let response = http_request(&router, "www.shop.test", "/");

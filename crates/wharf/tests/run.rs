@@ -8,35 +8,12 @@ mod support;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{deploy_procfile_app, http_json, wharf_binary, Outcome, Server, User};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
-
-/// The app's dynos as (name, state).
-fn dynos(server: &Server, key: &str, app: &str) -> Vec<(String, String)> {
-    let (status, body) = http_json(
-        &server.url,
-        "GET",
-        &format!("/apps/{app}/dynos"),
-        key,
-        &serde_json::json!({}),
-    );
-    assert_eq!(status, 200, "{body}");
-    body.as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["name"].as_str().unwrap().to_owned(),
-                d["state"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
 
 /// Polls until `done` holds for the app's dynos.
 fn wait_for_dynos(
@@ -48,7 +25,10 @@ fn wait_for_dynos(
 ) {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let now = dynos(server, key, app);
+        let now: Vec<(String, String)> = support::dynos(server, key, app)
+            .into_iter()
+            .map(|(name, state, _)| (name, state))
+            .collect();
         if done(&now) {
             return;
         }
@@ -142,27 +122,11 @@ fn wharf(user: &User, ca: &Path, args: &[&str], stdin: Option<&str>) -> Outcome 
 
 /// A bare rendezvous client: sends the secret and returns everything the server sent.
 fn rendezvous(attach_url: &str, ca: &Path) -> Vec<u8> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName};
     let rest = attach_url.strip_prefix("rendezvous://").unwrap();
     let (authority, secret) = rest.split_once('/').unwrap();
     let (host, _) = authority.rsplit_once(':').unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(certificate.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connection = rustls::ClientConnection::new(
-        Arc::new(config),
-        ServerName::try_from(host.to_owned()).unwrap(),
-    )
-    .unwrap();
+    let roots = std::fs::read_to_string(ca).unwrap();
+    let connection = support::tls_client(&roots, host);
     let socket = std::net::TcpStream::connect(authority).unwrap();
     socket.set_read_timeout(Some(DEADLINE)).unwrap();
     let mut tls = rustls::StreamOwned::new(connection, socket);

@@ -111,6 +111,14 @@ impl Server {
         }
     }
 
+    /// The router's `host:port`, for raw HTTP requests.
+    pub fn router_authority(&self) -> String {
+        self.router_url
+            .strip_prefix("http://")
+            .expect("an http:// router URL")
+            .to_owned()
+    }
+
     pub fn admin_key(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("admin-api-key"))
             .expect("read admin key")
@@ -385,4 +393,24 @@ pub fn runtime_containers(data: &Path) -> Vec<String> {
         .filter(|id| id.starts_with("dyno-"))
         .map(str::to_owned)
         .collect()
+}
+
+/// A TLS client connection to `server_name` that trusts only the certificates in `roots_pem`.
+pub fn tls_client(roots_pem: &str, server_name: &str) -> rustls::ClientConnection {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(roots_pem.as_bytes()) {
+        roots
+            .add(certificate.expect("a PEM certificate"))
+            .expect("a usable root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned()).expect("a name");
+    rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("a TLS client")
 }
