@@ -197,10 +197,10 @@ impl Cli {
             if text.contains(expected) {
                 return text;
             }
-            assert!(
-                Instant::now() < deadline,
-                "heroku {args:?} never printed {expected:?}; last:\n{text}"
-            );
+            if Instant::now() >= deadline {
+                let logs = self.run(dir, &["logs", "-n", "100"]).text;
+                panic!("heroku {args:?} never printed {expected:?}; last:\n{text}\nlogs:\n{logs}");
+            }
             std::thread::sleep(Duration::from_millis(500));
         }
     }
