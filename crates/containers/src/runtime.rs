@@ -1,6 +1,7 @@
 //! The OCI runtime driver: finds crun or runc, writes bundles, and drives the runtime's CLI
 //! (`run --keep` in the foreground, `kill`, `delete --force`, `list`).
 
+use std::os::fd::AsFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,6 +18,10 @@ use crate::spec::{validate_id, ContainerSpec, Limits, Network};
 use crate::stack::{Stack, DYNO_USER};
 
 /// How long a runtime command other than `run` (`kill`, `delete`, `list`) may take.
+/// The size of each container's stdout and stderr pipe (Linux's default is 64 KiB; the most
+/// an unprivileged process may set is 1 MiB by default).
+const OUTPUT_PIPE_BYTES: usize = 1024 * 1024;
+
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the start-up probe container may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -186,6 +191,14 @@ impl Runtime {
         let child = command
             .spawn()
             .with_context(|| format!("start {} for container {}", self.name(), spec.id))?;
+        if let (Some(stdout), Some(stderr)) = (&child.stdout, &child.stderr) {
+            // A process that writes in bursts keeps writing while its reader is descheduled.
+            for pipe in [stdout.as_fd(), stderr.as_fd()] {
+                if let Err(error) = rustix::pipe::fcntl_setpipe_size(pipe, OUTPUT_PIPE_BYTES) {
+                    tracing::debug!(%error, "could not enlarge a container's output pipe");
+                }
+            }
+        }
         Ok(Container::new(
             spec.id.clone(),
             child,

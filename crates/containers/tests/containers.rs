@@ -578,3 +578,29 @@ async fn runc_runs_the_same_config() {
     assert_eq!(stdout.await.unwrap(), "via runc\n200000\n");
     assert!(report.status.success());
 }
+
+/// A burst of output larger than Linux's default 64 KiB pipe is written in full while nobody
+/// reads: a dyno keeps running while Wharf's log pump is descheduled.
+#[tokio::test]
+async fn output_pipes_hold_a_burst() {
+    let fx = Fixture::new().await;
+    let spec = fx.spec(
+        "burst",
+        "head -c 600000 /dev/zero | tr '\\0' x; echo done >&2",
+    );
+    let mut container = fx.start(&spec, ContainerStdio::Piped).await;
+    let mut stderr = BufReader::new(container.stderr().unwrap()).lines();
+    // stdout is not read until the writer says it finished.
+    let done = tokio::time::timeout(DEADLINE, stderr.next_line())
+        .await
+        .expect("the writer finished without a reader on its stdout")
+        .unwrap();
+    assert_eq!(done.as_deref(), Some("done"));
+    let stdout = read_all(container.stdout().unwrap()).await.unwrap();
+    assert_eq!(stdout.len(), 600_000);
+    let report = tokio::time::timeout(DEADLINE, container.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.status, ExitStatus::Exited(0));
+}
