@@ -29,6 +29,9 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// A dyno's stdout pipe size, as the container runtime driver sets it.
+const DYNO_PIPE_BYTES: usize = 1024 * 1024;
+
 /// Reads a pipe into the buffer the way the dyno runner does; returns bytes read.
 async fn pump(mut pipe: impl tokio::io::AsyncRead + Unpin, logs: LogBuffer, app: Uuid) -> u64 {
     let mut buffer = vec![0u8; 64 * 1024];
@@ -71,7 +74,14 @@ async fn run_writer(command: &str, logs: Option<&LogBuffer>, app: Uuid) -> (Dura
         .expect("spawn the writer");
     let started = Instant::now();
     let bytes = match (logs, child.stdout.take()) {
-        (Some(logs), Some(stdout)) => pump(stdout, logs.clone(), app).await,
+        (Some(logs), Some(stdout)) => {
+            // As a dyno's output pipe (`crates/containers`, OUTPUT_PIPE_BYTES).
+            let _ = rustix::pipe::fcntl_setpipe_size(
+                std::os::fd::AsFd::as_fd(&stdout),
+                DYNO_PIPE_BYTES,
+            );
+            pump(stdout, logs.clone(), app).await
+        }
         _ => 0,
     };
     child.wait().await.expect("wait for the writer");
