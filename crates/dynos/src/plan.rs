@@ -39,7 +39,7 @@ pub struct DesiredApp {
     /// Process type to quantity and size; types the release does not define never run.
     pub formation: BTreeMap<String, DesiredProcess>,
     /// Asleep for lack of traffic: its dynos of a size that sleeps go idle (no process, out
-    /// of the routes) and none of them starts; see [`DesiredApp::can_sleep`].
+    /// of the routes); see [`DesiredApp::can_sleep`].
     pub asleep: bool,
 }
 
@@ -178,8 +178,9 @@ const PREBOOT_TYPE: &str = "web";
 ///   old dyno stops; a free number (no present dyno of any release holds it) starts.
 /// - An app never has more than its total quantity plus its web quantity present: starts wait
 ///   until stopped dynos are gone.
-/// - An asleep app's current dynos of a size that sleeps go idle, and none of them starts or
-///   restarts; once it is awake, its idle dynos restart in place.
+/// - An asleep app's current dynos of a size that sleeps go idle, and none restarts; one that
+///   is missing (its app fell asleep while it was replaced) starts, to go idle in turn, so that
+///   `ps` shows the formation. Once the app is awake, its idle dynos restart in place.
 pub fn plan(desired: &Desired, observed: &Observed) -> Vec<Action> {
     let mut by_app: BTreeMap<Uuid, Vec<&ObservedDyno>> = BTreeMap::new();
     for dyno in &observed.dynos {
@@ -374,9 +375,6 @@ impl TypePlan<'_> {
                 .collect()
         };
         let Some(size) = self.size else { return };
-        if self.asleep {
-            return;
-        }
         for number in free {
             if *budget == 0 {
                 return;

@@ -343,7 +343,7 @@ fn only_apps_with_eco_web_dynos_can_sleep() {
 }
 
 #[test]
-fn an_asleep_app_idles_its_dynos_and_starts_none() {
+fn an_asleep_app_idles_its_dynos() {
     check(
         &eco_app(2, true),
         vec![
@@ -353,11 +353,11 @@ fn an_asleep_app_idles_its_dynos_and_starts_none() {
         ],
         &["idle web.1 v2", "idle web.2 v2"],
     );
-    // Crashed dynos wait for the wake; absent ones are not started.
+    // A crashed dyno waits for the wake; a missing one starts, to go idle once up.
     check(
         &eco_app(2, true),
         vec![eco("web.1", 2, DynoState::Crashed)],
-        &[],
+        &["start web.2 v2", "start worker.1 v2"],
     );
 }
 
@@ -639,8 +639,9 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// An asleep app never starts a dyno of a size that sleeps, and after one round none of
-    /// its current dynos of that size runs; once awake again it converges as any app does.
+    /// An asleep app starts a dyno of a size that sleeps only where none is present, and
+    /// once it starts none, every current one of them is idle (or crashed, waiting for the
+    /// wake, or going away); once awake again it converges as any app does.
     #[test]
     fn asleep_apps_run_no_sleeping_dynos(desired in desired_strategy(), initial in dynos_strategy()) {
         let mut asleep = desired.clone();
@@ -648,24 +649,30 @@ proptest! {
             app.asleep = true;
         }
         let mut dynos = initial;
-        for _ in 0..3 {
+        for _ in 0..16 {
             let actions = plan(&asleep, &Observed { now: NOW, dynos: dynos.clone() });
+            let starts = actions.iter().any(|a| matches!(a, Action::Start { .. }));
             for action in &actions {
-                if let Action::Start { size, name, .. } = action {
-                    prop_assert!(!size.sleeps(), "started {name} of an asleep app");
+                if let Action::Start { app, name, release, .. } = action {
+                    prop_assert!(!dynos.iter().any(|d| d.app == *app && d.name == *name
+                        && d.release == *release), "started {name} over a present one");
                 }
             }
             apply(&mut dynos, &actions, NOW);
-            settle(&mut dynos);
-            for dyno in &dynos {
-                let Some(wanted) = asleep.apps.get(&dyno.app) else { continue };
-                let current = runnable(wanted).get(dyno.name.process_type()).is_some_and(|p| {
-                    p.size == dyno.size && p.size.sleeps() && dyno.name.number() <= p.quantity
-                }) && dyno.release == wanted.release.version;
-                prop_assert!(!(current && dyno.state == DynoState::Up),
-                    "{} still up while its app sleeps", dyno.name);
+            if !starts {
+                break;
             }
+            settle(&mut dynos);
         }
+        for dyno in &dynos {
+            let Some(wanted) = asleep.apps.get(&dyno.app) else { continue };
+            let current = runnable(wanted).get(dyno.name.process_type()).is_some_and(|p| {
+                p.size == dyno.size && p.size.sleeps() && dyno.name.number() <= p.quantity
+            }) && dyno.release == wanted.release.version;
+            prop_assert!(!current || matches!(dyno.state, DynoState::Idle | DynoState::Crashed | DynoState::Down),
+                "{} is {} while its app sleeps", dyno.name, dyno.state);
+        }
+        settle(&mut dynos);
         let mut now = NOW;
         for _ in 0..16 {
             let actions = plan(&desired, &Observed { now, dynos: dynos.clone() });
