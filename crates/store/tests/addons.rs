@@ -2,35 +2,13 @@
 //! attaching with config vars and releases, sharing, rotating, and destroying.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeMap;
 
-use wharf_model::{Account, AddonState, App, AppName, ConfigChanges, Email};
+use wharf_model::{AddonState, App, AppName, ConfigChanges};
 use wharf_store::{NewAddon, Store, StoreError};
-
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = crate::support::sqlite().await;
-                    crate::$name(&db.store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = crate::support::postgres().await;
-                    crate::$name(&db.store).await;
-                }
-            )*
-        }
-    };
-}
 
 contract!(
     provisioning_is_recorded_first_and_finished_with_a_release,
@@ -38,24 +16,6 @@ contract!(
     sharing_rotating_and_destroying,
     deleting_an_app_detaches_it,
 );
-
-async fn setup(store: &Store, app: &str) -> (Account, App) {
-    let email = format!("{app}@example.com");
-    let account = store
-        .create_account(
-            &Email::parse(&email).unwrap(),
-            false,
-            &format!("hash-of-{email}"),
-            "test",
-        )
-        .await
-        .unwrap();
-    let app = store
-        .create_app(&AppName::parse(app).unwrap(), &account)
-        .await
-        .unwrap();
-    (account, app)
-}
 
 fn new_addon(app: &App, name: &str, attachment: &str) -> NewAddon {
     NewAddon {
@@ -82,7 +42,7 @@ async fn config(store: &Store, app: &App) -> BTreeMap<String, String> {
 }
 
 async fn provisioning_is_recorded_first_and_finished_with_a_release(store: &Store) {
-    let (user, app) = setup(store, "pg-app").await;
+    let (user, app) = support::owned_app(store, "pg-app").await;
     let addon = store
         .create_addon(&new_addon(&app, "postgresql-round-12345", "DATABASE"))
         .await
@@ -131,7 +91,7 @@ async fn provisioning_is_recorded_first_and_finished_with_a_release(store: &Stor
 }
 
 async fn attachment_names_and_url_vars_are_not_taken_twice(store: &Store) {
-    let (user, app) = setup(store, "names-app").await;
+    let (user, app) = support::owned_app(store, "names-app").await;
     let first = store
         .create_addon(&new_addon(&app, "postgresql-round-1", "DATABASE"))
         .await
@@ -171,7 +131,7 @@ async fn attachment_names_and_url_vars_are_not_taken_twice(store: &Store) {
 }
 
 async fn sharing_rotating_and_destroying(store: &Store) {
-    let (user, app) = setup(store, "owner-app").await;
+    let (user, app) = support::owned_app(store, "owner-app").await;
     let other = store
         .create_app(&AppName::parse("other-app").unwrap(), &user)
         .await
@@ -251,7 +211,7 @@ async fn sharing_rotating_and_destroying(store: &Store) {
 }
 
 async fn deleting_an_app_detaches_it(store: &Store) {
-    let (user, app) = setup(store, "billing-app").await;
+    let (user, app) = support::owned_app(store, "billing-app").await;
     let other = store
         .create_app(&AppName::parse("sharing-app").unwrap(), &user)
         .await

@@ -3,6 +3,7 @@
 // A test that cannot go on fails by panicking.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeMap;
@@ -12,29 +13,6 @@ use wharf_model::{
     Release, ReleaseStatus, ScaleError,
 };
 use wharf_store::{BuildOutcome, NewSlug, ReleaseOrder, ReleaseRange, Role, Store, StoreError};
-
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = crate::support::sqlite().await;
-                    crate::$name(&db.store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = crate::support::postgres().await;
-                    crate::$name(&db.store).await;
-                }
-            )*
-        }
-    };
-}
 
 contract!(
     bootstrap_creates_one_admin_once,

@@ -3,59 +3,19 @@
 //! taking both with it.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
-use wharf_model::{App, AppName, Email};
 use wharf_store::{Store, StoreError};
-
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = crate::support::sqlite().await;
-                    crate::$name(&db.store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = crate::support::postgres().await;
-                    crate::$name(&db.store).await;
-                }
-            )*
-        }
-    };
-}
 
 contract!(
     drains_limit_uniqueness_and_removal,
     features_and_app_deletion
 );
 
-async fn setup(store: &Store, app: &str) -> App {
-    let email = format!("{app}@example.com");
-    let account = store
-        .create_account(
-            &Email::parse(&email).unwrap(),
-            false,
-            &format!("hash-of-{email}"),
-            "test",
-        )
-        .await
-        .unwrap();
-    store
-        .create_app(&AppName::parse(app).unwrap(), &account)
-        .await
-        .unwrap()
-}
-
 async fn drains_limit_uniqueness_and_removal(store: &Store) {
-    let app = setup(store, "drained").await;
-    let other = setup(store, "other").await;
+    let app = support::owned_app(store, "drained").await.1;
+    let other = support::owned_app(store, "other").await.1;
     let mut added = Vec::new();
     for n in 0..3 {
         let url = format!("syslog://logs.example.com:{}", 500 + n);
@@ -112,7 +72,7 @@ async fn drains_limit_uniqueness_and_removal(store: &Store) {
 }
 
 async fn features_and_app_deletion(store: &Store) {
-    let app = setup(store, "featured").await;
+    let app = support::owned_app(store, "featured").await.1;
     assert!(store.app_features(app.id).await.unwrap().is_empty());
     let on = store
         .set_app_feature(app.id, "log-runtime-metrics", true)

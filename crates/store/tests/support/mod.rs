@@ -3,6 +3,7 @@
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`) and dropped afterwards.
 
 use sqlx::{Connection, Executor};
+use wharf_model::{Account, App, AppName, Email};
 use wharf_store::Store;
 
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -121,4 +122,49 @@ fn database_url_swaps_the_path() {
         database_url("postgres://h:5432", "t"),
         "postgres://h:5432/t"
     );
+}
+
+/// Runs each named `async fn(&Store)` of the test crate once on a fresh SQLite store and once
+/// on a fresh PostgreSQL database.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::support::sqlite().await;
+                    crate::$name(&db.store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::support::postgres().await;
+                    crate::$name(&db.store).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A new account `<app>@example.com` owning a new app named `app`.
+#[allow(dead_code)] // Not every test crate uses it.
+pub async fn owned_app(store: &Store, app: &str) -> (Account, App) {
+    let email = format!("{app}@example.com");
+    let account = store
+        .create_account(
+            &Email::parse(&email).expect("a test e-mail"),
+            false,
+            &format!("hash-of-{email}"),
+            "test",
+        )
+        .await
+        .expect("create the account");
+    let app = store
+        .create_app(&AppName::parse(app).expect("a test app name"), &account)
+        .await
+        .expect("create the app");
+    (account, app)
 }
