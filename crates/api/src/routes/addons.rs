@@ -176,20 +176,7 @@ pub async fn create(
     let options = provider_options(&body.config)?;
     let attachment_name = match body.attachment.as_ref().and_then(|a| a.name.as_deref()) {
         Some(name) => parse_attachment_name(name)?,
-        None => {
-            let taken: Vec<String> = state
-                .store
-                .list_attachments(ctx.app.id)
-                .await?
-                .into_iter()
-                .map(|t| t.name)
-                .collect();
-            default_attachment_name(
-                &service.default_attachment,
-                &service.attachment_prefix,
-                &taken,
-            )
-        }
+        None => free_attachment_name(&state, ctx.app.id, &service).await?,
     };
     let name = match &body.name {
         Some(name) => parse_addon_name(name)?,
@@ -322,19 +309,7 @@ pub async fn attach(
         Some(name) => parse_attachment_name(name)?,
         None => {
             let provider = provider_of(&state, &addon)?;
-            let service = provider.service();
-            let taken: Vec<String> = state
-                .store
-                .list_attachments(target.app.id)
-                .await?
-                .into_iter()
-                .map(|t| t.name)
-                .collect();
-            default_attachment_name(
-                &service.default_attachment,
-                &service.attachment_prefix,
-                &taken,
-            )
+            free_attachment_name(&state, target.app.id, provider.service()).await?
         }
     };
     let (attachment, release) = state
@@ -586,5 +561,26 @@ pub async fn addon_attachments(
             .filter(|t| t.addon_id == addon.id)
             .map(attachment_view)
             .collect(),
+    ))
+}
+
+/// The service's default attachment name that is free on the app (`DATABASE`, then
+/// `HEROKU_POSTGRESQL_<COLOR>`).
+async fn free_attachment_name(
+    state: &ApiState,
+    app_id: Uuid,
+    service: &wharf_addons::Service,
+) -> ApiResult<String> {
+    let taken: Vec<String> = state
+        .store
+        .list_attachments(app_id)
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    Ok(default_attachment_name(
+        &service.default_attachment,
+        &service.attachment_prefix,
+        &taken,
     ))
 }
