@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use wharf_dynos::{DynoManager, DynoState, LogLine, LogSource};
 use wharf_router::tls::certified_key;
 use wharf_router::{AppRoutes, Backend, CertResolver, RouteTable, RouterLogLine};
-use wharf_store::{SniCertificate, Store};
+use wharf_store::{DomainRoute, SniCertificate, Store};
 
 /// How often what the store knows is read again (maintenance, formation, domains).
 const REFRESH: Duration = Duration::from_secs(1);
@@ -55,7 +55,9 @@ pub fn publish(
                             "refresh routes; keeping the last table"
                         ),
                     }
-                    if let Err(error) = served.refresh(&store, &certificates).await {
+                    if let Err(error) = served
+                        .refresh(&store, &known.domain_routes, &certificates)
+                        .await {
                         tracing::warn!(
                             error = format!("{error:#}"),
                             "refresh certificates; keeping the ones served"
@@ -93,6 +95,8 @@ struct Known {
     apps: Vec<KnownApp>,
     /// Custom hostname (lowercase, maybe `*.example.com`) to app name.
     domains: HashMap<String, String>,
+    /// The custom domains as read, for the certificates they are served.
+    domain_routes: Vec<DomainRoute>,
 }
 
 struct KnownApp {
@@ -127,16 +131,19 @@ impl Known {
         }
         let names: HashMap<uuid::Uuid, &str> =
             apps.iter().map(|app| (app.id, app.name.as_str())).collect();
-        let domains = store
-            .all_domains()
-            .await?
-            .into_iter()
+        let domain_routes = store.all_domains().await?;
+        let domains = domain_routes
+            .iter()
             .filter_map(|domain| {
                 let app = names.get(&domain.app_id)?;
                 Some((domain.hostname.to_ascii_lowercase(), (*app).to_owned()))
             })
             .collect();
-        Ok(Known { apps, domains })
+        Ok(Known {
+            apps,
+            domains,
+            domain_routes,
+        })
     }
 }
 
@@ -192,15 +199,19 @@ struct ServedCertificates {
 }
 
 impl ServedCertificates {
-    async fn refresh(&mut self, store: &Store, resolver: &CertResolver) -> anyhow::Result<()> {
+    async fn refresh(
+        &mut self,
+        store: &Store,
+        domains: &[DomainRoute],
+        resolver: &CertResolver,
+    ) -> anyhow::Result<()> {
         let endpoints = store.all_sni_endpoints().await?;
-        let domains = store.all_domains().await?;
         let mut by_app: HashMap<uuid::Uuid, Vec<&SniCertificate>> = HashMap::new();
         for endpoint in &endpoints {
             by_app.entry(endpoint.app_id).or_default().push(endpoint);
         }
         let mut wanted: HashMap<String, &SniCertificate> = HashMap::new();
-        for domain in &domains {
+        for domain in domains {
             let endpoint = match domain.sni_endpoint_id {
                 Some(id) => endpoints.iter().find(|e| e.id == id),
                 None => match by_app.get(&domain.app_id).map(Vec::as_slice) {
