@@ -97,12 +97,13 @@ async fn static_server() -> anyhow::Result<()> {
         .context("PORT is not set: the static server listens on $PORT")?
         .parse()
         .context("PORT is not a port number")?;
+    let mut signals = server::ShutdownSignals::listen()?;
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
         .await
         .with_context(|| format!("listen on port {port}"))?;
     let app_dir = std::env::current_dir().context("find the current directory")?;
-    wharf_static_server::serve(&app_dir, listener, async {
-        let _ = server::shutdown_signal().await;
+    wharf_static_server::serve(&app_dir, listener, async move {
+        signals.recv().await;
     })
     .await
 }

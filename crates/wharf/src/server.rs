@@ -114,6 +114,7 @@ pub struct ServerArgs {
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     init_logging();
+    let mut signals = ShutdownSignals::listen()?;
     create_private_dir(&args.data_dir)?;
     let database_url = args
         .database_url
@@ -330,8 +331,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let _ = std::io::stdout().flush();
 
     tokio::select! {
-        signal = shutdown_signal() => {
-            let signal = signal?;
+        signal = signals.recv() => {
             tracing::info!(signal, "shutting down");
         }
         Some(finished) = subsystems.join_next() => {
@@ -511,14 +511,30 @@ fn local_url(address: SocketAddr) -> String {
     format!("http://{host}:{}", address.port())
 }
 
-pub async fn shutdown_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
-    Ok(tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, caught from the moment this is made: a signal that arrives while the
+/// server is still starting up is kept until [`ShutdownSignals::recv`] is polled, instead of
+/// killing the process with the default action.
+pub struct ShutdownSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    pub fn listen() -> anyhow::Result<ShutdownSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(ShutdownSignals {
+            terminate: signal(SignalKind::terminate()).context("listen for SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("listen for SIGINT")?,
+        })
+    }
+
+    /// Waits for the next signal and names it.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
 }
 
 #[cfg(test)]

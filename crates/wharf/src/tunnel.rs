@@ -25,6 +25,7 @@ pub struct TunnelArgs {
 }
 
 pub async fn run(args: TunnelArgs) -> anyhow::Result<()> {
+    let mut signals = crate::server::ShutdownSignals::listen()?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
@@ -37,8 +38,8 @@ pub async fn run(args: TunnelArgs) -> anyhow::Result<()> {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            signal = crate::server::shutdown_signal() => {
-                eprintln!("wharf tunnel: stopping on {}", signal?);
+            signal = signals.recv() => {
+                eprintln!("wharf tunnel: stopping on {signal}");
                 return Ok(());
             }
         };
