@@ -151,6 +151,8 @@ pub(crate) struct Shared {
     pub registry: Mutex<Registry>,
     pub ports: Mutex<PortAllocator>,
     pub routes: watch::Sender<RouteTable>,
+    /// Counts [`DynoManager::notify`] calls: what the store holds for some app changed.
+    desired_changes: watch::Sender<u64>,
     pending: Mutex<Pending>,
     pub wake: Notify,
     pub activity: Activity,
@@ -182,6 +184,7 @@ impl DynoManager {
                 stack,
                 registry: Mutex::new(Registry::default()),
                 routes,
+                desired_changes: watch::channel(0).0,
                 pending: Mutex::new(Pending::default()),
                 wake: Notify::new(),
                 tasks: TaskTracker::new(),
@@ -240,6 +243,16 @@ impl DynoManager {
     pub fn notify(&self, app_id: Uuid) {
         self.shared.activity.touch(app_id);
         self.shared.notify(app_id);
+        self.shared
+            .desired_changes
+            .send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes on every [`DynoManager::notify`]: what the store holds for an app changed (its
+    /// maintenance mode, domains, formation, ...), for those that keep a copy (the route
+    /// publisher) to read it again now.
+    pub fn desired_changes(&self) -> watch::Receiver<u64> {
+        self.shared.desired_changes.subscribe()
     }
 
     /// The app served a request: it stays awake for another `sleep_after`. Cheap; never

@@ -24,9 +24,11 @@ const WAKE_QUEUE: usize = 256;
 
 /// Publishes route tables on the returned channel until `shutdown`.
 ///
-/// What the store knows (apps, maintenance, formations, domains) is read every [`REFRESH`];
-/// a change of the dyno manager's routes rebuilds the table at once from the last read, with
-/// no store query, so a dyno that comes up (a woken app, say) is routed within microseconds.
+/// What the store knows (apps, maintenance, formations, domains) is read every [`REFRESH`],
+/// and at once when the API changed something ([`DynoManager::desired_changes`]: maintenance
+/// mode is on for the next request); a change of the dyno manager's routes rebuilds the table
+/// at once from the last read, with no store query, so a dyno that comes up (a woken app, say)
+/// is routed within microseconds.
 pub fn publish(
     store: Store,
     dynos: DynoManager,
@@ -39,41 +41,46 @@ pub fn publish(
     let (sender, receiver) = watch::channel(Arc::new(RouteTable::default()));
     let task = tokio::spawn(async move {
         let mut changes = dynos.routes();
+        let mut desired = dynos.desired_changes();
         let mut known = Known::default();
         let mut served = ServedCertificates::default();
         let mut refresh = tokio::time::interval(REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let read_store = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
-                changed = changes.changed() => if changed.is_err() { return Ok(()) },
-                _ = refresh.tick() => {
-                    match Known::read(&store).await {
-                        Ok(read) => known = read,
-                        Err(error) => tracing::warn!(
-                            error = format!("{error:#}"),
-                            "refresh routes; keeping the last table"
-                        ),
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
                     }
-                    if let Err(error) = served
-                        .refresh(&store, &known.domain_routes, &certificates)
-                        .await {
-                        tracing::warn!(
-                            error = format!("{error:#}"),
-                            "refresh certificates; keeping the ones served"
-                        );
-                    }
+                    false
                 }
-            }
-            if !known.covers(&dynos.routes().borrow()) {
-                // A dyno of an app created since the last read is up: read now rather than
-                // answer 404 for it until the next refresh.
+                changed = desired.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    true
+                }
+                _ = refresh.tick() => true,
+            };
+            // A dyno of an app the last read did not know is up: read now rather than answer
+            // 404 for it until the next refresh.
+            if read_store || !known.covers(&dynos.routes().borrow()) {
                 match Known::read(&store).await {
                     Ok(read) => known = read,
                     Err(error) => tracing::warn!(
                         error = format!("{error:#}"),
-                        "read routes for a new app; keeping the last table"
+                        "refresh routes; keeping the last table"
                     ),
+                }
+                if let Err(error) = served
+                    .refresh(&store, &known.domain_routes, &certificates)
+                    .await
+                {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "refresh certificates; keeping the ones served"
+                    );
                 }
             }
             let table = build(&known, &dynos);

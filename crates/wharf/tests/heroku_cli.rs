@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use support::{git, http_request, Server};
+use support::{git, http_request, http_request_until, Server};
 
 /// The CLI version this test pins (the protocol Wharf follows was read off this version).
 const CLI_VERSION: &str = "11.10.0";
@@ -470,10 +470,10 @@ fn heroku_cli_drives_wharf() {
     assert!(cli.ok(dir, &["drains"]).contains(drain));
     cli.ok(dir, &["maintenance:on"]);
     assert_eq!(cli.ok(dir, &["maintenance"]).trim(), "on");
-    let closed = http_request(router, "myapp.localhost", "/");
-    assert!(closed.starts_with("HTTP/1.1 503"), "{closed}");
+    http_request_until(router, "myapp.localhost", "/", 503);
     cli.ok(dir, &["maintenance:off"]);
     assert_eq!(cli.ok(dir, &["maintenance"]).trim(), "off");
+    http_request_until(router, "myapp.localhost", "/", 200);
 
     // Through `wharf tunnel`, as for a server on another machine: the CLI talks TLS to the
     // server through a port on 127.0.0.1, with the API key in HEROKU_API_KEY.

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{
-    deploy_procfile_app, dynos, http_json, http_request, runtime_containers, wait_for, Server,
-    User, DEADLINE,
+    deploy_procfile_app, dynos, http_json, http_request, http_request_until, runtime_containers,
+    wait_for, Server, User, DEADLINE,
 };
 
 /// The app's log (the last 1,500 lines), as `wharf logs` prints it.
@@ -285,17 +285,8 @@ fn custom_domains_route_with_their_certificates() {
         assert_eq!(status, 201, "{body}");
     }
 
-    // The router learns of domains and certificates within a second or so.
     let router = server.router_authority();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let response = http_request(&router, "www.shop.test", "/");
-        if response.lines().next().unwrap().ends_with(" 200 OK") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never routed: {response}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    http_request_until(&router, "www.shop.test", "/", 200);
     let wildcard = http_request(&router, "v2.api.shop.test", "/");
     assert!(
         wildcard.contains("Hello from procfile-only on Wharf"),

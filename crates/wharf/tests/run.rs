@@ -50,18 +50,7 @@ fn log(server: &Server, key: &str, app: &str) -> String {
         &serde_json::json!({"lines": 1500}),
     );
     assert_eq!(status, 201, "{session}");
-    let url = session["logplex_url"].as_str().unwrap();
-    let rest = url.strip_prefix("http://").unwrap();
-    let (authority, path) = rest.split_once('/').unwrap();
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
-    write!(
-        stream,
-        "GET /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
+    support::http_get(session["logplex_url"].as_str().unwrap())
 }
 
 /// Runs the CLI as `user`, trusting the server's CA, with `stdin` as its input.

@@ -121,6 +121,8 @@ pub async fn update(
         .store
         .update_app(ctx.app.id, rename, body.maintenance)
         .await?;
+    // The router reads the new name or maintenance mode now, not at its next refresh.
+    state.changed(ctx.app.id, &[]);
     let shown = rename.map_or(ctx.app.name.as_str(), AppName::as_str);
     let app = state
         .store

@@ -365,18 +365,29 @@ pub fn http_request(authority: &str, host: &str, path: &str) -> String {
     response
 }
 
+/// GETs through the router until the status is `status`, the whole response as text. The
+/// router reads what the API changed (maintenance mode, domains) right after the change, so
+/// this waits moments, not the router's refresh interval.
+pub fn http_request_until(authority: &str, host: &str, path: &str, status: u16) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let response = http_request(authority, host, path);
+        if response.starts_with(&format!("HTTP/1.1 {status} ")) {
+            return response;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never answered {status}: {response}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A GET of an `http://` URL, the whole response as text.
 pub fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").unwrap();
     let (authority, path) = rest.split_once('/').unwrap();
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
-    write!(
-        stream,
-        "GET /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
+    http_request(authority, authority, &format!("/{path}"))
 }
 
 pub fn runtime_containers(data: &Path) -> Vec<String> {
