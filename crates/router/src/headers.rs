@@ -19,16 +19,34 @@ pub static X_REQUEST_START: HeaderName = HeaderName::from_static("x-request-star
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// How the client reached the router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the client reached the router: the same for every request on a connection, so the
+/// header values are made once per connection.
+#[derive(Debug, Clone)]
 pub struct Forwarded {
-    pub client_ip: IpAddr,
+    /// The client's address, as text.
+    client: String,
+    client_value: HeaderValue,
     /// `http` or `https`.
-    pub proto: &'static str,
-    /// The port the client connected to.
-    pub port: u16,
-    /// When the router received the request, in milliseconds since the Unix epoch.
-    pub request_start_ms: u64,
+    proto: &'static str,
+    port_value: HeaderValue,
+}
+
+impl Forwarded {
+    /// A client at `client_ip` that connected with `proto` (`http` or `https`) to `port`.
+    pub fn new(client_ip: IpAddr, proto: &'static str, port: u16) -> Forwarded {
+        let client = client_ip.to_canonical().to_string();
+        Forwarded {
+            client_value: HeaderValue::from_str(&client).expect("an IP address is a header value"),
+            client,
+            proto,
+            port_value: HeaderValue::from(port),
+        }
+    }
+
+    /// `http` or `https`.
+    pub fn proto(&self) -> &'static str {
+        self.proto
+    }
 }
 
 /// A client's `X-Request-Id` is kept when it is 20 to 200 characters of `[A-Za-z0-9+=/-]`.
@@ -83,16 +101,18 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// Removes hop-by-hop headers: those named in `Connection`, and the ones RFC 9110 lists. With
 /// `keep_upgrade`, the `Upgrade` header and `Connection: upgrade` stay.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        if !(keep_upgrade && name == header::UPGRADE) {
-            headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            if !(keep_upgrade && name == header::UPGRADE) {
+                headers.remove(name);
+            }
         }
     }
     for name in [
@@ -112,15 +132,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// Rewrites a client's request headers for a dyno; returns the `X-Forwarded-For` sent.
+/// Rewrites a client's request headers for a dyno: `request_start_ms` is when the router
+/// received it, in milliseconds since the Unix epoch. Returns the `X-Forwarded-For` sent.
 pub fn rewrite_request(
     headers: &mut HeaderMap,
     forwarded: &Forwarded,
+    request_start_ms: u64,
     request_id: &str,
     upgrade: bool,
 ) -> String {
     strip_hop_by_hop(headers, upgrade);
-    let client = forwarded.client_ip.to_string();
     let earlier: Vec<&str> = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
@@ -129,21 +150,26 @@ pub fn rewrite_request(
         .filter(|v| !v.is_empty())
         .collect();
     let fwd = if earlier.is_empty() {
-        client
+        headers.insert(X_FORWARDED_FOR.clone(), forwarded.client_value.clone());
+        forwarded.client.clone()
     } else {
-        format!("{}, {client}", earlier.join(", "))
+        let fwd = format!("{}, {}", earlier.join(", "), forwarded.client);
+        set(headers, &X_FORWARDED_FOR, &fwd);
+        fwd
     };
-    set(headers, &X_FORWARDED_FOR, &fwd);
     headers.insert(
         X_FORWARDED_PROTO.clone(),
         HeaderValue::from_static(forwarded.proto),
     );
-    headers.insert(X_FORWARDED_PORT.clone(), HeaderValue::from(forwarded.port));
-    headers.insert(
-        X_REQUEST_START.clone(),
-        HeaderValue::from(forwarded.request_start_ms),
-    );
-    set(headers, &X_REQUEST_ID, request_id);
+    headers.insert(X_FORWARDED_PORT.clone(), forwarded.port_value.clone());
+    headers.insert(X_REQUEST_START.clone(), HeaderValue::from(request_start_ms));
+    // A client's valid id is already there.
+    if headers
+        .get(&X_REQUEST_ID)
+        .is_none_or(|id| id.as_bytes() != request_id.as_bytes())
+    {
+        set(headers, &X_REQUEST_ID, request_id);
+    }
     append_via(headers);
     fwd
 }
@@ -170,6 +196,10 @@ pub fn join_cookies(headers: &mut HeaderMap) {
 }
 
 fn append_via(headers: &mut HeaderMap) {
+    if !headers.contains_key(header::VIA) {
+        headers.insert(header::VIA, HeaderValue::from_static(VIA));
+        return;
+    }
     let earlier: Vec<&str> = headers
         .get_all(header::VIA)
         .iter()
@@ -202,12 +232,7 @@ mod tests {
     use expect_test::{expect, Expect};
 
     fn forwarded() -> Forwarded {
-        Forwarded {
-            client_ip: IpAddr::from([203, 0, 113, 7]),
-            proto: "https",
-            port: 443,
-            request_start_ms: 1_767_225_600_123,
-        }
+        Forwarded::new(IpAddr::from([203, 0, 113, 7]), "https", 443)
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -233,7 +258,13 @@ mod tests {
     fn check_request(pairs: &[(&str, &str)], expected: Expect) {
         let mut map = headers(pairs);
         let upgrade = wants_upgrade(&map);
-        let fwd = rewrite_request(&mut map, &forwarded(), "req-id-0123456789abcdef", upgrade);
+        let fwd = rewrite_request(
+            &mut map,
+            &forwarded(),
+            1_767_225_600_123,
+            "req-id-0123456789abcdef",
+            upgrade,
+        );
         expected.assert_eq(&format!("fwd={fwd}\n{}", show(&map)));
     }
 

@@ -90,7 +90,9 @@ impl Pool {
             .map_err(|_| ConnectError::Timeout)??;
         // Small writes (headers, chunks) go out at once.
         stream.set_nodelay(true)?;
+        // As the router's side to clients: the head and body in one buffer, one write(2).
         let (sender, connection) = http1::Builder::new()
+            .writev(false)
             .handshake(TokioIo::new(stream))
             .await?;
         tokio::spawn(async move {

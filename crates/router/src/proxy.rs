@@ -79,11 +79,8 @@ impl Drop for HeldGuard<'_> {
 
 /// The client connection a request came on.
 pub(crate) struct ConnInfo {
-    pub peer: SocketAddr,
-    /// The port the client connected to.
-    pub local_port: u16,
-    /// `http` or `https`.
-    pub protocol: &'static str,
+    /// Who the client is and how it connected, for the `X-Forwarded-*` headers.
+    pub forwarded: Forwarded,
     pub shutdown: CancellationToken,
     /// Upgraded connections are tracked with the rest.
     pub tracker: TaskTracker,
@@ -206,13 +203,13 @@ pub(crate) async fn handle(
     if req.version() == Version::HTTP_2 {
         headers::join_cookies(req.headers_mut());
     }
-    let forwarded = Forwarded {
-        client_ip: conn.peer.ip().to_canonical(),
-        proto: conn.protocol,
-        port: conn.local_port,
+    let fwd = headers::rewrite_request(
+        req.headers_mut(),
+        &conn.forwarded,
         request_start_ms,
-    };
-    let fwd = headers::rewrite_request(req.headers_mut(), &forwarded, &request_id, upgrade);
+        &request_id,
+        upgrade,
+    );
     let line = RouterLogLine {
         error: None,
         method: req.method().to_string(),
@@ -229,14 +226,15 @@ pub(crate) async fn handle(
         service: None,
         status: 0,
         bytes: None,
-        protocol: conn.protocol,
+        protocol: conn.forwarded.proto(),
     };
     let record = RequestRecord::new(shared.sink.clone(), app_id, line);
 
     let table = match decision {
         Decision::Forward => table,
         Decision::Refuse(error) => return refuse(record, error.into()),
-        Decision::Hold { .. } => match shared.hold(&app_name, app_id).await {
+        // Boxed: rare, and the request's future would otherwise be as large as this one.
+        Decision::Hold { .. } => match Box::pin(shared.hold(&app_name, app_id)).await {
             Ok(table) => table,
             Err(error) => return refuse(record, error.into()),
         },
@@ -292,7 +290,8 @@ async fn forward(
         let connect_started = Instant::now();
         let (mut sender, connect, pooled) = match shared.pool.take(addr) {
             Some(sender) => (sender, Duration::ZERO, true),
-            None => match Pool::connect(addr, timeouts.connect).await {
+            // Boxed: a new connection is rare, and its handshake's future is large.
+            None => match Box::pin(Pool::connect(addr, timeouts.connect)).await {
                 Ok(sender) => (sender, connect_started.elapsed(), false),
                 Err(error) => {
                     tracing::debug!(%addr, dyno = %backend.dyno, %error, "no connection to dyno");

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::balance::Balancer;
 use crate::config::RouterConfig;
+use crate::headers::Forwarded;
 use crate::logline::RouterLogLine;
 use crate::proxy::{self, ConnInfo, HeldRequests, Shared};
 use crate::table::RouteTable;
@@ -33,6 +34,9 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a client gets to finish its TLS handshake.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often each router thread's heartbeat timer ends (see [`worker`]).
+const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// After a failed accept (out of file descriptors, say), wait this long before the next.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -97,7 +101,10 @@ impl Router {
             .timer(TokioTimer::new())
             // Also closes a keep-alive connection that stays idle between requests.
             .header_read_timeout(self.shared.config.timeouts.client_idle)
-            .keep_alive(true);
+            .keep_alive(true)
+            // One buffer, one write(2): fewer instructions per request than writev(2) of the
+            // head and body apart (`perf stat`, 64 connections: 2% user, 2% kernel).
+            .writev(false);
         builder.http2().timer(TokioTimer::new());
         let builder = Arc::new(builder);
 
@@ -168,6 +175,16 @@ fn worker(
         .build()
         .context("build a router runtime")?;
     runtime.block_on(async move {
+        // A timer that always ends within a second. Each request sets timers ending much
+        // later (the request timeout, the next request's header timeout); when one of them is
+        // the earliest the thread has, tokio wakes the thread's event loop through its
+        // eventfd to recompute its sleep: a system call and a spurious wake-up per request.
+        let heartbeat = tokio::spawn(async {
+            let mut interval = tokio::time::interval(HEARTBEAT);
+            loop {
+                interval.tick().await;
+            }
+        });
         let tracker = TaskTracker::new();
         let plain = TcpListener::from_std(plain).context("register the HTTP listener")?;
         let http = accept(
@@ -205,6 +222,7 @@ fn worker(
         {
             tracing::warn!("router: requests still in flight after the drain timeout");
         }
+        heartbeat.abort();
         http.context("serve HTTP")?;
         https.context("serve HTTPS")
     })
@@ -237,9 +255,11 @@ async fn accept(
             }
         };
         let info = Arc::new(ConnInfo {
-            peer,
-            local_port: stream.local_addr().map_or(local.port(), |a| a.port()),
-            protocol: if tls.is_some() { "https" } else { "http" },
+            forwarded: Forwarded::new(
+                peer.ip(),
+                if tls.is_some() { "https" } else { "http" },
+                stream.local_addr().map_or(local.port(), |a| a.port()),
+            ),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         });

@@ -10,6 +10,12 @@ mod tunnel;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than glibc's malloc: the router allocates and frees on every request from
+/// a thread per core, where glibc's arenas cost it about a third of its CPU time
+/// (`scripts/bench-router`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "wharf",

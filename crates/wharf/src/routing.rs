@@ -278,7 +278,7 @@ pub fn log_sink(dynos: DynoManager) -> impl Fn(uuid::Uuid, RouterLogLine) + Send
         dynos.touch(app_id);
         dynos.logs().append(
             app_id,
-            LogLine::now(LogSource::Heroku, "router", line.to_string()),
+            LogLine::now(LogSource::Heroku, "router", line.message()),
         );
     }
 }
