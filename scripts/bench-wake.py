@@ -106,6 +106,8 @@ def main():
             if line.startswith("wharf: API listening on "):
                 api_url = line.split("on ", 1)[1].strip()
                 break
+        if api_url is None or router is None:
+            raise RuntimeError(f"wharf server stopped before it listened (exit {server.wait()})")
         key = open(os.path.join(data, "admin-api-key")).read().strip()
         api(api_url, key, "POST", "/apps", {"name": APP})
         repo = tempfile.mkdtemp(prefix="wharf-bench-app-")

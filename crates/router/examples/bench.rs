@@ -4,12 +4,19 @@
 //! connections; and random against least-outstanding balancing over four upstreams (all
 //! equal; one slow; each serving one request at a time).
 //!
-//! `cargo run --release -p wharf-router --example bench [-- --seconds N] [--rust] [--only TEXT]`
-//! (`--only` runs the rows whose name and connection count contain TEXT).
+//! `cargo run --release -p wharf-router --example bench [-- --seconds N] [--rounds N] [--rust]
+//! [--only TEXT]` (`--only` runs the rows whose name and connection count contain TEXT).
 //!
 //! Load comes from `wrk` when it is installed (`apt-get install wrk`), else (or with `--rust`)
 //! from a small load generator here, on its own thread. Each run is bounded by `--seconds`
-//! (default 5). Router lines are formatted (as the log callback would) and dropped.
+//! (default 5); the proxy comparison runs `--rounds` times (default 3), interleaved, and shows
+//! medians. Router lines are formatted (as the log callback would) and dropped. The proxy's
+//! CPU time per request is the figure to compare on a shared machine: requests/s move with
+//! whatever else runs, CPU time per request much less.
+
+/// As in the `wharf` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -40,6 +47,7 @@ const SLOW_DELAY: Duration = Duration::from_millis(5);
 /// How long a one-at-a-time upstream (a single-threaded app server) takes per request.
 const SERIAL_DELAY: Duration = Duration::from_millis(1);
 
+#[derive(Clone)]
 struct Figures {
     requests_per_second: f64,
     p50: Duration,
@@ -49,14 +57,18 @@ struct Figures {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let seconds: u64 = match args.iter().position(|a| a == "--seconds") {
-        Some(i) => args
-            .get(i + 1)
-            .context("--seconds needs a number")?
-            .parse()
-            .context("--seconds")?,
-        None => 5,
+    let number = |flag: &str, default: u64| -> anyhow::Result<u64> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args
+                .get(i + 1)
+                .with_context(|| format!("{flag} needs a number"))?
+                .parse()
+                .with_context(|| flag.to_owned()),
+            None => Ok(default),
+        }
     };
+    let seconds = number("--seconds", 5)?;
+    let rounds = number("--rounds", 3)?.max(1);
     let use_wrk = !args.iter().any(|a| a == "--rust") && wrk_installed();
     let only = args
         .iter()
@@ -124,7 +136,9 @@ fn main() -> anyhow::Result<()> {
     };
 
     println!(
-        "load: {}, {}s per run; the upstreams, the router and nginx have 2 threads (workers) each, on 2 cores shared with the load\n",
+        "load: {}, {}s per run; the upstreams, the router and nginx have 2 threads (workers) each, on 2 cores shared with the load;\n\
+         the proxy comparison shows each figure's median of {rounds} rounds (dyno conns and errors: the sum); proxy CPU/req: the router's\n\
+         threads' or nginx's workers' CPU time (user and system) per request\n",
         if use_wrk {
             "wrk -t1"
         } else {
@@ -133,16 +147,20 @@ fn main() -> anyhow::Result<()> {
         duration.as_secs()
     );
     println!(
-        "{:<46} {:>6} {:>10} {:>10} {:>10} {:>7} {:>11}",
-        "run", "conns", "req/s", "p50", "p99", "errors", "dyno conns"
+        "{:<46} {:>6} {:>10} {:>10} {:>10} {:>7} {:>11} {:>12}",
+        "run", "conns", "req/s", "p50", "p99", "errors", "dyno conns", "proxy CPU/req"
     );
-    let mut runs = vec![
-        ("direct to upstream", direct, 1),
-        ("through router (1 dyno)", routers[0], 1),
-        ("direct to upstream", direct, 64),
-        ("through router (1 dyno)", routers[0], 64),
-        ("direct to upstream", direct, 256),
-        ("through router (1 dyno)", routers[0], 256),
+    // The proxy comparison runs in rounds, each row once per round in turn, and prints each
+    // row's median: a busy neighbour then slows every row of a round alike.
+    let mut comparison = Vec::new();
+    for connections in [1, 64, 256] {
+        comparison.push(("direct to upstream", direct, connections));
+        comparison.push(("through router (1 dyno)", routers[0], connections));
+        if let Some(nginx) = &nginx {
+            comparison.push(("through nginx (1 dyno)", nginx.addr, connections));
+        }
+    }
+    let balancing = [
         ("4 equal dynos, random", routers[1], 64),
         ("4 equal dynos, least-outstanding", routers[2], 64),
         ("4 dynos, one 5 ms slower, random", routers[3], 64),
@@ -158,34 +176,37 @@ fn main() -> anyhow::Result<()> {
             4,
         ),
     ];
-    if let Some(nginx) = &nginx {
-        for (at, connections) in [(2, 1), (5, 64), (8, 256)] {
-            runs.insert(at, ("through nginx (1 dyno)", nginx.addr, connections));
+    let selected = |(name, _, connections): &(&str, SocketAddr, usize)| {
+        only.as_ref()
+            .is_none_or(|o| format!("{name} {connections}").contains(o.as_str()))
+    };
+    let comparison: Vec<_> = comparison.into_iter().filter(selected).collect();
+    let mut measured: Vec<Vec<Measured>> = vec![Vec::new(); comparison.len()];
+    for _ in 0..rounds {
+        for (row, &(_, addr, connections)) in comparison.iter().enumerate() {
+            let proxy = if addr == direct {
+                Proxy::None
+            } else if nginx.as_ref().is_some_and(|n| n.addr == addr) {
+                Proxy::Nginx
+            } else {
+                Proxy::Router
+            };
+            measured[row].push(measure(
+                addr,
+                connections,
+                duration,
+                use_wrk,
+                proxy,
+                nginx.as_ref(),
+            )?);
         }
     }
-    for (name, addr, connections) in runs {
-        if only
-            .as_ref()
-            .is_some_and(|o| !format!("{name} {connections}").contains(o.as_str()))
-        {
-            continue;
-        }
-        let connections_before = UPSTREAM_CONNECTIONS.load(Ordering::Relaxed);
-        let figures = if use_wrk {
-            wrk(addr, connections, duration)?
-        } else {
-            generate(addr, connections, duration)?
-        };
-        println!(
-            "{:<46} {:>6} {:>10.0} {:>10} {:>10} {:>7} {:>11}",
-            name,
-            connections,
-            figures.requests_per_second,
-            show(figures.p50),
-            show(figures.p99),
-            figures.errors,
-            UPSTREAM_CONNECTIONS.load(Ordering::Relaxed) - connections_before,
-        );
+    for ((name, _, connections), runs) in comparison.iter().zip(measured) {
+        print_row(name, *connections, &median(runs));
+    }
+    for (name, addr, connections) in balancing.into_iter().filter(selected) {
+        let run = measure(addr, connections, duration, use_wrk, Proxy::Router, None)?;
+        print_row(name, connections, &run);
     }
     println!("\nrouter lines written: {}", lines.load(Ordering::Relaxed));
     drop(nginx);
@@ -193,6 +214,93 @@ fn main() -> anyhow::Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(5));
     router_runtime.shutdown_timeout(Duration::from_secs(5));
     Ok(())
+}
+
+/// Which proxy a row goes through, for its CPU time.
+#[derive(Clone, Copy)]
+enum Proxy {
+    None,
+    Router,
+    Nginx,
+}
+
+/// One row's run.
+#[derive(Clone)]
+struct Measured {
+    figures: Figures,
+    /// Connections the upstream accepted during the run.
+    dyno_connections: u64,
+    /// CPU time the proxy used per request.
+    proxy_cpu: Option<Duration>,
+}
+
+fn measure(
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    use_wrk: bool,
+    proxy: Proxy,
+    nginx: Option<&Nginx>,
+) -> anyhow::Result<Measured> {
+    let proxy_cpu = || match proxy {
+        Proxy::None => None,
+        Proxy::Router => router_cpu_time(),
+        Proxy::Nginx => nginx.and_then(Nginx::cpu_time),
+    };
+    let connections_before = UPSTREAM_CONNECTIONS.load(Ordering::Relaxed);
+    let cpu_before = proxy_cpu();
+    let figures = if use_wrk {
+        wrk(addr, connections, duration)?
+    } else {
+        generate(addr, connections, duration)?
+    };
+    let requests = (figures.requests_per_second * duration.as_secs_f64()).max(1.0);
+    let proxy_cpu = cpu_before
+        .zip(proxy_cpu())
+        .map(|(before, after)| (after - before).div_f64(requests));
+    Ok(Measured {
+        figures,
+        dyno_connections: UPSTREAM_CONNECTIONS.load(Ordering::Relaxed) - connections_before,
+        proxy_cpu,
+    })
+}
+
+/// Each figure's median over the runs.
+fn median(runs: Vec<Measured>) -> Measured {
+    fn middle<T: Copy + PartialOrd>(mut values: Vec<T>) -> T {
+        values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        values[values.len() / 2]
+    }
+    let pick = |f: fn(&Measured) -> f64| middle(runs.iter().map(f).collect());
+    Measured {
+        figures: Figures {
+            requests_per_second: pick(|m| m.figures.requests_per_second),
+            p50: Duration::from_secs_f64(pick(|m| m.figures.p50.as_secs_f64())),
+            p99: Duration::from_secs_f64(pick(|m| m.figures.p99.as_secs_f64())),
+            errors: runs.iter().map(|m| m.figures.errors).sum(),
+        },
+        dyno_connections: runs.iter().map(|m| m.dyno_connections).sum(),
+        proxy_cpu: runs.iter().all(|m| m.proxy_cpu.is_some()).then(|| {
+            Duration::from_secs_f64(pick(|m| m.proxy_cpu.map_or(0.0, |d| d.as_secs_f64())))
+        }),
+    }
+}
+
+fn print_row(name: &str, connections: usize, run: &Measured) {
+    println!(
+        "{:<46} {:>6} {:>10.0} {:>10} {:>10} {:>7} {:>11} {:>12}",
+        name,
+        connections,
+        run.figures.requests_per_second,
+        show(run.figures.p50),
+        show(run.figures.p99),
+        run.figures.errors,
+        run.dyno_connections,
+        run.proxy_cpu.map_or_else(
+            || "-".to_owned(),
+            |d| format!("{:.1}us", d.as_secs_f64() * 1e6)
+        ),
+    );
 }
 
 fn show(d: Duration) -> String {
@@ -291,7 +399,7 @@ async fn router(
     config.balancing = balancing;
     config.threads = 2;
     let router = Router::new(config, routes_rx, move |_app, line| {
-        std::hint::black_box(line.to_string());
+        std::hint::black_box(line.message());
         lines.fetch_add(1, Ordering::Relaxed);
     });
     let listener = listen()?;
@@ -304,6 +412,26 @@ async fn router(
         }
     });
     Ok(addr)
+}
+
+/// CPU time (user and system) that the router's threads have used.
+fn router_cpu_time() -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+        if stat.contains("(router-") {
+            total += cpu_time(&stat)?;
+        }
+    }
+    Some(total)
+}
+
+/// User and system time from a `/proc/.../stat` line (clock ticks of 10 ms).
+fn cpu_time(stat: &str) -> Option<Duration> {
+    // The fields after the command name, which ends with the last `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn wrk_installed() -> bool {
@@ -454,7 +582,7 @@ impl Nginx {
              events {{ worker_connections 4096; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
              fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-             upstream dyno {{ server {upstream}; keepalive 256; }}\n\
+             upstream dyno {{ server {upstream}; keepalive 256; keepalive_requests 1000000; }}\n\
              server {{\n    listen 127.0.0.1:{port} backlog={BACKLOG};\n    location / {{\n\
              proxy_pass http://dyno;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
              proxy_set_header Host $host;\n      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
@@ -483,6 +611,26 @@ impl Nginx {
             child,
             _dir: dir,
         })
+    }
+}
+
+impl Nginx {
+    /// CPU time (user and system) that nginx's workers have used.
+    fn cpu_time(&self) -> Option<Duration> {
+        let master = self.child.id().to_string();
+        let mut total = Duration::ZERO;
+        for process in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(stat) = std::fs::read_to_string(process.path().join("stat")) else {
+                continue;
+            };
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if parent == Some(master.as_str()) {
+                total += cpu_time(&stat)?;
+            }
+        }
+        Some(total)
     }
 }
 
