@@ -286,8 +286,9 @@ fn custom_domains_route_with_their_certificates() {
     }
 
     let router = server.router_authority();
+    // The router reads each change moments after the API answered it.
     http_request_until(&router, "www.shop.test", "/", 200);
-    let wildcard = http_request(&router, "v2.api.shop.test", "/");
+    let wildcard = http_request_until(&router, "v2.api.shop.test", "/", 200);
     assert!(
         wildcard.contains("Hello from procfile-only on Wharf"),
         "{wildcard}"
