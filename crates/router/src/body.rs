@@ -18,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::error::{ClientError, DynoError};
 use crate::record::RequestRecord;
+use crate::upstream::{DynoConnection, ResponseBody};
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -122,17 +123,6 @@ impl ForwardBody {
         ForwardBody {
             inner,
             idle: IdleTimer::new(idle),
-            state,
-        }
-    }
-
-    /// A body with nothing in it (to send a request again).
-    pub fn empty() -> ForwardBody {
-        let state = Arc::new(ClientBodyState::default());
-        state.set(BODY_ENDED);
-        ForwardBody {
-            inner: None,
-            idle: IdleTimer::new(Duration::ZERO),
             state,
         }
     }
@@ -246,20 +236,24 @@ impl Body for ProxyBody {
 /// the dyno goes quiet for too long (H15, and the client's connection is cut), or when it is
 /// dropped early (the client went away).
 pub struct DynoBody {
-    inner: Option<Incoming>,
+    inner: Option<ResponseBody>,
     idle: IdleTimer,
     bytes: u64,
     record: Option<RequestRecord>,
-    /// Called once with whether the response ended cleanly (to pool the connection).
-    on_end: Option<Box<dyn FnOnce(bool) + Send>>,
+    /// Called once when the response ends, with its connection if it may carry another
+    /// request.
+    on_end: Option<OnEnd>,
 }
+
+/// What a response does when it ends: given its connection when that may be used again.
+pub type OnEnd = Box<dyn FnOnce(Option<DynoConnection>) + Send>;
 
 impl DynoBody {
     pub fn new(
-        inner: Incoming,
+        inner: ResponseBody,
         idle: Duration,
         record: RequestRecord,
-        on_end: Box<dyn FnOnce(bool) + Send>,
+        on_end: OnEnd,
     ) -> DynoBody {
         let mut body = DynoBody {
             inner: Some(inner),
@@ -275,9 +269,13 @@ impl DynoBody {
     }
 
     fn finish(&mut self, clean: bool, error: Option<DynoError>) {
-        self.inner = None;
+        let reusable = self
+            .inner
+            .take()
+            .filter(|_| clean)
+            .and_then(ResponseBody::into_reusable);
         if let Some(on_end) = self.on_end.take() {
-            on_end(clean);
+            on_end(reusable);
         }
         if let Some(record) = self.record.take() {
             match error {

@@ -8,7 +8,7 @@
 //!
 //! Pure parts: [`table::decide`] (serve, hold or refuse), [`host`] matching, [`balance::pick`],
 //! [`headers`] rewriting, [`error`] mapping and the [`logline`] format. IO: [`pool`] (dyno
-//! connections), `body` (streaming with idle timeouts), `proxy` (one request), [`server`]
+//! connections), `upstream` (HTTP/1.1 to dynos), `body` (streaming with idle timeouts), `proxy` (one request), [`server`]
 //! (listeners and shutdown), and [`tls`] (certificates by SNI).
 
 pub mod balance;
@@ -25,6 +25,7 @@ mod record;
 pub mod server;
 pub mod table;
 pub mod tls;
+mod upstream;
 
 pub use balance::Balancing;
 pub use config::{RouterConfig, Timeouts};

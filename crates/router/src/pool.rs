@@ -1,7 +1,6 @@
-//! Keep-alive HTTP/1.1 connections to dynos, pooled per dyno address. The router opens
-//! connections itself (rather than through a generic client) to time the connect for the
-//! router line, to tell a refused connection (H21) from a slow one (H19), and to get a request
-//! back when a pooled connection closed before it was sent.
+//! Keep-alive HTTP/1.1 connections to dynos, pooled per router thread and dyno address. The
+//! router opens connections itself to time the connect for the router line and to tell a
+//! refused connection (H21) from a slow one (H19).
 
 use std::collections::HashMap;
 use std::io;
@@ -10,14 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::body::ForwardBody;
-use crate::error::{DynoError, PlatformError, RouterError};
-
-pub type Sender = http1::SendRequest<ForwardBody>;
+use crate::error::{DynoError, RouterError};
+use crate::upstream::DynoConnection;
 
 /// Idle connections kept per dyno; more are closed. High enough that a busy dyno never sees
 /// its connections churn (each idle one holds a few KiB of buffers).
@@ -27,10 +22,6 @@ pub const MAX_IDLE_PER_DYNO: usize = 512;
 /// keep-alive connections too, and one closed just as a request is written fails it.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long a finished response's connection may take to be ready for the next request
-/// before it is dropped instead of pooled.
-const READY_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// Why no connection to a dyno could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -38,25 +29,22 @@ pub enum ConnectError {
     Timeout,
     #[error("connect: {0}")]
     Failed(#[from] io::Error),
-    #[error("handshake: {0}")]
-    Handshake(#[from] hyper::Error),
 }
 
 impl ConnectError {
     /// H19 for a timeout, H21 when the connection failed (refused, reset, unreachable: the
-    /// dyno is not listening), H99 when the router could not set up HTTP on it.
+    /// dyno is not listening).
     pub fn router_error(&self) -> RouterError {
         match self {
             ConnectError::Timeout => DynoError::ConnectTimeout.into(),
             ConnectError::Failed(_) => DynoError::ConnectRefused.into(),
-            ConnectError::Handshake(_) => PlatformError::Internal.into(),
         }
     }
 }
 
-/// Idle connections by router thread and dyno address: a connection's task runs on the
-/// thread that opened it, so a request sent on it from another thread would cost two
-/// cross-thread wake-ups. Cheap to clone.
+/// Idle connections by router thread and dyno address: a connection's socket is registered
+/// with the event loop of the thread that opened it, so it is used on that thread only.
+/// Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Pool {
     idle: Arc<Mutex<IdleConnections>>,
@@ -66,68 +54,45 @@ pub struct Pool {
 type IdleConnections = HashMap<(ThreadId, SocketAddr), Vec<Idle>>;
 
 struct Idle {
-    sender: Sender,
+    conn: DynoConnection,
     since: Instant,
 }
 
 impl Pool {
-    /// The most recently used idle connection to `addr` that is still open and ready.
-    pub fn take(&self, addr: SocketAddr) -> Option<Sender> {
+    /// The most recently used idle connection to `addr` that is still open.
+    pub fn take(&self, addr: SocketAddr) -> Option<DynoConnection> {
         let mut idle = self.idle.lock().expect("pool lock poisoned");
         let list = idle.get_mut(&(std::thread::current().id(), addr))?;
-        while let Some(conn) = list.pop() {
-            if conn.sender.is_ready() && conn.since.elapsed() < POOL_IDLE_TIMEOUT {
-                return Some(conn.sender);
+        while let Some(idle) = list.pop() {
+            if idle.since.elapsed() < POOL_IDLE_TIMEOUT && idle.conn.is_open() {
+                return Some(idle.conn);
             }
         }
         None
     }
 
     /// Opens a new connection to `addr` within `timeout`.
-    pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Sender, ConnectError> {
+    pub async fn connect(
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<DynoConnection, ConnectError> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| ConnectError::Timeout)??;
         // Small writes (headers, chunks) go out at once.
         stream.set_nodelay(true)?;
-        // As the router's side to clients: the head and body in one buffer, one write(2).
-        let (sender, connection) = http1::Builder::new()
-            .writev(false)
-            .handshake(TokioIo::new(stream))
-            .await?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.with_upgrades().await {
-                tracing::debug!(%addr, %error, "dyno connection ended");
-            }
-        });
-        Ok(sender)
+        Ok(DynoConnection::new(stream))
     }
 
-    /// Gives back a connection whose response ended, once it is ready for another request.
-    pub fn put(&self, addr: SocketAddr, mut sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
-        if sender.is_ready() {
-            self.insert(addr, sender);
-            return;
-        }
-        let pool = self.clone();
-        tokio::spawn(async move {
-            if let Ok(Ok(())) = tokio::time::timeout(READY_TIMEOUT, sender.ready()).await {
-                pool.insert(addr, sender);
-            }
-        });
-    }
-
-    fn insert(&self, addr: SocketAddr, sender: Sender) {
+    /// Gives back a connection whose response ended.
+    pub fn put(&self, addr: SocketAddr, conn: DynoConnection) {
         let mut idle = self.idle.lock().expect("pool lock poisoned");
         let list = idle.entry((std::thread::current().id(), addr)).or_default();
         if list.len() >= MAX_IDLE_PER_DYNO {
             list.remove(0);
         }
         list.push(Idle {
-            sender,
+            conn,
             since: Instant::now(),
         });
     }

@@ -11,8 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::upgrade::OnUpgrade;
-use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -20,16 +21,17 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::balance::{Balancer, Outstanding};
-use crate::body::{ClientBodyState, DynoBody, ForwardBody, ProxyBody};
+use crate::body::{ClientBodyState, DynoBody, ForwardBody, OnEnd, ProxyBody};
 use crate::config::RouterConfig;
 use crate::error::{DynoError, RouterError};
 use crate::headers::{self, Forwarded};
 use crate::host::{app_for_host, normalize_host};
 use crate::logline::RouterLogLine;
 use crate::pages;
-use crate::pool::{Pool, Sender};
+use crate::pool::Pool;
 use crate::record::{LogSink, RequestRecord};
 use crate::table::{decide, Decision, RouteTable};
+use crate::upstream::{DynoConnection, RequestHead, ResponseBody, ResponseHead};
 
 /// At most this many dynos are tried for one request (each refused its connection).
 pub const MAX_DYNOS_TRIED: usize = 3;
@@ -255,19 +257,12 @@ async fn forward(
 ) -> Response<ProxyBody> {
     let timeouts = shared.config.timeouts;
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, body) = req.into_parts();
-    parts.version = Version::HTTP_11;
-    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        parts.uri = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .map_or_else(|| Uri::from_static("/"), Uri::from);
-    }
-    let body = ForwardBody::new(body, timeouts.client_idle);
+    let (parts, body) = req.into_parts();
+    let mut body = ForwardBody::new(body, timeouts.client_idle);
     let body_state = body.state();
     let replayable = body.is_empty() && parts.method.is_idempotent();
-    let mut request = Some(Request::from_parts(parts, body));
+    let head = RequestHead::encode(&parts, body.is_empty());
+    drop(parts);
 
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut stale_retries = 0;
@@ -288,11 +283,11 @@ async fn forward(
         };
         let addr = backend.addr;
         let connect_started = Instant::now();
-        let (mut sender, connect, pooled) = match shared.pool.take(addr) {
-            Some(sender) => (sender, Duration::ZERO, true),
-            // Boxed: a new connection is rare, and its handshake's future is large.
+        let (mut dyno, connect, pooled) = match shared.pool.take(addr) {
+            Some(dyno) => (dyno, Duration::ZERO, true),
+            // Boxed: a new connection is rare, and its future is large.
             None => match Box::pin(Pool::connect(addr, timeouts.connect)).await {
-                Ok(sender) => (sender, connect_started.elapsed(), false),
+                Ok(dyno) => (dyno, connect_started.elapsed(), false),
                 Err(error) => {
                     tracing::debug!(%addr, dyno = %backend.dyno, %error, "no connection to dyno");
                     record.dyno(&backend.dyno, connect_started.elapsed());
@@ -310,18 +305,8 @@ async fn forward(
             },
         };
         record.dyno(&backend.dyno, connect);
-        let req = request
-            .take()
-            .expect("the request is put back before every retry");
-        let replay = (pooled && replayable).then(|| {
-            (
-                req.method().clone(),
-                req.uri().clone(),
-                req.headers().clone(),
-            )
-        });
         record.sending();
-        let sent = tokio::time::timeout(timeouts.request, sender.try_send_request(req)).await;
+        let sent = tokio::time::timeout(timeouts.request, dyno.send(&head, &mut body)).await;
         match sent {
             Err(_elapsed) => return refuse(record, DynoError::RequestTimeout.into()),
             Ok(Ok(response)) => {
@@ -330,40 +315,26 @@ async fn forward(
                     conn,
                     record,
                     response,
+                    dyno,
                     addr,
-                    sender,
                     outstanding,
                     client_upgrade,
                 );
             }
-            Ok(Err(mut error)) => {
-                if let Some(req) = error.take_message() {
-                    // The connection closed before the request was written: nothing was sent.
-                    if stale_retries < MAX_STALE_RETRIES {
-                        stale_retries += 1;
-                        request = Some(req);
-                        table = shared.routes.borrow().clone();
-                        continue;
-                    }
-                    return refuse(record, DynoError::ClosedWithoutResponse.into());
-                }
+            Ok(Err(error)) => {
                 let failure = classify(&body_state);
-                tracing::debug!(%addr, dyno = %backend.dyno, error = %error.error(), code = failure.code(), "request to dyno failed");
-                if let Some((method, uri, headers)) = replay {
-                    if failure == DynoError::ClosedWithoutResponse.into()
-                        && stale_retries < MAX_STALE_RETRIES
-                    {
-                        // A pooled connection the dyno closed as the request went out; an
-                        // idempotent request without a body may go again (RFC 9110 9.2.2).
-                        stale_retries += 1;
-                        let mut again = Request::new(ForwardBody::empty());
-                        *again.method_mut() = method;
-                        *again.uri_mut() = uri;
-                        *again.headers_mut() = headers;
-                        request = Some(again);
-                        table = shared.routes.borrow().clone();
-                        continue;
-                    }
+                tracing::debug!(%addr, dyno = %backend.dyno, %error, code = failure.code(), "request to dyno failed");
+                if pooled
+                    && replayable
+                    && error.connection_lost()
+                    && failure == DynoError::ClosedWithoutResponse.into()
+                    && stale_retries < MAX_STALE_RETRIES
+                {
+                    // A pooled connection the dyno closed as the request went out; an
+                    // idempotent request without a body may go again (RFC 9110 9.2.2).
+                    stale_retries += 1;
+                    table = shared.routes.borrow().clone();
+                    continue;
                 }
                 return refuse(record, failure);
             }
@@ -389,61 +360,68 @@ fn respond(
     shared: &Shared,
     conn: &ConnInfo,
     mut record: RequestRecord,
-    mut response: Response<Incoming>,
+    head: ResponseHead,
+    dyno: DynoConnection,
     addr: SocketAddr,
-    sender: Sender,
     outstanding: Outstanding,
     client_upgrade: Option<OnUpgrade>,
 ) -> Response<ProxyBody> {
-    let status = response.status();
+    let status = head.status;
+    record.status(status);
     let switching = status == StatusCode::SWITCHING_PROTOCOLS;
-    let mut outstanding = Some(outstanding);
-    if switching {
+    let body = if switching {
         let Some(client) = client_upgrade else {
             // A switch the client never asked for cannot be carried.
             return refuse(record, DynoError::ClosedWithoutResponse.into());
         };
-        let dyno = hyper::upgrade::on(&mut response);
-        let in_flight = outstanding.take();
         let shutdown = conn.shutdown.clone();
         conn.tracker
-            .spawn(bridge(client, dyno, in_flight, shutdown));
-    }
-    record.status(status);
-    let (mut parts, body) = response.into_parts();
-    headers::rewrite_response(&mut parts.headers, switching);
-    // The router speaks HTTP/1.1 to its clients whatever the dyno spoke (Python's
-    // `http.server` answers in HTTP/1.0); on HTTP/2 connections the version is not sent.
-    parts.version = Version::HTTP_11;
-    let pool = shared.pool.clone();
-    let on_end = Box::new(move |clean: bool| {
-        drop(outstanding);
-        if clean && !switching {
-            pool.put(addr, sender);
-        }
-    });
-    let body = DynoBody::new(body, shared.config.timeouts.response_idle, record, on_end);
-    Response::from_parts(parts, ProxyBody::Dyno(Box::new(body)))
+            .spawn(bridge(client, dyno, outstanding, shutdown));
+        // The line is written now: what follows is not HTTP.
+        record.served(0);
+        ProxyBody::Page(None)
+    } else {
+        let body = ResponseBody::new(dyno, &head);
+        let pool = shared.pool.clone();
+        let on_end: OnEnd = Box::new(move |reusable| {
+            drop(outstanding);
+            if let Some(dyno) = reusable {
+                pool.put(addr, dyno);
+            }
+        });
+        let body = DynoBody::new(body, shared.config.timeouts.response_idle, record, on_end);
+        ProxyBody::Dyno(Box::new(body))
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = head.headers;
+    headers::rewrite_response(response.headers_mut(), switching);
+    response
 }
 
 /// Copies bytes both ways between an upgraded client connection and its dyno, until either
 /// side closes or the router shuts down.
 async fn bridge(
     client: OnUpgrade,
-    dyno: OnUpgrade,
-    in_flight: Option<Outstanding>,
+    dyno: DynoConnection,
+    in_flight: Outstanding,
     shutdown: CancellationToken,
 ) {
-    let (client, dyno) = tokio::join!(client, dyno);
-    let (mut client, mut dyno) = match (client, dyno) {
-        (Ok(client), Ok(dyno)) => (TokioIo::new(client), TokioIo::new(dyno)),
-        (Err(error), _) | (_, Err(error)) => {
+    let mut client = match client.await {
+        Ok(client) => TokioIo::new(client),
+        Err(error) => {
             tracing::debug!(%error, "upgrade failed");
             return;
         }
     };
+    let (mut dyno, early) = dyno.into_parts();
+    let copied = async {
+        // What the dyno sent right after its 101, read with the response head.
+        client.write_all(&early).await?;
+        tokio::io::copy_bidirectional(&mut client, &mut dyno).await
+    };
     tokio::select! {
-        copied = tokio::io::copy_bidirectional(&mut client, &mut dyno) => {
+        copied = copied => {
             if let Err(error) = copied {
                 tracing::debug!(%error, "upgraded connection ended");
             }

@@ -561,3 +561,75 @@ async fn answers_in_http_1_1_whatever_the_dyno_speaks() {
         assert_eq!(&body, b"old", "the client connection stays open");
     }
 }
+
+#[tokio::test]
+async fn a_connection_the_dyno_closed_while_pooled_is_not_used() {
+    // A dyno that keeps no connection alive after its answer (without saying so), as a server
+    // whose keep-alive timeout ran out would.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dyno = listener.local_addr().unwrap();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let closed = Arc::new(Notify::new());
+    let (counted, notify) = (connections.clone(), closed.clone());
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            counted.fetch_add(1, Ordering::SeqCst);
+            read_head(&mut stream).await;
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            drop(stream);
+            notify.notify_one();
+        }
+    });
+    let router = Harness::start(table([app("myapp", &[dyno])])).await;
+    let mut client = Client::connect(router.addr).await;
+    for _ in 0..3 {
+        // POST: a request that must not be sent twice, so only a fresh connection will do.
+        let request = Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("host", app_host("myapp"))
+            .body(empty())
+            .unwrap();
+        let reply = read(client.send(request).await.unwrap()).await.unwrap();
+        assert_eq!((reply.status, reply.body.as_str()), (200, "ok"));
+        closed.notified().await;
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+    let lines = router.wait_for_lines(3).await;
+    assert!(lines.iter().all(|l| l.contains("status=200")), "{lines:?}");
+}
+
+#[tokio::test]
+async fn a_dyno_may_answer_before_it_has_the_whole_body() {
+    // A dyno that refuses a large upload from its head alone, and reads no more of it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dyno = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        read_head(&mut stream).await;
+        stream
+            .write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo much")
+            .await
+            .unwrap();
+        // Holds the connection open, reading nothing.
+        std::future::pending::<()>().await;
+    });
+    let router = Harness::start(table([app("myapp", &[dyno])])).await;
+    let mut client = TcpStream::connect(router.addr).await.unwrap();
+    let mut request =
+        b"POST /upload HTTP/1.1\r\nHost: myapp.wharf.test\r\nContent-Length: 1000000\r\n\r\n"
+            .to_vec();
+    request.extend_from_slice(&[b'x'; 10_000]);
+    client.write_all(&request).await.unwrap();
+    let head = read_head(&mut client).await;
+    assert!(head.starts_with("HTTP/1.1 413 "), "{head}");
+    let line = router.one_line().await;
+    assert!(
+        line.contains("at=info") && line.contains("status=413"),
+        "{line}"
+    );
+}
