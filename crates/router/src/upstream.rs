@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::body::ForwardBody;
+use crate::headers::connection_has;
 
 /// The most header fields a dyno's response may have (as hyper).
 const MAX_HEADERS: usize = 100;
@@ -304,9 +305,9 @@ fn parse_head(
         headers.append(name, value);
     }
 
-    let close = has_token(&headers, "close");
+    let close = connection_has(&headers, "close");
     let mut keep_alive = match version {
-        Version::HTTP_10 => has_token(&headers, "keep-alive") && !close,
+        Version::HTTP_10 => connection_has(&headers, "keep-alive") && !close,
         _ => !close,
     };
     let framing = if head_method
@@ -343,16 +344,6 @@ fn parse_head(
         keep_alive,
         request_sent,
     }))
-}
-
-/// Does a `Connection` field name `token`?
-fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// Is `chunked` the last transfer coding?
