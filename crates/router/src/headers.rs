@@ -25,7 +25,6 @@ static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection"
 pub struct Forwarded {
     /// The client's address, as text.
     client: String,
-    client_value: HeaderValue,
     /// `http` or `https`.
     proto: &'static str,
     port_value: HeaderValue,
@@ -34,10 +33,8 @@ pub struct Forwarded {
 impl Forwarded {
     /// A client at `client_ip` that connected with `proto` (`http` or `https`) to `port`.
     pub fn new(client_ip: IpAddr, proto: &'static str, port: u16) -> Forwarded {
-        let client = client_ip.to_canonical().to_string();
         Forwarded {
-            client_value: HeaderValue::from_str(&client).expect("an IP address is a header value"),
-            client,
+            client: client_ip.to_canonical().to_string(),
             proto,
             port_value: HeaderValue::from(port),
         }
@@ -99,31 +96,42 @@ pub(crate) fn connection_has(headers: &HeaderMap, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// The hop-by-hop fields RFC 9110 lists (besides `Upgrade` and those a `Connection` names).
+fn always_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+}
+
+/// The fields a `Connection` field names, except `Upgrade` with `keep_upgrade`.
+fn named_by_connection(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> {
+    if !headers.contains_key(header::CONNECTION) {
+        return Vec::new();
+    }
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|name| !(keep_upgrade && name == header::UPGRADE))
+        .collect()
+}
+
 /// Removes hop-by-hop headers: those named in `Connection`, and the ones RFC 9110 lists. With
 /// `keep_upgrade`, the `Upgrade` header and `Connection: upgrade` stay.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            if !(keep_upgrade && name == header::UPGRADE) {
-                headers.remove(name);
-            }
-        }
-    }
-    for name in [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-    ] {
+    let mut hop: Vec<HeaderName> = named_by_connection(headers, keep_upgrade);
+    hop.extend(
+        headers
+            .keys()
+            .filter(|name| always_hop_by_hop(name))
+            .cloned(),
+    );
+    for name in hop {
         headers.remove(name);
     }
     if keep_upgrade {
@@ -133,46 +141,112 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// Rewrites a client's request headers for a dyno: `request_start_ms` is when the router
-/// received it, in milliseconds since the Unix epoch. Returns the `X-Forwarded-For` sent.
-pub fn rewrite_request(
-    headers: &mut HeaderMap,
-    forwarded: &Forwarded,
-    request_start_ms: u64,
-    request_id: &str,
-    upgrade: bool,
-) -> String {
-    strip_hop_by_hop(headers, upgrade);
-    let earlier: Vec<&str> = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
-    let fwd = if earlier.is_empty() {
-        headers.insert(X_FORWARDED_FOR.clone(), forwarded.client_value.clone());
+/// What the router adds to a request on its way to a dyno.
+pub struct RequestRewrite<'a> {
+    pub forwarded: &'a Forwarded,
+    /// When the router received the request, in milliseconds since the Unix epoch.
+    pub request_start_ms: u64,
+    pub request_id: &'a str,
+    /// The request switches protocols: `Upgrade` and `Connection: upgrade` stay.
+    pub upgrade: bool,
+}
+
+/// What [`write_request_headers`] wrote.
+pub struct Written {
+    /// The `X-Forwarded-For` sent.
+    pub fwd: String,
+    /// A `Content-Length` field went out.
+    pub content_length: bool,
+}
+
+/// Writes a client's request header fields as a dyno gets them (`name: value` lines): without
+/// the hop-by-hop fields and without those the router sets, then the router's own
+/// (`X-Forwarded-*` appended to the client's chain, `X-Request-Start`, `X-Request-Id`, `Via`).
+/// No header map is changed on the way.
+pub fn write_request_headers(
+    out: &mut Vec<u8>,
+    headers: &HeaderMap,
+    rewrite: &RequestRewrite<'_>,
+) -> Written {
+    let named = named_by_connection(headers, rewrite.upgrade);
+    let mut earlier_fwd: Vec<&str> = Vec::new();
+    let mut earlier_via: Vec<&str> = Vec::new();
+    let mut content_length = false;
+    for (name, value) in headers {
+        let hop_by_hop = always_hop_by_hop(name)
+            || (name == header::UPGRADE && !rewrite.upgrade)
+            || named.contains(name);
+        if hop_by_hop {
+            continue;
+        }
+        if name == X_FORWARDED_FOR {
+            if let Ok(value) = value.to_str() {
+                earlier_fwd.extend(Some(value.trim()).filter(|v| !v.is_empty()));
+            }
+        } else if name == header::VIA {
+            earlier_via.extend(value.to_str().ok());
+        } else if name != X_FORWARDED_PROTO
+            && name != X_FORWARDED_PORT
+            && name != X_REQUEST_START
+            && name != X_REQUEST_ID
+        {
+            content_length |= name == header::CONTENT_LENGTH;
+            line(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    if rewrite.upgrade {
+        line(out, b"connection", b"upgrade");
+    }
+    let forwarded = rewrite.forwarded;
+    let fwd = if earlier_fwd.is_empty() {
         forwarded.client.clone()
     } else {
-        let fwd = format!("{}, {}", earlier.join(", "), forwarded.client);
-        set(headers, &X_FORWARDED_FOR, &fwd);
-        fwd
+        format!("{}, {}", earlier_fwd.join(", "), forwarded.client)
     };
-    headers.insert(
-        X_FORWARDED_PROTO.clone(),
-        HeaderValue::from_static(forwarded.proto),
+    line(out, X_FORWARDED_FOR.as_str().as_bytes(), fwd.as_bytes());
+    line(
+        out,
+        X_FORWARDED_PROTO.as_str().as_bytes(),
+        forwarded.proto.as_bytes(),
     );
-    headers.insert(X_FORWARDED_PORT.clone(), forwarded.port_value.clone());
-    headers.insert(X_REQUEST_START.clone(), HeaderValue::from(request_start_ms));
-    // A client's valid id is already there.
-    if headers
-        .get(&X_REQUEST_ID)
-        .is_none_or(|id| id.as_bytes() != request_id.as_bytes())
-    {
-        set(headers, &X_REQUEST_ID, request_id);
+    line(
+        out,
+        X_FORWARDED_PORT.as_str().as_bytes(),
+        forwarded.port_value.as_bytes(),
+    );
+    line(
+        out,
+        X_REQUEST_START.as_str().as_bytes(),
+        itoa::Buffer::new()
+            .format(rewrite.request_start_ms)
+            .as_bytes(),
+    );
+    line(
+        out,
+        X_REQUEST_ID.as_str().as_bytes(),
+        rewrite.request_id.as_bytes(),
+    );
+    if earlier_via.is_empty() {
+        line(out, b"via", VIA.as_bytes());
+    } else {
+        line(
+            out,
+            b"via",
+            format!("{}, {VIA}", earlier_via.join(", ")).as_bytes(),
+        );
     }
-    append_via(headers);
-    fwd
+    Written {
+        fwd,
+        content_length,
+    }
+}
+
+/// One `name: value` line of a message head.
+fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Rewrites a dyno's response headers for the client. A `101 Switching Protocols` keeps its
@@ -257,16 +331,23 @@ mod tests {
     }
 
     fn check_request(pairs: &[(&str, &str)], expected: Expect) {
-        let mut map = headers(pairs);
-        let upgrade = wants_upgrade(&map);
-        let fwd = rewrite_request(
-            &mut map,
-            &forwarded(),
-            1_767_225_600_123,
-            "req-id-0123456789abcdef",
-            upgrade,
+        let map = headers(pairs);
+        let mut out = Vec::new();
+        let written = write_request_headers(
+            &mut out,
+            &map,
+            &RequestRewrite {
+                forwarded: &forwarded(),
+                request_start_ms: 1_767_225_600_123,
+                request_id: "req-id-0123456789abcdef",
+                upgrade: wants_upgrade(&map),
+            },
         );
-        expected.assert_eq(&format!("fwd={fwd}\n{}", show(&map)));
+        let text = String::from_utf8(out).expect("ASCII");
+        assert!(text.ends_with("\r\n"), "{text:?}");
+        let mut lines: Vec<&str> = text.split_terminator("\r\n").collect();
+        lines.sort_unstable();
+        expected.assert_eq(&format!("fwd={}\n{}\n", written.fwd, lines.join("\n")));
     }
 
     #[test]

@@ -205,12 +205,17 @@ pub(crate) async fn handle(
     if req.version() == Version::HTTP_2 {
         headers::join_cookies(req.headers_mut());
     }
-    let fwd = headers::rewrite_request(
-        req.headers_mut(),
-        &conn.forwarded,
-        request_start_ms,
-        &request_id,
-        upgrade,
+    let (head, fwd) = RequestHead::encode(
+        req.method(),
+        req.uri(),
+        req.headers(),
+        http_body::Body::is_end_stream(req.body()),
+        &headers::RequestRewrite {
+            forwarded: &conn.forwarded,
+            request_start_ms,
+            request_id: &request_id,
+            upgrade,
+        },
     );
     let line = RouterLogLine {
         error: None,
@@ -241,15 +246,17 @@ pub(crate) async fn handle(
             Err(error) => return refuse(record, error.into()),
         },
     };
-    forward(shared, conn, req, record, table, &app_name, upgrade).await
+    forward(shared, conn, req, head, record, table, &app_name, upgrade).await
 }
 
 /// Sends the request to one of the app's dynos, trying another when one refuses the
 /// connection, and answers with its response.
+#[allow(clippy::too_many_arguments)]
 async fn forward(
     shared: &Shared,
     conn: &ConnInfo,
     mut req: Request<Incoming>,
+    head: RequestHead,
     mut record: RequestRecord,
     mut table: Arc<RouteTable>,
     app_name: &str,
@@ -257,12 +264,10 @@ async fn forward(
 ) -> Response<ProxyBody> {
     let timeouts = shared.config.timeouts;
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (parts, body) = req.into_parts();
-    let mut body = ForwardBody::new(body, timeouts.client_idle);
+    let replayable = req.method().is_idempotent();
+    let mut body = ForwardBody::new(req.into_body(), timeouts.client_idle);
     let body_state = body.state();
-    let replayable = body.is_empty() && parts.method.is_idempotent();
-    let head = RequestHead::encode(&parts, body.is_empty());
-    drop(parts);
+    let replayable = replayable && body.is_empty();
 
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut stale_retries = 0;

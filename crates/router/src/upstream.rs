@@ -17,13 +17,12 @@ use std::task::{ready, Context, Poll};
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::http::request::Parts;
-use hyper::{Method, StatusCode, Version};
+use hyper::{Method, StatusCode, Uri, Version};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::body::ForwardBody;
-use crate::headers::connection_has;
+use crate::headers::{connection_has, write_request_headers, RequestRewrite};
 
 /// The most header fields a dyno's response may have (as hyper).
 const MAX_HEADERS: usize = 100;
@@ -54,37 +53,39 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    /// Writes the request line and headers of `parts` (already rewritten for the dyno),
-    /// framing a body of unknown length in chunks.
-    pub fn encode(parts: &Parts, body_empty: bool) -> RequestHead {
-        let mut bytes = Vec::with_capacity(256 + 64 * parts.headers.len());
-        bytes.extend_from_slice(parts.method.as_str().as_bytes());
+    /// Writes the request line and the header fields rewritten for the dyno (see
+    /// [`write_request_headers`]), framing a body of unknown length in chunks. Returns the
+    /// `X-Forwarded-For` sent too.
+    pub fn encode(
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body_empty: bool,
+        rewrite: &RequestRewrite<'_>,
+    ) -> (RequestHead, String) {
+        let mut bytes = Vec::with_capacity(512 + 64 * headers.len());
+        bytes.extend_from_slice(method.as_str().as_bytes());
         bytes.push(b' ');
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
         bytes.extend_from_slice(target.as_bytes());
         bytes.extend_from_slice(b" HTTP/1.1\r\n");
-        for (name, value) in &parts.headers {
-            bytes.extend_from_slice(name.as_str().as_bytes());
-            bytes.extend_from_slice(b": ");
-            bytes.extend_from_slice(value.as_bytes());
-            bytes.extend_from_slice(b"\r\n");
-        }
-        let has_length = parts.headers.contains_key(header::CONTENT_LENGTH);
-        let chunked = !body_empty && !has_length;
+        let written = write_request_headers(&mut bytes, headers, rewrite);
+        let chunked = !body_empty && !written.content_length;
         if chunked {
             bytes.extend_from_slice(b"transfer-encoding: chunked\r\n");
         } else if body_empty
-            && !has_length
-            && matches!(parts.method, Method::POST | Method::PUT | Method::PATCH)
+            && !written.content_length
+            && matches!(*method, Method::POST | Method::PUT | Method::PATCH)
         {
             bytes.extend_from_slice(b"content-length: 0\r\n");
         }
         bytes.extend_from_slice(b"\r\n");
-        RequestHead {
+        let head = RequestHead {
             bytes,
             chunked,
-            head_method: parts.method == Method::HEAD,
-        }
+            head_method: method == Method::HEAD,
+        };
+        (head, written.fwd)
     }
 }
 
@@ -748,31 +749,46 @@ mod tests {
     #[test]
     fn encodes_a_request_head_with_its_framing() {
         let request = |method: Method, body_empty: bool, length: Option<&str>| {
-            let mut builder = hyper::Request::builder()
-                .method(method)
-                .uri("http://app.example/path?q=1")
-                .header("host", "app.example");
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_static("app.example"));
             if let Some(length) = length {
-                builder = builder.header("content-length", length);
+                headers.insert(
+                    header::CONTENT_LENGTH,
+                    HeaderValue::from_str(length).unwrap(),
+                );
             }
-            let (parts, ()) = builder.body(()).unwrap().into_parts();
-            String::from_utf8(RequestHead::encode(&parts, body_empty).bytes).unwrap()
+            let forwarded =
+                crate::headers::Forwarded::new(std::net::IpAddr::from([127, 0, 0, 1]), "http", 80);
+            let rewrite = RequestRewrite {
+                forwarded: &forwarded,
+                request_start_ms: 1,
+                request_id: "id",
+                upgrade: false,
+            };
+            let uri = Uri::from_static("http://app.example/path?q=1");
+            let (head, _) = RequestHead::encode(&method, &uri, &headers, body_empty, &rewrite);
+            String::from_utf8(head.bytes).unwrap()
         };
+        let ours = "x-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-port: 80\r\nx-request-start: 1\r\nx-request-id: id\r\nvia: 1.1 wharf\r\n";
         assert_eq!(
             request(Method::GET, true, None),
-            "GET /path?q=1 HTTP/1.1\r\nhost: app.example\r\n\r\n"
+            format!("GET /path?q=1 HTTP/1.1\r\nhost: app.example\r\n{ours}\r\n")
         );
         assert_eq!(
             request(Method::POST, true, None),
-            "POST /path?q=1 HTTP/1.1\r\nhost: app.example\r\ncontent-length: 0\r\n\r\n"
+            format!(
+                "POST /path?q=1 HTTP/1.1\r\nhost: app.example\r\n{ours}content-length: 0\r\n\r\n"
+            )
         );
         assert_eq!(
             request(Method::POST, false, Some("3")),
-            "POST /path?q=1 HTTP/1.1\r\nhost: app.example\r\ncontent-length: 3\r\n\r\n"
+            format!(
+                "POST /path?q=1 HTTP/1.1\r\nhost: app.example\r\ncontent-length: 3\r\n{ours}\r\n"
+            )
         );
         assert_eq!(
             request(Method::POST, false, None),
-            "POST /path?q=1 HTTP/1.1\r\nhost: app.example\r\ntransfer-encoding: chunked\r\n\r\n"
+            format!("POST /path?q=1 HTTP/1.1\r\nhost: app.example\r\n{ours}transfer-encoding: chunked\r\n\r\n")
         );
     }
 }
