@@ -748,13 +748,19 @@ mod tests {
 
     #[test]
     fn encodes_a_request_head_with_its_framing() {
-        let request = |method: Method, body_empty: bool, length: Option<&str>| {
+        let request = |method: Method, body_empty: bool, length: Option<&str>, hop: bool| {
             let mut headers = HeaderMap::new();
             headers.insert(header::HOST, HeaderValue::from_static("app.example"));
             if let Some(length) = length {
                 headers.insert(
                     header::CONTENT_LENGTH,
                     HeaderValue::from_str(length).unwrap(),
+                );
+            }
+            if hop {
+                headers.insert(
+                    header::CONNECTION,
+                    HeaderValue::from_static("content-length"),
                 );
             }
             let forwarded =
@@ -767,28 +773,31 @@ mod tests {
             };
             let uri = Uri::from_static("http://app.example/path?q=1");
             let (head, _) = RequestHead::encode(&method, &uri, &headers, body_empty, &rewrite);
+            assert_eq!(head.chunked, !body_empty && (length.is_none() || hop));
             String::from_utf8(head.bytes).unwrap()
         };
         let ours = "x-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-port: 80\r\nx-request-start: 1\r\nx-request-id: id\r\nvia: 1.1 wharf\r\n";
         assert_eq!(
-            request(Method::GET, true, None),
+            request(Method::GET, true, None, false),
             format!("GET /path?q=1 HTTP/1.1\r\nhost: app.example\r\n{ours}\r\n")
         );
         assert_eq!(
-            request(Method::POST, true, None),
+            request(Method::POST, true, None, false),
             format!(
                 "POST /path?q=1 HTTP/1.1\r\nhost: app.example\r\n{ours}content-length: 0\r\n\r\n"
             )
         );
         assert_eq!(
-            request(Method::POST, false, Some("3")),
+            request(Method::POST, false, Some("3"), false),
             format!(
                 "POST /path?q=1 HTTP/1.1\r\nhost: app.example\r\ncontent-length: 3\r\n{ours}\r\n"
             )
         );
-        assert_eq!(
-            request(Method::POST, false, None),
-            format!("POST /path?q=1 HTTP/1.1\r\nhost: app.example\r\n{ours}transfer-encoding: chunked\r\n\r\n")
+        let chunked = format!(
+            "POST /path?q=1 HTTP/1.1\r\nhost: app.example\r\n{ours}transfer-encoding: chunked\r\n\r\n"
         );
+        assert_eq!(request(Method::POST, false, None, false), chunked);
+        // A length the client names as hop-by-hop is not sent, so the body goes in chunks.
+        assert_eq!(request(Method::POST, false, Some("5"), true), chunked);
     }
 }
