@@ -2,6 +2,7 @@
 //! `X-Forwarded-*`, `X-Request-Start`, `Via`), and the hop-by-hop headers it removes (RFC 9110
 //! section 7.6.1), keeping an upgrade's `Connection: upgrade` and `Upgrade`.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -27,7 +28,8 @@ pub struct Forwarded {
     client: String,
     /// `http` or `https`.
     proto: &'static str,
-    port_value: HeaderValue,
+    /// The port the client connected to, as text.
+    port: String,
 }
 
 impl Forwarded {
@@ -36,7 +38,7 @@ impl Forwarded {
         Forwarded {
             client: client_ip.to_canonical().to_string(),
             proto,
-            port_value: HeaderValue::from(port),
+            port: port.to_string(),
         }
     }
 
@@ -212,7 +214,7 @@ pub fn write_request_headers(
     line(
         out,
         X_FORWARDED_PORT.as_str().as_bytes(),
-        forwarded.port_value.as_bytes(),
+        forwarded.port.as_bytes(),
     );
     line(
         out,
@@ -226,15 +228,7 @@ pub fn write_request_headers(
         X_REQUEST_ID.as_str().as_bytes(),
         rewrite.request_id.as_bytes(),
     );
-    if earlier_via.is_empty() {
-        line(out, b"via", VIA.as_bytes());
-    } else {
-        line(
-            out,
-            b"via",
-            format!("{}, {VIA}", earlier_via.join(", ")).as_bytes(),
-        );
-    }
+    line(out, b"via", via_chain(&earlier_via).as_bytes());
     Written {
         fwd,
         content_length,
@@ -280,11 +274,20 @@ fn append_via(headers: &mut HeaderMap) {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
+    match via_chain(&earlier) {
+        Cow::Borrowed(via) => {
+            headers.insert(header::VIA, HeaderValue::from_static(via));
+        }
+        Cow::Owned(via) => set(headers, &header::VIA, &via),
+    }
+}
+
+/// `Via` with the router after the proxies a message already went through.
+fn via_chain(earlier: &[&str]) -> Cow<'static, str> {
     if earlier.is_empty() {
-        headers.insert(header::VIA, HeaderValue::from_static(VIA));
+        Cow::Borrowed(VIA)
     } else {
-        let via = format!("{}, {VIA}", earlier.join(", "));
-        set(headers, &header::VIA, &via);
+        Cow::Owned(format!("{}, {VIA}", earlier.join(", ")))
     }
 }
 

@@ -397,6 +397,8 @@ fn respond(
         let body = DynoBody::new(body, shared.config.timeouts.response_idle, record, on_end);
         ProxyBody::Dyno(Box::new(body))
     };
+    // HTTP/1.1 to clients whatever the dyno spoke (Python's `http.server` answers in
+    // HTTP/1.0); on HTTP/2 connections the version is not sent.
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = head.headers;

@@ -28,7 +28,7 @@ use crate::headers::{connection_has, write_request_headers, RequestRewrite};
 const MAX_HEADERS: usize = 100;
 
 /// The largest response head the router reads; a longer one fails the request (H13).
-pub const MAX_RESPONSE_HEAD: usize = 256 * 1024;
+const MAX_RESPONSE_HEAD: usize = 256 * 1024;
 
 /// Room made in the read buffer before each read from a dyno.
 const READ_CHUNK: usize = 16 * 1024;
@@ -132,7 +132,7 @@ pub struct ResponseHead {
     framing: Framing,
     /// The dyno keeps the connection open after this response.
     keep_alive: bool,
-    /// The whole request body went out before the response came.
+    /// The whole request went out before the response came (set by [`DynoConnection::send`]).
     request_sent: bool,
 }
 
@@ -165,7 +165,9 @@ impl DynoConnection {
                 .write_all(&head.bytes)
                 .await
                 .map_err(SendError::Write)?;
-            return read_head(stream, read, head.head_method, true).await;
+            let mut response = read_head(stream, read, head.head_method).await?;
+            response.request_sent = true;
+            return Ok(response);
         }
         let (mut reader, mut writer) = stream.split();
         let send_body = async {
@@ -182,13 +184,14 @@ impl DynoConnection {
                     continue;
                 }
                 if head.chunked {
-                    let size = format!("{:x}\r\n", data.len());
+                    // Size line, data and CRLF in one vectored write.
+                    let mut chunk = Bytes::from(format!("{:x}\r\n", data.len()))
+                        .chain(data)
+                        .chain(&b"\r\n"[..]);
                     writer
-                        .write_all(size.as_bytes())
+                        .write_all_buf(&mut chunk)
                         .await
                         .map_err(SendError::Write)?;
-                    writer.write_all(&data).await.map_err(SendError::Write)?;
-                    writer.write_all(b"\r\n").await.map_err(SendError::Write)?;
                 } else {
                     writer.write_all(&data).await.map_err(SendError::Write)?;
                 }
@@ -201,7 +204,7 @@ impl DynoConnection {
             }
             Ok::<(), SendError>(())
         };
-        let receive = read_head(&mut reader, read, head.head_method, false);
+        let receive = read_head(&mut reader, read, head.head_method);
         tokio::pin!(send_body, receive);
         tokio::select! {
             biased;
@@ -240,11 +243,10 @@ async fn read_head<R: AsyncRead + Unpin>(
     io: &mut R,
     read: &mut BytesMut,
     head_method: bool,
-    request_sent: bool,
 ) -> Result<ResponseHead, SendError> {
     loop {
         if !read.is_empty() {
-            if let Some(head) = parse_head(read, head_method, request_sent)? {
+            if let Some(head) = parse_head(read, head_method)? {
                 if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS
                 {
                     continue;
@@ -266,11 +268,7 @@ async fn read_head<R: AsyncRead + Unpin>(
 }
 
 /// Takes a response head off the front of `read`, or `None` when it is not all there yet.
-fn parse_head(
-    read: &mut BytesMut,
-    head_method: bool,
-    request_sent: bool,
-) -> Result<Option<ResponseHead>, SendError> {
+fn parse_head(read: &mut BytesMut, head_method: bool) -> Result<Option<ResponseHead>, SendError> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut fields);
     let length = match response.parse(read) {
@@ -343,7 +341,7 @@ fn parse_head(
         headers,
         framing,
         keep_alive,
-        request_sent,
+        request_sent: false,
     }))
 }
 
@@ -432,19 +430,11 @@ impl Body for ResponseBody {
             let data = match &mut this.state {
                 BodyState::Done => return Poll::Ready(None),
                 BodyState::Length(remaining) => {
-                    if conn.read.is_empty() {
-                        None
-                    } else {
-                        let n = conn
-                            .read
-                            .len()
-                            .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                        *remaining -= n as u64;
-                        if *remaining == 0 {
-                            this.state = BodyState::Done;
-                        }
-                        Some(conn.read.split_to(n).freeze())
+                    let data = take_up_to(&mut conn.read, remaining);
+                    if *remaining == 0 {
+                        this.state = BodyState::Done;
                     }
+                    data
                 }
                 BodyState::Close => (!conn.read.is_empty()).then(|| conn.read.split().freeze()),
                 BodyState::Chunked(chunked) => match chunked.step(&mut conn.read)? {
@@ -542,19 +532,16 @@ impl Chunked {
                 };
                 Ok(ChunkStep::Again)
             }
-            Chunked::Data(remaining) => {
-                if read.is_empty() {
+            Chunked::Data(mut remaining) => {
+                let Some(data) = take_up_to(read, &mut remaining) else {
                     return Ok(ChunkStep::NeedMore);
-                }
-                let n = read
-                    .len()
-                    .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-                *self = if remaining == n as u64 {
+                };
+                *self = if remaining == 0 {
                     Chunked::DataEnd
                 } else {
-                    Chunked::Data(remaining - n as u64)
+                    Chunked::Data(remaining)
                 };
-                Ok(ChunkStep::Data(read.split_to(n).freeze()))
+                Ok(ChunkStep::Data(data))
             }
             Chunked::DataEnd => {
                 if read.len() < 2 {
@@ -577,6 +564,18 @@ impl Chunked {
             },
         }
     }
+}
+
+/// Takes what `read` holds of the `remaining` bytes of a body (none when it is empty).
+fn take_up_to(read: &mut BytesMut, remaining: &mut u64) -> Option<Bytes> {
+    if read.is_empty() || *remaining == 0 {
+        return None;
+    }
+    let n = read
+        .len()
+        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+    *remaining -= n as u64;
+    Some(read.split_to(n).freeze())
 }
 
 /// Takes a line ending in CRLF (or LF) off the front of `read`, without its end.
@@ -602,7 +601,7 @@ mod tests {
 
     fn head(text: &str, head_method: bool) -> Result<Option<ResponseHead>, SendError> {
         let mut read = BytesMut::from(text.as_bytes());
-        parse_head(&mut read, head_method, true)
+        parse_head(&mut read, head_method)
     }
 
     fn framing(text: &str) -> (Framing, bool) {
@@ -694,7 +693,7 @@ mod tests {
     fn a_head_leaves_what_follows_it_in_the_buffer() {
         let mut read =
             BytesMut::from(&b"HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nhi"[..]);
-        let parsed = parse_head(&mut read, false, true).unwrap().unwrap();
+        let parsed = parse_head(&mut read, false).unwrap().unwrap();
         assert_eq!(parsed.status, StatusCode::OK);
         assert_eq!(parsed.headers["x-a"], "1");
         assert_eq!(&read[..], b"hi");
