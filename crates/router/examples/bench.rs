@@ -127,11 +127,13 @@ fn main() -> anyhow::Result<()> {
         routers.push(addr);
     }
 
-    let nginx = match Nginx::start(direct) {
-        Ok(nginx) => Some(nginx),
+    let nginx = match Nginx::start(direct, NginxWork::Minimal)
+        .and_then(|minimal| Ok([minimal, Nginx::start(direct, NginxWork::AsRouter)?]))
+    {
+        Ok(nginx) => nginx.into_iter().collect(),
         Err(error) => {
             println!("no nginx rows: {error:#}");
-            None
+            Vec::new()
         }
     };
 
@@ -156,8 +158,8 @@ fn main() -> anyhow::Result<()> {
     for connections in [1, 64, 256] {
         comparison.push(("direct to upstream", direct, connections));
         comparison.push(("through router (1 dyno)", routers[0], connections));
-        if let Some(nginx) = &nginx {
-            comparison.push(("through nginx (1 dyno)", nginx.addr, connections));
+        for nginx in &nginx {
+            comparison.push((nginx.work.row(), nginx.addr, connections));
         }
     }
     let balancing = [
@@ -186,26 +188,19 @@ fn main() -> anyhow::Result<()> {
         for (row, &(_, addr, connections)) in comparison.iter().enumerate() {
             let proxy = if addr == direct {
                 Proxy::None
-            } else if nginx.as_ref().is_some_and(|n| n.addr == addr) {
-                Proxy::Nginx
+            } else if let Some(nginx) = nginx.iter().find(|n| n.addr == addr) {
+                Proxy::Nginx(nginx)
             } else {
                 Proxy::Router
             };
-            measured[row].push(measure(
-                addr,
-                connections,
-                duration,
-                use_wrk,
-                proxy,
-                nginx.as_ref(),
-            )?);
+            measured[row].push(measure(addr, connections, duration, use_wrk, proxy)?);
         }
     }
     for ((name, _, connections), runs) in comparison.iter().zip(measured) {
         print_row(name, *connections, &median(runs));
     }
     for (name, addr, connections) in balancing.into_iter().filter(selected) {
-        let run = measure(addr, connections, duration, use_wrk, Proxy::Router, None)?;
+        let run = measure(addr, connections, duration, use_wrk, Proxy::Router)?;
         print_row(name, connections, &run);
     }
     println!("\nrouter lines written: {}", lines.load(Ordering::Relaxed));
@@ -218,10 +213,10 @@ fn main() -> anyhow::Result<()> {
 
 /// Which proxy a row goes through, for its CPU time.
 #[derive(Clone, Copy)]
-enum Proxy {
+enum Proxy<'a> {
     None,
     Router,
-    Nginx,
+    Nginx(&'a Nginx),
 }
 
 /// One row's run.
@@ -239,13 +234,12 @@ fn measure(
     connections: usize,
     duration: Duration,
     use_wrk: bool,
-    proxy: Proxy,
-    nginx: Option<&Nginx>,
+    proxy: Proxy<'_>,
 ) -> anyhow::Result<Measured> {
     let proxy_cpu = || match proxy {
         Proxy::None => None,
         Proxy::Router => router_cpu_time(),
-        Proxy::Nginx => nginx.and_then(Nginx::cpu_time),
+        Proxy::Nginx(nginx) => nginx.cpu_time(),
     };
     let connections_before = UPSTREAM_CONNECTIONS.load(Ordering::Relaxed);
     let cpu_before = proxy_cpu();
@@ -557,17 +551,65 @@ fn generate(addr: SocketAddr, connections: usize, duration: Duration) -> anyhow:
     })
 }
 
+/// What nginx does for each request besides proxying it.
+#[derive(Clone, Copy)]
+enum NginxWork {
+    /// Only `Host`, `X-Forwarded-For` and `X-Request-Start` set; no access log.
+    Minimal,
+    /// What the router does: the request id kept or made, every forwarding header and `Via`
+    /// both ways, and a line per request in the router's format (written to a file through a
+    /// 256 KiB buffer; the router's lines are formatted and dropped).
+    AsRouter,
+}
+
+impl NginxWork {
+    fn row(self) -> &'static str {
+        match self {
+            NginxWork::Minimal => "through nginx, minimal (1 dyno)",
+            NginxWork::AsRouter => "through nginx, as the router (1 dyno)",
+        }
+    }
+
+    /// The `http` block's settings and the `location` block's.
+    fn config(self, dir: &std::path::Path) -> (String, &'static str) {
+        match self {
+            NginxWork::Minimal => (
+                "access_log off;".to_owned(),
+                "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+                 proxy_set_header X-Request-Start $msec;",
+            ),
+            NginxWork::AsRouter => (
+                format!(
+                    "map $http_x_request_id $id {{ \"\" $request_id; default $http_x_request_id; }}\n\
+                     log_format router 'at=info method=$request_method path=\"$request_uri\" host=$host \
+                     request_id=$id fwd=\"$remote_addr\" dyno=web.1 connect=$upstream_connect_time \
+                     service=$upstream_response_time status=$status bytes=$bytes_sent protocol=$scheme';\n\
+                     access_log {}/access.log router buffer=256k;",
+                    dir.display()
+                ),
+                "proxy_set_header X-Request-Id $id;\n\
+                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+                 proxy_set_header X-Forwarded-Proto $scheme;\n\
+                 proxy_set_header X-Forwarded-Port $server_port;\n\
+                 proxy_set_header X-Request-Start $msec;\n\
+                 proxy_set_header Via \"1.1 nginx\";\n\
+                 add_header Via \"1.1 nginx\";",
+            ),
+        }
+    }
+}
+
 /// nginx as a reverse proxy to one upstream, as a production nginx in front of an app: two
-/// workers (the router has two threads), keep-alive to the upstream, no access log (the
-/// router's lines are formatted but not written either).
+/// workers (the router has two threads), keep-alive to the upstream.
 struct Nginx {
     addr: SocketAddr,
+    work: NginxWork,
     child: std::process::Child,
     _dir: tempfile::TempDir,
 }
 
 impl Nginx {
-    fn start(upstream: SocketAddr) -> anyhow::Result<Nginx> {
+    fn start(upstream: SocketAddr, work: NginxWork) -> anyhow::Result<Nginx> {
         let binary = ["/usr/sbin/nginx", "nginx"]
             .into_iter()
             .find(|b| Command::new(b).arg("-v").output().is_ok())
@@ -577,16 +619,16 @@ impl Nginx {
             .local_addr()?
             .port();
         let d = dir.path().display();
+        let (http, location) = work.config(dir.path());
         let config = format!(
             "worker_processes 2;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              events {{ worker_connections 4096; }}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+             http {{\n  {http}\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
              fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
              upstream dyno {{ server {upstream}; keepalive 256; keepalive_requests 1000000; }}\n\
              server {{\n    listen 127.0.0.1:{port} backlog={BACKLOG};\n    location / {{\n\
              proxy_pass http://dyno;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
-             proxy_set_header Host $host;\n      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-             proxy_set_header X-Request-Start $msec;\n    }}\n  }}\n}}\n"
+             proxy_set_header Host $host;\n      {location}\n    }}\n  }}\n}}\n"
         );
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, config)?;
@@ -608,6 +650,7 @@ impl Nginx {
         }
         Ok(Nginx {
             addr,
+            work,
             child,
             _dir: dir,
         })

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -117,25 +118,34 @@ impl Router {
             )),
             None => None,
         };
+        let threads = self.shared.config.threads.max(1);
+        let (spread, inboxes) = Spread::new(threads);
         let mut workers = Vec::new();
-        for n in 0..self.shared.config.threads.max(1) {
-            let listeners = (
-                plain.try_clone().context("share the HTTP listener")?,
-                match &secure {
+        for (index, inbox) in inboxes.into_iter().enumerate() {
+            let listeners = Listeners {
+                plain: plain.try_clone().context("share the HTTP listener")?,
+                secure: match &secure {
                     Some((listener, acceptor)) => Some((
                         listener.try_clone().context("share the HTTPS listener")?,
                         acceptor.clone(),
                     )),
                     None => None,
                 },
-            );
-            let (shared, builder, shutdown) =
-                (self.shared.clone(), builder.clone(), shutdown.clone());
+            };
+            let worker = Worker {
+                index,
+                shared: self.shared.clone(),
+                builder: builder.clone(),
+                spread: spread.clone(),
+                tls: secure.as_ref().map(|(_, acceptor)| acceptor.clone()),
+                tracker: TaskTracker::new(),
+                shutdown: shutdown.clone(),
+            };
             let (done, finished) = tokio::sync::oneshot::channel();
             std::thread::Builder::new()
-                .name(format!("router-{n}"))
+                .name(format!("router-{index}"))
                 .spawn(move || {
-                    let _ = done.send(worker(listeners, shared, builder, shutdown));
+                    let _ = done.send(worker.run(listeners, inbox));
                 })
                 .context("start a router thread")?;
             workers.push(finished);
@@ -158,118 +168,221 @@ impl Router {
     }
 }
 
-/// One router thread: a runtime of its own (no work stealing, no cross-thread wake-ups, as
-/// an nginx worker) accepting on both listeners until shutdown, then letting its requests in
-/// flight finish for up to [`DRAIN_TIMEOUT`].
-fn worker(
-    (plain, secure): (
-        std::net::TcpListener,
-        Option<(std::net::TcpListener, TlsAcceptor)>,
-    ),
-    shared: Arc<Shared>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("build a router runtime")?;
-    runtime.block_on(async move {
-        // A timer that always ends within a second. Each request sets timers ending much
-        // later (the request timeout, the next request's header timeout); when one of them is
-        // the earliest the thread has, tokio wakes the thread's event loop through its
-        // eventfd to recompute its sleep: a system call and a spurious wake-up per request.
-        let heartbeat = tokio::spawn(async {
-            let mut interval = tokio::time::interval(HEARTBEAT);
-            loop {
-                interval.tick().await;
-            }
-        });
-        let tracker = TaskTracker::new();
-        let plain = TcpListener::from_std(plain).context("register the HTTP listener")?;
-        let http = accept(
-            plain,
-            None,
-            shared.clone(),
-            builder.clone(),
-            tracker.clone(),
-            shutdown.clone(),
-        );
-        let https = async {
-            match secure {
-                Some((listener, acceptor)) => {
-                    let listener =
-                        TcpListener::from_std(listener).context("register the HTTPS listener")?;
-                    accept(
-                        listener,
-                        Some(acceptor),
-                        shared.clone(),
-                        builder.clone(),
-                        tracker.clone(),
-                        shutdown.clone(),
-                    )
-                    .await
-                }
-                None => Ok(()),
-            }
-        };
-        let (http, https) = tokio::join!(http, https);
-        shutdown.cancel();
-        tracker.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("router: requests still in flight after the drain timeout");
-        }
-        heartbeat.abort();
-        http.context("serve HTTP")?;
-        https.context("serve HTTPS")
-    })
+/// The listeners every router thread accepts on.
+struct Listeners {
+    plain: std::net::TcpListener,
+    secure: Option<(std::net::TcpListener, TlsAcceptor)>,
 }
 
-/// Accepts connections until shutdown, each served on its own task.
-async fn accept(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+/// A client connection accepted by one router thread for another to serve.
+struct Handoff {
+    stream: std::net::TcpStream,
+    serving: Serving,
+    peer: SocketAddr,
+    /// Accepted on the HTTPS listener.
+    secure: bool,
+}
+
+/// Spreads client connections evenly over the router threads. Every thread accepts, and a
+/// burst of new connections is accepted by whichever thread wakes first (one thread took three
+/// quarters of 64 connections, leaving a core idle); each accepted connection goes to the
+/// thread serving the fewest, which is most often the one that accepted it.
+#[derive(Clone)]
+struct Spread {
+    /// How many client connections each thread serves.
+    serving: Arc<[AtomicUsize]>,
+    /// Each thread's inbox of connections accepted by another.
+    inboxes: Arc<[mpsc::UnboundedSender<Handoff>]>,
+}
+
+impl Spread {
+    fn new(threads: usize) -> (Spread, Vec<mpsc::UnboundedReceiver<Handoff>>) {
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..threads).map(|_| mpsc::unbounded_channel()).unzip();
+        let spread = Spread {
+            serving: (0..threads).map(|_| AtomicUsize::new(0)).collect(),
+            inboxes: senders.into(),
+        };
+        (spread, receivers)
+    }
+
+    /// The thread to serve a connection that thread `me` accepted: `me` unless another serves
+    /// fewer. The connection counts for that thread until the guard drops.
+    fn pick(&self, me: usize) -> Serving {
+        let mut thread = me;
+        let mut fewest = self.serving[me].load(Ordering::Relaxed);
+        for (index, serving) in self.serving.iter().enumerate() {
+            let serving = serving.load(Ordering::Relaxed);
+            if serving < fewest {
+                (thread, fewest) = (index, serving);
+            }
+        }
+        self.serving[thread].fetch_add(1, Ordering::Relaxed);
+        Serving {
+            spread: self.clone(),
+            thread,
+        }
+    }
+}
+
+/// One client connection counted in [`Spread::serving`].
+struct Serving {
+    spread: Spread,
+    thread: usize,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.spread.serving[self.thread].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One router thread: a runtime of its own (no work stealing, no cross-thread wake-ups per
+/// request, as an nginx worker) accepting on both listeners until shutdown, then letting its
+/// requests in flight finish for up to [`DRAIN_TIMEOUT`].
+struct Worker {
+    index: usize,
     shared: Arc<Shared>,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    spread: Spread,
+    tls: Option<TlsAcceptor>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let local = listener.local_addr().context("listener address")?;
-    tracing::info!(addr = %local, tls = tls.is_some(), "router listening");
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                tracing::warn!(%error, "router: accept failed");
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+}
+
+impl Worker {
+    fn run(
+        self,
+        listeners: Listeners,
+        inbox: mpsc::UnboundedReceiver<Handoff>,
+    ) -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("build a router runtime")?;
+        runtime.block_on(async move {
+            // A timer that always ends within a second. Each request sets timers ending much
+            // later (the request timeout, the next request's header timeout); when one of them
+            // is the earliest the thread has, tokio wakes the thread's event loop through its
+            // eventfd to recompute its sleep: a system call and a spurious wake-up per request.
+            let heartbeat = tokio::spawn(async {
+                let mut interval = tokio::time::interval(HEARTBEAT);
+                loop {
+                    interval.tick().await;
                 }
+            });
+            let plain =
+                TcpListener::from_std(listeners.plain).context("register the HTTP listener")?;
+            let http = self.accept(plain, false);
+            let https = async {
+                match listeners.secure {
+                    Some((listener, _)) => {
+                        let listener = TcpListener::from_std(listener)
+                            .context("register the HTTPS listener")?;
+                        self.accept(listener, true).await
+                    }
+                    None => Ok(()),
+                }
+            };
+            let (http, https, ()) = tokio::join!(http, https, self.receive(inbox));
+            self.shutdown.cancel();
+            self.tracker.close();
+            if tokio::time::timeout(DRAIN_TIMEOUT, self.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!("router: requests still in flight after the drain timeout");
             }
-        };
+            heartbeat.abort();
+            http.context("serve HTTP")?;
+            https.context("serve HTTPS")
+        })
+    }
+
+    /// Accepts connections until shutdown, serving each here or handing it to the thread
+    /// serving the fewest.
+    async fn accept(&self, listener: TcpListener, secure: bool) -> anyhow::Result<()> {
+        let local = listener.local_addr().context("listener address")?;
+        tracing::info!(addr = %local, tls = secure, "router listening");
+        loop {
+            let accepted = tokio::select! {
+                () = self.shutdown.cancelled() => return Ok(()),
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "router: accept failed");
+                    tokio::select! {
+                        () = self.shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+                    }
+                }
+            };
+            let serving = self.spread.pick(self.index);
+            if serving.thread == self.index {
+                self.serve(stream, peer, secure, serving);
+                continue;
+            }
+            let thread = serving.thread;
+            match stream.into_std() {
+                Ok(stream) => {
+                    let handoff = Handoff {
+                        stream,
+                        serving,
+                        peer,
+                        secure,
+                    };
+                    if let Err(refused) = self.spread.inboxes[thread].send(handoff) {
+                        // That thread has stopped accepting (the router is shutting down).
+                        self.take(refused.0);
+                    }
+                }
+                Err(error) => tracing::debug!(%peer, %error, "router: hand over a connection"),
+            }
+        }
+    }
+
+    /// Serves the connections other threads hand over, until shutdown.
+    async fn receive(&self, mut inbox: mpsc::UnboundedReceiver<Handoff>) {
+        loop {
+            let handoff = tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                handoff = inbox.recv() => handoff,
+            };
+            match handoff {
+                Some(handoff) => self.take(handoff),
+                None => return,
+            }
+        }
+    }
+
+    /// Serves a connection another thread accepted.
+    fn take(&self, handoff: Handoff) {
+        match TcpStream::from_std(handoff.stream) {
+            Ok(stream) => self.serve(stream, handoff.peer, handoff.secure, handoff.serving),
+            Err(error) => {
+                tracing::debug!(peer = %handoff.peer, %error, "router: take over a connection");
+            }
+        }
+    }
+
+    /// Serves a connection on a task of its own.
+    fn serve(&self, stream: TcpStream, peer: SocketAddr, secure: bool, serving: Serving) {
+        let local_port = stream.local_addr().map_or(0, |a| a.port());
         let info = Arc::new(ConnInfo {
-            forwarded: Forwarded::new(
-                peer.ip(),
-                if tls.is_some() { "https" } else { "http" },
-                stream.local_addr().map_or(local.port(), |a| a.port()),
-            ),
-            shutdown: shutdown.clone(),
-            tracker: tracker.clone(),
+            forwarded: Forwarded::new(peer.ip(), if secure { "https" } else { "http" }, local_port),
+            shutdown: self.shutdown.clone(),
+            tracker: self.tracker.clone(),
         });
-        let shared = shared.clone();
-        let builder = builder.clone();
-        let tls = tls.clone();
-        tracker.spawn(async move {
+        let shared = self.shared.clone();
+        let builder = self.builder.clone();
+        let tls = if secure { self.tls.clone() } else { None };
+        self.tracker.spawn(async move {
             if let Err(error) = connection(stream, tls, shared, builder, info).await {
                 tracing::debug!(%peer, %error, "client connection ended");
             }
+            drop(serving);
         });
     }
 }
@@ -338,5 +451,44 @@ async fn forget_unrouted(shared: Arc<Shared>, shutdown: CancellationToken) {
             .collect();
         shared.pool.retain(|addr| routed.contains(addr));
         shared.balancer.retain(|addr| routed.contains(addr));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serving(spread: &Spread) -> Vec<usize> {
+        spread
+            .serving
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_accepted_by_one_thread_is_spread_over_all() {
+        let (spread, _inboxes) = Spread::new(3);
+        // Thread 1 accepts six connections in a row.
+        let guards: Vec<Serving> = (0..6).map(|_| spread.pick(1)).collect();
+        let threads: Vec<usize> = guards.iter().map(|g| g.thread).collect();
+        assert_eq!(threads, [1, 0, 2, 1, 0, 2]);
+        assert_eq!(serving(&spread), [2, 2, 2]);
+    }
+
+    #[test]
+    fn the_accepting_thread_keeps_a_connection_unless_another_serves_fewer() {
+        let (spread, _inboxes) = Spread::new(2);
+        let first = spread.pick(0);
+        assert_eq!(first.thread, 0);
+        // Thread 0 serves one, thread 1 none: thread 1 takes the next, whoever accepts it.
+        assert_eq!(spread.pick(0).thread, 1);
+        drop(first);
+        assert_eq!(serving(&spread), [0, 0]);
+        assert_eq!(
+            spread.pick(1).thread,
+            1,
+            "a tie stays where it was accepted"
+        );
     }
 }
