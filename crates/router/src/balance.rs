@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxBuildHasher;
+
 use crate::table::Backend;
 
 /// How long a dyno that refused a connection (or never accepted one) gets no new requests,
@@ -24,8 +26,12 @@ pub enum Balancing {
     LeastOutstanding,
 }
 
+/// Apps with up to this many web dynos have their candidates chosen from without an
+/// allocation.
+const CANDIDATES_ON_STACK: usize = 16;
+
 /// One dyno as the choice sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Candidate {
     /// Requests in flight to it.
     pub outstanding: u32,
@@ -64,7 +70,7 @@ pub fn pick(candidates: &[Candidate], balancing: Balancing, random: u64) -> Opti
 /// Outstanding counts and quarantines per dyno address. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Balancer {
-    state: Arc<Mutex<HashMap<SocketAddr, DynoState>>>,
+    state: Arc<Mutex<HashMap<SocketAddr, DynoState, FxBuildHasher>>>,
 }
 
 #[derive(Debug, Default)]
@@ -83,22 +89,28 @@ impl Balancer {
         balancing: Balancing,
     ) -> Option<(usize, Outstanding)> {
         let random = rand::random::<u64>();
-        let now = Instant::now();
+        let mut now = None;
         let mut state = self.state.lock().expect("balancer lock poisoned");
-        let candidates: Vec<Candidate> = backends
-            .iter()
-            .map(|b| {
-                let dyno = state.get(&b.addr);
-                Candidate {
-                    outstanding: dyno.map_or(0, |d| d.outstanding),
-                    quarantined: dyno
-                        .and_then(|d| d.quarantined_until)
-                        .is_some_and(|until| until > now),
-                    tried: tried.contains(&b.addr),
-                }
-            })
-            .collect();
-        let index = pick(&candidates, balancing, random)?;
+        let mut candidate = |b: &Backend| {
+            let dyno = state.get(&b.addr);
+            Candidate {
+                outstanding: dyno.map_or(0, |d| d.outstanding),
+                quarantined: dyno
+                    .and_then(|d| d.quarantined_until)
+                    .is_some_and(|until| until > *now.get_or_insert_with(Instant::now)),
+                tried: tried.contains(&b.addr),
+            }
+        };
+        let index = if backends.len() <= CANDIDATES_ON_STACK {
+            let mut candidates = [Candidate::default(); CANDIDATES_ON_STACK];
+            for (slot, backend) in candidates.iter_mut().zip(backends) {
+                *slot = candidate(backend);
+            }
+            pick(&candidates[..backends.len()], balancing, random)
+        } else {
+            let candidates: Vec<Candidate> = backends.iter().map(candidate).collect();
+            pick(&candidates, balancing, random)
+        }?;
         let addr = backends[index].addr;
         state.entry(addr).or_default().outstanding += 1;
         Some((

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxBuildHasher;
 use tokio::net::TcpStream;
 
 use crate::error::{DynoError, RouterError};
@@ -43,15 +43,16 @@ impl ConnectError {
 }
 
 /// Idle connections by router thread and dyno address: a connection's socket is registered
-/// with the event loop of the thread that opened it, so it is used on that thread only.
+/// with the event loop of the thread that opened it, so it is used on that thread only. Each
+/// thread has its own part (its lock is only contended when dynos leave the route table).
 /// Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Pool {
-    idle: Arc<Mutex<IdleConnections>>,
+    threads: Arc<[Mutex<IdleConnections>]>,
 }
 
-/// Idle connections by the router thread that opened them and the dyno they go to.
-type IdleConnections = HashMap<(ThreadId, SocketAddr), Vec<Idle>>;
+/// One router thread's idle connections, by the dyno they go to.
+type IdleConnections = HashMap<SocketAddr, Vec<Idle>, FxBuildHasher>;
 
 struct Idle {
     conn: DynoConnection,
@@ -59,10 +60,24 @@ struct Idle {
 }
 
 impl Pool {
-    /// The most recently used idle connection to `addr` that is still open.
-    pub fn take(&self, addr: SocketAddr) -> Option<DynoConnection> {
-        let mut idle = self.idle.lock().expect("pool lock poisoned");
-        let list = idle.get_mut(&(std::thread::current().id(), addr))?;
+    /// An empty pool for `threads` router threads (numbered from 0).
+    pub fn new(threads: usize) -> Pool {
+        Pool {
+            threads: (0..threads.max(1))
+                .map(|_| Mutex::new(IdleConnections::default()))
+                .collect(),
+        }
+    }
+
+    fn thread(&self, thread: usize) -> std::sync::MutexGuard<'_, IdleConnections> {
+        self.threads[thread].lock().expect("pool lock poisoned")
+    }
+
+    /// The most recently used idle connection to `addr` that router thread `thread` opened
+    /// and that is still open.
+    pub fn take(&self, thread: usize, addr: SocketAddr) -> Option<DynoConnection> {
+        let mut idle = self.thread(thread);
+        let list = idle.get_mut(&addr)?;
         while let Some(idle) = list.pop() {
             if idle.since.elapsed() < POOL_IDLE_TIMEOUT && idle.conn.is_open() {
                 return Some(idle.conn);
@@ -84,10 +99,10 @@ impl Pool {
         Ok(DynoConnection::new(stream))
     }
 
-    /// Gives back a connection whose response ended.
-    pub fn put(&self, addr: SocketAddr, conn: DynoConnection) {
-        let mut idle = self.idle.lock().expect("pool lock poisoned");
-        let list = idle.entry((std::thread::current().id(), addr)).or_default();
+    /// Gives back a connection that router thread `thread` opened, once its response ended.
+    pub fn put(&self, thread: usize, addr: SocketAddr, conn: DynoConnection) {
+        let mut idle = self.thread(thread);
+        let list = idle.entry(addr).or_default();
         if list.len() >= MAX_IDLE_PER_DYNO {
             list.remove(0);
         }
@@ -99,16 +114,8 @@ impl Pool {
 
     /// Closes the idle connections to dynos that are no longer routed to.
     pub fn retain(&self, routed: impl Fn(&SocketAddr) -> bool) {
-        let mut idle = self.idle.lock().expect("pool lock poisoned");
-        idle.retain(|(_, addr), _| routed(addr));
-    }
-
-    /// Idle connections to `addr` (for tests).
-    pub fn idle_count(&self, addr: SocketAddr) -> usize {
-        let idle = self.idle.lock().expect("pool lock poisoned");
-        idle.iter()
-            .filter(|((_, a), _)| *a == addr)
-            .map(|(_, list)| list.len())
-            .sum()
+        for thread in 0..self.threads.len() {
+            self.thread(thread).retain(|addr, _| routed(addr));
+        }
     }
 }

@@ -81,6 +81,8 @@ impl Drop for HeldGuard<'_> {
 
 /// The client connection a request came on.
 pub(crate) struct ConnInfo {
+    /// The router thread serving the connection (its dyno connections are pooled apart).
+    pub thread: usize,
     /// Who the client is and how it connected, for the `X-Forwarded-*` headers.
     pub forwarded: Forwarded,
     pub shutdown: CancellationToken,
@@ -94,13 +96,14 @@ impl Shared {
         routes: watch::Receiver<Arc<RouteTable>>,
         sink: LogSink,
     ) -> Shared {
+        let pool = Pool::new(config.threads);
         Shared {
             base_domain: config.base_domain.trim_matches('.').to_ascii_lowercase(),
             config,
             routes,
             sink,
             balancer: Balancer::default(),
-            pool: Pool::default(),
+            pool,
             waking: Mutex::new(HashSet::new()),
             held: HeldRequests::default(),
         }
@@ -288,7 +291,7 @@ async fn forward(
         };
         let addr = backend.addr;
         let connect_started = Instant::now();
-        let (mut dyno, connect, pooled) = match shared.pool.take(addr) {
+        let (mut dyno, connect, pooled) = match shared.pool.take(conn.thread, addr) {
             Some(dyno) => (dyno, Duration::ZERO, true),
             // Boxed: a new connection is rare, and its future is large.
             None => match Box::pin(Pool::connect(addr, timeouts.connect)).await {
@@ -388,10 +391,11 @@ fn respond(
     } else {
         let body = ResponseBody::new(dyno, &head);
         let pool = shared.pool.clone();
+        let thread = conn.thread;
         let on_end: OnEnd = Box::new(move |reusable| {
             drop(outstanding);
             if let Some(dyno) = reusable {
-                pool.put(addr, dyno);
+                pool.put(thread, addr, dyno);
             }
         });
         let body = DynoBody::new(body, shared.config.timeouts.response_idle, record, on_end);

@@ -371,6 +371,7 @@ impl Worker {
     fn serve(&self, stream: TcpStream, peer: SocketAddr, secure: bool, serving: Serving) {
         let local_port = stream.local_addr().map_or(0, |a| a.port());
         let info = Arc::new(ConnInfo {
+            thread: self.index,
             forwarded: Forwarded::new(peer.ip(), if secure { "https" } else { "http" }, local_port),
             shutdown: self.shutdown.clone(),
             tracker: self.tracker.clone(),
