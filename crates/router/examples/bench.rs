@@ -5,7 +5,8 @@
 //! equal; one slow; each serving one request at a time).
 //!
 //! `cargo run --release -p wharf-router --example bench [-- --seconds N] [--rounds N] [--rust]
-//! [--only TEXT]` (`--only` runs the rows whose name and connection count contain TEXT).
+//! [--only TEXT] [--connections N]` (`--only` runs the rows whose name and connection count
+//! contain TEXT, `--connections` those with N connections).
 //!
 //! Load comes from `wrk` when it is installed (`apt-get install wrk`), else (or with `--rust`)
 //! from a small load generator here, on its own thread. Each run is bounded by `--seconds`
@@ -75,6 +76,11 @@ fn main() -> anyhow::Result<()> {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned();
+    let only_connections = if args.iter().any(|a| a == "--connections") {
+        Some(number("--connections", 0)? as usize)
+    } else {
+        None
+    };
     let duration = Duration::from_secs(seconds.clamp(1, 60));
     // The upstreams and the router each get a runtime of two threads, as nginx gets two
     // worker processes of its own.
@@ -181,6 +187,7 @@ fn main() -> anyhow::Result<()> {
     let selected = |(name, _, connections): &(&str, SocketAddr, usize)| {
         only.as_ref()
             .is_none_or(|o| format!("{name} {connections}").contains(o.as_str()))
+            && only_connections.is_none_or(|n| n == *connections)
     };
     let comparison: Vec<_> = comparison.into_iter().filter(selected).collect();
     let mut measured: Vec<Vec<Measured>> = vec![Vec::new(); comparison.len()];

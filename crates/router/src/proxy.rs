@@ -290,27 +290,29 @@ async fn forward(
             );
         };
         let addr = backend.addr;
-        let connect_started = Instant::now();
         let (mut dyno, connect, pooled) = match shared.pool.take(conn.thread, addr) {
             Some(dyno) => (dyno, Duration::ZERO, true),
-            // Boxed: a new connection is rare, and its future is large.
-            None => match Box::pin(Pool::connect(addr, timeouts.connect)).await {
-                Ok(dyno) => (dyno, connect_started.elapsed(), false),
-                Err(error) => {
-                    tracing::debug!(%addr, dyno = %backend.dyno, %error, "no connection to dyno");
-                    record.dyno(&backend.dyno, connect_started.elapsed());
-                    shared.balancer.quarantine(addr);
-                    let error = error.router_error();
-                    tried.push(addr);
-                    last_error = Some(error);
-                    if error.retryable() && tried.len() < MAX_DYNOS_TRIED {
-                        // Another dyno, from the newest table.
-                        table = shared.routes.borrow().clone();
-                        continue;
+            None => {
+                let connect_started = Instant::now();
+                // Boxed: a new connection is rare, and its future is large.
+                match Box::pin(Pool::connect(addr, timeouts.connect)).await {
+                    Ok(dyno) => (dyno, connect_started.elapsed(), false),
+                    Err(error) => {
+                        tracing::debug!(%addr, dyno = %backend.dyno, %error, "no connection to dyno");
+                        record.dyno(&backend.dyno, connect_started.elapsed());
+                        shared.balancer.quarantine(addr);
+                        let error = error.router_error();
+                        tried.push(addr);
+                        last_error = Some(error);
+                        if error.retryable() && tried.len() < MAX_DYNOS_TRIED {
+                            // Another dyno, from the newest table.
+                            table = shared.routes.borrow().clone();
+                            continue;
+                        }
+                        return refuse(record, error);
                     }
-                    return refuse(record, error);
                 }
-            },
+            }
         };
         record.dyno(&backend.dyno, connect);
         record.sending();

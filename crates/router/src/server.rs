@@ -45,6 +45,9 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// The HTTP router. Build it with [`Router::new`], run it with [`Router::serve`].
 pub struct Router {
     shared: Arc<Shared>,
+    spread: Spread,
+    /// Each thread's inbox of connections accepted by another.
+    inboxes: Vec<mpsc::UnboundedReceiver<Handoff>>,
 }
 
 impl Router {
@@ -56,9 +59,17 @@ impl Router {
         routes: watch::Receiver<Arc<RouteTable>>,
         log: impl Fn(Uuid, RouterLogLine) + Send + Sync + 'static,
     ) -> Router {
+        let (spread, inboxes) = Spread::new(config.threads.max(1));
         Router {
             shared: Arc::new(Shared::new(config, routes, Arc::new(log))),
+            spread,
+            inboxes,
         }
+    }
+
+    /// Client connections served by each router thread (for tests and metrics).
+    pub fn client_connections(&self) -> ClientConnections {
+        ClientConnections(self.spread.serving.clone())
     }
 
     /// Requests in flight to dynos, by address (for tests and metrics).
@@ -118,17 +129,14 @@ impl Router {
             )),
             None => None,
         };
-        let threads = self.shared.config.threads.max(1);
-        let (spread, inboxes) = Spread::new(threads);
         let mut workers = Vec::new();
-        for (index, inbox) in inboxes.into_iter().enumerate() {
+        for (index, inbox) in self.inboxes.into_iter().enumerate() {
             let listeners = Listeners {
                 plain: plain.try_clone().context("share the HTTP listener")?,
                 secure: match &secure {
-                    Some((listener, acceptor)) => Some((
-                        listener.try_clone().context("share the HTTPS listener")?,
-                        acceptor.clone(),
-                    )),
+                    Some((listener, _)) => {
+                        Some(listener.try_clone().context("share the HTTPS listener")?)
+                    }
                     None => None,
                 },
             };
@@ -136,7 +144,7 @@ impl Router {
                 index,
                 shared: self.shared.clone(),
                 builder: builder.clone(),
-                spread: spread.clone(),
+                spread: self.spread.clone(),
                 tls: secure.as_ref().map(|(_, acceptor)| acceptor.clone()),
                 tracker: TaskTracker::new(),
                 shutdown: shutdown.clone(),
@@ -168,10 +176,21 @@ impl Router {
     }
 }
 
+/// How many client connections each router thread serves. Cheap to clone.
+#[derive(Clone)]
+pub struct ClientConnections(Arc<[AtomicUsize]>);
+
+impl ClientConnections {
+    pub fn per_thread(&self) -> Vec<usize> {
+        self.0.iter().map(|n| n.load(Ordering::Relaxed)).collect()
+    }
+}
+
 /// The listeners every router thread accepts on.
 struct Listeners {
     plain: std::net::TcpListener,
-    secure: Option<(std::net::TcpListener, TlsAcceptor)>,
+    /// Served with [`Worker::tls`].
+    secure: Option<std::net::TcpListener>,
 }
 
 /// A client connection accepted by one router thread for another to serve.
@@ -245,6 +264,7 @@ struct Worker {
     shared: Arc<Shared>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     spread: Spread,
+    /// For connections accepted on the HTTPS listener.
     tls: Option<TlsAcceptor>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
@@ -276,7 +296,7 @@ impl Worker {
             let http = self.accept(plain, false);
             let https = async {
                 match listeners.secure {
-                    Some((listener, _)) => {
+                    Some(listener) => {
                         let listener = TcpListener::from_std(listener)
                             .context("register the HTTPS listener")?;
                         self.accept(listener, true).await

@@ -111,6 +111,52 @@ async fn forwards_with_rewritten_headers_and_logs_a_line() {
 }
 
 #[tokio::test]
+async fn client_connections_are_spread_over_the_router_threads() {
+    let upstream = echo_headers().await;
+    let router = Harness::with(
+        table([app("myapp", &[upstream.addr])]),
+        |config| config.threads = 2,
+        None,
+    )
+    .await;
+    // A burst of connections, made before any is served: whichever thread wakes first
+    // accepts most of them.
+    let streams: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| std::net::TcpStream::connect(router.addr).unwrap())
+        .collect();
+    let mut clients = Vec::new();
+    for stream in streams {
+        stream.set_nonblocking(true).unwrap();
+        let mut client = Client::from_stream(TcpStream::from_std(stream).unwrap()).await;
+        let reply = client.get("myapp.wharf.test", "/").await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        clients.push(client);
+    }
+    // Each accepted connection went to the thread serving the fewest, whichever accepted it.
+    assert_eq!(router.connections.per_thread(), [4, 4]);
+    // Wherever a connection is served, it keeps working and knows its client.
+    let port = router.addr.port().to_string();
+    for client in &mut clients {
+        let reply = client.get("myapp.wharf.test", "/again").await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(header(&reply.body, "x-forwarded-for"), Some("127.0.0.1"));
+        assert_eq!(header(&reply.body, "x-forwarded-port"), Some(port.as_str()));
+    }
+    drop(clients);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while router.connections.per_thread() != [0, 0] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "closed connections still counted: {:?}",
+            router.connections.per_thread()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    router.stop().await;
+    upstream.stop().await;
+}
+
+#[tokio::test]
 async fn generates_a_request_id_when_the_clients_is_not_valid() {
     let upstream = echo_headers().await;
     let router = Harness::start(table([app("myapp", &[upstream.addr])])).await;

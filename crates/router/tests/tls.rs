@@ -100,15 +100,18 @@ async fn serves_https_with_the_certificate_for_the_name_asked() {
         .insert("shop.example.com".into(), "myapp".into());
     let router = Harness::with(
         routes,
-        |_| {},
+        |config| config.threads = 2,
         Some(Arc::new(server_config(resolver).unwrap())),
     )
     .await;
     let tls_addr = router.tls_addr.unwrap();
     let port = tls_addr.port();
 
-    // HTTP/1.1 (ALPN) to the app's own name: the default (wildcard) certificate.
+    // HTTP/1.1 (ALPN) to the app's own name: the default (wildcard) certificate. The two
+    // connections stay open: the second is served by the other router thread, handed over
+    // (TLS handshake and all) when the first thread accepted it.
     let connector = pki.connector(&[b"http/1.1"]);
+    let mut open = Vec::new();
     for (name, der) in [
         ("myapp.wharf.test", &default_der),
         ("shop.example.com", &shop_der),
@@ -132,7 +135,9 @@ async fn serves_https_with_the_certificate_for_the_name_asked() {
             (reply.status, reply.body),
             (200, format!("https {port} HTTP/1.1"))
         );
+        open.push(sender);
     }
+    assert_eq!(router.connections.per_thread(), [1, 1]);
 
     // HTTP/2 by ALPN.
     let stream = connect(

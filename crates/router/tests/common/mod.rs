@@ -224,6 +224,7 @@ pub struct Harness {
     pub shutdown: CancellationToken,
     pub balancer: wharf_router::balance::Balancer,
     pub held: wharf_router::HeldRequests,
+    pub connections: wharf_router::server::ClientConnections,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -251,6 +252,7 @@ impl Harness {
         });
         let balancer = router.balancer();
         let held = router.held_requests();
+        let connections = router.client_connections();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tls_addr, tls) = match tls {
@@ -274,6 +276,7 @@ impl Harness {
             shutdown,
             balancer,
             held,
+            connections,
             task,
         }
     }
@@ -355,7 +358,10 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
+        Client::from_stream(TcpStream::connect(addr).await.unwrap()).await
+    }
+
+    pub async fn from_stream(stream: TcpStream) -> Client {
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .unwrap();
