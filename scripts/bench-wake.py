@@ -146,7 +146,7 @@ def main():
     def ms(values):
         return f"{statistics.median(values) * 1000:8.1f} ms   (min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f})"
 
-    print(f"| wake ({rounds} rounds)                              | median (min, max)                 |")
+    print(f"| {f'wake ({rounds} rounds)':<49} | median (min, max)                 |")
     print("|---------------------------------------------------|-----------------------------------|")
     print(f"| bare start to first 200 (python3, no container)   | {ms(bare)} |")
     print(f"| request to a sleeping app, through the router     | {ms(wakes)} |")
