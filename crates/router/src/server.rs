@@ -197,9 +197,17 @@ struct Listeners {
 struct Handoff {
     stream: std::net::TcpStream,
     serving: Serving,
+    from: Origin,
+}
+
+/// Where an accepted connection came from.
+#[derive(Clone, Copy)]
+struct Origin {
     peer: SocketAddr,
     /// Accepted on the HTTPS listener.
     secure: bool,
+    /// The port it was accepted on (the listener's).
+    port: u16,
 }
 
 /// Spreads client connections evenly over the router threads. Every thread accepts, and a
@@ -339,9 +347,14 @@ impl Worker {
                     }
                 }
             };
+            let from = Origin {
+                peer,
+                secure,
+                port: local.port(),
+            };
             let serving = self.spread.pick(self.index);
             if serving.thread == self.index {
-                self.serve(stream, peer, secure, serving);
+                self.serve(stream, from, serving);
                 continue;
             }
             let thread = serving.thread;
@@ -350,8 +363,7 @@ impl Worker {
                     let handoff = Handoff {
                         stream,
                         serving,
-                        peer,
-                        secure,
+                        from,
                     };
                     if let Err(refused) = self.spread.inboxes[thread].send(handoff) {
                         // That thread has stopped accepting (the router is shutting down).
@@ -380,19 +392,20 @@ impl Worker {
     /// Serves a connection another thread accepted.
     fn take(&self, handoff: Handoff) {
         match TcpStream::from_std(handoff.stream) {
-            Ok(stream) => self.serve(stream, handoff.peer, handoff.secure, handoff.serving),
+            Ok(stream) => self.serve(stream, handoff.from, handoff.serving),
             Err(error) => {
-                tracing::debug!(peer = %handoff.peer, %error, "router: take over a connection");
+                let peer = handoff.from.peer;
+                tracing::debug!(%peer, %error, "router: take over a connection");
             }
         }
     }
 
     /// Serves a connection on a task of its own.
-    fn serve(&self, stream: TcpStream, peer: SocketAddr, secure: bool, serving: Serving) {
-        let local_port = stream.local_addr().map_or(0, |a| a.port());
+    fn serve(&self, stream: TcpStream, from: Origin, serving: Serving) {
+        let Origin { peer, secure, port } = from;
         let info = Arc::new(ConnInfo {
             thread: self.index,
-            forwarded: Forwarded::new(peer.ip(), if secure { "https" } else { "http" }, local_port),
+            forwarded: Forwarded::new(peer.ip(), if secure { "https" } else { "http" }, port),
             shutdown: self.shutdown.clone(),
             tracker: self.tracker.clone(),
         });
@@ -480,11 +493,7 @@ mod tests {
     use super::*;
 
     fn serving(spread: &Spread) -> Vec<usize> {
-        spread
-            .serving
-            .iter()
-            .map(|n| n.load(Ordering::Relaxed))
-            .collect()
+        ClientConnections(spread.serving.clone()).per_thread()
     }
 
     #[test]
