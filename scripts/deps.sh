@@ -3,6 +3,18 @@
 # scripts/test; installs only what is missing, so it is quick on a prepared machine.
 set -euo pipefail
 
+# Installing packages and running containers needs root: a script sourcing this runs again
+# through sudo when started as another user (a fresh Debian machine may have no sudo, and its
+# user is root). The scripts that source this live in scripts/ and have changed to the
+# repository's root.
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    exec sudo -- "$PWD/scripts/$(basename "$0")" "$@"
+  fi
+  echo "wharf: $0 needs root (it installs packages and runs containers): run it as root" >&2
+  exit 1
+fi
+
 # apt_install PACKAGE...: installs the packages that are not installed yet.
 apt_install() {
   local missing=()
@@ -11,10 +23,6 @@ apt_install() {
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "wharf: installing ${missing[*]}"
-    if [ "$(id -u)" -ne 0 ]; then
-      echo "wharf: installing packages needs root: run this script with sudo" >&2
-      exit 1
-    fi
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
@@ -44,8 +52,7 @@ apt_install crun runc tini python3
 if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = tmpfs ] \
   && grep -qw '^hugetlb' /proc/cgroups \
   && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
-  if [ "$(id -u)" -eq 0 ] \
-    && mkdir -p /sys/fs/cgroup/hugetlb \
+  if mkdir -p /sys/fs/cgroup/hugetlb \
     && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb; then
     echo "wharf: mounted the hugetlb cgroup (v1) for crun"
   else
