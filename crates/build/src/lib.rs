@@ -1,7 +1,7 @@
 //! Wharf's slug compiler: turns an app's source into a slug with buildpacks that follow the
 //! classic contract (`bin/detect`, `bin/compile`, `bin/release`), and packs it.
 
-pub mod archive;
+pub use wharf_tenant_fs::archive;
 pub mod builder;
 pub mod buildpack;
 pub mod builtin;
