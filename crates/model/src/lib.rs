@@ -5,6 +5,7 @@ mod account;
 mod addon;
 mod app;
 mod build;
+mod buildpack;
 mod config;
 mod domain;
 mod formation;
@@ -18,6 +19,9 @@ pub use addon::{
 };
 pub use app::{generate_app_name, App, AppName, Collaborator};
 pub use build::{Build, BuildStatus};
+pub use buildpack::{
+    BuildpackName, BuildpackRegistration, BUILDPACK_NAME_MAX, RESERVED_BUILDPACK_NAMES,
+};
 pub use config::{ConfigChanges, ConfigKey, ConfigVars, CONFIG_VARS_MAX_BYTES};
 pub use domain::{
     certificate_covers, generate_sni_endpoint_name, Domain, Hostname, SniEndpoint, SniEndpointRef,

@@ -130,6 +130,16 @@ impl Store {
         .rows_affected())
     }
 
+    /// The source URLs of every pending build (on any app): the sources that are still to be
+    /// read, which must not expire yet.
+    pub async fn pending_build_sources(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT source_url FROM builds WHERE status = 'pending' AND source_url IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The app's builds, newest first.
     pub async fn builds(&self, app_id: Uuid) -> Result<Vec<Build>> {
         let rows = sqlx::query(&format!(

@@ -1,5 +1,6 @@
 //! Wharf's state store: accounts, apps, the release ledger, slugs, the formation,
-//! collaborators, custom domains and SNI endpoints, in SQLite (the embedded default) or PostgreSQL.
+//! collaborators, custom domains, SNI endpoints and registered buildpacks, in SQLite (the
+//! embedded default) or PostgreSQL.
 //!
 //! [`Store`] is one type over two SQL engines, reached through sqlx's `Any` driver. Every
 //! statement is written in the subset of SQL both engines speak (`$1` parameters, `TEXT` and
@@ -19,6 +20,7 @@
 mod accounts;
 mod addons;
 mod apps;
+mod buildpack_registrations;
 mod builds;
 mod collaborators;
 mod domains;

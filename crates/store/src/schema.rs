@@ -178,6 +178,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (app_id, name)
     );
     "#,
+    // 6: buildpacks an admin registered: directories on the server apps may use by name.
+    r#"
+    CREATE TABLE buildpack_registrations (
+        name TEXT PRIMARY KEY,
+        dir TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL REFERENCES accounts (id)
+    );
+    "#,
 ];
 
 pub(crate) async fn migrate(store: &Store) -> anyhow::Result<()> {
