@@ -1,0 +1,165 @@
+//! Test support (feature `test-net`): a network namespace of the test's own, joined to this
+//! one by a veth pair, so that a test's receivers (an rsyslog, an HTTPS server) have an
+//! address that is not one of this host's. Drains can then reach them under the same policy
+//! as production, with the namespace's block allowed, and traffic never leaves the machine.
+//!
+//! Each `TestNet` takes a free `/30` of `198.18.0.0/15` (benchmarking, never routed on the
+//! internet): `.1` is this side of the pair (an address of this host, so the policy refuses
+//! it), `.2` the namespace's side. Dropping it deletes the namespace, which deletes the pair.
+//! Needs root and `ip` (iproute2).
+
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::os::fd::AsFd;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::cidr::Cidr;
+
+/// The block test namespaces take their addresses from: what a test's policy allows.
+pub const TEST_BLOCK: &str = "198.18.0.0/15";
+/// Namespaces are named `wharf-test-<pid>-<n>`, so stale ones of dead test processes can be
+/// found and deleted.
+const PREFIX: &str = "wharf-test-";
+
+/// Held while a namespace is made (released when the file closes).
+const LOCK_FILE: &str = "/run/wharf-test-net.lock";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace with one address, reachable from this one.
+pub struct TestNet {
+    name: String,
+    /// This side of the veth pair (an address of this host).
+    pub host: Ipv4Addr,
+    /// The namespace's side: where its receivers listen.
+    pub peer: Ipv4Addr,
+}
+
+impl TestNet {
+    /// Creates the namespace and the pair, with the first free `/30` of [`TEST_BLOCK`].
+    pub fn create() -> Result<TestNet, String> {
+        // One creation at a time on this machine, so that two never take the same block.
+        let lock =
+            File::create(LOCK_FILE).map_err(|error| format!("create {LOCK_FILE}: {error}"))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|error| format!("lock {LOCK_FILE}: {error}"))?;
+        remove_stale();
+        let pid = std::process::id();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{PREFIX}{pid}-{n}");
+        let id = format!("{:x}", (pid << 8) ^ n);
+        let (outside, inside) = (format!("wo{id}"), format!("wi{id}"));
+        let (host, peer) = free_block(pid.wrapping_mul(64).wrapping_add(n))?;
+        ip(&["netns", "add", &name])?;
+        let net = TestNet { name, host, peer };
+        ip(&[
+            "link", "add", &outside, "type", "veth", "peer", "name", &inside, "netns", &net.name,
+        ])?;
+        ip(&["addr", "add", &format!("{host}/30"), "dev", &outside])?;
+        ip(&["link", "set", &outside, "up"])?;
+        net.exec(&["addr", "add", &format!("{peer}/30"), "dev", &inside])?;
+        net.exec(&["link", "set", &inside, "up"])?;
+        net.exec(&["link", "set", "lo", "up"])?;
+        Ok(net)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A TCP listener inside the namespace on the peer address (`port` 0: any free port).
+    /// The socket is made by a thread that joined the namespace; it stays there, and any
+    /// thread may accept on it.
+    pub fn listen(&self, port: u16) -> std::io::Result<TcpListener> {
+        let path = format!("/run/netns/{}", self.name);
+        let peer = self.peer;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let namespace = File::open(&path)?;
+                    rustix::thread::move_into_link_name_space(
+                        namespace.as_fd(),
+                        Some(rustix::thread::LinkNameSpaceType::Network),
+                    )?;
+                    TcpListener::bind((peer, port))
+                })
+                .join()
+                .expect("the listening thread does not panic")
+        })
+    }
+
+    /// `program` run inside the namespace (`ip netns exec NAME program`; `ip` execs it, so
+    /// the child is the program itself).
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+
+    fn exec(&self, args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["netns", "exec", &self.name, "ip"];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.name]);
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|error| format!("run ip (iproute2): {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// The first `/30` of the test block, from `start` on, with no address of this host in it.
+fn free_block(start: u32) -> Result<(Ipv4Addr, Ipv4Addr), String> {
+    let own = crate::own::read()?;
+    let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
+    const BLOCKS: u32 = 1 << 15;
+    for offset in 0..BLOCKS {
+        let network = base + ((start.wrapping_add(offset) % BLOCKS) << 2);
+        let block = Cidr::containing(IpAddr::V4(Ipv4Addr::from(network)), 30)?;
+        let taken = own
+            .iter()
+            .any(|cidr| block.covers(cidr) || cidr.covers(&block));
+        if !taken {
+            return Ok((Ipv4Addr::from(network + 1), Ipv4Addr::from(network + 2)));
+        }
+    }
+    Err(format!("no free /30 left in {TEST_BLOCK}"))
+}
+
+/// Deletes the namespaces of test processes that died before dropping theirs.
+fn remove_stale() {
+    let Ok(output) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}
