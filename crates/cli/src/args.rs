@@ -349,7 +349,8 @@ pub struct BuildsCachePurgeArgs {
     pub confirm: Option<String>,
 }
 
-/// A buildpack: a built-in name (`python`), an absolute path on the server, or a git URL.
+/// A buildpack: a built-in name (`python`), the name of a buildpack an admin registered
+/// (`wharf buildpacks:registered`), or a git URL (`https://`, `http://`, `git://`).
 #[derive(Debug, Clone, Args)]
 pub struct BuildpacksAddArgs {
     /// The buildpack
@@ -388,6 +389,29 @@ pub struct BuildpacksRemoveArgs {
     pub index: Option<u32>,
     #[command(flatten)]
     pub app: AppArgs,
+}
+
+/// `buildpacks:register NAME DIR` (admins only).
+#[derive(Debug, Clone, Args)]
+pub struct BuildpacksRegisterArgs {
+    /// The name apps add it by: lowercase letters, digits, '-', '_' and '.'
+    pub name: String,
+    /// The buildpack's directory on the server (an absolute path, with bin/detect and
+    /// bin/compile)
+    pub dir: String,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `buildpacks:unregister NAME` (admins only).
+#[derive(Debug, Clone, Args)]
+pub struct BuildpacksUnregisterArgs {
+    /// The registered buildpack's name
+    pub name: String,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -11,13 +11,13 @@ use crate::commands::addons::{
 
 use crate::args::{
     AccessChangeArgs, AppArgs, AppJsonArgs, AppsCreateArgs, AppsDestroyArgs, AppsInfoArgs,
-    BuildpacksAddArgs, BuildpacksRemoveArgs, BuildpacksSetArgs, BuildsArgs, BuildsCachePurgeArgs,
-    BuildsInfoArgs, BuildsOutputArgs, CertsAddArgs, CertsInfoArgs, CertsRemoveArgs,
-    CertsUpdateArgs, ConfigArgs, ConfigGetArgs, ConfigSetArgs, ConfigUnsetArgs, DeployArgs,
-    DomainArgs, DomainJsonArgs, DomainsAddArgs, DomainsUpdateArgs, GitCredentialsArgs,
-    GitRemoteArgs, JsonArgs, LoginArgs, LogsArgs, PsArgs, PsRestartArgs, PsScaleArgs, PsStopArgs,
-    PsTypeArgs, ReleasesArgs, ReleasesInfoArgs, RollbackArgs, RunArgs, RunDetachedArgs,
-    UsersCreateArgs,
+    BuildpacksAddArgs, BuildpacksRegisterArgs, BuildpacksRemoveArgs, BuildpacksSetArgs,
+    BuildpacksUnregisterArgs, BuildsArgs, BuildsCachePurgeArgs, BuildsInfoArgs, BuildsOutputArgs,
+    CertsAddArgs, CertsInfoArgs, CertsRemoveArgs, CertsUpdateArgs, ConfigArgs, ConfigGetArgs,
+    ConfigSetArgs, ConfigUnsetArgs, DeployArgs, DomainArgs, DomainJsonArgs, DomainsAddArgs,
+    DomainsUpdateArgs, GitCredentialsArgs, GitRemoteArgs, JsonArgs, LoginArgs, LogsArgs, PsArgs,
+    PsRestartArgs, PsScaleArgs, PsStopArgs, PsTypeArgs, ReleasesArgs, ReleasesInfoArgs,
+    RollbackArgs, RunArgs, RunDetachedArgs, UsersCreateArgs,
 };
 
 /// All client commands; the binary adds a `server` subcommand next to them via
@@ -94,6 +94,15 @@ pub enum Command {
     /// Remove all buildpacks: builds detect them again
     #[command(name = "buildpacks:clear")]
     BuildpacksClear(AppArgs),
+    /// Register a directory on the server as a buildpack apps add by name (admins only)
+    #[command(name = "buildpacks:register")]
+    BuildpacksRegister(BuildpacksRegisterArgs),
+    /// List the buildpacks admins registered (admins also see their directories)
+    #[command(name = "buildpacks:registered")]
+    BuildpacksRegistered(JsonArgs),
+    /// Unregister a buildpack: apps that list it fail to build until they change (admins only)
+    #[command(name = "buildpacks:unregister")]
+    BuildpacksUnregister(BuildpacksUnregisterArgs),
 
     /// List an app's releases, newest first
     #[command(name = "releases")]

@@ -5,6 +5,7 @@ pub(crate) mod addons;
 mod apps;
 mod apps_lifecycle;
 mod auth;
+mod buildpack_registrations;
 mod buildpacks;
 mod builds;
 mod certs;
@@ -53,6 +54,15 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::BuildpacksRemove(args) => buildpacks::remove(args, settings, ui).await,
         Command::BuildpacksSet(args) => buildpacks::set(args, settings, ui).await,
         Command::BuildpacksClear(args) => buildpacks::clear(args, settings, ui).await,
+        Command::BuildpacksRegister(args) => {
+            buildpack_registrations::register(args, settings, ui).await
+        }
+        Command::BuildpacksRegistered(args) => {
+            buildpack_registrations::registered(args, settings, ui).await
+        }
+        Command::BuildpacksUnregister(args) => {
+            buildpack_registrations::unregister(args, settings, ui).await
+        }
         Command::Releases(args) => releases::list(args, settings, ui).await,
         Command::ReleasesInfo(args) => releases::info(args, settings, ui).await,
         Command::Rollback(args) => rollback::rollback(args, settings, ui).await,

@@ -4,6 +4,7 @@
 mod addons;
 mod apps;
 mod auth;
+mod buildpack_registrations;
 mod buildpacks;
 mod builds;
 mod config;
