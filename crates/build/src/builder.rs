@@ -30,6 +30,8 @@ pub struct BuilderConfig {
     pub build_timeout: Duration,
     /// Memory for the build's containers.
     pub build_memory_bytes: u64,
+    /// Where a build may connect on the app's behalf (git buildpacks' hosts).
+    pub outbound: wharf_outbound::Policy,
 }
 
 impl BuilderConfig {
@@ -46,6 +48,7 @@ impl BuilderConfig {
             source_limit: Self::DEFAULT_SOURCE_LIMIT,
             build_timeout: Self::DEFAULT_BUILD_TIMEOUT,
             build_memory_bytes: Self::DEFAULT_BUILD_MEMORY,
+            outbound: wharf_outbound::Policy::new(wharf_outbound::AllowList::default()),
         }
     }
 
@@ -159,12 +162,9 @@ impl Builder {
     /// Deletes the app's build cache.
     pub async fn purge_cache(&self, app_id: Uuid) -> anyhow::Result<()> {
         let dir = self.inner.config.cache_dir(app_id);
-        match tokio::fs::remove_dir_all(&dir).await {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                Err(error).with_context(|| format!("remove {}", dir.display()))
-            }
-            _ => Ok(()),
-        }
+        crate::compile::remove_dir(dir)
+            .await
+            .context("remove the build cache")
     }
 
     /// Records a pending build and starts it. Returns the build, its live log, and a handle
@@ -176,6 +176,7 @@ impl Builder {
         lock: Option<AppLockGuard>,
     ) -> anyhow::Result<(Build, Arc<BuildLog>, tokio::task::JoinHandle<BuildResult>)> {
         let config = &self.inner.config;
+        // Server path: `<data-dir>/builds`.
         tokio::fs::create_dir_all(config.builds_dir())
             .await
             .context("create builds dir")?;
@@ -248,10 +249,8 @@ impl Builder {
                 self.compile(build_id, &request, &work, log, &mut outcome),
             )
             .await;
-            if let Err(error) = tokio::fs::remove_dir_all(&work).await {
-                if error.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(%error, dir = %work.display(), "remove build dir");
-                }
+            if let Err(error) = crate::compile::remove_dir(work.clone()).await {
+                tracing::warn!(error = format!("{error:#}"), dir = %work.display(), "remove build dir");
             }
             match result {
                 Ok(Ok(version)) => Some(version),

@@ -1,6 +1,8 @@
 //! The built-in buildpacks, carried inside the binary and written out at start so that they
 //! are used exactly like third-party ones (a directory with `bin/detect`, `bin/compile`,
 //! `bin/release`).
+//!
+//! Server paths only: `<data-dir>/buildpacks`, written from the binary; builds get copies.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

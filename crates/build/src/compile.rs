@@ -11,13 +11,19 @@ use uuid::Uuid;
 use wharf_model::{ConfigVars, ProcessTypes, ReleaseStatus};
 use wharf_slugignore::SlugIgnore;
 use wharf_store::{BuildOutcome, NewSlug};
+use wharf_tenant_fs::{Kind, TreeDir};
 
 use crate::archive::{pack_slug, unpack, LinkPolicy};
 use crate::builder::{BuildRequest, Builder};
-use crate::buildpack::{self, BuildpackSource, BUILTIN};
+use crate::buildpack::{BuildpackSource, BUILTIN};
 use crate::log::BuildLog;
-use crate::step::{chown_tree, mount, profile_command, StepOutput, BUILD_USER};
+use crate::step::{chown_tree, mount, profile_command, StepOutput};
 use crate::{procfile, release_yaml};
+
+/// The largest Procfile or `.slugignore` the server reads.
+const SMALL_FILE_LIMIT: u64 = 256 * 1024;
+/// The largest `export` file a buildpack may hand on.
+const EXPORT_LIMIT: u64 = 1024 * 1024;
 
 impl Builder {
     /// Everything between the source and the release. Returns the released version.
@@ -34,12 +40,8 @@ impl Builder {
         log.heading(&format!("Building on the {} stack", config.stack_name));
         let app_dir = work.join("app");
         let env_dir = work.join("env");
+        let exports_dir = work.join("exports");
         let cache_dir = config.cache_dir(request.app.id);
-        for dir in [&app_dir, &env_dir, &cache_dir] {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .with_context(|| format!("create {}", dir.display()))?;
-        }
         let (archive, limit) = (request.archive.clone(), config.source_limit);
         let unpack_dir = app_dir.clone();
         tokio::task::spawn_blocking(move || {
@@ -48,38 +50,29 @@ impl Builder {
         .await
         .context("unpack source")?
         .map_err(|e| anyhow::anyhow!("The source could not be unpacked: {e}"))?;
-        let ignore = read_slugignore(&app_dir).await?;
-        if !ignore.is_empty() {
-            let (dir, rules) = (app_dir.clone(), ignore.clone());
-            tokio::task::spawn_blocking(move || remove_ignored(&dir, &rules))
-                .await
-                .context("apply .slugignore")??;
-        }
+        let ignore = blocking(app_dir.clone(), apply_slugignore).await?;
 
         let current = store.current_release(request.app.id).await?;
-        write_env_dir(&env_dir, &current.config).await?;
-        chown_tree(&app_dir, BUILD_USER).await?;
-        chown_tree(&cache_dir, BUILD_USER).await?;
+        let vars = current.config.clone();
+        blocking(env_dir.clone(), move |dir| write_env_dir(dir, &vars)).await?;
+        // Created empty: export files are added between buildpacks.
+        blocking(exports_dir.clone(), |_| Ok(())).await?;
+        chown_tree(&app_dir).await?;
+        chown_tree(&cache_dir).await?;
 
         let buildpacks = self.select_buildpacks(build_id, request, work, log).await?;
         outcome.buildpacks = buildpacks.iter().map(|(name, _)| name.clone()).collect();
-        let mut exports = Vec::new();
         for (index, (name, dir)) in buildpacks.iter().enumerate() {
             let mounts = vec![
                 mount(&app_dir, "/app", false),
                 mount(&cache_dir, "/cache", false),
                 mount(&env_dir, "/env", true),
                 mount(dir, "/buildpack", false),
+                mount(&exports_dir, "/exports", true),
             ];
-            // Earlier buildpacks' `export` files, sourced before this one compiles.
-            let exports_dir = dir.join(".wharf-exports");
-            for (order, earlier) in exports.iter().enumerate() {
-                tokio::fs::create_dir_all(&exports_dir).await?;
-                tokio::fs::copy(earlier, exports_dir.join(format!("{order:02}")))
-                    .await
-                    .context("hand on an export file")?;
-            }
-            let script = "set -a; for f in /buildpack/.wharf-exports/*; do [ -f \"$f\" ] && . \"$f\"; done; \
+            // Earlier buildpacks' `export` files (copied by the server into a directory of its
+            // own, read-only here), sourced before this one compiles.
+            let script = "set -a; for f in /exports/*; do [ -f \"$f\" ] && . \"$f\"; done; \
                           set +a; exec /buildpack/bin/compile /app /cache /env";
             let report = self
                 .run_container(
@@ -104,9 +97,22 @@ impl Builder {
                     report.code
                 );
             }
-            let export = dir.join("export");
-            if export.is_file() {
-                exports.push(export);
+            let (from, to) = (dir.clone(), exports_dir.clone());
+            let bytes = blocking(from, |buildpack| {
+                buildpack
+                    .read(Path::new("export"), EXPORT_LIMIT)
+                    .map_err(anyhow::Error::new)
+            })
+            .await
+            .with_context(|| format!("The {name} buildpack's export file cannot be used"))?;
+            if let Some(bytes) = bytes {
+                blocking(to, move |exports| {
+                    exports
+                        .write_new(Path::new(&format!("{index:02}")), &bytes, 0o644)
+                        .map_err(anyhow::Error::new)
+                })
+                .await
+                .context("hand on an export file")?;
             }
         }
 
@@ -143,6 +149,8 @@ impl Builder {
                 },
             )
             .await?;
+        // Server path: the packed slug, outside every tree a container sees, moves to
+        // `<data-dir>/slugs`.
         tokio::fs::create_dir_all(config.data_dir.join("slugs")).await?;
         tokio::fs::rename(&packed_path, config.slug_path(slug.id))
             .await
@@ -216,14 +224,20 @@ impl Builder {
         work: &Path,
         log: &BuildLog,
     ) -> anyhow::Result<Vec<(String, PathBuf)>> {
-        let builtin_dir = self.inner.config.builtin_buildpacks();
         let listed = self.inner.store.buildpacks(request.app.id).await?;
         let mut selected = Vec::new();
         if listed.is_empty() {
             for name in BUILTIN {
                 let dir = work.join(format!("buildpack-{name}"));
-                buildpack::fetch(&BuildpackSource::Builtin(name), &builtin_dir, &dir).await?;
-                chown_tree(&dir, BUILD_USER).await?;
+                self.fetch(
+                    &BuildpackSource::Builtin(name),
+                    &dir,
+                    build_id,
+                    request,
+                    work,
+                    log,
+                )
+                .await?;
                 if let Some(detected) = self
                     .detect(build_id, request, work, &dir, name, log)
                     .await?
@@ -242,11 +256,9 @@ impl Builder {
         for (index, url) in listed.iter().enumerate() {
             let source = BuildpackSource::parse(url).map_err(anyhow::Error::msg)?;
             let dir = work.join(format!("buildpack-{index}"));
-            buildpack::fetch(&source, &builtin_dir, &dir)
+            self.fetch(&source, &dir, build_id, request, work, log)
                 .await
                 .with_context(|| format!("buildpack {url}"))?;
-            // Buildpacks may write an `export` file into their own directory.
-            chown_tree(&dir, BUILD_USER).await?;
             match self
                 .detect(build_id, request, work, &dir, &format!("{index}"), log)
                 .await?
@@ -311,7 +323,15 @@ impl Builder {
     ) -> anyhow::Result<ProcessTypes> {
         let mut types = ProcessTypes::new();
         if let Some((name, dir)) = last {
-            if dir.join("bin/release").is_file() {
+            // Whatever `bin/release` is (a link inside the buildpack is fine), it only runs in
+            // the container; the server reads nothing of it.
+            let release = blocking(dir.clone(), |buildpack| {
+                buildpack
+                    .kind(Path::new("bin/release"))
+                    .map_err(anyhow::Error::new)
+            })
+            .await?;
+            if release.is_some() {
                 let output = BuildLog::create(&work.join("release.yml"))?;
                 let report = self
                     .run_container(
@@ -338,10 +358,14 @@ impl Builder {
                 types.extend(info.default_process_types);
             }
         }
-        match tokio::fs::read_to_string(app_dir.join("Procfile")).await {
-            Ok(text) => types.extend(procfile::parse(&text)?),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error).context("read the Procfile"),
+        let procfile = blocking(app_dir.to_owned(), |app| {
+            app.read_string(Path::new("Procfile"), SMALL_FILE_LIMIT)
+                .map_err(anyhow::Error::new)
+        })
+        .await
+        .context("The app's Procfile cannot be used")?;
+        if let Some(text) = procfile {
+            types.extend(procfile::parse(&text)?);
         }
         if types.is_empty() {
             log.detail("No Procfile found");
@@ -350,41 +374,70 @@ impl Builder {
     }
 }
 
-async fn read_slugignore(app_dir: &Path) -> anyhow::Result<SlugIgnore> {
-    match tokio::fs::read_to_string(app_dir.join(wharf_slugignore::FILE_NAME)).await {
-        Ok(text) => Ok(SlugIgnore::parse(&text)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(SlugIgnore::default()),
-        Err(error) => Err(error).context("read .slugignore"),
-    }
+/// Runs `work` on the tenant's directory `dir` (opened, or created when missing, by the
+/// server) on a blocking thread.
+pub(crate) async fn blocking<T: Send + 'static>(
+    dir: PathBuf,
+    work: impl FnOnce(&TreeDir) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(move || work(&TreeDir::create(&dir)?))
+        .await
+        .context("file task failed")?
 }
 
-fn remove_ignored(dir: &Path, ignore: &SlugIgnore) -> anyhow::Result<()> {
-    fn walk(root: &Path, relative: &Path, ignore: &SlugIgnore) -> anyhow::Result<()> {
-        for entry in std::fs::read_dir(root.join(relative))? {
-            let entry = entry?;
-            let path = relative.join(entry.file_name());
-            let file_type = entry.file_type()?;
-            if ignore.is_ignored(&path.to_string_lossy(), file_type.is_dir()) {
-                let full = root.join(&path);
-                if file_type.is_dir() {
-                    std::fs::remove_dir_all(&full)?;
-                } else {
-                    std::fs::remove_file(&full)?;
-                }
-            } else if file_type.is_dir() {
-                walk(root, &path, ignore)?;
-            }
-        }
-        Ok(())
+/// Removes `dir`, a directory tree whose place the server chose, never following a link in it.
+pub(crate) async fn remove_dir(dir: PathBuf) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || wharf_tenant_fs::remove_tree(&dir))
+        .await
+        .context("file task failed")?
+        .map_err(anyhow::Error::new)
+}
+
+/// Reads `.slugignore` and removes what it names from the app. Returns the rules, which
+/// packing the slug applies again to what the build added.
+fn apply_slugignore(app: &TreeDir) -> anyhow::Result<SlugIgnore> {
+    let text = app
+        .read_string(Path::new(wharf_slugignore::FILE_NAME), SMALL_FILE_LIMIT)
+        .context("The app's .slugignore cannot be used")?;
+    let ignore = text
+        .map(|text| SlugIgnore::parse(&text))
+        .unwrap_or_default();
+    if !ignore.is_empty() {
+        remove_ignored(app, Path::new(""), &ignore, 0)
+            .context("remove files named in .slugignore")?;
     }
-    walk(dir, Path::new(""), ignore).context("remove files named in .slugignore")
+    Ok(ignore)
+}
+
+fn remove_ignored(
+    dir: &TreeDir,
+    relative: &Path,
+    ignore: &SlugIgnore,
+    depth: usize,
+) -> anyhow::Result<()> {
+    for entry in dir.entries()? {
+        let name = Path::new(&entry.name);
+        let path = relative.join(name);
+        let is_dir = entry.kind == Kind::Dir;
+        if ignore.is_ignored(&path.to_string_lossy(), is_dir) {
+            dir.remove(name)?;
+        } else if is_dir {
+            if depth >= wharf_tenant_fs::tree::MAX_DEPTH {
+                return Err(wharf_tenant_fs::TreeError::TooDeep {
+                    path: path.display().to_string(),
+                }
+                .into());
+            }
+            remove_ignored(&dir.dir(name)?, &path, ignore, depth + 1)?;
+        }
+    }
+    Ok(())
 }
 
 /// `ENV_DIR`: one file per config var, named for the var, holding its value.
-async fn write_env_dir(dir: &Path, config: &ConfigVars) -> anyhow::Result<()> {
+fn write_env_dir(dir: &TreeDir, config: &ConfigVars) -> anyhow::Result<()> {
     for (key, value) in config.iter() {
-        tokio::fs::write(dir.join(key), value)
-            .await
+        dir.write_new(Path::new(key), value.as_bytes(), 0o644)
             .with_context(|| format!("write ENV_DIR/{key}"))?;
     }
     Ok(())

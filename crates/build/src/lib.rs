@@ -6,6 +6,8 @@ pub mod builder;
 pub mod buildpack;
 pub mod builtin;
 mod compile;
+mod fetch;
+pub mod leftovers;
 pub mod log;
 pub mod procfile;
 pub mod release_yaml;

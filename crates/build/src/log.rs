@@ -1,6 +1,9 @@
 //! A build's output: kept in memory while the build runs so that any number of readers (the
 //! pushing `git`, `output_stream_url` streams) follow it live, and written to a file as it
 //! goes so that it outlives the build.
+//!
+//! Server paths only: `<data-dir>/builds/<id>.log` and files beside the build's work dirs,
+//! which no container mounts.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -133,21 +133,14 @@ pub fn profile_command(command: &str) -> String {
     )
 }
 
-pub(crate) async fn chown_tree(dir: &Path, (uid, gid): (u32, u32)) -> anyhow::Result<()> {
-    let output = tokio::process::Command::new("chown")
-        .args(["-R", "-h", &format!("{uid}:{gid}")])
-        .arg(dir)
-        .output()
-        .await
-        .context("run chown")?;
-    if !output.status.success() {
-        anyhow::bail!(
-            "chown {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
+/// Gives `dir` and everything in it (links themselves, never their targets) to the build user.
+pub(crate) async fn chown_tree(dir: &Path) -> anyhow::Result<()> {
+    let (uid, gid) = BUILD_USER;
+    crate::compile::blocking(dir.to_owned(), move |tree| {
+        tree.chown_all(uid, gid)
+            .context("give the build's files to the build user")
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //!
 //! The runtime creates and removes the cgroups (cgroupfs driver, path `/wharf/<id>`); this module
 //! only finds and reads them. Parsing is pure and tested on sample text for both versions.
+//!
+//! Server paths only: `/proc` and the cgroup filesystem, which hold no links a tenant made.
 
 use std::collections::HashMap;
 use std::fs;

@@ -1,5 +1,7 @@
 //! A started container: its output pipes, and waiting for its exit, which also reads whether the
 //! OOM killer struck and removes the container.
+//!
+//! Server paths only: the runtime's log in the server's bundle dir.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;

@@ -1,5 +1,9 @@
 //! The OCI runtime driver: finds crun or runc, writes bundles, and drives the runtime's CLI
 //! (`run --keep` in the foreground, `kill`, `delete --force`, `list`).
+//!
+//! Server paths only: bundles, the runtime's state and the fresh per-dyno overlay dirs are
+//! made by the server in its data dir; containers see none of them but the overlay's upper
+//! dir, which is removed through `wharf_tenant_fs`.
 
 use std::os::fd::AsFd;
 use std::os::unix::fs::DirBuilderExt;

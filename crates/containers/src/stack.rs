@@ -5,6 +5,9 @@
 //! read-only binds ([`Stack::binds`]) that each container's OCI config carries. So the host
 //! never has mounts to clean up, and a container sees only what the list names: not the data
 //! dir, other apps, `/root`, `/home` or the host's `/etc/shadow`.
+//!
+//! Server paths only: the stack's directory and the host's own `/etc` and `/usr`; no
+//! container writes to either (they are bound read-only).
 
 use std::fs;
 use std::io::ErrorKind;
@@ -20,7 +23,15 @@ pub const BUILD_USER: (u32, u32) = (200_001, 200_001);
 
 /// Empty directories in the stack where the container's own filesystems and the caller's binds
 /// go. A container mount may target exactly these (or go below `/tmp` or an overlay `/app`).
-pub const MOUNT_POINTS: [&str; 6] = ["/app", "/tmp", "/cache", "/env", "/buildpack", "/wharf"];
+pub const MOUNT_POINTS: [&str; 7] = [
+    "/app",
+    "/tmp",
+    "/cache",
+    "/env",
+    "/buildpack",
+    "/exports",
+    "/wharf",
+];
 
 /// Mount points the OCI config itself fills (proc, devices, sysfs, the host's `/usr`).
 const SYSTEM_MOUNT_POINTS: [&str; 4] = ["/proc", "/dev", "/sys", "/usr"];

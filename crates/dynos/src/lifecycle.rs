@@ -1,6 +1,8 @@
 //! What dyno supervisors report to the registry: a run begins, its container and port, the
 //! dyno is up, the run ended (and whether it runs again); plus the platform's log lines, ports
 //! and the `wharf` binary every dyno gets.
+//!
+//! Server paths only: the `wharf` binary's copy, in a directory dynos get read-only.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

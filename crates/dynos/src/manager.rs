@@ -482,21 +482,17 @@ impl Shared {
     }
 }
 
-/// Removes everything inside `dir` (which may not exist).
+/// Removes everything inside `dir` (which may not exist), following no link that dynos left.
 fn clear_dir(dir: &Path) -> anyhow::Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => return Err(error).with_context(|| format!("read {}", dir.display())),
-    };
-    for entry in entries {
-        let path = entry.context("read directory entry")?.path();
-        let removed = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        removed.with_context(|| format!("remove {}", path.display()))?;
+    match wharf_tenant_fs::TreeDir::open(dir) {
+        Ok(tree) => tree
+            .clear()
+            .with_context(|| format!("clear {}", dir.display())),
+        Err(wharf_tenant_fs::TreeError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(error).with_context(|| format!("open {}", dir.display())),
     }
-    Ok(())
 }

@@ -354,9 +354,12 @@ pub(crate) async fn prepare(
 
 async fn make_fifo(dir: &Path, fifo: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    // Server path: the one-off's stdin directory, made and owned by root (the
+    // container may read it, not write it).
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
         .with_context(|| format!("chmod {}", dir.display()))?;
+    // Server path: the FIFO goes in that root-owned directory.
     let output = tokio::process::Command::new("mkfifo")
         .args(["-m", "0666"])
         .arg(fifo)

@@ -580,10 +580,9 @@ fn random_suffix() -> String {
 
 async fn remove_dir(dir: &Path) -> anyhow::Result<()> {
     let dir: PathBuf = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error).with_context(|| format!("remove {}", dir.display())),
+    // The dyno wrote into its upper dir: never follow what it left there.
+    tokio::task::spawn_blocking(move || {
+        wharf_tenant_fs::remove_tree(&dir).with_context(|| format!("remove {}", dir.display()))
     })
     .await
     .context("remove directory: task failed")?

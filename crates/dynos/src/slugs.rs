@@ -14,6 +14,7 @@ use uuid::Uuid;
 use wharf_build::archive::{unpack, LinkPolicy};
 use wharf_build::builder::BuilderConfig;
 use wharf_containers::DYNO_USER;
+use wharf_tenant_fs::{remove_tree, TreeDir};
 
 /// The most bytes a slug may unpack to.
 pub const SLUG_UNPACK_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
@@ -45,6 +46,7 @@ impl SlugCache {
     /// The extracted slug's directory, unpacking it first if needed.
     pub async fn extract(&self, slug_id: Uuid) -> anyhow::Result<PathBuf> {
         let dir = self.dir(slug_id);
+        // Server path: the extracted slug's own directory, made by the server.
         if dir.is_dir() {
             return Ok(dir);
         }
@@ -53,6 +55,7 @@ impl SlugCache {
             locks.entry(slug_id).or_default().clone()
         };
         let _guard = lock.lock().await;
+        // Server path: as above.
         if dir.is_dir() {
             return Ok(dir);
         }
@@ -69,6 +72,8 @@ impl SlugCache {
     /// leftovers of interrupted extractions, which only start-up may remove: an extraction
     /// could be running otherwise. Blocks on the filesystem.
     pub fn collect_garbage(&self, keep: Option<&HashSet<Uuid>>, temporary: bool) {
+        // Server path: `<data-dir>/slugs/extracted`; each slug in it goes through
+        // `remove_tree`.
         let Ok(entries) = std::fs::read_dir(&self.extracted) else {
             return;
         };
@@ -87,7 +92,7 @@ impl SlugCache {
                 Err(_) => temporary && name.starts_with(TEMPORARY_PREFIX),
             };
             if remove {
-                match std::fs::remove_dir_all(entry.path()) {
+                match remove_tree(&entry.path()) {
                     Ok(()) => tracing::info!(slug = name, "removed extracted slug"),
                     Err(error) => tracing::warn!(slug = name, "remove extracted slug: {error}"),
                 }
@@ -97,12 +102,11 @@ impl SlugCache {
 }
 
 fn extract_into(archive: &Path, extracted: &Path, target: &Path) -> anyhow::Result<()> {
+    // Server path: the directories above the slug are the server's own.
     std::fs::create_dir_all(extracted)
         .with_context(|| format!("create {}", extracted.display()))?;
     let temporary = extracted.join(format!("{TEMPORARY_PREFIX}{}", Uuid::new_v4().simple()));
     let result = (|| -> anyhow::Result<()> {
-        std::fs::create_dir(&temporary)
-            .with_context(|| format!("create {}", temporary.display()))?;
         unpack(
             archive,
             &temporary,
@@ -110,43 +114,23 @@ fn extract_into(archive: &Path, extracted: &Path, target: &Path) -> anyhow::Resu
             SLUG_UNPACK_LIMIT,
         )
         .with_context(|| format!("unpack {}", archive.display()))?;
-        chown_tree(&temporary, DYNO_USER)?;
-        std::fs::set_permissions(
-            &temporary,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .context("chmod the extracted slug")?;
+        let tree = TreeDir::open(&temporary)?;
+        tree.chown_all(DYNO_USER.0, DYNO_USER.1)
+            .context("give the extracted slug to the dyno user")?;
+        tree.set_mode(0o755).context("chmod the extracted slug")?;
+        // Server path: both names are the server's, in `<data-dir>/slugs/extracted`.
         match std::fs::rename(&temporary, target) {
             Ok(()) => Ok(()),
             // Another process finished first: theirs is as good as ours.
+            // Server path: the slug's own directory, made by the server.
             Err(_) if target.is_dir() => {
-                std::fs::remove_dir_all(&temporary).context("remove a duplicate extraction")
+                remove_tree(&temporary).context("remove a duplicate extraction")
             }
             Err(error) => Err(error).with_context(|| format!("rename to {}", target.display())),
         }
     })();
     if result.is_err() {
-        let _ = std::fs::remove_dir_all(&temporary);
+        let _ = remove_tree(&temporary);
     }
     result
-}
-
-/// Gives every file of `root` (links themselves, not their targets) to `owner`, so the dyno
-/// may change its own copy of them in the overlay.
-fn chown_tree(root: &Path, owner: (u32, u32)) -> anyhow::Result<()> {
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        std::os::unix::fs::lchown(&path, Some(owner.0), Some(owner.1))
-            .with_context(|| format!("chown {}", path.display()))?;
-        let metadata =
-            std::fs::symlink_metadata(&path).with_context(|| format!("stat {}", path.display()))?;
-        if metadata.is_dir() {
-            for entry in
-                std::fs::read_dir(&path).with_context(|| format!("read {}", path.display()))?
-            {
-                pending.push(entry.context("read directory entry")?.path());
-            }
-        }
-    }
-    Ok(())
 }

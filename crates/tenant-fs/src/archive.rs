@@ -1,5 +1,6 @@
 //! Archives: unpacking source tarballs and slugs without ever writing outside the target
-//! directory, and packing a built app into a slug (tar + zstd, checksummed).
+//! directory or through a link, and packing a built app into a slug (tar + zstd,
+//! checksummed) without ever reading through one. Both walk the tree with [`TreeDir`].
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -11,6 +12,8 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use wharf_slugignore::SlugIgnore;
+
+use crate::tree::{inside, Kind, TreeDir, TreeError, MAX_DEPTH};
 
 /// Where a symlink in an archive may point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,8 @@ pub enum ArchiveError {
         "the archive holds a link {path:?} -> {target:?} that points outside the app's directory"
     )]
     LinkEscapes { path: String, target: String },
+    #[error("the archive writes {path:?} through a link, which it may not")]
+    ThroughLink { path: String },
     #[error("the archive holds {path:?}, a device or pipe, which apps may not contain")]
     SpecialFile { path: String },
     #[error("the archive unpacks to more than {limit} bytes")]
@@ -40,9 +45,25 @@ pub enum ArchiveError {
     Io(#[from] anyhow::Error),
 }
 
+impl ArchiveError {
+    fn from_tree(path: &str, error: TreeError) -> ArchiveError {
+        match error {
+            TreeError::Link { .. } | TreeError::NotDirectory { .. } => ArchiveError::ThroughLink {
+                path: path.to_owned(),
+            },
+            TreeError::Outside { .. } => ArchiveError::Escapes {
+                path: path.to_owned(),
+            },
+            other => ArchiveError::Io(anyhow::Error::new(other)),
+        }
+    }
+}
+
 /// Unpacks a tar archive (plain, gzip or zstd, told apart by their magic bytes) into `dest`,
 /// refusing anything that would write outside it, and stopping at `limit` bytes of content.
-/// Returns the bytes of content unpacked.
+/// Every entry is created beneath `dest`'s handle without following links (a link the
+/// archive made earlier is never written through), set-user-ID, set-group-ID and sticky bits
+/// are dropped, and modification times are kept. Returns the bytes of content unpacked.
 pub fn unpack(
     source: &Path,
     dest: &Path,
@@ -61,11 +82,11 @@ pub fn unpack(
         ),
         _ => Box::new(BufReader::new(file)),
     };
-    std::fs::create_dir_all(dest).with_context(|| format!("create {}", dest.display()))?;
+    let root = TreeDir::create(dest).map_err(|e| ArchiveError::Io(e.into()))?;
     let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive.set_overwrite(true);
     let mut total: u64 = 0;
+    // The directory of the previous entry: archives list a directory's files together.
+    let mut last_parent: Option<(PathBuf, TreeDir)> = None;
     let entries = archive
         .entries()
         .map_err(|e| ArchiveError::Unreadable(e.to_string()))?;
@@ -76,24 +97,31 @@ pub fn unpack(
             .map_err(|e| ArchiveError::Unreadable(e.to_string()))?
             .into_owned();
         let shown = path.display().to_string();
-        let relative = relative_inside(&path).ok_or_else(|| ArchiveError::Escapes {
+        let relative = inside(&path).ok_or_else(|| ArchiveError::Escapes {
             path: shown.clone(),
         })?;
-        if relative.as_os_str().is_empty() {
+        let Some(Component::Normal(name)) = relative.components().next_back() else {
             continue;
-        }
+        };
+        let name = PathBuf::from(name);
         let kind = entry.header().entry_type();
         if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
             return Err(ArchiveError::SpecialFile { path: shown });
         }
-        if kind.is_symlink() || kind.is_hard_link() {
+        let is_file = kind.is_file() || kind.is_contiguous() || kind.is_gnu_sparse();
+        let wanted = is_file || kind.is_dir() || kind.is_symlink() || kind.is_hard_link();
+        if !wanted {
+            // Global pax headers and the like describe, they create nothing.
+            continue;
+        }
+        let link_target = if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
                 .link_name()
                 .map_err(|e| ArchiveError::Unreadable(e.to_string()))?
                 .ok_or_else(|| ArchiveError::Unreadable(format!("link {shown} has no target")))?
                 .into_owned();
             let allowed = if kind.is_hard_link() {
-                relative_inside(&target).is_some()
+                inside(&target).is_some_and(|t| !t.as_os_str().is_empty())
             } else {
                 link_stays_inside(&relative, &target)
                     || (links == LinkPolicy::AllowAbsolute && target.is_absolute())
@@ -104,34 +132,61 @@ pub fn unpack(
                     target: target.display().to_string(),
                 });
             }
+            Some(target)
+        } else {
+            None
+        };
+        let parent_path = relative.parent().unwrap_or(Path::new("")).to_owned();
+        let parent = match last_parent.take() {
+            Some((cached, dir)) if cached == parent_path => dir,
+            _ => root
+                .create_dir_all(&parent_path)
+                .map_err(|e| ArchiveError::from_tree(&shown, e))?,
+        };
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+        let mtime = entry.header().mtime().unwrap_or(0).min(i64::MAX as u64) as i64;
+        let existing = parent
+            .kind(&name)
+            .map_err(|e| ArchiveError::from_tree(&shown, e))?;
+        if existing.is_some() && !(kind.is_dir() && existing == Some(Kind::Dir)) {
+            parent
+                .remove(&name)
+                .map_err(|e| ArchiveError::from_tree(&shown, e))?;
         }
-        total = total.saturating_add(entry.header().size().unwrap_or(0));
-        if total > limit {
-            return Err(ArchiveError::TooLarge { limit });
+        if kind.is_dir() {
+            let dir = parent
+                .create_dir_all(&name)
+                .map_err(|e| ArchiveError::from_tree(&shown, e))?;
+            dir.set_mode(mode)
+                .map_err(|e| ArchiveError::from_tree(&shown, e))?;
+        } else if let Some(target) = link_target {
+            if kind.is_hard_link() {
+                root.hard_link(&inside(&target).unwrap_or_default(), &relative)
+                    .map_err(|e| ArchiveError::from_tree(&shown, e))?;
+            } else {
+                parent
+                    .symlink(&name, &target)
+                    .map_err(|e| ArchiveError::from_tree(&shown, e))?;
+            }
+        } else {
+            let created = parent
+                .create_file(&name, mode)
+                .map_err(|e| ArchiveError::from_tree(&shown, e))?;
+            let mut out = File::from(created);
+            let copied = std::io::copy(&mut (&mut entry).take(limit - total + 1), &mut out)
+                .map_err(|e| ArchiveError::Unreadable(format!("unpack {shown}: {e}")))?;
+            total += copied;
+            if total > limit {
+                return Err(ArchiveError::TooLarge { limit });
+            }
+            drop(out);
+            parent
+                .set_mtime(&name, mtime)
+                .map_err(|e| ArchiveError::from_tree(&shown, e))?;
         }
-        // `unpack_in` refuses to write through links that leave `dest`; the checks above turn
-        // what it would silently skip into errors.
-        let unpacked = entry
-            .unpack_in(dest)
-            .map_err(|e| ArchiveError::Unreadable(format!("unpack {shown}: {e}")))?;
-        if !unpacked {
-            return Err(ArchiveError::Escapes { path: shown });
-        }
+        last_parent = Some((parent_path, parent));
     }
     Ok(total)
-}
-
-/// The path without `.` components, if it is relative and never climbs with `..`.
-fn relative_inside(path: &Path) -> Option<PathBuf> {
-    let mut clean = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => clean.push(part),
-            Component::CurDir => {}
-            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(clean)
 }
 
 /// Whether a relative link at `link` pointing to `target` resolves inside the tree.
@@ -169,6 +224,8 @@ pub enum PackError {
     #[error("the slug is {size} bytes, over the limit of {limit} bytes: leave files out with .slugignore")]
     TooLarge { size: u64, limit: u64 },
     #[error(transparent)]
+    Refused(#[from] TreeError),
+    #[error(transparent)]
     Io(#[from] anyhow::Error),
 }
 
@@ -177,7 +234,9 @@ const ZSTD_LEVEL: i32 = 3;
 
 /// Packs `dir` into a tar + zstd archive at `out`, leaving out what `ignore` names, and
 /// refusing slugs over `limit` bytes (compressed). Stops writing as soon as the limit is
-/// passed, so a huge slug cannot fill the disk.
+/// passed, so a huge slug cannot fill the disk. Links are packed as links (never read
+/// through); a FIFO, socket or device, or a file with several names owned by someone other
+/// than the tree's owner, is refused.
 pub fn pack_slug(
     dir: &Path,
     ignore: &SlugIgnore,
@@ -189,7 +248,8 @@ pub fn pack_slug(
         let size = written.load(Ordering::SeqCst);
         (size > limit).then_some(PackError::TooLarge { size, limit })
     };
-    let packed = (|| -> anyhow::Result<Sha256> {
+    let tree = TreeDir::open(dir)?;
+    let packed = (|| -> Result<Sha256, PackError> {
         let file = File::create(out).with_context(|| format!("create {}", out.display()))?;
         let hashing = HashingWriter {
             inner: BufWriter::new(file),
@@ -200,8 +260,7 @@ pub fn pack_slug(
         let encoder =
             zstd::stream::write::Encoder::new(hashing, ZSTD_LEVEL).context("start zstd")?;
         let mut builder = tar::Builder::new(encoder);
-        builder.follow_symlinks(false);
-        add_tree(&mut builder, dir, Path::new(""), ignore)?;
+        add_tree(&mut builder, &tree, Path::new(""), ignore, 0)?;
         let encoder = builder.into_inner().context("finish tar")?;
         let mut hashing = encoder.finish().context("finish zstd")?;
         hashing.inner.flush().context("flush slug")?;
@@ -229,37 +288,74 @@ pub fn pack_slug(
                 ),
             })
         }
-        Err(error) => Err(over_limit(&written).unwrap_or(PackError::Io(error))),
+        Err(error) => Err(over_limit(&written).unwrap_or(error)),
     }
 }
 
 fn add_tree<W: Write>(
     builder: &mut tar::Builder<W>,
-    root: &Path,
+    dir: &TreeDir,
     relative: &Path,
     ignore: &SlugIgnore,
-) -> anyhow::Result<()> {
-    let dir = root.join(relative);
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .with_context(|| format!("read {}", dir.display()))?
-        .map(|entry| entry.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("read {}", dir.display()))?;
-    names.sort();
-    for name in names {
-        let path = relative.join(&name);
-        let full = root.join(&path);
-        let metadata = std::fs::symlink_metadata(&full)
-            .with_context(|| format!("inspect {}", full.display()))?;
+    depth: usize,
+) -> Result<(), PackError> {
+    if depth > MAX_DEPTH {
+        return Err(TreeError::TooDeep {
+            path: relative.display().to_string(),
+        }
+        .into());
+    }
+    for entry in dir.entries()? {
+        let name = Path::new(&entry.name);
+        let path = relative.join(name);
         let shown = path.to_string_lossy().into_owned();
-        if ignore.is_ignored(&shown, metadata.is_dir()) {
+        if ignore.is_ignored(&shown, entry.kind == Kind::Dir) {
             continue;
         }
-        builder
-            .append_path_with_name(&full, &path)
-            .with_context(|| format!("add {shown} to the slug"))?;
-        if metadata.is_dir() {
-            add_tree(builder, root, &path, ignore)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(entry.stat.st_mode & 0o777);
+        header.set_mtime(entry.stat.st_mtime.max(0) as u64);
+        header.set_size(0);
+        match entry.kind {
+            Kind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                builder
+                    .append_data(&mut header, &path, std::io::empty())
+                    .with_context(|| format!("add {shown} to the slug"))?;
+                add_tree(builder, &dir.dir(name)?, &path, ignore, depth + 1)?;
+            }
+            Kind::File => {
+                // Gone since the directory was read: nothing to pack.
+                let Some(file) = dir.open_file(name, true)? else {
+                    continue;
+                };
+                let file = File::from(file);
+                let length = file
+                    .metadata()
+                    .with_context(|| format!("inspect {shown}"))?
+                    .len();
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(length);
+                builder
+                    .append_data(&mut header, &path, file.take(length))
+                    .with_context(|| format!("add {shown} to the slug"))?;
+            }
+            Kind::Link => {
+                let target = dir.read_link(name)?;
+                header.set_entry_type(tar::EntryType::Symlink);
+                builder
+                    .append_link(&mut header, &path, &target)
+                    .with_context(|| format!("add {shown} to the slug"))?;
+            }
+            Kind::Special(kind) => {
+                return Err(TreeError::NotRegular {
+                    path: format!(
+                        "{shown} ({kind}: a slug holds only files, directories and links)"
+                    ),
+                    kind,
+                }
+                .into())
+            }
         }
     }
     Ok(())
@@ -460,6 +556,127 @@ mod tests {
         );
         assert!(
             matches!(result, Err(PackError::TooLarge { limit: 10_000, .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn unpacking_drops_privilege_bits_and_keeps_times_and_hard_links() {
+        let archive = tar_with(|b| {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(2);
+            header.set_mode(0o4755);
+            header.set_mtime(1_600_000_000);
+            header.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut header, "bin/tool", &b"hi"[..]).unwrap();
+            let mut link = tar::Header::new_gnu();
+            link.set_entry_type(tar::EntryType::Link);
+            link.set_size(0);
+            b.append_link(&mut link, "bin/again", "bin/tool").unwrap();
+        });
+        let dest = tempfile::tempdir().unwrap();
+        unpack(archive.path(), dest.path(), LinkPolicy::StayInside, 1 << 20).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let tool = std::fs::metadata(dest.path().join("bin/tool")).unwrap();
+        assert_eq!(
+            tool.mode() & 0o7777,
+            0o755,
+            "no set-user-ID from an archive"
+        );
+        assert_eq!(tool.mtime(), 1_600_000_000);
+        assert_eq!(tool.nlink(), 2);
+        assert_eq!(
+            std::fs::read_to_string(dest.path().join("bin/again")).unwrap(),
+            "hi"
+        );
+    }
+
+    #[test]
+    fn hard_links_must_name_a_file_inside() {
+        for target in ["../../admin-api-key", "/etc/shadow"] {
+            let archive = tar_with(|b| {
+                let mut raw = tar::Header::new_gnu();
+                raw.set_entry_type(tar::EntryType::Link);
+                raw.set_size(0);
+                raw.as_old_mut().name[..8].copy_from_slice(b"Procfile");
+                raw.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+                raw.set_cksum();
+                b.append(&raw, std::io::empty()).unwrap();
+            });
+            let dest = tempfile::tempdir().unwrap();
+            let result = unpack(
+                archive.path(),
+                dest.path(),
+                LinkPolicy::AllowAbsolute,
+                1 << 20,
+            );
+            assert!(
+                matches!(result, Err(ArchiveError::LinkEscapes { .. })),
+                "{target}: {result:?}"
+            );
+            assert!(!dest.path().join("Procfile").exists());
+        }
+    }
+
+    #[test]
+    fn packing_never_reads_through_a_link_or_a_special_file() {
+        let host = tempfile::tempdir().unwrap();
+        let secret = host.path().join("admin-api-key");
+        std::fs::write(&secret, "SECRET-KEY").unwrap();
+        let app = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&secret, app.path().join("key")).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let slug = out.path().join("slug.tar.zst");
+        pack_slug(app.path(), &SlugIgnore::default(), &slug, 1 << 20).unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        unpack(&slug, dest.path(), LinkPolicy::AllowAbsolute, 1 << 20).unwrap();
+        assert_eq!(std::fs::read_link(dest.path().join("key")).unwrap(), secret);
+        let bytes = zstd::decode_all(File::open(&slug).unwrap()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("SECRET-KEY"));
+
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            app.path().join("pipe"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let result = pack_slug(app.path(), &SlugIgnore::default(), &slug, 1 << 20);
+        assert!(
+            matches!(
+                result,
+                Err(PackError::Refused(TreeError::NotRegular {
+                    kind: "a FIFO",
+                    ..
+                }))
+            ),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn packing_refuses_a_hard_link_to_a_file_the_tree_does_not_own() {
+        let host = tempfile::tempdir().unwrap();
+        let secret = host.path().join("admin-api-key");
+        std::fs::write(&secret, "SECRET-KEY").unwrap();
+        let app = tempfile::tempdir().unwrap();
+        std::fs::hard_link(&secret, app.path().join("key")).unwrap();
+        rustix::fs::chown(
+            app.path(),
+            Some(rustix::fs::Uid::from_raw(4242)),
+            Some(rustix::fs::Gid::from_raw(4242)),
+        )
+        .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let result = pack_slug(
+            app.path(),
+            &SlugIgnore::default(),
+            &out.path().join("slug"),
+            1 << 20,
+        );
+        assert!(
+            matches!(result, Err(PackError::Refused(TreeError::HardLink { .. }))),
             "{result:?}"
         );
     }

@@ -3,3 +3,6 @@
 //! beneath a directory handle, never through a symbolic link and never out of the tree.
 
 pub mod archive;
+pub mod tree;
+
+pub use tree::{remove_tree, Entry, Kind, TreeDir, TreeError};

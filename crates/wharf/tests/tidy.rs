@@ -123,3 +123,106 @@ fn every_source_file_says_what_it_is_for_and_nothing_is_left_half_done() {
         }
     }
 }
+
+/// Crates whose code runs as root beside trees that tenants write: a build's `/app`, its cache
+/// and buildpacks, extracted slugs, dynos' writable layers.
+const TENANT_TREE_CRATES: &[&str] = &["build", "dynos", "containers"];
+
+/// Path-based file calls: each follows links and walks `..` wherever the path leads.
+const PATH_CALLS: &[&str] = &[
+    "std::fs::",
+    "tokio::fs::",
+    "fs::read",
+    "fs::write",
+    "fs::copy",
+    "fs::remove",
+    "fs::create",
+    "fs::rename",
+    "fs::metadata",
+    "fs::symlink_metadata",
+    "fs::set_permissions",
+    "fs::canonicalize",
+    "fs::hard_link",
+    "fs::symlink",
+    "fs::lchown",
+    "fs::chown",
+    "File::open",
+    "File::create",
+    "File::options",
+    "DirBuilder",
+    ".is_file()",
+    ".is_dir()",
+    ".exists()",
+    "Command::new(\"cp\")",
+    "Command::new(\"chown\")",
+    "Command::new(\"rm\")",
+    "Command::new(\"mkfifo\")",
+];
+
+/// What a call on a path the server alone controls carries, on its line or within the three
+/// lines above it: `// Server path: <why no tenant can write there>`.
+const SERVER_PATH_MARK: &str = "Server path:";
+/// What a file whose every path is the server's own says in its opening `//!` lines:
+/// `//! Server paths only: <why no tenant can write there>`.
+const SERVER_FILE_MARK: &str = "//! Server paths only:";
+
+/// Root never follows a tenant's link: in the crates that handle tenants' trees, every
+/// path-based file call outside `crates/tenant-fs` (which resolves paths beneath directory
+/// handles without following links) is on a path the server alone writes, and says why.
+#[test]
+fn root_touches_tenant_trees_only_through_tenant_fs() {
+    let mut offences = Vec::new();
+    for krate in TENANT_TREE_CRATES {
+        let mut files = Vec::new();
+        rust_files(
+            &workspace().join("crates").join(krate).join("src"),
+            &mut files,
+        );
+        assert!(!files.is_empty(), "{krate} has sources");
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read source");
+            let lines: Vec<&str> = text.lines().collect();
+            let header = lines.iter().take_while(|line| line.starts_with("//!"));
+            if header
+                .into_iter()
+                .any(|line| line.starts_with(SERVER_FILE_MARK))
+            {
+                continue;
+            }
+            for (number, line) in lines.iter().enumerate() {
+                // Unit tests build their own trees in temporary directories.
+                if line.trim_start().starts_with("#[cfg(test)]") {
+                    break;
+                }
+                let code = line
+                    .split("//")
+                    .next()
+                    .unwrap_or("")
+                    .replace("wharf_tenant_fs::", "");
+                if !PATH_CALLS.iter().any(|call| code.contains(call)) {
+                    continue;
+                }
+                let marked = lines[number.saturating_sub(3)..=number]
+                    .iter()
+                    .any(|l| l.contains(SERVER_PATH_MARK));
+                if !marked {
+                    let shown = file.strip_prefix(workspace()).unwrap_or(&file);
+                    offences.push(format!(
+                        "{}:{}: {}",
+                        shown.display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "path-based file calls where tenants control the tree: use wharf_tenant_fs::TreeDir, \
+         or, for a path only the server writes, say so with `// {SERVER_PATH_MARK} <why>` on \
+         the line or just above it (or `{SERVER_FILE_MARK} <why>` atop a file that touches \
+         only such paths):\n{}",
+        offences.join("\n")
+    );
+}
