@@ -4,6 +4,8 @@
 
 use hyper::StatusCode;
 
+use crate::host::BadHost;
+
 /// Who failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -33,6 +35,13 @@ pub enum ClientError {
     /// H28: the client sent nothing of its request body for the idle limit.
     #[error("Client Connection Idle")]
     Idle,
+    /// H26: the request names its host more than once, not at all, or two different ways;
+    /// answered with 400 before any dyno is chosen. Heroku logs requests its router refuses as
+    /// malformed as H26 "Request Error" with a `cause`, and the app's owner should see why
+    /// clients were turned away, so these get a line too (in the log of the app the request
+    /// target names, if any).
+    #[error("Request Error")]
+    BadHost(BadHost),
 }
 
 /// The app or one of its dynos went wrong.
@@ -113,6 +122,7 @@ impl RouterError {
         match self {
             RouterError::Client(ClientError::Interrupted) => "H27",
             RouterError::Client(ClientError::Idle) => "H28",
+            RouterError::Client(ClientError::BadHost(_)) => "H26",
             RouterError::Dyno(DynoError::Crashed) => "H10",
             RouterError::Dyno(DynoError::RequestTimeout) => "H12",
             RouterError::Dyno(DynoError::ClosedWithoutResponse) => "H13",
@@ -136,13 +146,24 @@ impl RouterError {
         }
     }
 
-    /// The status the client gets (and the router line shows): 499 when the client failed,
-    /// else 503.
+    /// What exactly was wrong, for the errors Heroku gives a `cause` (H26).
+    pub fn cause(self) -> Option<&'static str> {
+        match self {
+            RouterError::Client(ClientError::BadHost(bad)) => Some(bad.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The status the client gets (and the router line shows): 400 for a malformed request,
+    /// 499 when the client went away or idle, else 503.
     pub fn status(self) -> StatusCode {
-        match self.fault() {
-            Fault::Client => StatusCode::from_u16(CLIENT_CLOSED_REQUEST)
-                .expect("499 is within the valid status range"),
-            Fault::Dyno | Fault::Platform => StatusCode::SERVICE_UNAVAILABLE,
+        match self {
+            RouterError::Client(ClientError::BadHost(_)) => StatusCode::BAD_REQUEST,
+            _ => match self.fault() {
+                Fault::Client => StatusCode::from_u16(CLIENT_CLOSED_REQUEST)
+                    .expect("499 is within the valid status range"),
+                Fault::Dyno | Fault::Platform => StatusCode::SERVICE_UNAVAILABLE,
+            },
         }
     }
 
@@ -183,6 +204,8 @@ mod tests {
         let all = [
             RouterError::Client(ClientError::Interrupted),
             RouterError::Client(ClientError::Idle),
+            RouterError::Client(ClientError::BadHost(BadHost::Several)),
+            RouterError::Client(ClientError::BadHost(BadHost::Mismatch)),
             RouterError::Dyno(DynoError::Crashed),
             RouterError::Dyno(DynoError::RequestTimeout),
             RouterError::Dyno(DynoError::ClosedWithoutResponse),
@@ -199,7 +222,7 @@ mod tests {
             .iter()
             .map(|e| {
                 format!(
-                    "{} {:?} {} at={} retry={} sock={} desc={:?}\n",
+                    "{} {:?} {} at={} retry={} sock={} desc={:?} cause={}\n",
                     e.code(),
                     e.fault(),
                     e.status().as_u16(),
@@ -207,23 +230,27 @@ mod tests {
                     e.retryable(),
                     e.sock().unwrap_or("-"),
                     e.desc(),
+                    e.cause()
+                        .map_or("-".to_owned(), |cause| format!("{cause:?}")),
                 )
             })
             .collect();
         expect_test::expect![[r#"
-            H27 Client 499 at=info retry=false sock=- desc="Client Request Interrupted"
-            H28 Client 499 at=warning retry=false sock=client desc="Client Connection Idle"
-            H10 Dyno 503 at=error retry=false sock=- desc="App crashed"
-            H12 Dyno 503 at=error retry=false sock=- desc="Request timeout"
-            H13 Dyno 503 at=error retry=false sock=- desc="Connection closed without response"
-            H14 Dyno 503 at=error retry=false sock=- desc="No web processes running"
-            H15 Dyno 503 at=error retry=false sock=- desc="Idle connection"
-            H18 Dyno 503 at=error retry=false sock=backend desc="Server Request Interrupted"
-            H19 Dyno 503 at=error retry=true sock=- desc="Backend connection timeout"
-            H20 Dyno 503 at=error retry=false sock=- desc="App boot timeout"
-            H21 Dyno 503 at=error retry=true sock=- desc="Backend connection refused"
-            H80 Dyno 503 at=info retry=false sock=- desc="Maintenance mode"
-            H99 Platform 503 at=error retry=false sock=- desc="Platform error"
+            H27 Client 499 at=info retry=false sock=- desc="Client Request Interrupted" cause=-
+            H28 Client 499 at=warning retry=false sock=client desc="Client Connection Idle" cause=-
+            H26 Client 400 at=error retry=false sock=- desc="Request Error" cause="more than one Host header"
+            H26 Client 400 at=error retry=false sock=- desc="Request Error" cause="Host header differs from the request target"
+            H10 Dyno 503 at=error retry=false sock=- desc="App crashed" cause=-
+            H12 Dyno 503 at=error retry=false sock=- desc="Request timeout" cause=-
+            H13 Dyno 503 at=error retry=false sock=- desc="Connection closed without response" cause=-
+            H14 Dyno 503 at=error retry=false sock=- desc="No web processes running" cause=-
+            H15 Dyno 503 at=error retry=false sock=- desc="Idle connection" cause=-
+            H18 Dyno 503 at=error retry=false sock=backend desc="Server Request Interrupted" cause=-
+            H19 Dyno 503 at=error retry=true sock=- desc="Backend connection timeout" cause=-
+            H20 Dyno 503 at=error retry=false sock=- desc="App boot timeout" cause=-
+            H21 Dyno 503 at=error retry=true sock=- desc="Backend connection refused" cause=-
+            H80 Dyno 503 at=info retry=false sock=- desc="Maintenance mode" cause=-
+            H99 Platform 503 at=error retry=false sock=- desc="Platform error" cause=-
         "#]]
         .assert_eq(&table);
     }

@@ -200,11 +200,7 @@ pub fn write_request_headers(
         line(out, b"connection", b"upgrade");
     }
     let forwarded = rewrite.forwarded;
-    let fwd = if earlier_fwd.is_empty() {
-        forwarded.client.clone()
-    } else {
-        format!("{}, {}", earlier_fwd.join(", "), forwarded.client)
-    };
+    let fwd = forwarding_chain(&earlier_fwd, forwarded);
     line(out, X_FORWARDED_FOR.as_str().as_bytes(), fwd.as_bytes());
     line(
         out,
@@ -233,6 +229,28 @@ pub fn write_request_headers(
         fwd,
         content_length,
     }
+}
+
+/// `X-Forwarded-For`: the client's chain (its fields' non-empty values), then the client.
+fn forwarding_chain(earlier: &[&str], forwarded: &Forwarded) -> String {
+    if earlier.is_empty() {
+        forwarded.client.clone()
+    } else {
+        format!("{}, {}", earlier.join(", "), forwarded.client)
+    }
+}
+
+/// The `X-Forwarded-For` a dyno would get, for the router line of a request that goes to no
+/// dyno (as [`write_request_headers`] makes it).
+pub fn forwarded_for(headers: &HeaderMap, forwarded: &Forwarded) -> String {
+    let earlier: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .collect();
+    forwarding_chain(&earlier, forwarded)
 }
 
 /// One `name: value` line of a message head.
@@ -400,6 +418,31 @@ mod tests {
                 x-request-id: req-id-0123456789abcdef
                 x-request-start: 1767225600123
             "#]],
+        );
+    }
+
+    #[test]
+    fn forwarded_for_matches_what_a_dyno_gets() {
+        let map = headers(&[
+            ("x-forwarded-for", "198.51.100.1"),
+            ("x-forwarded-for", " "),
+            ("x-forwarded-for", "10.0.0.2, 10.0.0.3"),
+        ]);
+        let mut out = Vec::new();
+        let written = write_request_headers(
+            &mut out,
+            &map,
+            &RequestRewrite {
+                forwarded: &forwarded(),
+                request_start_ms: 1,
+                request_id: "id",
+                upgrade: false,
+            },
+        );
+        assert_eq!(forwarded_for(&map, &forwarded()), written.fwd);
+        assert_eq!(
+            forwarded_for(&HeaderMap::new(), &forwarded()),
+            "203.0.113.7"
         );
     }
 

@@ -64,6 +64,10 @@ impl fmt::Display for RouterLogLine {
                 f.write_str(error.code())?;
                 f.write_str(" desc=")?;
                 Quoted(&error.desc()).fmt(f)?;
+                if let Some(cause) = error.cause() {
+                    f.write_str(" cause=")?;
+                    Quoted(cause).fmt(f)?;
+                }
                 f.write_str(" ")?;
             }
             None => f.write_str("at=info ")?,
@@ -231,6 +235,25 @@ mod tests {
             server_interrupted,
             expect![[
                 r#"sock=backend at=error code=H18 desc="Server Request Interrupted" method=GET path="/" host=myapp.localhost request_id=8601b555-6a83-4c12-8269-97c8e32cdb22 fwd="127.0.0.1" dyno=web.1 connect=0ms service=12ms status=503 bytes=0 protocol=http"#
+            ]],
+        );
+    }
+
+    #[test]
+    fn a_bad_request() {
+        let line = RouterLogLine {
+            error: Some(ClientError::BadHost(crate::host::BadHost::Several).into()),
+            dyno: None,
+            connect: None,
+            service: None,
+            status: 400,
+            bytes: None,
+            ..served()
+        };
+        check(
+            line,
+            expect![[
+                r#"at=error code=H26 desc="Request Error" cause="more than one Host header" method=GET path="/" host=myapp.localhost request_id=8601b555-6a83-4c12-8269-97c8e32cdb22 fwd="127.0.0.1" dyno= connect= service= status=400 bytes= protocol=http"#
             ]],
         );
     }

@@ -1,7 +1,7 @@
 //! The small HTML pages the router answers with itself: no such app, an application error,
-//! and maintenance mode.
+//! maintenance mode, and a bad request.
 
-use crate::error::{DynoError, RouterError};
+use crate::error::{ClientError, DynoError, RouterError};
 
 macro_rules! page {
     ($title:literal, $lead:literal, $detail:literal) => {
@@ -38,9 +38,16 @@ const MAINTENANCE: &str = page!(
     "Please check back later."
 );
 
+const BAD_REQUEST: &str = page!(
+    "Bad request",
+    "The request named its host more than once, not at all, or two different ways.",
+    "Send one Host header that agrees with the request target."
+);
+
 /// The page a client gets for `error`.
 pub fn error_page(error: RouterError) -> &'static str {
     match error {
+        RouterError::Client(ClientError::BadHost(_)) => BAD_REQUEST,
         RouterError::Dyno(DynoError::Maintenance) => MAINTENANCE,
         _ => APPLICATION_ERROR,
     }
@@ -57,5 +64,7 @@ mod tests {
         assert!(error_page(DynoError::Maintenance.into()).contains("maintenance"));
         assert!(error_page(DynoError::Crashed.into()).contains("Application error"));
         assert!(error_page(PlatformError::Internal.into()).contains("Application error"));
+        let bad = ClientError::BadHost(crate::host::BadHost::Mismatch);
+        assert!(error_page(bad.into()).contains("<title>Bad request</title>"));
     }
 }

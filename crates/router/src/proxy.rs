@@ -23,9 +23,9 @@ use uuid::Uuid;
 use crate::balance::{Balancer, Outstanding};
 use crate::body::{ClientBodyState, DynoBody, ForwardBody, OnEnd, ProxyBody};
 use crate::config::RouterConfig;
-use crate::error::{DynoError, RouterError};
+use crate::error::{ClientError, DynoError, RouterError};
 use crate::headers::{self, Forwarded};
-use crate::host::{app_for_host, normalize_host};
+use crate::host::{app_for_host, normalize_host, request_host, BadHost};
 use crate::logline::RouterLogLine;
 use crate::pages;
 use crate::pool::Pool;
@@ -175,24 +175,24 @@ pub(crate) async fn handle(
     let request_start_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    // HTTP/2 names the host in `:authority`; HTTP/1.1 dynos want `Host`.
-    if !req.headers().contains_key(header::HOST) {
-        if let Some(value) = req
-            .uri()
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        {
-            req.headers_mut().insert(header::HOST, value);
+    let (host, missing_field) = match request_host(req.version(), req.uri(), req.headers()) {
+        Ok(Some(raw)) => {
+            // HTTP/2 (and HTTP/1.0) may name the host in the target only; dynos want `Host`.
+            let missing = !req.headers().contains_key(header::HOST);
+            (
+                normalize_host(raw),
+                missing.then(|| HeaderValue::from_str(raw)),
+            )
         }
-    }
-    let Some(host) = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(normalize_host)
-    else {
+        Ok(None) => (None, None),
+        Err(bad) => return refuse_bad_host(shared, conn, &req, bad),
+    };
+    let Some(host) = host else {
         return page(StatusCode::NOT_FOUND, pages::NO_SUCH_APP);
     };
+    if let Some(Ok(value)) = missing_field {
+        req.headers_mut().insert(header::HOST, value);
+    }
     let table = shared.routes.borrow().clone();
     let Some((app_name, app)) = app_for_host(&table, &shared.base_domain, &host)
         .and_then(|name| table.apps.get_key_value(name))
@@ -442,6 +442,55 @@ async fn bridge(
         () = shutdown.cancelled() => {}
     }
     drop(in_flight);
+}
+
+/// Answers a request whose host cannot be trusted with 400, before any app is chosen for it.
+/// The router line goes to the app the target names (`:authority` or an absolute-form target,
+/// else the first `Host`), if it is one: its owner learns why clients were turned away, and a
+/// client can write no more lines into an app's log this way than with a valid request.
+fn refuse_bad_host(
+    shared: &Shared,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+    bad: BadHost,
+) -> Response<ProxyBody> {
+    let error = RouterError::from(ClientError::BadHost(bad));
+    let named = match req.uri().authority() {
+        Some(authority) => Some(authority.host()),
+        None => req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok()),
+    };
+    let table = shared.routes.borrow().clone();
+    let app = named.and_then(normalize_host).and_then(|host| {
+        let app_id = app_for_host(&table, &shared.base_domain, &host)
+            .and_then(|name| table.apps.get(name))?
+            .app_id;
+        Some((host, app_id))
+    });
+    if let Some((host, app_id)) = app {
+        let line = RouterLogLine {
+            error: None,
+            method: req.method().to_string(),
+            path: req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned(),
+            host,
+            request_id: headers::request_id(req.headers()),
+            fwd: headers::forwarded_for(req.headers(), &conn.forwarded),
+            dyno: None,
+            connect: None,
+            service: None,
+            status: 0,
+            bytes: None,
+            protocol: conn.forwarded.proto(),
+        };
+        RequestRecord::new(shared.sink.clone(), app_id, line).fail(error, None);
+    }
+    page(error.status(), pages::error_page(error))
 }
 
 /// Writes the error's router line and answers with its page.
