@@ -425,3 +425,32 @@ pub fn tls_client(roots_pem: &str, server_name: &str) -> rustls::ClientConnectio
     let name = rustls::pki_types::ServerName::try_from(server_name.to_owned()).expect("a name");
     rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("a TLS client")
 }
+
+/// Commits everything in `repo` (a git repository, made if missing) and pushes it to `app`
+/// as `key`'s user; returns whether git accepted the push, and all it printed.
+pub fn commit_and_push(server: &Server, key: &str, app: &str, repo: &Path) -> (bool, String) {
+    if !repo.join(".git").exists() {
+        git(repo, &["init", "--quiet", "--initial-branch=main"]);
+    }
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "--quiet", "--allow-empty", "-m", "push"]);
+    let authority = server.url.strip_prefix("http://").expect("an http URL");
+    let output = Command::new("git")
+        .args([
+            "push",
+            &format!("http://git:{key}@{authority}/{app}.git"),
+            "main",
+        ])
+        .current_dir(repo)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .expect("run git push");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
