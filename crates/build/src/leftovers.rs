@@ -3,6 +3,10 @@
 //! from nothing", as the dyno manager does with dyno containers); and, at start-up and every
 //! few minutes, Builds API sources older than [`SOURCE_LIFETIME`] that no pending build is
 //! still to read.
+//!
+//! Server paths only: the builds and sources dirs, and the entries in them that the server
+//! named (a tenant writes inside a work dir, which is removed through `wharf_tenant_fs`,
+//! never following a link).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -130,7 +134,7 @@ impl Builder {
 }
 
 /// Removes the work dirs and push archives in `builds_dir`. Never follows a symbolic link:
-/// a link is removed itself, and `remove_dir_all` does not descend through links.
+/// a link is removed itself, and no link inside a work dir is followed.
 fn remove_interrupted(builds_dir: &Path) {
     let entries = match std::fs::read_dir(builds_dir) {
         Ok(entries) => entries,
@@ -146,18 +150,18 @@ fn remove_interrupted(builds_dir: &Path) {
             continue;
         };
         let path = entry.path();
-        let removed = match entry.file_type() {
-            Ok(file_type) if file_type.is_dir() => std::fs::remove_dir_all(&path),
-            Ok(_) => std::fs::remove_file(&path),
-            Err(error) => Err(error),
-        };
+        let removed = wharf_tenant_fs::remove_tree(&path);
         let what = match kind {
             BuildsEntry::WorkDir => "an interrupted build's work dir",
             BuildsEntry::PushArchive => "an interrupted push's archive",
         };
         match removed {
             Ok(()) => tracing::info!(path = %path.display(), "removed {what}"),
-            Err(error) => tracing::warn!(%error, path = %path.display(), "remove {what}"),
+            Err(error) => tracing::warn!(
+                error = format!("{error:#}"),
+                path = %path.display(),
+                "remove {what}"
+            ),
         }
     }
 }
