@@ -10,7 +10,9 @@ use crate::Invalid;
 /// The most bytes (keys plus values) an app's whole set of config vars may hold.
 pub const CONFIG_VARS_MAX_BYTES: usize = 32 * 1024;
 
-/// A config var name: `^[A-Za-z_][A-Za-z0-9_]*$`.
+/// A config var name: `^[A-Za-z_][A-Za-z0-9_]*$`. Such a name can always be passed into a
+/// process environment (`NAME=value`): it holds no `=`, no NUL and nothing a shell would read
+/// differently.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct ConfigKey(String);
@@ -120,15 +122,34 @@ impl ConfigVars {
 pub struct ConfigChanges(BTreeMap<ConfigKey, Option<String>>);
 
 impl ConfigChanges {
-    /// Validates every key first, so that a bad key refuses the whole change.
+    /// Validates every key and value first, so that a bad one refuses the whole change.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, Option<String>)>,
     ) -> Result<ConfigChanges, Invalid> {
         let mut changes = BTreeMap::new();
         for (key, value) in pairs {
-            changes.insert(ConfigKey::parse(key)?, value);
+            let key = ConfigKey::parse(key)?;
+            if let Some(value) = &value {
+                check_env_value(&key, value)?;
+            }
+            changes.insert(key, value);
         }
         Ok(ConfigChanges(changes))
+    }
+}
+
+/// Can `value` be passed to a process as the environment variable `key`? Every dyno and build
+/// gets its config vars in its environment, where an entry is a C string: a NUL byte would end
+/// the value early (crun) or make the container fail to start (runc). Values are UTF-8 (they
+/// come as JSON strings), and NUL is the one byte of UTF-8 an environment cannot hold.
+pub fn check_env_value(key: &ConfigKey, value: &str) -> Result<(), Invalid> {
+    match value.find('\0') {
+        None => Ok(()),
+        Some(at) => Err(Invalid::new(format!(
+            "The value of {key} has a NUL character (\\u0000) at byte {at}, which a process \
+             environment cannot hold: remove it (to store binary data, encode it, in \
+             base64 for example)"
+        ))),
     }
 }
 
@@ -209,6 +230,35 @@ mod tests {
     }
 
     #[test]
+    fn a_nul_in_a_value_refuses_the_whole_change() {
+        let err = ConfigChanges::parse([("GOOD", Some("1".into())), ("BAD", Some("a\0b".into()))])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "The value of BAD has a NUL character (\\u0000) at byte 1, which a process \
+             environment cannot hold: remove it (to store binary data, encode it, in \
+             base64 for example)"
+        );
+        for bad in ["\0", "abc\0", "\0abc"] {
+            assert!(
+                ConfigChanges::parse([("A", Some(bad.to_owned()))]).is_err(),
+                "{bad:?}"
+            );
+        }
+        // Removing a var needs no value; every other character is fine in an environment.
+        assert!(ConfigChanges::parse([("A", None)]).is_ok());
+        let fine = "é \u{1} \t\n = ; $HOME \u{FFFF} \u{10FFFF}";
+        assert!(ConfigChanges::parse([("A", Some(fine.to_owned()))]).is_ok());
+    }
+
+    #[test]
+    fn keys_never_hold_what_an_environment_cannot() {
+        for bad in ["A\0", "\0", "A=B", "=A"] {
+            assert!(ConfigKey::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn size_limit_applies_to_the_whole_set() {
         let half = "x".repeat(CONFIG_VARS_MAX_BYTES / 2);
         let base = vars(&[("A", &half)]);
@@ -224,6 +274,12 @@ mod tests {
             let expected = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             prop_assert_eq!(ConfigKey::parse(&key).is_ok(), expected);
+        }
+
+        #[test]
+        fn values_are_refused_exactly_when_they_hold_a_nul(value in "\\PC{0,8}|[a\\x00]{0,4}") {
+            let refused = ConfigChanges::parse([("A", Some(value.clone()))]).is_err();
+            prop_assert_eq!(refused, value.contains('\0'));
         }
 
         #[test]

@@ -22,7 +22,7 @@ pub use build::{Build, BuildStatus};
 pub use buildpack::{
     BuildpackName, BuildpackRegistration, BUILDPACK_NAME_MAX, RESERVED_BUILDPACK_NAMES,
 };
-pub use config::{ConfigChanges, ConfigKey, ConfigVars, CONFIG_VARS_MAX_BYTES};
+pub use config::{check_env_value, ConfigChanges, ConfigKey, ConfigVars, CONFIG_VARS_MAX_BYTES};
 pub use domain::{
     certificate_covers, generate_sni_endpoint_name, Domain, Hostname, SniEndpoint, SniEndpointRef,
 };

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use wharf_api_types as api;
 use wharf_dynos::{DynoInfo, OneOffError, OneOffRequest, Target, ONE_OFF_TYPE};
-use wharf_model::{ConfigKey, DynoSize};
+use wharf_model::{check_env_value, ConfigKey, DynoSize};
 
 use super::AppCtx;
 use crate::error::{ApiError, ApiResult};
@@ -91,7 +91,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(dyno)).into_response())
 }
 
-/// Checks a one-off's request: a command, a known size, valid variable names.
+/// Checks a one-off's request: a command, a known size, variables an environment can hold.
 fn one_off_request(body: &api::DynoCreate, user: String) -> ApiResult<OneOffRequest> {
     if body.command.trim().is_empty() {
         return Err(ApiError::invalid("Give a command to run."));
@@ -109,8 +109,9 @@ fn one_off_request(body: &api::DynoCreate, user: String) -> ApiResult<OneOffRequ
     };
     let mut env = Vec::new();
     for (key, value) in body.env.iter().flatten() {
-        ConfigKey::parse(key)?;
-        env.push((key.clone(), value.to_string()));
+        let value = value.to_string();
+        check_env_value(&ConfigKey::parse(key)?, &value)?;
+        env.push((key.clone(), value));
     }
     let attach = body.attach.unwrap_or(false);
     Ok(OneOffRequest {
