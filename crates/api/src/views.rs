@@ -188,11 +188,26 @@ pub fn build(build: &Build, config: &ApiConfig) -> api::Build {
 fn buildpack_ref(url: &str) -> api::BuildpackRef {
     let name = match BuildpackSource::parse(url) {
         Ok(BuildpackSource::Builtin(name)) => format!("wharf/{name}"),
-        _ => url.to_owned(),
+        // A registered buildpack's name, a git URL, or a path listed before paths were
+        // refused (its builds fail and say to register it): shown as written.
+        Ok(BuildpackSource::Registered(_) | BuildpackSource::Git { .. }) | Err(_) => url.to_owned(),
     };
     api::BuildpackRef {
         url: url.to_owned(),
         name,
+    }
+}
+
+/// A registered buildpack; its directory and who registered it only for admins.
+pub fn buildpack_registration(
+    registration: &wharf_model::BuildpackRegistration,
+    admin: bool,
+) -> api::BuildpackRegistration {
+    api::BuildpackRegistration {
+        name: registration.name.clone(),
+        dir: admin.then(|| registration.dir.clone()),
+        created_at: timestamp(registration.created_at),
+        created_by: admin.then(|| account_ref(&registration.created_by)),
     }
 }
 

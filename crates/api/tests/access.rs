@@ -27,6 +27,7 @@ fn concrete(path: &str) -> String {
         .replace("{repo}", "owned.git")
         .replace("{domain}", "www.example.com")
         .replace("{endpoint}", "tokyo-00001")
+        .replace("{name}", "go")
 }
 
 fn body_for(method: &str) -> Option<serde_json::Value> {
@@ -142,7 +143,7 @@ async fn admin_routes_refuse_other_users() {
         let reply = api
             .call(
                 method,
-                path,
+                &concrete(path),
                 Some(&user),
                 Some(json!({"email": "new@example.com"})),
             )

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use wharf_api_types as api;
 use wharf_build::builder::{random_token, BuildRequest};
 use wharf_build::buildpack::BuildpackSource;
+use wharf_build::leftovers::{source_expired, SOURCE_LIFETIME};
 use wharf_build::log::BuildLog;
 use wharf_model::Build;
 
@@ -30,7 +31,7 @@ use crate::ApiState;
 pub const SOURCE_UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
 
 fn sources_dir(state: &ApiState) -> PathBuf {
-    state.config.data_dir.join("sources")
+    state.builder.config().sources_dir()
 }
 
 fn source_path(state: &ApiState, token: &str) -> ApiResult<PathBuf> {
@@ -77,11 +78,30 @@ pub async fn upload_source(
     body: Body,
 ) -> ApiResult<StatusCode> {
     let path = source_path(&state, &token)?;
-    if !path.is_file() {
-        return Err(ApiError::not_found("Couldn't find that source."));
-    }
+    live_source(&path).await?;
     save_body(body, &path, SOURCE_UPLOAD_LIMIT).await?;
     Ok(StatusCode::OK)
+}
+
+/// The source file at `path`, unless there is none or it is past its lifetime (the server
+/// removes such files from time to time; until then they are refused all the same).
+async fn live_source(path: &std::path::Path) -> ApiResult<std::fs::Metadata> {
+    let metadata = tokio::fs::symlink_metadata(path)
+        .await
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .ok_or_else(|| ApiError::not_found("Couldn't find that source."))?;
+    if metadata
+        .modified()
+        .is_ok_and(|modified| source_expired(modified, std::time::SystemTime::now()))
+    {
+        return Err(ApiError::not_found(format!(
+            "That source URL has expired (sources last {} minutes after their upload): create \
+             a new one with POST /apps/{{app}}/sources",
+            SOURCE_LIFETIME.as_secs() / 60
+        )));
+    }
+    Ok(metadata)
 }
 
 /// `GET /sources/{token}`: what was uploaded.
@@ -90,6 +110,7 @@ pub async fn download_source(
     Path(token): Path<String>,
 ) -> ApiResult<Response> {
     let path = source_path(&state, &token)?;
+    live_source(&path).await?;
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::not_found("Couldn't find that source."))?;
@@ -185,20 +206,17 @@ pub async fn create(
         ))
     })?;
     let source = source_path(&state, &token)?;
-    let uploaded = tokio::fs::metadata(&source)
+    let metadata = live_source(&source)
         .await
-        .map(|m| m.len() > 0)
-        .unwrap_or(false);
-    if !uploaded {
+        .map_err(|refused| ApiError::invalid(refused.message))?;
+    if metadata.len() == 0 {
         return Err(ApiError::invalid(
             "Nothing was uploaded to that source URL yet: PUT the tarball to its put_url first",
         ));
     }
     if let Some(buildpacks) = &body.buildpacks {
-        let urls: Vec<String> = buildpacks.iter().map(|b| b.url.clone()).collect();
-        for url in &urls {
-            BuildpackSource::parse(url).map_err(ApiError::invalid)?;
-        }
+        let urls: Vec<String> = buildpacks.iter().map(|b| b.url.trim().to_owned()).collect();
+        check_buildpacks(&state, &urls).await?;
         state.store.set_buildpacks(ctx.app.id, &urls).await?;
     }
     let (build, _log, handle) = state
@@ -294,9 +312,24 @@ pub async fn set_buildpacks(
         .iter()
         .map(|u| u.buildpack.trim().to_owned())
         .collect();
-    for url in &urls {
-        BuildpackSource::parse(url).map_err(ApiError::invalid)?;
-    }
+    check_buildpacks(&state, &urls).await?;
     state.store.set_buildpacks(ctx.app.id, &urls).await?;
     Ok(Json(views::buildpack_installations(&urls)))
+}
+
+/// Refuses a buildpack list unless each one is built in, registered by an admin, or a git
+/// URL Wharf clones. A path on the server, or an unknown name, gets the one message that
+/// says what to do, whether or not that path exists: the server's files are never looked at.
+async fn check_buildpacks(state: &ApiState, urls: &[String]) -> ApiResult<()> {
+    for url in urls {
+        match BuildpackSource::parse(url).map_err(ApiError::invalid)? {
+            BuildpackSource::Registered(name) => {
+                if state.store.buildpack_registration(&name).await?.is_none() {
+                    return Err(ApiError::invalid(BuildpackSource::refusal(url)));
+                }
+            }
+            BuildpackSource::Builtin(_) | BuildpackSource::Git { .. } => {}
+        }
+    }
+    Ok(())
 }

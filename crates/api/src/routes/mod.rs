@@ -3,6 +3,7 @@
 mod account;
 mod addons;
 mod apps;
+mod buildpack_registrations;
 mod builds;
 mod collaborators;
 mod config_vars;
@@ -103,6 +104,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/apps/{app}/sources", Access::App),
     ("GET", "/apps/{app}/buildpack-installations", Access::App),
     ("PUT", "/apps/{app}/buildpack-installations", Access::App),
+    // Wharf's own: any user may list the names (admins also see the directories).
+    ("GET", "/buildpack-registrations", Access::Account),
+    ("POST", "/buildpack-registrations", Access::Admin),
+    ("DELETE", "/buildpack-registrations/{name}", Access::Admin),
     ("GET", "/apps/{app}/dynos", Access::App),
     ("POST", "/apps/{app}/dynos", Access::App),
     ("DELETE", "/apps/{app}/dynos", Access::App),
@@ -228,6 +233,14 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route(
             "/apps/{app}/buildpack-installations",
             get(builds::buildpacks).put(builds::set_buildpacks),
+        )
+        .route(
+            "/buildpack-registrations",
+            get(buildpack_registrations::list).post(buildpack_registrations::create),
+        )
+        .route(
+            "/buildpack-registrations/{name}",
+            delete(buildpack_registrations::destroy),
         )
         .route(
             "/apps/{app}/dynos",
