@@ -157,6 +157,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "Wharf runs builds and dynos in containers: run `scripts/start` as root to install crun or runc",
     )?;
     tracing::info!(runtime = runtime.name(), "containers ready");
+    // No build runs yet: whatever builds left (a SIGKILL mid-build) goes before any starts.
+    builder
+        .remove_leftovers()
+        .await
+        .context("remove what interrupted builds left")?;
+    let sources = builder.clone();
     let dynos = DynoManager::new(
         store.clone(),
         DynoManagerConfig {
@@ -239,6 +245,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let mut subsystems = JoinSet::new();
+    let sources_shutdown = shutdown.clone();
+    subsystems.spawn(async move {
+        sources
+            .expire_sources_until(async move { sources_shutdown.cancelled().await })
+            .await;
+        Ok(())
+    });
     let (logs, logs_shutdown) = (dynos.logs().clone(), shutdown.clone());
     subsystems.spawn(async move {
         wharf_logs::persist::run(logs, log_dir, logs_shutdown).await;
