@@ -72,20 +72,7 @@ impl Tenant {
 
     /// Pushes a Node.js app whose `build` script runs `attack` (in `/app`, as the build user).
     fn push_node_app(&self, app: &str, attack: &str) -> (bool, String) {
-        let repo = tempfile::tempdir().unwrap();
-        std::fs::write(
-            repo.path().join("package.json"),
-            r#"{"name": "attack", "version": "1.0.0", "private": true,
-                "scripts": {"build": "sh attack.sh", "start": "node server.js"}}"#,
-        )
-        .unwrap();
-        std::fs::write(repo.path().join("attack.sh"), format!("set -x\n{attack}\n")).unwrap();
-        std::fs::write(
-            repo.path().join("server.js"),
-            "require('http').createServer((q, r) => r.end('ok')).listen(process.env.PORT);\n",
-        )
-        .unwrap();
-        std::fs::write(repo.path().join("Procfile"), "web: node server.js\n").unwrap();
+        let repo = node_app(attack);
         commit_and_push(&self.server, &self.key, app, repo.path())
     }
 
@@ -141,6 +128,26 @@ impl Tenant {
         assert_eq!(secret.mode() & 0o7777, 0o600);
         assert_eq!((secret.uid(), secret.gid()), (0, 0));
     }
+}
+
+/// A Node.js app (in a new directory) whose `build` script runs `attack` in `/app` as the
+/// build user.
+fn node_app(attack: &str) -> tempfile::TempDir {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("package.json"),
+        r#"{"name": "attack", "version": "1.0.0", "private": true,
+            "scripts": {"build": "sh attack.sh", "start": "node server.js"}}"#,
+    )
+    .unwrap();
+    std::fs::write(repo.path().join("attack.sh"), format!("set -x\n{attack}\n")).unwrap();
+    std::fs::write(
+        repo.path().join("server.js"),
+        "require('http').createServer((q, r) => r.end('ok')).listen(process.env.PORT);\n",
+    )
+    .unwrap();
+    std::fs::write(repo.path().join("Procfile"), "web: node server.js\n").unwrap();
+    repo
 }
 
 #[track_caller]
@@ -348,10 +355,11 @@ fn links_left_in_the_cache_the_app_and_a_dyno_are_never_followed_by_root() {
         file = file.display(),
         dir = dir.display()
     );
-    let (ok, output) = tenant.push_node_app("leaver", &attack);
-    assert!(ok, "{output}");
-    let (ok, output) = tenant.push_node_app("leaver", &attack);
-    assert!(ok, "{output}");
+    let repo = node_app(&attack);
+    for _ in 0..2 {
+        let (ok, output) = commit_and_push(&tenant.server, &tenant.key, "leaver", repo.path());
+        assert!(ok, "{output}");
+    }
     tenant.assert_host_untouched();
     tenant
         .user
@@ -377,7 +385,7 @@ fn links_left_in_the_cache_the_app_and_a_dyno_are_never_followed_by_root() {
     ]);
     assert!(run.stdout.contains("planted"), "{run:?}");
     tenant.assert_host_untouched();
-    tenant.assert_secret_kept("leaver", &output);
+    tenant.assert_secret_kept("leaver", &run.stdout);
 }
 
 #[test]
