@@ -278,14 +278,14 @@ fn third_party_buildpacks_follow_the_contract() {
     user.run(&["apps:create", "greeter"]).ok();
     user.run(&["config:set", "GREETING=ahoy", "-a", "greeter"])
         .ok();
-    let buildpacks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/buildpacks");
-    let hello = buildpacks.join("hello");
+    register_fixture(&server, &key, "hello");
+    register_fixture(&server, &key, "shout");
     let (status, body) = http_json(
         &server.url,
         "PUT",
         "/apps/greeter/buildpack-installations",
         &key,
-        &serde_json::json!({"updates": [{"buildpack": hello.to_str().unwrap()}]}),
+        &serde_json::json!({"updates": [{"buildpack": "hello"}]}),
     );
     assert_eq!(status, 200, "{body}");
 
@@ -321,15 +321,14 @@ fn third_party_buildpacks_follow_the_contract() {
 
     // Two buildpacks: the second sees what the first exported; the Procfile sets the types,
     // since the last buildpack (which has no bin/release) gives no defaults.
-    let shout = buildpacks.join("shout");
     let (status, body) = http_json(
         &server.url,
         "PUT",
         "/apps/greeter/buildpack-installations",
         &key,
         &serde_json::json!({"updates": [
-            {"buildpack": hello.to_str().unwrap()},
-            {"buildpack": shout.to_str().unwrap()},
+            {"buildpack": "hello"},
+            {"buildpack": "shout"},
         ]}),
     );
     assert_eq!(status, 200, "{body}");
@@ -346,19 +345,127 @@ fn third_party_buildpacks_follow_the_contract() {
     assert!(!formation.contains("worker"), "{formation}");
 }
 
-/// Points the app at one of the test buildpacks in tests/fixtures/buildpacks.
-fn use_buildpack(server: &Server, key: &str, app: &str, name: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The directory of one of the test buildpacks in tests/fixtures/buildpacks.
+fn fixture_buildpack(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/buildpacks")
-        .join(name);
+        .join(name)
+}
+
+/// Registers the test buildpack `name` under its own name, with the admin's key (once per
+/// server: registering it again answers 409).
+fn register_fixture(server: &Server, admin_key: &str, name: &str) {
+    let (status, body) = http_json(
+        &server.url,
+        "POST",
+        "/buildpack-registrations",
+        admin_key,
+        &serde_json::json!({"name": name, "dir": fixture_buildpack(name).to_str().unwrap()}),
+    );
+    assert!(status == 201 || status == 409, "{status}: {body}");
+}
+
+/// Points the app at one of the test buildpacks, registered by the admin and added by name.
+fn use_buildpack(server: &Server, key: &str, app: &str, name: &str) {
+    register_fixture(server, key, name);
     let (status, body) = http_json(
         &server.url,
         "PUT",
         &format!("/apps/{app}/buildpack-installations"),
         key,
-        &serde_json::json!({"updates": [{"buildpack": path.to_str().unwrap()}]}),
+        &serde_json::json!({"updates": [{"buildpack": name}]}),
     );
     assert_eq!(status, 200, "{body}");
+}
+
+/// The message of a refused buildpack list, with the buildpack asked for replaced by `ASKED`.
+fn refusal(server: &Server, key: &str, app: &str, buildpack: &str) -> String {
+    let (status, body) = http_json(
+        &server.url,
+        "PUT",
+        &format!("/apps/{app}/buildpack-installations"),
+        key,
+        &serde_json::json!({"updates": [{"buildpack": buildpack}]}),
+    );
+    assert_eq!(status, 422, "{buildpack}: {body}");
+    body["message"]
+        .as_str()
+        .unwrap()
+        .replace(buildpack, "ASKED")
+}
+
+#[test]
+fn server_directories_are_buildpacks_only_once_an_admin_registers_them() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let admin_key = server.admin_key();
+    let admin = User::new(&server.url, Some(&admin_key));
+    let created: serde_json::Value = serde_json::from_str(
+        &admin
+            .run(&["users:create", "dev@example.com", "--json"])
+            .ok(),
+    )
+    .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "trusty"]).ok();
+    let hello = fixture_buildpack("hello");
+    let hello = hello.to_str().unwrap();
+
+    // A path on the server is refused with one message, whether or not it exists, and the
+    // message says what to do.
+    let existing = refusal(&server, &key, "trusty", "/usr/share");
+    assert_eq!(existing, refusal(&server, &key, "trusty", "/no/such/dir"));
+    assert_eq!(existing, refusal(&server, &key, "trusty", hello));
+    assert_has(
+        &existing,
+        &["wharf buildpacks:register NAME DIR", "git URL"],
+    );
+    let refused = user
+        .run(&["buildpacks:add", "/usr/share", "-a", "trusty"])
+        .failed();
+    assert_has(&refused, &["is not one Wharf can use"]);
+    for url in ["file:///usr/share", "ssh://git@example.com/bp.git"] {
+        let refused = user.run(&["buildpacks:add", url, "-a", "trusty"]).failed();
+        assert_has(&refused, &["file:// and ssh:// URLs are refused"]);
+    }
+
+    // Only an admin registers; then the app uses it by name, and the directory never shows.
+    let denied = user.run(&["buildpacks:register", "hello", hello]).failed();
+    assert_has(&denied, &["Only admins"]);
+    assert!(!denied.contains("hello/bin"), "{denied}");
+    let registered = admin.run(&["buildpacks:register", "hello", hello]).ok();
+    assert_has(&registered, &["Registered buildpack hello", hello]);
+    let listed = user.run(&["buildpacks:registered"]).ok();
+    assert_has(&listed, &["hello"]);
+    assert!(!listed.contains(hello), "{listed}");
+    assert_has(&admin.run(&["buildpacks:registered"]).ok(), &[hello]);
+    user.run(&["buildpacks:add", "hello", "-a", "trusty"]).ok();
+    assert_has(
+        &user.run(&["buildpacks", "-a", "trusty"]).ok(),
+        &["1. hello"],
+    );
+
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("hello.txt"), "hi").unwrap();
+    git(source.path(), &["init", "--quiet", "--initial-branch=main"]);
+    commit(source.path(), "hello");
+    let url = remote(&server, &key, "trusty");
+    let built = push(source.path(), &url, "HEAD:main");
+    assert!(built.ok, "{}", built.output);
+    assert_has(&built.output, &["Hello app detected", "Released v2"]);
+
+    // Unregistered, the app's next build fails and says why; the running release stays.
+    admin.run(&["buildpacks:unregister", "hello"]).ok();
+    commit(source.path(), "again");
+    let failed = push(source.path(), &url, "HEAD:main");
+    assert!(!failed.ok, "{}", failed.output);
+    assert_has(&failed.output, &["\"hello\" is no longer registered"]);
+    assert!(!failed.output.contains(hello), "{}", failed.output);
+    assert_has(
+        &user.run(&["releases", "-a", "trusty"]).ok(),
+        &["Current: v2"],
+    );
 }
 
 #[test]
