@@ -1,7 +1,13 @@
-//! Fuzzes the router's handling of a client's request head: the head is parsed from the input
-//! with `httparse` (as hyper does) into `http` parts, then written for a dyno by
+//! Fuzzes the router's handling of a client's request head, as `proxy::handle` does it: the
+//! head is parsed from the input with `httparse` (as hyper does) into `http` parts, its host is
+//! decided by `wharf_router::host::request_host` (and normalized for routing), a missing `Host`
+//! is filled from the target, and the head is written for a dyno by
 //! `wharf_router::headers::write_request_headers`. The input's first byte picks how the client
 //! connected (`http` or `https`, IPv4 or IPv6); the rest is the head.
+//!
+//! Invariants of the host: two `Host` fields are refused, as is an HTTP/1.1 request without
+//! one; an accepted `Host` names the same host as an absolute-form target; and the dyno gets
+//! exactly one `Host`, naming the host the request was routed by.
 //!
 //! Invariants of the written head: it is well-formed (`name: value` lines, each name a token,
 //! no CR, LF or NUL inside a value, and it parses back as the same fields); the hop-by-hop
@@ -17,6 +23,7 @@ use std::net::IpAddr;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use wharf_router::headers::{self, Forwarded, RequestRewrite};
+use wharf_router::host::{normalize_host, request_host, BadHost};
 
 /// The most header fields hyper reads in a request head.
 const MAX_HEADERS: usize = 100;
@@ -45,9 +52,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&how, head)) = data.split_first() else {
         return;
     };
-    let Some(request) = parse_head(head) else {
+    let Some(mut request) = parse_head(head) else {
         return;
     };
+    let routed = check_host(&mut request);
     let (client, proto, port) = match how % 4 {
         0 => (IpAddr::from([203, 0, 113, 7]), "http", 80),
         1 => (IpAddr::from([203, 0, 113, 7]), "https", 443),
@@ -63,14 +71,68 @@ fuzz_target!(|data: &[u8]| {
         ),
     };
     let forwarded = Forwarded::new(client, proto, port);
-    check_rewrite(
+    let lines = check_rewrite(
         &request,
         &forwarded,
         &client.to_canonical().to_string(),
         proto,
         port,
     );
+    if let Some(routed) = routed {
+        let sent: Vec<&[u8]> = lines
+            .iter()
+            .filter(|(name, _)| name == "host")
+            .map(|(_, value)| &value[..])
+            .collect();
+        assert_eq!(sent.len(), 1, "the dyno gets {} Host fields", sent.len());
+        let sent = std::str::from_utf8(sent[0]).expect("an accepted Host is text");
+        assert_eq!(
+            normalize_host(sent).as_deref(),
+            Some(&routed[..]),
+            "routed by {routed:?}, the dyno gets Host: {sent}"
+        );
+    }
 });
+
+/// Decides the request's host as the router does, asserting the rules, and fills in a missing
+/// `Host` as the router does. Returns the host the request is routed by, if it is routed.
+fn check_host(request: &mut http::request::Parts) -> Option<String> {
+    let fields = request.headers.get_all("host").iter().count();
+    let decided = request_host(request.version, &request.uri, &request.headers);
+    if fields > 1 {
+        assert_eq!(decided, Err(BadHost::Several));
+    }
+    if fields == 0 && request.version == http::Version::HTTP_11 {
+        assert!(decided.is_err(), "HTTP/1.1 without Host: {decided:?}");
+    }
+    let raw = decided.ok()??.to_owned();
+    let routed = normalize_host(&raw)?;
+    if let (Some(field), Some(authority)) = (request.headers.get("host"), request.uri.authority()) {
+        let target = authority.as_str().rsplit('@').next().unwrap_or_default();
+        let field = field.to_str().expect("an accepted Host is text");
+        assert_eq!(
+            normalize_host(field).map(|h| without_port(&h)),
+            normalize_host(target).map(|h| without_port(&h)),
+            "Host {field:?} accepted for the target {:?}",
+            request.uri
+        );
+    }
+    if !request.headers.contains_key("host") {
+        let value = HeaderValue::from_str(&raw).ok()?;
+        request.headers.insert("host", value);
+    }
+    Some(routed)
+}
+
+/// A normalized host without the port `normalize_host` keeps when it is not all digits.
+fn without_port(host: &str) -> String {
+    if host.starts_with('[') {
+        return host.to_owned();
+    }
+    host.rsplit_once(':')
+        .map_or(host, |(name, _)| name)
+        .to_owned()
+}
 
 /// A request head as the router gets it from hyper.
 fn parse_head(head: &[u8]) -> Option<http::request::Parts> {
@@ -101,7 +163,7 @@ fn check_rewrite(
     client: &str,
     proto: &str,
     port: u16,
-) {
+) -> Vec<(String, Vec<u8>)> {
     let map = &request.headers;
     let request_id = headers::request_id(map);
     let upgrade = request.version == http::Version::HTTP_11 && headers::wants_upgrade(map);
@@ -173,6 +235,7 @@ fn check_rewrite(
     assert_eq!(via.len(), 1);
     assert!(via[0].ends_with(headers::VIA.as_bytes()));
     assert_eq!(written.content_length, !values("content-length").is_empty());
+    lines
 }
 
 /// The fields a `Connection` field names, as header names (a field that is not visible ASCII
