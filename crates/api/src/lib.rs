@@ -81,6 +81,9 @@ pub struct ApiState {
     pub rendezvous: rendezvous::Rendezvous,
     /// The apps' running log drains.
     pub drains: wharf_logs::Drains,
+    /// Where tenants' URLs may point (drains, checked when added; the drains check again on
+    /// every connection with their own copy).
+    pub outbound: wharf_outbound::Policy,
     /// The add-on services this server offers (none unless [`ApiState::with_addons`]).
     pub addons: wharf_addons::Registry,
 }
@@ -91,8 +94,8 @@ impl ApiState {
             store,
             config: Arc::new(config),
             builder,
-            drains: wharf_logs::Drains::new(dynos.logs().clone())
-                .expect("the built-in TLS provider supports the default TLS versions"),
+            drains: drains(&dynos, wharf_outbound::Policy::default()),
+            outbound: wharf_outbound::Policy::default(),
             dynos,
             pushes: git::Pushes::default(),
             log_sessions: routes::LogSessions::default(),
@@ -101,11 +104,25 @@ impl ApiState {
         }
     }
 
+    /// Lets tenants' URLs reach what `policy` allows (by default no internal network): for
+    /// drains when they are added and on every connection. Call it before any drain starts:
+    /// it replaces the drains runner.
+    pub fn with_outbound(mut self, policy: wharf_outbound::Policy) -> ApiState {
+        self.drains = drains(&self.dynos, policy.clone());
+        self.outbound = policy;
+        self
+    }
+
     /// Offers the add-on services of `registry`.
     pub fn with_addons(mut self, registry: wharf_addons::Registry) -> ApiState {
         self.addons = registry;
         self
     }
+}
+
+fn drains(dynos: &DynoManager, policy: wharf_outbound::Policy) -> wharf_logs::Drains {
+    wharf_logs::Drains::new(dynos.logs().clone(), policy)
+        .expect("the built-in TLS provider supports the default TLS versions")
 }
 
 impl ApiState {

@@ -18,14 +18,14 @@ async fn log_drains_in_herokus_shape() {
             "POST",
             "/apps/drained/log-drains",
             Some(&key),
-            Some(json!({"url": "syslog://127.0.0.1:1"})),
+            Some(json!({"url": "syslog://logs.example.com:1"})),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let drain = &created.body;
     assert_eq!(drain["addon"], json!(null));
     assert_eq!(drain["app"]["name"], "drained");
-    assert_eq!(drain["url"], "syslog://127.0.0.1:1");
+    assert_eq!(drain["url"], "syslog://logs.example.com:1");
     assert!(drain["token"].as_str().unwrap().starts_with("d."));
     for field in ["id", "created_at", "updated_at"] {
         assert!(drain[field].is_string(), "{field}: {drain}");
@@ -57,7 +57,7 @@ async fn log_drains_in_herokus_shape() {
             "POST",
             "/apps/drained/log-drains",
             Some(&key),
-            Some(json!({"url": "syslog+tls://127.0.0.1:6"})),
+            Some(json!({"url": "syslog+tls://logs.example.com:6"})),
         )
         .await;
     assert_eq!(sixth.status, StatusCode::CONFLICT, "{}", sixth.body);
@@ -78,7 +78,7 @@ async fn log_drains_in_herokus_shape() {
     let removed = api
         .call(
             "DELETE",
-            "/apps/drained/log-drains/syslog:%2F%2F127.0.0.1:1",
+            "/apps/drained/log-drains/syslog:%2F%2Flogs.example.com:1",
             Some(&key),
             None,
         )

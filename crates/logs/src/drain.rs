@@ -6,10 +6,18 @@
 //! dyno, the API or another drain. The task delivers batches, retries with a growing backoff,
 //! and reports what its queue dropped as an `Error L10 (output buffer overflow)` line in the
 //! app's log.
+//!
+//! Every connection goes through the outbound policy ([`wharf_outbound`]): a syslog drain's
+//! host is resolved once and checked, and the connection goes to exactly the checked
+//! addresses; an HTTPS drain's client resolves names through the policy, never follows
+//! redirects and never uses a proxy. A refused drain sends nothing, says why in the app's log
+//! (`Error (drain refused)`, once, again only when the reason changes or an hour has passed),
+//! and tries again slowly: the host's DNS may change.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use time::OffsetDateTime;
@@ -17,6 +25,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use wharf_outbound::{resolve_checked, Policy, Refused};
 
 use crate::buffer::{Entry, LogBuffer};
 use crate::line::format_time;
@@ -31,14 +40,26 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// How long one connection attempt, write or HTTPS request may take.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first wait after the policy refused the drain's host, doubled up to
+/// [`REFUSED_BACKOFF_MAX`]: a refusal lasts until the host's DNS or the operator's allow list
+/// changes, so trying often only costs lookups.
+const REFUSED_BACKOFF_START: Duration = Duration::from_secs(30);
+const REFUSED_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
+/// A refusal that goes on is reported in the app's log again after this long.
+const REFUSAL_REPORT_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Where a drain sends lines, parsed from its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DrainTarget {
     /// RFC 6587 octet-counted RFC 5424 messages over TCP, with TLS for `syslog+tls://`.
     Syslog { host: String, port: u16, tls: bool },
-    /// Batches POSTed as `application/logplex-1`.
-    Http { url: String },
+    /// Batches POSTed as `application/logplex-1` to `url`, whose host and port (the scheme's
+    /// own if it names none) are checked before every connection.
+    Http {
+        url: String,
+        host: String,
+        port: u16,
+    },
 }
 
 impl DrainTarget {
@@ -67,6 +88,10 @@ impl DrainTarget {
             }
             "http" | "https" => Ok(DrainTarget::Http {
                 url: url.to_owned(),
+                host,
+                port: parsed
+                    .port_or_known_default()
+                    .ok_or_else(|| format!("{url:?} names no port"))?,
             }),
             other => Err(format!(
                 "drain URLs use syslog://, syslog+tls://, https:// or http://, not {other}://"
@@ -155,6 +180,17 @@ pub fn overflow_line(dropped: u64, since: OffsetDateTime) -> LogLine {
     )
 }
 
+/// The `heroku[logplex]` line that says the outbound policy refused a drain's host.
+pub fn refused_line(token: &str, refused: &Refused) -> LogLine {
+    LogLine::now(
+        LogSource::Heroku,
+        "logplex",
+        format!(
+            "Error (drain refused): drain {token}: {refused}: drains must point at hosts outside this server and its internal networks"
+        ),
+    )
+}
+
 /// The running drains of every app. Cheap to clone.
 #[derive(Clone)]
 pub struct Drains {
@@ -164,7 +200,7 @@ pub struct Drains {
 struct DrainsInner {
     buffer: LogBuffer,
     tls: Arc<rustls::ClientConfig>,
-    http: reqwest::Client,
+    policy: Policy,
     queue_lines: usize,
     running: Mutex<HashMap<Uuid, Running>>,
 }
@@ -176,12 +212,13 @@ struct Running {
 }
 
 impl Drains {
-    /// Drains that trust the Web PKI's roots for `syslog+tls://` and `https://`.
-    pub fn new(buffer: LogBuffer) -> anyhow::Result<Drains> {
+    /// Drains that trust the Web PKI's roots for `syslog+tls://` and `https://`, and connect
+    /// where `policy` allows.
+    pub fn new(buffer: LogBuffer, policy: Policy) -> anyhow::Result<Drains> {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        Drains::with_roots(buffer, roots, DRAIN_QUEUE_LINES)
+        Drains::with_roots(buffer, roots, DRAIN_QUEUE_LINES, policy)
     }
 
     /// Drains that trust `roots`, each holding at most `queue_lines` undelivered lines.
@@ -189,6 +226,7 @@ impl Drains {
         buffer: LogBuffer,
         roots: rustls::RootCertStore,
         queue_lines: usize,
+        policy: Policy,
     ) -> anyhow::Result<Drains> {
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -197,16 +235,11 @@ impl Drains {
         .context("choose TLS versions")?
         .with_root_certificates(roots)
         .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls.clone())
-            .timeout(DELIVERY_TIMEOUT)
-            .build()
-            .context("build HTTP client")?;
         Ok(Drains {
             inner: Arc::new(DrainsInner {
                 buffer,
                 tls: Arc::new(tls),
-                http,
+                policy,
                 queue_lines,
                 running: Mutex::new(HashMap::new()),
             }),
@@ -216,6 +249,10 @@ impl Drains {
     /// Starts forwarding the app's lines from now on. Starting a running drain does nothing.
     pub fn start(&self, spec: DrainSpec) -> anyhow::Result<()> {
         let target = DrainTarget::parse(&spec.url).map_err(anyhow::Error::msg)?;
+        let http = match &target {
+            DrainTarget::Http { port, .. } => Some(self.http_client(*port)?),
+            DrainTarget::Syslog { .. } => None,
+        };
         let mut running = self.inner.running.lock().expect("drains lock poisoned");
         if running.contains_key(&spec.id) {
             return Ok(());
@@ -237,11 +274,31 @@ impl Drains {
             queue,
             buffer: self.inner.buffer.clone(),
             tls: self.inner.tls.clone(),
-            http: self.inner.http.clone(),
+            policy: self.inner.policy.clone(),
+            http,
             connection: None,
+            reported: None,
         };
         tokio::spawn(task.run(stop));
         Ok(())
+    }
+
+    /// An HTTP client for one drain on `port`: names resolve through the policy (for that
+    /// port, which reqwest does not tell a resolver), redirects are not followed (a drain
+    /// could redirect to a refused host), and no proxy from the environment is used (the
+    /// policy must judge the drain's host, not a proxy's).
+    fn http_client(&self, port: u16) -> anyhow::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .use_preconfigured_tls((*self.inner.tls).clone())
+            .timeout(DELIVERY_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckedResolver {
+                policy: self.inner.policy.clone(),
+                port,
+            }))
+            .build()
+            .context("build HTTP client")
     }
 
     /// Stops a drain; what it had not delivered is dropped.
@@ -275,6 +332,31 @@ impl Drains {
     }
 }
 
+/// Name lookups of one HTTP drain's client, through the outbound policy: reqwest connects to
+/// exactly the addresses this returns.
+struct CheckedResolver {
+    policy: Policy,
+    port: u16,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (policy, port, host) = (self.policy.clone(), self.port, name.as_str().to_owned());
+        Box::pin(async move {
+            let addresses = resolve_checked(&host, port, &policy).await?;
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The policy's refusal behind a failed delivery, if that is why it failed.
+fn policy_refusal(error: &anyhow::Error) -> Option<&Refused> {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Refused>())
+        .filter(|refused| refused.is_policy())
+}
+
 type Connection = Box<dyn tokio::io::AsyncWrite + Send + Sync + Unpin>;
 
 struct DrainTask {
@@ -283,13 +365,18 @@ struct DrainTask {
     queue: Arc<DrainQueue>,
     buffer: LogBuffer,
     tls: Arc<rustls::ClientConfig>,
-    http: reqwest::Client,
+    policy: Policy,
+    /// The client of an HTTP drain (none for syslog).
+    http: Option<reqwest::Client>,
     connection: Option<Connection>,
+    /// The last refusal written to the app's log, and when.
+    reported: Option<(String, Instant)>,
 }
 
 impl DrainTask {
     async fn run(mut self, stop: CancellationToken) {
         let mut backoff = BACKOFF_START;
+        let mut refused_backoff = REFUSED_BACKOFF_START;
         loop {
             self.report_overflow();
             let batch = self.queue.take(BATCH_LINES);
@@ -310,16 +397,31 @@ impl DrainTask {
                 match delivered {
                     Ok(()) => {
                         backoff = BACKOFF_START;
+                        refused_backoff = REFUSED_BACKOFF_START;
+                        self.reported = None;
                         break;
                     }
                     Err(error) => {
-                        tracing::debug!(drain = %self.spec.id, app = %self.spec.app_id, "drain delivery failed: {error:#}");
                         self.connection = None;
+                        let wait = match policy_refusal(&error) {
+                            Some(refused) => {
+                                let refused = refused.clone();
+                                self.report_refusal(&refused);
+                                let wait = refused_backoff;
+                                refused_backoff = (refused_backoff * 2).min(REFUSED_BACKOFF_MAX);
+                                wait
+                            }
+                            None => {
+                                tracing::debug!(drain = %self.spec.id, app = %self.spec.app_id, "drain delivery failed: {error:#}");
+                                let wait = backoff;
+                                backoff = (backoff * 2).min(BACKOFF_MAX);
+                                wait
+                            }
+                        };
                         tokio::select! {
                             () = stop.cancelled() => return,
-                            () = tokio::time::sleep(backoff) => {}
+                            () = tokio::time::sleep(wait) => {}
                         }
-                        backoff = (backoff * 2).min(BACKOFF_MAX);
                         self.report_overflow();
                     }
                 }
@@ -335,12 +437,36 @@ impl DrainTask {
         }
     }
 
+    /// Says in the app's log that the policy refused the drain's host: the first time, when
+    /// the reason changes, and every [`REFUSAL_REPORT_EVERY`] while it lasts.
+    fn report_refusal(&mut self, refused: &Refused) {
+        let message = refused.to_string();
+        let repeat = match &self.reported {
+            Some((last, at)) => *last != message || at.elapsed() >= REFUSAL_REPORT_EVERY,
+            None => true,
+        };
+        if !repeat {
+            return;
+        }
+        tracing::info!(drain = %self.spec.id, app = %self.spec.app_id, "drain refused: {message}");
+        self.buffer
+            .append(self.spec.app_id, refused_line(&self.spec.token, refused));
+        self.reported = Some((message, Instant::now()));
+    }
+
     async fn deliver(&mut self, batch: &[Arc<Entry>], frame_id: &str) -> anyhow::Result<()> {
         match &self.target {
-            DrainTarget::Http { url } => {
+            DrainTarget::Http { url, host, port } => {
+                // reqwest asks no resolver for an address in the URL: check it here.
+                if host.parse::<IpAddr>().is_ok() {
+                    resolve_checked(host, *port, &self.policy).await?;
+                }
+                let Some(http) = &self.http else {
+                    bail!("an HTTP drain has no client");
+                };
                 let lines = batch.iter().map(|entry| &entry.line);
                 let body = syslog::batch_body(&self.spec.token, lines);
-                let mut request = self.http.post(url).body(body);
+                let mut request = http.post(url).body(body);
                 for (name, value) in syslog::batch_headers(&self.spec.token, frame_id, batch.len())
                 {
                     request = request.header(name, value);
@@ -378,10 +504,10 @@ impl DrainTask {
         let DrainTarget::Syslog { host, port, tls } = &self.target else {
             bail!("only syslog drains hold a connection");
         };
-        let tcp = tokio::time::timeout(
-            DELIVERY_TIMEOUT,
-            tokio::net::TcpStream::connect((host.as_str(), *port)),
-        )
+        let tcp = tokio::time::timeout(DELIVERY_TIMEOUT, async {
+            let addresses = resolve_checked(host, *port, &self.policy).await?;
+            connect_any(&addresses).await
+        })
         .await
         .context("connect timed out")?
         .with_context(|| format!("connect to {host}:{port}"))?;
@@ -398,6 +524,18 @@ impl DrainTask {
             .context("TLS handshake")?;
         Ok(Box::new(stream))
     }
+}
+
+/// A TCP connection to the first of `addresses` that accepts (they were checked together).
+async fn connect_any(addresses: &[SocketAddr]) -> anyhow::Result<tokio::net::TcpStream> {
+    let mut last = None;
+    for address in addresses {
+        match tokio::net::TcpStream::connect(address).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(error) => last = Some(anyhow::Error::from(error).context(address.to_string())),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no address to connect to")))
 }
 
 #[cfg(test)]
@@ -435,6 +573,25 @@ mod tests {
             "https://user:pass@example.com/logs?x=1",
             Ok(DrainTarget::Http {
                 url: "https://user:pass@example.com/logs?x=1".to_owned(),
+                host: "example.com".to_owned(),
+                port: 443,
+            }),
+        );
+        check(
+            "http://[::1]:8080/",
+            Ok(DrainTarget::Http {
+                url: "http://[::1]:8080/".to_owned(),
+                host: "::1".to_owned(),
+                port: 8080,
+            }),
+        );
+        // An address in another spelling is read as the address.
+        check(
+            "http://2130706433/",
+            Ok(DrainTarget::Http {
+                url: "http://2130706433/".to_owned(),
+                host: "127.0.0.1".to_owned(),
+                port: 80,
             }),
         );
         check("syslog://example.com", Err("no port"));
@@ -460,5 +617,21 @@ mod tests {
         expect_test::expect!["2026-11-22T10:00:09.500000+00:00 heroku[logplex]: Error L10 (output buffer overflow): 3 messages dropped since 2026-11-22T10:00:01.000000+00:00"]
             .assert_eq(&line.to_string());
         assert!(queue.take_dropped().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_refused_drain_says_why_in_the_apps_log() {
+        // DNS now answers loopback for the drain's host.
+        let policy = Policy::default().with_hosts([(
+            "logs.example.com".to_owned(),
+            vec![IpAddr::from([127, 0, 0, 1])],
+        )]);
+        let refused = resolve_checked("logs.example.com", 514, &policy)
+            .await
+            .unwrap_err();
+        let mut line = refused_line("d.1f0c", &refused);
+        line.at = datetime!(2026-11-22 10:00:09.5 UTC);
+        expect_test::expect![[r#"2026-11-22T10:00:09.500000+00:00 heroku[logplex]: Error (drain refused): drain d.1f0c: host "logs.example.com" resolves to 127.0.0.1, a loopback address of this server: drains must point at hosts outside this server and its internal networks"#]]
+            .assert_eq(&line.to_string());
     }
 }

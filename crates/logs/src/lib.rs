@@ -20,7 +20,7 @@ mod splitter;
 pub mod syslog;
 
 pub use buffer::{Entry, LogBuffer, Since, BROADCAST_CAPACITY};
-pub use drain::{overflow_line, DrainSpec, DrainTarget, Drains, DRAIN_QUEUE_LINES};
+pub use drain::{overflow_line, refused_line, DrainSpec, DrainTarget, Drains, DRAIN_QUEUE_LINES};
 pub use line::{format_time, now_micros, LogLine, LogSource};
 pub use metrics::Metrics;
 pub use splitter::LineSplitter;

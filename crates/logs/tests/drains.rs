@@ -1,10 +1,14 @@
-//! Drains against real receivers: a real rsyslog (a child process with its own configuration
-//! on a free loopback port) for `syslog://`, in-test TLS servers with a certificate from
-//! Wharf's CA for `https://` and `syslog+tls://`, and a syslog drain whose receiver goes away
-//! and comes back while the app and another drain carry on.
+//! Drains against real receivers: a real rsyslog (a child process with its own configuration)
+//! for `syslog://`, in-test TLS servers with a certificate from Wharf's CA for `https://` and
+//! `syslog+tls://`, and a syslog drain whose receiver goes away and comes back while the app
+//! and another drain carry on. The receivers live in a network namespace each test makes
+//! (`TestNet`), whose block the drains' policy allows, because the policy never lets a drain
+//! reach this host itself; that it does not is tested against receivers on loopback, which
+//! must never see a connection.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -16,6 +20,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 use wharf_logs::{DrainSpec, Drains, LogBuffer, LogLine, LogSource};
+use wharf_outbound::test_net::{TestNet, TEST_BLOCK};
+use wharf_outbound::Policy;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(50);
@@ -36,6 +42,24 @@ fn line(process: &str, message: String) -> LogLine {
     LogLine::now(LogSource::App, process, message)
 }
 
+/// The name the tests' policy resolves to a namespace's address (with certificates for it).
+const DRAIN_HOST: &str = "drain.test";
+
+/// What the server's policy would be with the test block allowed, `drain.test` naming the
+/// namespace's receivers.
+fn policy(net: &TestNet) -> Policy {
+    Policy::from_setting(TEST_BLOCK)
+        .unwrap()
+        .with_hosts([(DRAIN_HOST.to_owned(), vec![IpAddr::V4(net.peer)])])
+}
+
+/// A tokio listener inside the namespace.
+fn listen_in(net: &TestNet, port: u16) -> TcpListener {
+    let listener = net.listen(port).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    TcpListener::from_std(listener).unwrap()
+}
+
 fn spec(app_id: Uuid, url: String) -> DrainSpec {
     DrainSpec {
         id: Uuid::new_v4(),
@@ -54,22 +78,24 @@ struct Rsyslog {
 }
 
 impl Rsyslog {
-    async fn start() -> Rsyslog {
+    /// An rsyslog listening on the namespace's address.
+    async fn start(net: &TestNet) -> Rsyslog {
         let dir = tempfile::tempdir().unwrap();
         let path = |name: &str| dir.path().join(name).display().to_string();
         let config = format!(
             r#"global(workDirectory="{work}")
 module(load="imtcp")
-input(type="imtcp" port="0" address="127.0.0.1" listenPortFileName="{port}")
+input(type="imtcp" port="0" address="{address}" listenPortFileName="{port}")
 template(name="fields" type="string" string="%hostname%|%app-name%|%procid%|%msg%\n")
 *.* action(type="omfile" file="{output}" template="fields")
 "#,
             work = dir.path().display(),
+            address = net.peer,
             port = path("port"),
             output = path("received.log"),
         );
         std::fs::write(dir.path().join("rsyslog.conf"), config).unwrap();
-        let child = tokio::process::Command::new("rsyslogd")
+        let child = tokio::process::Command::from(net.command("rsyslogd"))
             .arg("-n")
             .arg("-f")
             .arg(dir.path().join("rsyslog.conf"))
@@ -112,11 +138,12 @@ impl Drop for Rsyslog {
 
 #[tokio::test]
 async fn rsyslog_receives_syslog_drain_lines() {
-    let rsyslog = Rsyslog::start().await;
+    let net = TestNet::create().unwrap();
+    let rsyslog = Rsyslog::start(&net).await;
     let buffer = LogBuffer::new(100);
-    let drains = Drains::new(buffer.clone()).unwrap();
+    let drains = Drains::new(buffer.clone(), policy(&net)).unwrap();
     let app = Uuid::new_v4();
-    let drain = spec(app, format!("syslog://127.0.0.1:{}", rsyslog.port));
+    let drain = spec(app, format!("syslog://{}:{}", net.peer, rsyslog.port));
     drains.start(drain.clone()).unwrap();
     buffer.append(app, line("web.1", "hello from web.1".to_owned()));
     buffer.append(
@@ -159,48 +186,65 @@ struct Batch {
     body: Vec<u8>,
 }
 
-/// A minimal HTTP/1.1 server over TLS that records every request and answers 200 (or 503
-/// while `failing`).
+/// A minimal HTTP/1.1 server over TLS in the namespace, with a certificate for
+/// [`DRAIN_HOST`], that records every request and answers 200 (503 while `failing`, a
+/// redirect while `redirect` names a URL).
 struct HttpsSink {
     port: u16,
     batches: Arc<Mutex<Vec<Batch>>>,
     failing: Arc<std::sync::atomic::AtomicBool>,
+    redirect: Arc<Mutex<Option<String>>>,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
     roots: rustls::RootCertStore,
     _dir: tempfile::TempDir,
 }
 
+/// How the sink answers.
+#[derive(Clone)]
+struct Answer {
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    redirect: Arc<Mutex<Option<String>>>,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
 impl HttpsSink {
-    async fn start() -> HttpsSink {
+    async fn start(net: &TestNet) -> HttpsSink {
         let dir = tempfile::tempdir().unwrap();
-        let tls =
-            wharf_tls::Tls::load_or_create(&dir.path().join("tls"), &["localhost".to_owned()])
-                .unwrap();
+        let tls = wharf_tls::Tls::load_or_create(&dir.path().join("tls"), &[DRAIN_HOST.to_owned()])
+            .unwrap();
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(tls.ca_path()).unwrap() {
             roots.add(cert.unwrap()).unwrap();
         }
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = listen_in(net, 0);
         let port = listener.local_addr().unwrap().port();
         let batches = Arc::new(Mutex::new(Vec::new()));
-        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (recorded, fail) = (batches.clone(), failing.clone());
+        let answer = Answer {
+            failing: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            redirect: Arc::new(Mutex::new(None)),
+            requests: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        };
+        let (recorded, answering) = (batches.clone(), answer.clone());
         tokio::spawn(async move {
             loop {
                 let (tcp, _) = listener.accept().await.unwrap();
-                let (acceptor, recorded, fail) = (acceptor.clone(), recorded.clone(), fail.clone());
+                let (acceptor, recorded, answer) =
+                    (acceptor.clone(), recorded.clone(), answering.clone());
                 tokio::spawn(async move {
                     let Ok(stream) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    serve(stream, recorded, fail).await;
+                    serve(stream, recorded, answer).await;
                 });
             }
         });
         HttpsSink {
             port,
             batches,
-            failing,
+            failing: answer.failing,
+            redirect: answer.redirect,
+            requests: answer.requests,
             roots,
             _dir: dir,
         }
@@ -214,7 +258,7 @@ impl HttpsSink {
 async fn serve(
     stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     recorded: Arc<Mutex<Vec<Batch>>>,
-    failing: Arc<std::sync::atomic::AtomicBool>,
+    answer: Answer,
 ) {
     let mut reader = BufReader::new(stream);
     loop {
@@ -236,11 +280,17 @@ async fn serve(
         let length: usize = headers["content-length"].parse().unwrap();
         let mut body = vec![0; length];
         reader.read_exact(&mut body).await.unwrap();
-        let status = if failing.load(std::sync::atomic::Ordering::SeqCst) {
-            "503 Service Unavailable"
+        answer
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let redirect = answer.redirect.lock().unwrap().clone();
+        let status = if let Some(location) = redirect {
+            format!("307 Temporary Redirect\r\nlocation: {location}")
+        } else if answer.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            "503 Service Unavailable".to_owned()
         } else {
             recorded.lock().unwrap().push(Batch { headers, body });
-            "200 OK"
+            "200 OK".to_owned()
         };
         let response = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
         reader
@@ -269,11 +319,13 @@ fn frames(mut body: &[u8]) -> Vec<String> {
 
 #[tokio::test]
 async fn https_drain_posts_logplex_batches() {
-    let sink = HttpsSink::start().await;
+    let net = TestNet::create().unwrap();
+    let sink = HttpsSink::start(&net).await;
     let buffer = LogBuffer::new(100);
-    let drains = Drains::with_roots(buffer.clone(), sink.roots.clone(), 1000).unwrap();
+    let drains =
+        Drains::with_roots(buffer.clone(), sink.roots.clone(), 1000, policy(&net)).unwrap();
     let app = Uuid::new_v4();
-    let drain = spec(app, format!("https://localhost:{}/logs", sink.port));
+    let drain = spec(app, format!("https://{DRAIN_HOST}:{}/logs", sink.port));
     drains.start(drain.clone()).unwrap();
     // Refused batches are retried until accepted.
     sink.failing
@@ -350,12 +402,9 @@ async fn syslog_receiver(listener: TcpListener, received: Arc<Mutex<Vec<String>>
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port nothing listens on in the namespace.
+fn free_port(net: &TestNet) -> u16 {
+    net.listen(0).unwrap().local_addr().unwrap().port()
 }
 
 fn numbered(messages: &[String]) -> Vec<u32> {
@@ -369,16 +418,18 @@ fn numbered(messages: &[String]) -> Vec<u32> {
 async fn a_drain_that_goes_down_loses_a_bounded_number_of_lines_and_says_so() {
     const QUEUE: usize = 100;
     const BURST: u32 = 2_000;
-    let https = HttpsSink::start().await;
+    let net = TestNet::create().unwrap();
+    let https = HttpsSink::start(&net).await;
     let buffer = LogBuffer::new(5_000);
-    let drains = Drains::with_roots(buffer.clone(), https.roots.clone(), QUEUE).unwrap();
+    let drains =
+        Drains::with_roots(buffer.clone(), https.roots.clone(), QUEUE, policy(&net)).unwrap();
     let app = Uuid::new_v4();
-    let port = free_port();
+    let port = free_port(&net);
     drains
-        .start(spec(app, format!("syslog://127.0.0.1:{port}")))
+        .start(spec(app, format!("syslog://{}:{port}", net.peer)))
         .unwrap();
     drains
-        .start(spec(app, format!("https://localhost:{}/", https.port)))
+        .start(spec(app, format!("https://{DRAIN_HOST}:{}/", https.port)))
         .unwrap();
 
     // The syslog receiver is down: appending goes on regardless, and the HTTPS drain gets
@@ -430,7 +481,7 @@ async fn a_drain_that_goes_down_loses_a_bounded_number_of_lines_and_says_so() {
 
     // It comes back.
     let received = Arc::new(Mutex::new(Vec::new()));
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = listen_in(&net, port);
     tokio::spawn(syslog_receiver(listener, received.clone()));
     buffer.append(app, line("web.1", "after".to_owned()));
     let got = eventually("the syslog drain to deliver again", || {
@@ -478,15 +529,16 @@ async fn a_drain_that_goes_down_loses_a_bounded_number_of_lines_and_says_so() {
 
 #[tokio::test]
 async fn syslog_over_tls_reaches_a_receiver_with_a_certificate_from_wharfs_ca() {
+    let net = TestNet::create().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let tls =
-        wharf_tls::Tls::load_or_create(&dir.path().join("tls"), &["localhost".to_owned()]).unwrap();
+        wharf_tls::Tls::load_or_create(&dir.path().join("tls"), &[DRAIN_HOST.to_owned()]).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(tls.ca_path()).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.server_config());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = listen_in(&net, 0);
     let port = listener.local_addr().unwrap().port();
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = received.clone();
@@ -504,9 +556,9 @@ async fn syslog_over_tls_reaches_a_receiver_with_a_certificate_from_wharfs_ca() 
         }
     });
     let buffer = LogBuffer::new(100);
-    let drains = Drains::with_roots(buffer.clone(), roots, 1000).unwrap();
+    let drains = Drains::with_roots(buffer.clone(), roots, 1000, policy(&net)).unwrap();
     let app = Uuid::new_v4();
-    let drain = spec(app, format!("syslog+tls://localhost:{port}"));
+    let drain = spec(app, format!("syslog+tls://{DRAIN_HOST}:{port}"));
     drains.start(drain.clone()).unwrap();
     buffer.append(app, line("web.1", "over TLS".to_owned()));
     let got = eventually("the line over TLS", || {
@@ -537,4 +589,125 @@ fn frames_so_far(mut data: &[u8]) -> Vec<String> {
         data = &data[space + 1 + length..];
     }
     messages
+}
+
+/// A loopback listener that stands for this server's own services: how many connections
+/// reached it (without waiting for any).
+fn connections_waiting(listener: &std::net::TcpListener) -> usize {
+    let mut count = 0;
+    loop {
+        match listener.accept() {
+            Ok(_) => count += 1,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return count,
+            Err(error) => panic!("accept: {error}"),
+        }
+    }
+}
+
+fn bait() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// The app's `Error (drain refused)` lines.
+fn refusals(buffer: &LogBuffer, app: Uuid) -> Vec<String> {
+    buffer
+        .recent(app, usize::MAX)
+        .iter()
+        .map(ToString::to_string)
+        .filter(|line| line.contains(" heroku[logplex]: Error (drain refused): "))
+        .collect()
+}
+
+#[tokio::test]
+async fn drains_whose_hosts_are_this_server_never_connect_and_say_why() {
+    let (bait, port) = bait();
+    // DNS now answers loopback for a host that was somewhere else when the drain was added.
+    let policy = Policy::from_setting(TEST_BLOCK).unwrap().with_hosts([(
+        "logs.example.com".to_owned(),
+        vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+    )]);
+    let buffer = LogBuffer::new(100);
+    let drains = Drains::new(buffer.clone(), policy).unwrap();
+    let app = Uuid::new_v4();
+    let urls = [
+        format!("syslog://logs.example.com:{port}"),
+        format!("syslog+tls://[::ffff:127.0.0.1]:{port}"),
+        // Through reqwest's resolver, and an address reqwest never asks a resolver about.
+        format!("https://localhost:{port}/logs"),
+        format!("http://127.0.0.1:{port}/logs"),
+        format!("http://2130706433:{port}/logs"),
+    ];
+    let specs: Vec<DrainSpec> = urls.iter().map(|url| spec(app, url.clone())).collect();
+    for drain in &specs {
+        drains.start(drain.clone()).unwrap();
+    }
+    buffer.append(app, line("web.1", "for the drains".to_owned()));
+    let refused = eventually("a refusal from every drain", || {
+        let refused = refusals(&buffer, app);
+        specs
+            .iter()
+            .all(|drain| {
+                refused
+                    .iter()
+                    .any(|l| l.contains(&format!("drain {}: ", drain.token)))
+            })
+            .then_some(refused)
+    })
+    .await;
+    assert_eq!(refused.len(), specs.len(), "{refused:#?}");
+    let first = refused
+        .iter()
+        .find(|l| l.contains(&specs[0].token))
+        .unwrap();
+    assert!(
+        first.ends_with(&format!(
+            "heroku[logplex]: Error (drain refused): drain {}: host \"logs.example.com\" resolves to 127.0.0.1, a loopback address of this server: drains must point at hosts outside this server and its internal networks",
+            specs[0].token
+        )),
+        "{first}"
+    );
+    for line in &refused {
+        assert!(line.contains("a loopback address of this server"), "{line}");
+    }
+    assert_eq!(connections_waiting(&bait), 0, "a drain reached this server");
+}
+
+#[tokio::test]
+async fn an_https_drain_follows_no_redirect() {
+    let (bait, port) = bait();
+    let net = TestNet::create().unwrap();
+    let sink = HttpsSink::start(&net).await;
+    *sink.redirect.lock().unwrap() = Some(format!("http://127.0.0.1:{port}/logs"));
+    let buffer = LogBuffer::new(100);
+    let drains =
+        Drains::with_roots(buffer.clone(), sink.roots.clone(), 1000, policy(&net)).unwrap();
+    let app = Uuid::new_v4();
+    drains
+        .start(spec(
+            app,
+            format!("https://{DRAIN_HOST}:{}/logs", sink.port),
+        ))
+        .unwrap();
+    buffer.append(app, line("web.1", "redirected".to_owned()));
+    // The second request comes after the drain finished with the first answer.
+    eventually("the drain to try twice", || {
+        (sink.requests.load(std::sync::atomic::Ordering::SeqCst) >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        connections_waiting(&bait),
+        0,
+        "the drain followed a redirect"
+    );
+    *sink.redirect.lock().unwrap() = None;
+    let batches = eventually("the batch at the drain itself", || {
+        let batches = sink.batches();
+        (!batches.is_empty()).then_some(batches)
+    })
+    .await;
+    assert!(frames(&batches[0].body)[0].ends_with(" - - redirected"));
+    assert_eq!(connections_waiting(&bait), 0);
 }

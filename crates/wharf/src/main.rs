@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Top {
     /// Run the platform on this host (API, and the parts later issues add)
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Print the environment that points Heroku's CLI at this host's server (for `eval`)
     #[command(name = "heroku-env")]
     HerokuEnv(heroku_env::HerokuEnvArgs),
@@ -63,7 +63,7 @@ fn main() {
         }
     };
     let code = match cli.command {
-        Top::Server(args) => report(runtime.block_on(server::run(args))),
+        Top::Server(args) => report(runtime.block_on(server::run(*args))),
         Top::HerokuEnv(args) => report(heroku_env::run(&args)),
         Top::Tunnel(args) => report(runtime.block_on(tunnel::run(args))),
         Top::StaticServer => report(runtime.block_on(static_server())),

@@ -110,11 +110,17 @@ pub struct ServerArgs {
     /// service is off
     #[arg(long, env = "WHARF_ADDON_REDIS_URL")]
     pub addon_redis_url: Option<String>,
+    /// Internal networks that tenants' URLs (log drains, buildpacks) may reach:
+    /// comma-separated CIDRs, each optionally with :PORT (10.0.0.0/8,192.168.1.5/32:514).
+    /// Loopback, link-local and this server's own addresses are never reachable
+    #[arg(long, env = "WHARF_OUTBOUND_ALLOW", default_value = "")]
+    pub outbound_allow: String,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     init_logging();
     let mut signals = ShutdownSignals::listen()?;
+    let outbound = outbound_policy(&args.outbound_allow)?;
     create_private_dir(&args.data_dir)?;
     let database_url = args
         .database_url
@@ -146,6 +152,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             build_timeout: Duration::from_secs(args.build_timeout),
             build_memory_bytes: args.build_memory_mb * 1024 * 1024,
             slug_limit: args.slug_limit_mb * 1024 * 1024,
+            outbound: outbound.clone(),
             ..BuilderConfig::new(&args.data_dir, STACK)
         },
     );
@@ -235,7 +242,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         builder,
         dynos.clone(),
     )
-    .with_addons(crate::addons::registry(&args)?);
+    .with_addons(crate::addons::registry(&args)?)
+    .with_outbound(outbound);
     crate::addons::reconcile(&state).await;
 
     state
@@ -411,6 +419,20 @@ fn certificate_names(base_domain: &str, public_url: Option<&str>) -> Vec<String>
     }
     names.push(format!("*.{base_domain}"));
     names
+}
+
+/// Where tenants' URLs may point, from `WHARF_OUTBOUND_ALLOW`. This host's addresses are read
+/// once now, so that a host whose tables cannot be read fails at start, not at a drain.
+fn outbound_policy(setting: &str) -> anyhow::Result<wharf_outbound::Policy> {
+    let policy = wharf_outbound::Policy::from_setting(setting)
+        .map_err(|error| anyhow::anyhow!("WHARF_OUTBOUND_ALLOW: {error}"))?;
+    policy
+        .own_addresses()
+        .map_err(|error| anyhow::anyhow!("set up the outbound policy: {error}"))?;
+    if !policy.allow_list().entries().is_empty() {
+        tracing::info!(allow = %policy.allow_list(), "tenants' URLs may reach these internal networks");
+    }
+    Ok(policy)
 }
 
 fn init_logging() {

@@ -463,7 +463,7 @@ fn heroku_cli_drives_wharf() {
     let domains = cli.ok(dir, &["domains"]);
     assert!(domains.contains("=== myapp Heroku Domain"), "{domains}");
     assert!(domains.contains("www.example.com"), "{domains}");
-    let drain = "syslog://127.0.0.1:5140";
+    let drain = "syslog://logs.example.com:5140";
     assert!(cli
         .ok(dir, &["drains:add", drain])
         .contains("Successfully added drain"));

@@ -1,7 +1,9 @@
 //! End to end for the log router: a deployed app's output, its state changes, a router line
 //! and an `app[api]` line in `wharf logs -t`, in order; filters; resuming a log session by
 //! `Last-Event-ID`; lines, drains and features surviving a restart; syslog drains added and
-//! removed with the CLI (at most five); runtime metrics with `labs:enable`.
+//! removed with the CLI (at most five), their receiver in a network namespace the test makes
+//! and the operator's `WHARF_OUTBOUND_ALLOW` opens, while drains to this server are refused;
+//! runtime metrics with `labs:enable`.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use support::{
     deploy_procfile_app, http_json, http_request, wait_for, wharf_binary, Server, User, DEADLINE,
 };
+use wharf_outbound::test_net::TestNet;
 
 /// `wharf logs ARGS` with the admin's key, as a child whose lines arrive on a channel.
 fn tail(
@@ -192,9 +195,10 @@ fn resuming_a_session_gives_exactly_the_lines_after_the_last_id() {
     }
 }
 
-/// A syslog receiver on a free loopback port: the messages of the frames it gets.
-fn syslog_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// A syslog receiver on a free port of the namespace's address: the messages of the frames
+/// it gets.
+fn syslog_receiver(net: &TestNet) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener: TcpListener = net.listen(0).unwrap();
     let port = listener.local_addr().unwrap().port();
     let received = Arc::new(Mutex::new(Vec::new()));
     let sink = received.clone();
@@ -251,13 +255,19 @@ fn wait_for_message(received: &Arc<Mutex<Vec<String>>>, needle: &str) {
 #[test]
 fn drains_and_runtime_metrics_with_the_cli() {
     let data = tempfile::tempdir().unwrap();
-    let settings = [("WHARF_METRICS_INTERVAL", "1")];
+    // The receiver's one address is open to drains, as an operator opens a log collector's.
+    let net = TestNet::create().unwrap();
+    let allow = net.peer.to_string();
+    let settings = [
+        ("WHARF_METRICS_INTERVAL", "1"),
+        ("WHARF_OUTBOUND_ALLOW", allow.as_str()),
+    ];
     let server = Server::start_with(data.path(), &settings);
     let key = server.admin_key();
     let user = User::new(&server.url, Some(&key));
     user.run(&["apps:create", "drained"]).ok();
-    let (port, received) = syslog_receiver();
-    let url = format!("syslog://127.0.0.1:{port}");
+    let (port, received) = syslog_receiver(&net);
+    let url = format!("syslog://{}:{port}", net.peer);
     let added = user.run(&["drains:add", &url, "-a", "drained"]).ok();
     assert!(
         added.contains(&format!("Successfully added drain {url}")),
@@ -275,18 +285,41 @@ fn drains_and_runtime_metrics_with_the_cli() {
     user.run(&["config:set", "-a", "drained", "A=1"]).ok();
     wait_for_message(&received, &format!("{token} app api - - Set A config vars"));
 
+    // Never this server, whatever the operator opened.
+    let api_port = server.url.rsplit(':').next().unwrap().to_owned();
+    let own = user
+        .run(&[
+            "drains:add",
+            &format!("syslog://localhost:{api_port}"),
+            "-a",
+            "drained",
+        ])
+        .failed();
+    assert!(
+        own.contains("drain host \"localhost\" resolves to ")
+            && own.contains(
+                "a loopback address of this server: drains must point at hosts outside this server"
+            ),
+        "{own}"
+    );
+
     // Five at most.
     for n in 1..5 {
         user.run(&[
             "drains:add",
-            &format!("syslog://127.0.0.1:{}", 9 + n),
+            &format!("syslog://{}:{}", net.peer, 9 + n),
             "-a",
             "drained",
         ])
         .ok();
     }
     let sixth = user
-        .run(&["drains:add", "syslog://127.0.0.1:20", "-a", "drained"])
+        .run(&[
+            "drains:add",
+            &format!("syslog://{}:20", net.peer),
+            "-a",
+            "drained",
+        ])
         .failed();
     assert!(sixth.contains("the most it may have"), "{sixth}");
     let bad = user
@@ -296,7 +329,7 @@ fn drains_and_runtime_metrics_with_the_cli() {
     for n in 1..5 {
         user.run(&[
             "drains:remove",
-            &format!("syslog://127.0.0.1:{}", 9 + n),
+            &format!("syslog://{}:{}", net.peer, 9 + n),
             "-a",
             "drained",
         ])
@@ -350,4 +383,31 @@ fn drains_and_runtime_metrics_with_the_cli() {
     );
     let listed = user.run(&["drains", "-a", "drained"]).ok();
     assert!(listed.contains("has no drains"), "{listed}");
+}
+
+#[test]
+fn a_bad_outbound_allow_list_stops_the_server_at_start_and_says_why() {
+    let data = tempfile::tempdir().unwrap();
+    for (setting, expected) in [
+        (
+            "10.0.0.0/33",
+            "wharf: WHARF_OUTBOUND_ALLOW: \"10.0.0.0/33\" is not a CIDR: an IPv4 prefix is at most /32, not /33",
+        ),
+        (
+            "10.0.0.0/8,127.0.0.1:514",
+            "wharf: WHARF_OUTBOUND_ALLOW: \"127.0.0.1:514\" is a loopback address of this server, which tenants' URLs may never reach",
+        ),
+    ] {
+        let output = Command::new(wharf_binary())
+            .arg("server")
+            .env("WHARF_DATA_DIR", data.path())
+            .env("WHARF_OUTBOUND_ALLOW", setting)
+            .env("WHARF_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{setting}: {stderr}");
+        assert!(stderr.starts_with(expected), "{setting}: {stderr}");
+    }
 }

@@ -1,6 +1,13 @@
 //! Log drains in Heroku's shapes: `GET`/`POST /apps/{app}/log-drains`, `GET`/`DELETE
 //! /apps/{app}/log-drains/{id, url or token}`. The store keeps them; the log router
 //! (`wharf_logs::Drains`) runs them, and the server starts the stored ones on start-up.
+//!
+//! A drain's host is checked against the outbound policy when it is added (a drain pointing
+//! at this server, its link or an internal network the operator has not opened is refused
+//! with 422 and not stored) and again by the drains runner on every connection, since DNS may
+//! answer differently later.
+
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,6 +24,9 @@ use crate::ApiState;
 
 /// Heroku's limit, and a bound on the fan-out of every line.
 pub const MAX_DRAINS_PER_APP: usize = 5;
+/// How long adding a drain waits for its host's name to resolve: a name that does not resolve
+/// in time (or at all) is accepted, because every connection is checked again.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn view(ctx: &AppCtx, drain: &LogDrain) -> api::LogDrain {
     api::LogDrain {
@@ -57,6 +67,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<api::LogDrain>)> {
     let url = body.url.trim();
     DrainTarget::parse(url).map_err(ApiError::invalid)?;
+    check_destination(&state.outbound, url).await?;
     let drain = state
         .store
         .add_log_drain(ctx.app.id, url, MAX_DRAINS_PER_APP)
@@ -66,6 +77,21 @@ pub async fn create(
         .start(spec(&drain))
         .map_err(|error| ApiError::internal(&error))?;
     Ok((StatusCode::CREATED, Json(view(&ctx, &drain))))
+}
+
+/// Refuses a drain whose host the outbound policy refuses now. A host that does not resolve
+/// yet is accepted: the drains runner checks every connection.
+async fn check_destination(policy: &wharf_outbound::Policy, url: &str) -> ApiResult<()> {
+    let checked = tokio::time::timeout(CHECK_TIMEOUT, wharf_outbound::check_url(url, policy)).await;
+    match checked {
+        Ok(Err(refused)) if refused.is_policy() => Err(ApiError::invalid(format!(
+            "drain {refused}: drains must point at hosts outside this server and its internal networks"
+        ))),
+        Ok(Err(wharf_outbound::Refused::Url { error, .. })) => {
+            Err(ApiError::invalid(format!("{url:?} {error}")))
+        }
+        Ok(_) | Err(_) => Ok(()),
+    }
 }
 
 pub async fn show(
