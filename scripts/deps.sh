@@ -65,5 +65,6 @@ apt_install python3-venv
 command -v node >/dev/null 2>&1 || apt_install nodejs
 command -v npm >/dev/null 2>&1 || apt_install npm
 
-# Log drain tests run a real rsyslog (as a child process of the test, with its own config).
-apt_install rsyslog
+# Log drain tests run a real rsyslog (as a child process of the test, with its own config),
+# it and their other receivers in a network namespace the test makes with `ip`.
+apt_install rsyslog iproute2
