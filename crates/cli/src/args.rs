@@ -438,7 +438,7 @@ pub struct RunArgs {
     /// Run without a terminal (the dyno then reads end of input from ^D)
     #[arg(long)]
     pub no_tty: bool,
-    /// Exit with the dyno's exit status (always done; fails if none came back)
+    /// Exit with the dyno's exit status (always done, flag or not; fails if none came back)
     #[arg(short = 'x', long)]
     pub exit_code: bool,
 }

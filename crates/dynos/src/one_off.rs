@@ -32,7 +32,7 @@ use crate::logs::{now_micros, LogLine, LogSource};
 use crate::manager::{DynoInfo, DynoManager, Shared};
 use crate::messages;
 use crate::registry::{DynoEntry, RunHandle};
-use crate::runner::run_once;
+use crate::runner::{run_once, RunEnd};
 use crate::state::{DynoName, DynoState};
 
 /// A one-off dyno without input or output for this long is stopped (as on Heroku).
@@ -287,20 +287,47 @@ async fn supervise_one_off(
             () = stop.cancelled() => false,
         };
         if !attached {
+            // A client that still attaches reads why nothing ran.
+            tell_no_status(&io, STOPPED_BEFORE_START);
             shared.end_one_off(id);
             return;
         }
     }
     let Some(input) = shared.begin_run(id) else {
+        tell_no_status(&io, STOPPED_BEFORE_START);
         shared.end_one_off(id);
         return;
     };
-    let (_, code) = run_once(&shared, id, &input, Some(&io)).await;
+    let (end, code) = run_once(&shared, id, &input, Some(&io)).await;
+    if code.is_none() {
+        tell_no_status(
+            &io,
+            match end {
+                RunEnd::LaunchFailed => messages::R99,
+                RunEnd::Stopped => STOPPED_BEFORE_START,
+                RunEnd::Exited => STATUS_LOST,
+            },
+        );
+    }
     // The output channel closes before the exit status goes out.
     drop(io);
     shared.end_one_off(id);
     if let (Some(exit), Some(code)) = (exit, code) {
         let _ = exit.send(code);
+    }
+}
+
+/// What an attached client reads when its dyno was stopped before its process started.
+const STOPPED_BEFORE_START: &str = "The dyno was stopped before its process started";
+/// What an attached client reads when its process ran but the runtime lost its exit status.
+const STATUS_LOST: &str = "Error R99 (Platform error) -> The process's exit status was lost";
+
+/// Tells an attached one-off's client why its dyno ends without an exit status (and so without
+/// the exit marker): the last line of its output. Clients take a missing marker as a failure.
+fn tell_no_status(io: &OneOffIo, why: &str) {
+    if let Some(output) = &io.output {
+        // Nothing else is in flight now; a client gone or not attached yet loses nothing more.
+        let _ = output.try_send(format!("{why}\r\n").into_bytes());
     }
 }
 

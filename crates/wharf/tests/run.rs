@@ -1,5 +1,6 @@
 //! End to end: one-off dynos of a pushed app, attached through the rendezvous (`wharf run`)
-//! and detached (`wharf run:detached`), outside the formation.
+//! and detached (`wharf run:detached`), outside the formation; and `wharf run` failing when its
+//! dyno cannot start.
 // A test that cannot go on fails by panicking.
 #![allow(clippy::unwrap_used)]
 
@@ -10,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{deploy_procfile_app, http_json, wharf_binary, Outcome, Server, User};
+use support::{
+    commit_and_push, deploy_procfile_app, http_json, wharf_binary, Outcome, Server, User,
+};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
@@ -264,4 +267,79 @@ fn one_off_dynos_attach_detach_and_stay_out_of_the_formation() {
         d == [("web.1".to_owned(), "up".to_owned())]
     });
     assert_eq!(formation(&user), formation_before);
+}
+
+/// The first `run.N` in `text`.
+fn one_off_name(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .find(|word| {
+            word.strip_prefix("run.")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_owned)
+}
+
+#[test]
+fn a_one_off_that_cannot_start_fails_the_run() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let ca: PathBuf = data.path().join("tls/ca.pem");
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+
+    // No code to run: the API refuses the dyno, and the run fails with its message.
+    user.run(&["apps:create", "nocode"]).ok();
+    let refused = wharf(&user, &ca, &["run", "-a", "nocode", "echo never"], None);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("nocode has no code to run yet: deploy it first."),
+        "{refused:?}"
+    );
+
+    // A slug no dyno can start: its build leaves a link that leads out of /app, which the
+    // build packs but no dyno unpacks (every dyno of the app fails to launch with R99). The
+    // attached dyno is created, then fails to start: no process, so no exit status.
+    user.run(&["apps:create", "unstartable"]).ok();
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("package.json"),
+        r#"{"name": "unstartable", "version": "1.0.0", "private": true,
+            "scripts": {"build": "ln -s ../outside-the-app leaves", "start": "node -e 0"}}"#,
+    )
+    .unwrap();
+    let (pushed, output) = commit_and_push(&server, &key, "unstartable", repo.path());
+    assert!(pushed, "the build packs the slug: {output}");
+
+    for flags in [&[][..], &["--exit-code"][..]] {
+        let mut args = vec!["run", "-a", "unstartable"];
+        args.extend_from_slice(flags);
+        args.push("echo never-ran");
+        let ran = wharf(&user, &ca, &args, None);
+        assert_eq!(ran.code, 1, "{flags:?}: {ran:?}");
+        let name = one_off_name(&ran.stdout).unwrap_or_else(|| panic!("no dyno: {ran:?}"));
+        assert!(
+            ran.stdout.contains(&format!(
+                "up, {name}\nError R99 (Platform error) -> Failed to launch the dyno\n"
+            )),
+            "the server says why: {ran:?}"
+        );
+        assert!(!ran.stdout.contains("never-ran\n"), "{ran:?}");
+        assert_eq!(
+            ran.stderr,
+            format!(
+                " ›   Error: No exit code returned: {name} could not start, or was stopped \
+                 before it exited (see why with `wharf logs -a unstartable -d {name}`)\n"
+            ),
+            "{ran:?}"
+        );
+        let logged = log(&server, &key, "unstartable");
+        assert!(
+            logged.contains(&format!(
+                "heroku[{name}]: Error R99 (Platform error) -> Failed to launch the dyno"
+            )),
+            "{logged}"
+        );
+    }
 }

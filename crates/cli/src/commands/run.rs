@@ -53,11 +53,22 @@ pub async fn run(args: RunArgs, settings: &Settings, ui: &mut Ui) -> Result<()> 
     drop(url);
     ui.line(format!("up, {}", dyno.name))?;
     let code = attach::session(connection).await?;
+    exit_status(code, &name, &dyno.name)
+}
+
+/// How `run` ends: with the dyno's exit status, which Wharf's server always sends once the
+/// process has exited (with or without `--exit-code`). A session that ends without one had no
+/// process to report on: the dyno could not start (the server said why in its output and the
+/// dyno's log), was stopped before it started, or the connection was lost. That fails with
+/// status 1, as Heroku's CLI fails when no status came back ("No exit code returned").
+fn exit_status(code: Option<i32>, app: &str, dyno: &str) -> Result<()> {
     match code {
         Some(0) => Ok(()),
         Some(code) => Err(CommandExit(code).into()),
-        None if args.exit_code => anyhow::bail!("No exit code returned"),
-        None => Ok(()),
+        None => anyhow::bail!(
+            "No exit code returned: {dyno} could not start, or was stopped before it exited \
+             (see why with `wharf logs -a {app} -d {dyno}`)"
+        ),
     }
 }
 
@@ -152,6 +163,21 @@ mod tests {
         check("", &[]);
         assert!(parse_env("A").is_err());
         assert!(parse_env("=1").is_err());
+    }
+
+    #[test]
+    fn exit_statuses() {
+        assert!(exit_status(Some(0), "app", "run.1").is_ok());
+        let failed = exit_status(Some(3), "app", "run.1").expect_err("status 3");
+        assert_eq!(crate::error::report(&failed), 3);
+        // No status came back: the dyno never ran, whatever the flags.
+        let none = exit_status(None, "myapp", "run.4321").expect_err("no status");
+        assert_eq!(
+            none.to_string(),
+            "No exit code returned: run.4321 could not start, or was stopped before it exited \
+             (see why with `wharf logs -a myapp -d run.4321`)"
+        );
+        assert_eq!(crate::error::report(&none), 1);
     }
 
     #[test]
