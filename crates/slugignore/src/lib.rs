@@ -94,12 +94,13 @@ enum Token {
     AnyDepth,
 }
 
+/// The pattern's tokens, each run of stars as one (`**` then `*` matches what `**` does).
 fn tokens(pattern: &[u8]) -> Vec<Token> {
-    let mut tokens = Vec::with_capacity(pattern.len());
+    let mut tokens: Vec<Token> = Vec::with_capacity(pattern.len());
     let mut rest = pattern;
     while let Some((&first, after)) = rest.split_first() {
         rest = after;
-        tokens.push(match first {
+        let token = match first {
             b'*' if rest.first() == Some(&b'*') => {
                 rest = &rest[1..];
                 rest = rest.strip_prefix(b"/").unwrap_or(rest);
@@ -108,7 +109,15 @@ fn tokens(pattern: &[u8]) -> Vec<Token> {
             b'*' => Token::Star,
             b'?' => Token::Any,
             byte => Token::Byte(byte),
-        });
+        };
+        match (tokens.last_mut(), token) {
+            (Some(last @ (Token::Star | Token::AnyDepth)), Token::Star | Token::AnyDepth) => {
+                if token == Token::AnyDepth {
+                    *last = Token::AnyDepth;
+                }
+            }
+            _ => tokens.push(token),
+        }
     }
     tokens
 }
@@ -119,7 +128,7 @@ fn tokens(pattern: &[u8]) -> Vec<Token> {
 /// among the stars takes exponential time (a line of 20 `*` and an `x` against a name of 30
 /// `a`s took 3 s, and each two more stars about twenty times as long), so this works from the
 /// pattern's end, one row over the text per token: time proportional to their two lengths
-/// multiplied.
+/// multiplied, and at most about the text's length squared.
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
     let n = text.len();
     // `next[j]`: the tokens after the current one match `text[j..]`.
@@ -137,6 +146,11 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
             };
         }
         std::mem::swap(&mut row, &mut next);
+        // Nothing after here matches anywhere, so nothing before can: stop (a pattern longer
+        // than the text gives up after about twice the text's length in tokens).
+        if !next.contains(&true) {
+            return false;
+        }
     }
     next[0]
 }
