@@ -14,6 +14,7 @@
 pub mod addons;
 pub mod auth;
 mod certificate;
+mod destination;
 mod error;
 pub mod git;
 mod json;

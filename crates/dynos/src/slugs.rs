@@ -110,7 +110,7 @@ fn extract_into(archive: &Path, extracted: &Path, target: &Path) -> anyhow::Resu
         unpack(
             archive,
             &temporary,
-            LinkPolicy::AllowAbsolute,
+            LinkPolicy::AnyTarget,
             SLUG_UNPACK_LIMIT,
         )
         .with_context(|| format!("unpack {}", archive.display()))?;

@@ -20,9 +20,10 @@ use crate::tree::{inside, Kind, TreeDir, TreeError, MAX_DEPTH};
 pub enum LinkPolicy {
     /// Only at something inside the extracted tree (user-supplied sources).
     StayInside,
-    /// Also at absolute paths: they resolve inside the container the slug runs in (a
-    /// virtualenv's `bin/python -> /usr/bin/python3`). Nothing is ever written through a link.
-    AllowAbsolute,
+    /// Anywhere (slugs): links resolve only inside the container the slug runs in (a
+    /// virtualenv's `bin/python -> /usr/bin/python3`, `shared -> ../../data`), and nothing
+    /// here ever reads or writes through one.
+    AnyTarget,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,8 +124,7 @@ pub fn unpack(
             let allowed = if kind.is_hard_link() {
                 inside(&target).is_some_and(|t| !t.as_os_str().is_empty())
             } else {
-                link_stays_inside(&relative, &target)
-                    || (links == LinkPolicy::AllowAbsolute && target.is_absolute())
+                links == LinkPolicy::AnyTarget || link_stays_inside(&relative, &target)
             };
             if !allowed {
                 return Err(ArchiveError::LinkEscapes {
@@ -457,25 +457,26 @@ mod tests {
             link_entry(b, "sub", outside.path().to_str().unwrap());
             file_entry(b, "sub/escaped", b"x");
         });
-        let result = unpack(through.path(), &dest, LinkPolicy::AllowAbsolute, 1 << 20);
+        let result = unpack(through.path(), &dest, LinkPolicy::AnyTarget, 1 << 20);
         assert!(result.is_err(), "writing through a link must be refused");
         assert!(!outside.path().join("escaped").exists());
     }
 
     #[test]
-    fn slugs_may_link_to_the_stack() {
-        let archive = tar_with(|b| link_entry(b, "python", "/usr/bin/python3"));
+    fn slugs_may_link_anywhere() {
+        let archive = tar_with(|b| {
+            link_entry(b, "python", "/usr/bin/python3");
+            link_entry(b, "data", "../../srv/data");
+        });
         let dest = tempfile::tempdir().unwrap();
-        unpack(
-            archive.path(),
-            dest.path(),
-            LinkPolicy::AllowAbsolute,
-            1 << 20,
-        )
-        .unwrap();
+        unpack(archive.path(), dest.path(), LinkPolicy::AnyTarget, 1 << 20).unwrap();
         assert_eq!(
             std::fs::read_link(dest.path().join("python")).unwrap(),
             Path::new("/usr/bin/python3")
+        );
+        assert_eq!(
+            std::fs::read_link(dest.path().join("data")).unwrap(),
+            Path::new("../../srv/data")
         );
     }
 
@@ -522,7 +523,7 @@ mod tests {
         assert!(packed.checksum.starts_with("SHA256:") && packed.checksum.len() == 7 + 64);
 
         let dest = tempfile::tempdir().unwrap();
-        unpack(&slug, dest.path(), LinkPolicy::AllowAbsolute, 1 << 20).unwrap();
+        unpack(&slug, dest.path(), LinkPolicy::AnyTarget, 1 << 20).unwrap();
         assert_eq!(
             std::fs::read_to_string(dest.path().join("bin/run")).unwrap(),
             "#!/bin/sh\necho hi\n"
@@ -604,12 +605,7 @@ mod tests {
                 b.append(&raw, std::io::empty()).unwrap();
             });
             let dest = tempfile::tempdir().unwrap();
-            let result = unpack(
-                archive.path(),
-                dest.path(),
-                LinkPolicy::AllowAbsolute,
-                1 << 20,
-            );
+            let result = unpack(archive.path(), dest.path(), LinkPolicy::AnyTarget, 1 << 20);
             assert!(
                 matches!(result, Err(ArchiveError::LinkEscapes { .. })),
                 "{target}: {result:?}"
@@ -629,7 +625,7 @@ mod tests {
         let slug = out.path().join("slug.tar.zst");
         pack_slug(app.path(), &SlugIgnore::default(), &slug, 1 << 20).unwrap();
         let dest = tempfile::tempdir().unwrap();
-        unpack(&slug, dest.path(), LinkPolicy::AllowAbsolute, 1 << 20).unwrap();
+        unpack(&slug, dest.path(), LinkPolicy::AnyTarget, 1 << 20).unwrap();
         assert_eq!(std::fs::read_link(dest.path().join("key")).unwrap(), secret);
         let bytes = zstd::decode_all(File::open(&slug).unwrap()).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("SECRET-KEY"));

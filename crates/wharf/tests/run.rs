@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{
-    commit_and_push, deploy_procfile_app, http_json, wharf_binary, Outcome, Server, User,
-};
+use support::{deploy_procfile_app, http_json, wharf_binary, Outcome, Server, User};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
@@ -298,19 +296,25 @@ fn a_one_off_that_cannot_start_fails_the_run() {
         "{refused:?}"
     );
 
-    // A slug no dyno can start: its build leaves a link that leads out of /app, which the
-    // build packs but no dyno unpacks (every dyno of the app fails to launch with R99). The
-    // attached dyno is created, then fails to start: no process, so no exit status.
+    // A slug that is gone from the server's disk (a platform fault: the data dir lost it): the
+    // attached dyno is created, then fails to start, so there is no exit status.
     user.run(&["apps:create", "unstartable"]).ok();
-    let repo = tempfile::tempdir().unwrap();
-    std::fs::write(
-        repo.path().join("package.json"),
-        r#"{"name": "unstartable", "version": "1.0.0", "private": true,
-            "scripts": {"build": "ln -s ../outside-the-app leaves", "start": "node -e 0"}}"#,
-    )
-    .unwrap();
-    let (pushed, output) = commit_and_push(&server, &key, "unstartable", repo.path());
-    assert!(pushed, "the build packs the slug: {output}");
+    let _repo = deploy_procfile_app(&server, &key, "unstartable");
+    user.run(&["ps:scale", "web=0", "-a", "unstartable"]).ok();
+    let deadline = Instant::now() + DEADLINE;
+    while !support::dynos(&server, &key, "unstartable").is_empty() {
+        assert!(Instant::now() < deadline, "web dynos did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let slugs = data.path().join("slugs");
+    for entry in std::fs::read_dir(&slugs).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
 
     for flags in [&[][..], &["--exit-code"][..]] {
         let mut args = vec!["run", "-a", "unstartable"];

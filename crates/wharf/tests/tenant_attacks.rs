@@ -30,8 +30,12 @@ const HOST_FILE_CONTENT: &str = "host file, root only\n";
 
 impl Tenant {
     fn new(app: &str) -> Tenant {
+        Tenant::with_settings(app, &[])
+    }
+
+    fn with_settings(app: &str, settings: &[(&str, &str)]) -> Tenant {
         let data = tempfile::tempdir().unwrap();
-        let server = Server::start(data.path());
+        let server = Server::start_with(data.path(), settings);
         let admin = User::new(&server.url, Some(&server.admin_key()));
         let created = admin
             .run(&["users:create", "mallory@example.com", "--json"])
@@ -474,4 +478,159 @@ fn a_request_with_two_hosts_is_refused_by_the_router() {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+}
+
+/// A git host standing in for one on the internet: `git daemon` in a network namespace of
+/// the test's own, serving bare repositories made from directories.
+struct GitHost {
+    net: wharf_outbound::test_net::TestNet,
+    daemon: std::process::Child,
+    root: tempfile::TempDir,
+}
+
+impl GitHost {
+    fn start() -> GitHost {
+        let net = wharf_outbound::test_net::TestNet::create().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        // `git-daemon` itself, not the `git` wrapper: killing the wrapper leaves the daemon.
+        let exec_path = std::process::Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .unwrap();
+        let exec_path = String::from_utf8(exec_path.stdout).unwrap();
+        let daemon = std::process::Command::new("ip")
+            .args(["netns", "exec", net.name()])
+            .arg(format!("{}/git-daemon", exec_path.trim()))
+            .args(["--export-all", "--reuseaddr"])
+            .arg(format!("--listen={}", net.peer))
+            .arg("--port=9418")
+            .arg(format!("--base-path={}", root.path().display()))
+            .arg(root.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + support::DEADLINE;
+        while std::net::TcpStream::connect((net.peer, 9418)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "git daemon did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        GitHost { net, daemon, root }
+    }
+
+    /// Serves `source` (a buildpack's directory, links kept) as `<name>.git`; its URL.
+    fn serve(&self, name: &str, source: &std::path::Path) -> String {
+        let work = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", source.display()))
+            .arg(work.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        support::git(work.path(), &["init", "--quiet", "--initial-branch=main"]);
+        support::git(work.path(), &["add", "-A"]);
+        support::git(work.path(), &["commit", "--quiet", "-m", name]);
+        let bare = self.root.path().join(format!("{name}.git"));
+        support::git(
+            work.path(),
+            &["clone", "--quiet", "--bare", ".", bare.to_str().unwrap()],
+        );
+        format!("git://{}/{name}.git", self.net.peer)
+    }
+}
+
+impl Drop for GitHost {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// A buildpack for any app with a Procfile, whose `bin/compile` runs `compile` (a shell
+/// line, with `BP` its own directory), in a new directory.
+fn buildpack(compile: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    for (script, body) in [
+        (
+            "detect",
+            "[ -f \"$1/Procfile\" ] && echo Tenant && exit 0\nexit 1".to_owned(),
+        ),
+        ("compile", format!("BP=$(dirname \"$0\")/..\n{compile}")),
+    ] {
+        let path = dir.path().join("bin").join(script);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_tenants_git_buildpack_cannot_make_root_read_or_write_host_files() {
+    let git = GitHost::start();
+    let allow = format!("{}/32", git.net.peer);
+    let tenant = Tenant::with_settings("packed", &[("WHARF_OUTBOUND_ALLOW", &allow)]);
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/buildpacks");
+    let hello = git.serve("hello", &fixtures.join("hello"));
+    // Where the server once copied the previous buildpack's export: a link to a host file.
+    let planted =
+        buildpack("echo \"-----> Tenant buildpack sees HELLO_BUILDPACK_RAN=$HELLO_BUILDPACK_RAN\"");
+    std::fs::create_dir(planted.path().join(".wharf-exports")).unwrap();
+    std::os::unix::fs::symlink(tenant.host_file(), planted.path().join(".wharf-exports/00"))
+        .unwrap();
+    std::os::unix::fs::symlink(tenant.host_file(), planted.path().join("export")).unwrap();
+    let planted = git.serve("planted", planted.path());
+    let install = |urls: &[&str]| {
+        let updates: Vec<_> = urls
+            .iter()
+            .map(|url| serde_json::json!({"buildpack": url}))
+            .collect();
+        http_json(
+            &tenant.server.url,
+            "PUT",
+            "/apps/packed/buildpack-installations",
+            &tenant.key,
+            &serde_json::json!({"updates": updates}),
+        )
+    };
+    let (status, body) = install(&[&hello, &planted]);
+    assert_eq!(status, 200, "{body}");
+
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("hello.txt"), "hi").unwrap();
+    std::fs::write(repo.path().join("Procfile"), "web: bin/greet\n").unwrap();
+    let (ok, output) = commit_and_push(&tenant.server, &tenant.key, "packed", repo.path());
+    // Both buildpacks were cloned (as the build user, in a container) and ran; the export of
+    // the first reached the second through the server's own directory, not the planted
+    // link; the second's `export`, a link, was refused when the server came to read it.
+    assert_refused(
+        ok,
+        &output,
+        &[
+            "Compiling with the hello buildpack",
+            "Tenant buildpack sees HELLO_BUILDPACK_RAN=yes",
+            "export file cannot be used",
+            "export is a symbolic link",
+        ],
+    );
+    tenant.assert_secret_kept("packed", &output);
+    tenant.assert_host_untouched();
+
+    // Git buildpacks may not point at this server, nor read its disk.
+    for url in [
+        "git://127.0.0.1/hello.git".to_owned(),
+        format!(
+            "http://{}/packed.git",
+            tenant.server.url.strip_prefix("http://").unwrap()
+        ),
+        "file:///var/lib/wharf".to_owned(),
+    ] {
+        let (status, body) = install(&[&url]);
+        assert_eq!(status, 422, "{url}: {body}");
+    }
 }

@@ -328,7 +328,10 @@ async fn check_buildpacks(state: &ApiState, urls: &[String]) -> ApiResult<()> {
                     return Err(ApiError::invalid(BuildpackSource::refusal(url)));
                 }
             }
-            BuildpackSource::Builtin(_) | BuildpackSource::Git { .. } => {}
+            BuildpackSource::Git { url, .. } => {
+                crate::destination::check(&state.outbound, "buildpacks", &url).await?;
+            }
+            BuildpackSource::Builtin(_) => {}
         }
     }
     Ok(())

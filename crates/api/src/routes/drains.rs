@@ -7,8 +7,6 @@
 //! with 422 and not stored) and again by the drains runner on every connection, since DNS may
 //! answer differently later.
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -24,9 +22,6 @@ use crate::ApiState;
 
 /// Heroku's limit, and a bound on the fan-out of every line.
 pub const MAX_DRAINS_PER_APP: usize = 5;
-/// How long adding a drain waits for its host's name to resolve: a name that does not resolve
-/// in time (or at all) is accepted, because every connection is checked again.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn view(ctx: &AppCtx, drain: &LogDrain) -> api::LogDrain {
     api::LogDrain {
@@ -67,7 +62,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<api::LogDrain>)> {
     let url = body.url.trim();
     DrainTarget::parse(url).map_err(ApiError::invalid)?;
-    check_destination(&state.outbound, url).await?;
+    crate::destination::check(&state.outbound, "drains", url).await?;
     let drain = state
         .store
         .add_log_drain(ctx.app.id, url, MAX_DRAINS_PER_APP)
@@ -77,21 +72,6 @@ pub async fn create(
         .start(spec(&drain))
         .map_err(|error| ApiError::internal(&error))?;
     Ok((StatusCode::CREATED, Json(view(&ctx, &drain))))
-}
-
-/// Refuses a drain whose host the outbound policy refuses now. A host that does not resolve
-/// yet is accepted: the drains runner checks every connection.
-async fn check_destination(policy: &wharf_outbound::Policy, url: &str) -> ApiResult<()> {
-    let checked = tokio::time::timeout(CHECK_TIMEOUT, wharf_outbound::check_url(url, policy)).await;
-    match checked {
-        Ok(Err(refused)) if refused.is_policy() => Err(ApiError::invalid(format!(
-            "drain {refused}: drains must point at hosts outside this server and its internal networks"
-        ))),
-        Ok(Err(wharf_outbound::Refused::Url { error, .. })) => {
-            Err(ApiError::invalid(format!("{url:?} {error}")))
-        }
-        Ok(_) | Err(_) => Ok(()),
-    }
 }
 
 pub async fn show(
