@@ -12,24 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use support::{http_json, Server, User, DEADLINE};
-
-/// The ids of the containers the server's runtime knows that start with `prefix`.
-fn containers(data: &Path, prefix: &str) -> Vec<String> {
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "runc --root {0}/runtime list -q 2>/dev/null; crun --root {0}/runtime list -q 2>/dev/null",
-            data.display()
-        ))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|id| id.starts_with(prefix))
-        .map(str::to_owned)
-        .collect()
-}
+use support::{git, http_json, runtime_containers_named, Server, User, DEADLINE};
 
 /// The entries of `<data>/builds` whose names start with `prefix`.
 fn builds_entries(data: &Path, prefix: &str) -> Vec<PathBuf> {
@@ -41,17 +24,6 @@ fn builds_entries(data: &Path, prefix: &str) -> Vec<PathBuf> {
         .filter(|entry| entry.file_name().to_string_lossy().starts_with(prefix))
         .map(|entry| entry.path())
         .collect()
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {output:?}");
 }
 
 /// A new Builds API source of `app` with `bytes` uploaded; returns its file in the data dir.
@@ -130,7 +102,7 @@ fn a_restart_removes_what_a_killed_build_left() {
     // The sleeper's bin/compile runs: its container, the work dir and the archive exist.
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let compiling = containers(data.path(), "build-")
+        let compiling = runtime_containers_named(data.path(), "build-")
             .iter()
             .any(|id| id.contains("-compile-"));
         let work = builds_entries(data.path(), "work-");
@@ -142,7 +114,7 @@ fn a_restart_removes_what_a_killed_build_left() {
             Instant::now() < deadline,
             "the build never reached bin/compile: containers {:?}, work {work:?}, archives \
              {archives:?}",
-            containers(data.path(), "")
+            runtime_containers_named(data.path(), "")
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -151,7 +123,7 @@ fn a_restart_removes_what_a_killed_build_left() {
     let _ = push.kill();
     let _ = push.wait();
     // SIGKILL gave the server no chance to clean up.
-    let left_containers = containers(data.path(), "build-");
+    let left_containers = runtime_containers_named(data.path(), "build-");
     let left_work = builds_entries(data.path(), "work-");
     let left_archives = builds_entries(data.path(), "push-");
     assert!(!left_containers.is_empty());
@@ -159,7 +131,10 @@ fn a_restart_removes_what_a_killed_build_left() {
     assert_eq!(left_archives.len(), 1);
 
     let server = Server::start(data.path());
-    assert_eq!(containers(data.path(), "build-"), Vec::<String>::new());
+    assert_eq!(
+        runtime_containers_named(data.path(), "build-"),
+        Vec::<String>::new()
+    );
     assert!(!left_work[0].exists(), "{}", left_work[0].display());
     assert!(!left_archives[0].exists(), "{}", left_archives[0].display());
     assert!(!stale.exists(), "a source past its hour is removed");

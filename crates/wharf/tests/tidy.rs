@@ -79,6 +79,31 @@ fn the_log_router_knows_nothing_of_its_writers() {
 }
 
 #[test]
+fn the_tenant_tree_code_and_the_outbound_policy_know_no_server_part() {
+    // What touches tenants' trees as root is small and blocking, and reachable from every
+    // part that needs it; so is the policy of where tenants' URLs may lead.
+    check_walls(
+        "tenant-fs",
+        &[SERVER_CRATES, IO_CRATES, &["wharf-build", "wharf-dynos"]].concat(),
+    );
+    check_walls(
+        "outbound",
+        &[
+            SERVER_CRATES,
+            &[
+                "sqlx",
+                "axum",
+                "hyper",
+                "reqwest",
+                "wharf-logs",
+                "wharf-build",
+            ],
+        ]
+        .concat(),
+    );
+}
+
+#[test]
 fn the_wire_types_stand_alone() {
     check_walls("api-types", &[SERVER_CRATES, IO_CRATES].concat());
 }

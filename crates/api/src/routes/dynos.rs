@@ -96,6 +96,13 @@ fn one_off_request(body: &api::DynoCreate, user: String) -> ApiResult<OneOffRequ
     if body.command.trim().is_empty() {
         return Err(ApiError::invalid("Give a command to run."));
     }
+    if let Some(at) = body.command.find('\0') {
+        // A process's arguments end at a NUL: the dyno would run less than was asked.
+        return Err(ApiError::invalid(format!(
+            "The command has a NUL character (\\u0000) at byte {at}, which no process's \
+             arguments can hold: remove it"
+        )));
+    }
     if let Some(process_type) = body.process_type.as_deref() {
         if process_type != ONE_OFF_TYPE {
             return Err(ApiError::invalid(format!(
@@ -217,6 +224,7 @@ mod tests {
             serde_json::json!({"command": "x", "size": "huge"}),
             serde_json::json!({"command": "x", "type": "web"}),
             serde_json::json!({"command": "x", "env": {"1X": "y"}}),
+            serde_json::json!({"command": "echo a\u{0}; rm -rf /"}),
         ] {
             assert!(request(bad.clone()).is_err(), "{bad}");
         }

@@ -390,7 +390,13 @@ pub fn http_get(url: &str) -> String {
     http_request(authority, authority, &format!("/{path}"))
 }
 
+/// The dyno containers the server's runtime knows.
 pub fn runtime_containers(data: &Path) -> Vec<String> {
+    runtime_containers_named(data, "dyno-")
+}
+
+/// The ids of the containers the server's runtime knows that start with `prefix`.
+pub fn runtime_containers_named(data: &Path, prefix: &str) -> Vec<String> {
     let output = Command::new("sh")
         .arg("-c")
         .arg(format!(
@@ -401,7 +407,7 @@ pub fn runtime_containers(data: &Path) -> Vec<String> {
         .unwrap();
     String::from_utf8_lossy(&output.stdout)
         .lines()
-        .filter(|id| id.starts_with("dyno-"))
+        .filter(|id| id.starts_with(prefix))
         .map(str::to_owned)
         .collect()
 }
