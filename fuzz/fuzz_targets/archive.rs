@@ -1,9 +1,11 @@
 //! Fuzzes the archive unpacker (`wharf_tenant_fs::archive::unpack`), which the root server runs
 //! on tenants' source tarballs and slugs. The first byte of an input picks how the rest is
-//! read: even, the rest is a file as it is (after a byte choosing the link policy); odd, the
-//! rest describes entries that are written as a tar file (raw headers, so hostile names reach
-//! the unpacker as they are; GNU long names, PAX records, sparse files; plain, gzip or zstd), so
-//! that the fuzzer reaches deep into the unpacker rather than into tar's checksum.
+//! read: odd, the rest describes entries that are written as a tar file (raw headers, so
+//! hostile names reach the unpacker as they are; GNU long names, PAX records, sparse files;
+//! plain, gzip or zstd), so that the fuzzer reaches deep into the unpacker rather than into
+//! tar's checksum; even, the rest is a file as it is, after a byte choosing the link policy
+//! (and, with bit 1 of the first byte set, with its headers' checksums made right, so that a
+//! mutated name or link in a seed archive reaches the unpacker).
 //!
 //! Each input is unpacked into `dest`, a fresh directory inside a fresh `parent`, next to an
 //! `outside` directory holding one file. Invariants, whatever `unpack` returns:
@@ -142,7 +144,11 @@ fuzz_target!(|data: &[u8]| {
         let Some((&policy, archive)) = rest.split_first() else {
             return;
         };
-        (policy_of(policy % 2 == 0), archive.to_vec())
+        let mut archive = archive.to_vec();
+        if mode & 2 != 0 {
+            fix_checksums(&mut archive);
+        }
+        (policy_of(policy % 2 == 0), archive)
     } else {
         let Ok(generated) = Generated::arbitrary_take_rest(Unstructured::new(rest)) else {
             return;
@@ -221,9 +227,7 @@ fn check<E: std::fmt::Debug>(dirs: &Dirs, policy: LinkPolicy, result: &Result<u6
     for link in links {
         let target = std::fs::read_link(&link).expect("read link");
         let from = link.parent().expect("a link has a parent").to_owned();
-        let mut walk = Resolution {
-            hops: 0,
-        };
+        let mut walk = Resolution { hops: 0 };
         let Some(resolved) = resolve(from, &target, &mut walk) else {
             continue;
         };
@@ -425,6 +429,27 @@ fn absolute(path: &Path) -> Vec<u8> {
         .expect("temporary paths are UTF-8")
         .as_bytes()
         .to_vec()
+}
+
+/// Makes the checksum of each header of a plain tar right, walking from header to header by
+/// their sizes (zero blocks skipped).
+fn fix_checksums(tar: &mut [u8]) {
+    let mut at = 0;
+    while at + 512 <= tar.len() {
+        let block = &mut tar[at..at + 512];
+        at += 512;
+        if block.iter().all(|&b| b == 0) {
+            continue;
+        }
+        block[148..156].fill(b' ');
+        let sum: u32 = block.iter().map(|&b| u32::from(b)).sum();
+        block[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        let size = tar::Header::from_byte_slice(block)
+            .entry_size()
+            .unwrap_or(0);
+        let padded = size.div_ceil(512).saturating_mul(512);
+        at = at.saturating_add(usize::try_from(padded).unwrap_or(usize::MAX));
+    }
 }
 
 /// A GNU long name (or link) entry for the header that follows it.
