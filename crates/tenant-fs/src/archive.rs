@@ -173,8 +173,11 @@ pub fn unpack(
                 .create_file(&name, mode)
                 .map_err(|e| ArchiveError::from_tree(&shown, e))?;
             let mut out = File::from(created);
-            let copied = std::io::copy(&mut (&mut entry).take(limit - total + 1), &mut out)
-                .map_err(|e| ArchiveError::Unreadable(format!("unpack {shown}: {e}")))?;
+            let copied = std::io::copy(
+                &mut (&mut entry).take((limit - total).saturating_add(1)),
+                &mut out,
+            )
+            .map_err(|e| ArchiveError::Unreadable(format!("unpack {shown}: {e}")))?;
             total += copied;
             if total > limit {
                 return Err(ArchiveError::TooLarge { limit });
@@ -478,6 +481,15 @@ mod tests {
             std::fs::read_link(dest.path().join("data")).unwrap(),
             Path::new("../../srv/data")
         );
+    }
+
+    #[test]
+    fn no_limit_is_no_limit() {
+        let archive = tar_with(|b| file_entry(b, "a", b"content"));
+        let dest = tempfile::tempdir().unwrap();
+        let unpacked = unpack(archive.path(), dest.path(), LinkPolicy::StayInside, u64::MAX);
+        assert_eq!(unpacked.unwrap(), 7);
+        assert_eq!(std::fs::read(dest.path().join("a")).unwrap(), b"content");
     }
 
     #[test]
