@@ -183,7 +183,8 @@ fn check_rewrite(
     let named = named_by_connection(map);
     let kept = |name: &HeaderName| {
         let name = name.as_str();
-        let hop = HOP_BY_HOP.contains(&name) || named.iter().any(|n| n == name);
+        // `Host`, the field the request is routed by, stays even when `Connection` names it.
+        let hop = HOP_BY_HOP.contains(&name) || (named.iter().any(|n| n == name) && name != "host");
         let upgrade_kept = upgrade && name == "upgrade";
         (!hop || upgrade_kept) && !ROUTER_FIELDS.contains(&name)
     };

@@ -175,9 +175,11 @@ pub fn write_request_headers(
     let mut earlier_via: Vec<&str> = Vec::new();
     let mut content_length = false;
     for (name, value) in headers {
+        // `Host` is the field the request was routed by: a client naming it in `Connection`
+        // (which RFC 9110 §7.6.1 forbids) does not take it away from the dyno.
         let hop_by_hop = always_hop_by_hop(name)
             || (name == header::UPGRADE && !rewrite.upgrade)
-            || named.contains(name);
+            || (named.contains(name) && name != header::HOST);
         if hop_by_hop {
             continue;
         }
@@ -390,6 +392,28 @@ mod tests {
             expect![[r#"
                 fwd=203.0.113.7
                 accept: */*
+                host: myapp.wharf.localhost
+                via: 1.1 wharf
+                x-forwarded-for: 203.0.113.7
+                x-forwarded-port: 443
+                x-forwarded-proto: https
+                x-request-id: req-id-0123456789abcdef
+                x-request-start: 1767225600123
+            "#]],
+        );
+    }
+
+    #[test]
+    fn the_host_routed_by_stays_when_a_client_names_it_in_connection() {
+        // Found by fuzzing: `Connection: host` took the Host away from the dyno.
+        check_request(
+            &[
+                ("host", "myapp.wharf.localhost"),
+                ("connection", "keep-alive, host, x-forwarded-for"),
+                ("x-forwarded-for", "198.51.100.1"),
+            ],
+            expect![[r#"
+                fwd=203.0.113.7
                 host: myapp.wharf.localhost
                 via: 1.1 wharf
                 x-forwarded-for: 203.0.113.7
