@@ -487,7 +487,12 @@ mod tests {
     fn no_limit_is_no_limit() {
         let archive = tar_with(|b| file_entry(b, "a", b"content"));
         let dest = tempfile::tempdir().unwrap();
-        let unpacked = unpack(archive.path(), dest.path(), LinkPolicy::StayInside, u64::MAX);
+        let unpacked = unpack(
+            archive.path(),
+            dest.path(),
+            LinkPolicy::StayInside,
+            u64::MAX,
+        );
         assert_eq!(unpacked.unwrap(), 7);
         assert_eq!(std::fs::read(dest.path().join("a")).unwrap(), b"content");
     }
