@@ -435,7 +435,7 @@ fn absolute(path: &Path) -> Vec<u8> {
 /// their sizes (zero blocks skipped).
 fn fix_checksums(tar: &mut [u8]) {
     let mut at = 0;
-    while at + 512 <= tar.len() {
+    while tar.len().saturating_sub(at) >= 512 {
         let block = &mut tar[at..at + 512];
         at += 512;
         if block.iter().all(|&b| b == 0) {
