@@ -24,17 +24,29 @@ pub fn parse(text: &str) -> Result<ProcessTypes, ProcfileError> {
                 "expected `name: command`, found {trimmed:?} (process types look like `web: gunicorn app:app`)"
             ))
         })?;
-        let name = name.trim();
-        ProcessType::parse(name).map_err(|invalid| error(invalid.0))?;
-        let command = command.trim();
-        if command.is_empty() {
-            return Err(error(format!("process type {name} has no command")));
-        }
+        let (name, command) = (name.trim(), command.trim());
+        check_process(name, command).map_err(error)?;
         if types.insert(name.to_owned(), command.to_owned()).is_some() {
             return Err(error(format!("process type {name} is defined twice")));
         }
     }
     Ok(types)
+}
+
+/// A process type as the Procfile and a buildpack's `bin/release` may declare it: a valid
+/// name, and a command that a process's arguments can hold.
+pub(crate) fn check_process(name: &str, command: &str) -> Result<(), String> {
+    ProcessType::parse(name).map_err(|invalid| invalid.0)?;
+    if command.is_empty() {
+        return Err(format!("process type {name} has no command"));
+    }
+    if command.contains('\0') {
+        return Err(format!(
+            "the command of process type {name} has a NUL character, which no process's \
+             arguments can hold"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

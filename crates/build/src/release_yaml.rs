@@ -87,6 +87,8 @@ pub fn parse(text: &str) -> Result<ReleaseInfo, ReleaseYamlError> {
                 let map = if matches!(section, Section::ConfigVars) {
                     &mut info.config_vars
                 } else {
+                    // The buildpack's process types become dynos as the Procfile's do.
+                    crate::procfile::check_process(&key, &value).map_err(|m| error(&m))?;
                     &mut info.default_process_types
                 };
                 map.insert(key, value);
@@ -210,6 +212,22 @@ mod tests {
         assert_eq!(err.line, 3);
         let err = parse("default_process_types:\n  web: \"unclosed\n").unwrap_err();
         assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn process_types_follow_the_procfiles_rules() {
+        // Found by fuzzing: any quoted key became a process type, and so a dyno's name.
+        for (text, line) in [
+            ("default_process_types:\n  web: run\n  \"../x\": run\n", 3),
+            ("default_process_types:\n  \"w\\u0000b\": run\n", 2),
+            ("default_process_types:\n  web: \"run\\u0000 evil\"\n", 2),
+        ] {
+            let text = text.replace("\\u0000", "\0");
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.line, line, "{text:?}: {err}");
+        }
+        // Config vars' names are the buildpack's business: Wharf does not use them.
+        assert!(parse("config_vars:\n  \"odd name\": 1\n").is_ok());
     }
 
     proptest! {
