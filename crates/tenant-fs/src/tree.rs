@@ -134,7 +134,7 @@ impl TreeDir {
     }
 
     /// The path inside the tree of `relative` below this directory, for messages.
-    pub fn shown(&self, relative: &Path) -> String {
+    fn shown(&self, relative: &Path) -> String {
         self.shown.join(relative).display().to_string()
     }
 
@@ -188,7 +188,7 @@ impl TreeDir {
     }
 
     /// `lstat` of `relative`; `None` when nothing is there.
-    pub fn lstat(&self, relative: &Path) -> Result<Option<Stat>, TreeError> {
+    fn lstat(&self, relative: &Path) -> Result<Option<Stat>, TreeError> {
         let (parent, name) = match self.parent_of(relative) {
             Ok(found) => found,
             Err(TreeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
@@ -201,11 +201,6 @@ impl TreeDir {
             Err(Errno::NOENT) => Ok(None),
             Err(errno) => Err(io_error("inspect", &self.shown(relative), errno)),
         }
-    }
-
-    /// Whether `relative` is a regular file (not a link to one).
-    pub fn is_file(&self, relative: &Path) -> Result<bool, TreeError> {
-        Ok(self.kind(relative)? == Some(Kind::File))
     }
 
     /// Reads the regular file at `relative`: `None` when it does not exist. A link, a FIFO, a
