@@ -2,7 +2,7 @@
 //! read as UTF-8 lossily (as the build reads it) and, when valid, as the exact text.
 //!
 //! Invariants: every process type it accepts is a valid name with a trimmed, non-empty,
-//! one-line command; rendering what it accepted as `name: command` lines and parsing that gives
+//! one-line command without NUL; rendering what it accepted as `name: command` lines and parsing that gives
 //! the same types; an error names a line that exists.
 #![no_main]
 
@@ -24,6 +24,7 @@ fn check(text: &str) {
                 assert!(!command.is_empty(), "{name} has an empty command");
                 assert_eq!(command.trim(), command, "{name}'s command is not trimmed");
                 assert!(!command.contains('\n'), "{name}'s command spans lines");
+                assert!(!command.contains('\0'), "{name}'s command has a NUL");
                 rendered.push_str(&format!("{name}: {command}\n"));
             }
             assert!(types.len() <= text.lines().count());

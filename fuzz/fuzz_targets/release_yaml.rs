@@ -1,15 +1,18 @@
 //! Fuzzes the reader of a buildpack's `bin/release` output (`wharf_build::release_yaml::parse`),
 //! a small subset of YAML, with arbitrary bytes read as UTF-8 lossily.
 //!
-//! Invariants: an error names a line that exists; what it accepts, written back as YAML of the
-//! subset it documents (block lists and maps, double-quoted scalars with `\\`, `\"`, `\n` and
-//! `\t` escapes), parses to the same addons, config vars and process types.
+//! Invariants: an error names a line that exists; the process types it accepts follow the
+//! Procfile's rules (a valid name, a non-empty command without NUL); what it accepts, written
+//! back as YAML of the subset it documents (block lists and maps, double-quoted scalars with
+//! `\\`, `\"`, `\n` and `\t` escapes), parses to the same addons, config vars and process
+//! types.
 #![no_main]
 
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
 use wharf_build::release_yaml::{parse, ReleaseInfo};
+use wharf_model::ProcessType;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -19,6 +22,13 @@ fuzz_target!(|data: &[u8]| {
                 info.addons.len() + info.config_vars.len() + info.default_process_types.len();
             // One entry per line, or per item of a flow list (`addons: [a, b]`).
             assert!(entries <= text.lines().count() + text.matches(',').count());
+            for (name, command) in &info.default_process_types {
+                assert!(ProcessType::parse(name).is_ok(), "process type {name:?}");
+                assert!(
+                    !command.is_empty() && !command.contains('\0'),
+                    "{command:?}"
+                );
+            }
             let rendered = render(&info);
             assert_eq!(
                 parse(&rendered).as_ref(),
