@@ -17,7 +17,11 @@
 //!   them.
 //! - Nothing outside this crate names a concrete provider but the server's wiring: a third
 //!   provider is one more file and one more `Registry::register` call.
+//! - Apps' URLs name the server where dynos reach it ([`exposure::dyno_address`]), and a new
+//!   add-on is refused while that server lets dynos in without a password, unless the
+//!   operator accepted the risk ([`Registry::check_provisioning`]).
 
+pub mod exposure;
 mod password;
 pub mod postgres;
 pub mod redis;
@@ -29,6 +33,7 @@ use std::collections::BTreeMap;
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
+pub use exposure::{AddonServer, DynoAccess, DynoNetwork};
 pub use password::random_password;
 pub use registry::{Registry, Resolved};
 
@@ -105,6 +110,15 @@ pub struct Provisioned {
 pub trait Provider: Send + Sync {
     /// The service and its plans. Constant for the provider's life.
     fn service(&self) -> &Service;
+
+    /// The server apps' dynos connect to for this service's resources, as they reach it
+    /// (the host in the URLs the provider hands out), when the provider was told where dynos
+    /// reach it; `None` otherwise, or for a service whose resources live elsewhere (a
+    /// partner's API). Constant for the provider's life: the firewall opens it, probes check
+    /// it.
+    fn dyno_server(&self) -> Option<AddonServer> {
+        None
+    }
 
     /// Creates the resource (or finds the one an interrupted call created) with new
     /// credentials. Called when an add-on is created, and at start-up for add-ons whose

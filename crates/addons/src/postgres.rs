@@ -14,8 +14,10 @@
 //! drops the database and the roles.
 //!
 //! The operator's `pg_hba.conf` must ask for passwords (`scram-sha-256`) on the address dynos
-//! use: under `trust` the isolation rests on `CONNECT` privileges and dropped roles alone.
+//! use: under `trust` the isolation rests on `CONNECT` privileges and dropped roles alone
+//! (a probe checks it: see [`crate::exposure`]).
 
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use anyhow::Context;
@@ -24,26 +26,55 @@ use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 
+use crate::exposure::{self, AddonServer, Protocol};
 use crate::{random_password, AddonConfig, Plan, Provider, Provisioned, Resource, Service};
+
+/// The setting that names the admin URL, for errors.
+const SETTING: &str = "WHARF_ADDON_POSTGRES_ADMIN_URL";
 
 pub struct PostgresProvider {
     admin: PgConnectOptions,
-    /// Where dynos reach the server (from the admin URL).
+    /// Where dynos reach the server: the host in apps' URLs.
     host: String,
     port: u16,
+    /// Set when the provider was told where dynos reach the server.
+    dyno_server: Option<AddonServer>,
     service: Service,
+}
+
+/// The server's address from its admin URL, resolved once: where the server wiring finds out
+/// where dynos reach it ([`exposure::dyno_address`]).
+pub async fn server_address(admin_url: &str) -> anyhow::Result<SocketAddr> {
+    let admin = parse(admin_url)?;
+    let host = admin.get_host();
+    anyhow::ensure!(
+        !host.starts_with('/'),
+        "{SETTING} names a Unix socket ({host}), which dynos cannot reach: name the server's \
+         TCP address (postgres://postgres@127.0.0.1:5432/postgres)"
+    );
+    exposure::resolve(host, admin.get_port(), SETTING).await
+}
+
+fn parse(admin_url: &str) -> anyhow::Result<PgConnectOptions> {
+    Ok(PgConnectOptions::from_str(admin_url)
+        .with_context(|| format!("parse the PostgreSQL add-on admin URL ({SETTING})"))?
+        .disable_statement_logging())
 }
 
 impl PostgresProvider {
     /// A provider administering the server at `admin_url` (a role that may create roles and
-    /// databases, e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
-    pub fn new(admin_url: &str) -> anyhow::Result<PostgresProvider> {
-        let admin = PgConnectOptions::from_str(admin_url)
-            .context("parse the PostgreSQL add-on admin URL")?
-            .disable_statement_logging();
+    /// databases, e.g. `postgres://postgres@127.0.0.1:5432/postgres`). Apps' URLs name
+    /// `app_host` (where dynos reach the server), or with `None` the admin URL's host.
+    pub fn new(admin_url: &str, app_host: Option<IpAddr>) -> anyhow::Result<PostgresProvider> {
+        let admin = parse(admin_url)?;
+        let port = admin.get_port();
         Ok(PostgresProvider {
-            host: admin.get_host().to_owned(),
-            port: admin.get_port(),
+            host: app_host.map_or_else(|| admin.get_host().to_owned(), |host| host.to_string()),
+            port,
+            dyno_server: app_host.map(|host| AddonServer {
+                protocol: Protocol::Postgres,
+                address: SocketAddr::new(host, port),
+            }),
             admin,
             service: Service {
                 name: "wharf-postgresql".into(),
@@ -190,6 +221,10 @@ fn generation(state: &serde_json::Value) -> anyhow::Result<i64> {
 impl Provider for PostgresProvider {
     fn service(&self) -> &Service {
         &self.service
+    }
+
+    fn dyno_server(&self) -> Option<AddonServer> {
+        self.dyno_server
     }
 
     fn provision<'a>(

@@ -15,10 +15,13 @@
 //! Users are saved with `ACL SAVE` when the server has an ACL file; without one, a restart of
 //! Redis forgets them, so operators should configure `aclfile`.
 
+use std::net::{IpAddr, SocketAddr};
+
 use anyhow::Context;
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
+use crate::exposure::{self, AddonServer, Protocol};
 use crate::resp::{Connection, Reply};
 use crate::{random_password, AddonConfig, Plan, Provider, Provisioned, Resource, Service};
 
@@ -26,25 +29,41 @@ use crate::{random_password, AddonConfig, Plan, Provider, Provisioned, Resource,
 const SCAN_BATCH: &str = "500";
 
 pub struct RedisProvider {
-    /// `host:port`.
+    /// `host:port`, where the server wiring reaches the server.
     address: String,
+    /// `host:port` in apps' URLs, where dynos reach the server.
+    app_address: String,
+    /// Set when the provider was told where dynos reach the server.
+    dyno_server: Option<AddonServer>,
     admin_user: Option<String>,
     admin_password: Option<String>,
     service: Service,
 }
 
-impl RedisProvider {
-    /// A provider administering the server at `admin_url` (`redis://[user:password@]host:port`).
-    pub fn new(admin_url: &str) -> anyhow::Result<RedisProvider> {
-        let rest = admin_url
-            .strip_prefix("redis://")
-            .context("the Redis add-on admin URL must start with redis://")?;
+/// The setting that names the admin URL, for errors.
+const SETTING: &str = "WHARF_ADDON_REDIS_URL";
+
+/// What an admin URL holds.
+#[derive(Debug, PartialEq, Eq)]
+struct AdminUrl {
+    host: String,
+    port: u16,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl AdminUrl {
+    /// `redis://[user:password@]host[:port][/db]`.
+    fn parse(admin_url: &str) -> anyhow::Result<AdminUrl> {
+        let rest = admin_url.strip_prefix("redis://").with_context(|| {
+            format!("the Redis add-on admin URL ({SETTING}) must start with redis://")
+        })?;
         let rest = rest.split('/').next().unwrap_or(rest);
         let (userinfo, address) = match rest.rsplit_once('@') {
             Some((userinfo, address)) => (Some(userinfo), address),
             None => (None, rest),
         };
-        let (admin_user, admin_password) = match userinfo {
+        let (user, password) = match userinfo {
             None => (None, None),
             Some(userinfo) => match userinfo.split_once(':') {
                 Some((user, password)) => (
@@ -54,16 +73,64 @@ impl RedisProvider {
                 None => (Some(userinfo.to_owned()), None),
             },
         };
-        anyhow::ensure!(
-            !address.is_empty(),
-            "the Redis add-on admin URL has no host: use redis://host:port"
-        );
-        let address = match address.contains(':') {
-            true => address.to_owned(),
-            false => format!("{address}:6379"),
+        let (host, port) = match address.rsplit_once(':') {
+            // `[::1]:6379`, `db:6380`; a bare IPv6 address has more colons than a port.
+            Some((host, port)) if !host.contains(':') || host.ends_with(']') => (
+                host,
+                port.parse().with_context(|| {
+                    format!("the Redis add-on admin URL ({SETTING}) has a bad port {port:?}")
+                })?,
+            ),
+            _ => (address, 6379),
         };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        anyhow::ensure!(
+            !host.is_empty(),
+            "the Redis add-on admin URL ({SETTING}) has no host: use redis://host:port"
+        );
+        Ok(AdminUrl {
+            host: host.to_owned(),
+            port,
+            user,
+            password,
+        })
+    }
+}
+
+/// `host:port`, with brackets around an IPv6 address.
+fn host_port(host: &str, port: u16) -> String {
+    match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    }
+}
+
+/// The server's address from its admin URL, resolved once: where the server wiring finds out
+/// where dynos reach it ([`crate::exposure::dyno_address`]).
+pub async fn server_address(admin_url: &str) -> anyhow::Result<SocketAddr> {
+    let url = AdminUrl::parse(admin_url)?;
+    exposure::resolve(&url.host, url.port, SETTING).await
+}
+
+impl RedisProvider {
+    /// A provider administering the server at `admin_url` (`redis://[user:password@]host:port`).
+    /// Apps' URLs name `app_host` (where dynos reach the server), or with `None` the admin
+    /// URL's host.
+    pub fn new(admin_url: &str, app_host: Option<IpAddr>) -> anyhow::Result<RedisProvider> {
+        let url = AdminUrl::parse(admin_url)?;
+        let address = host_port(&url.host, url.port);
+        let app_address = match app_host {
+            Some(host) => host_port(&host.to_string(), url.port),
+            None => address.clone(),
+        };
+        let (admin_user, admin_password) = (url.user, url.password);
         Ok(RedisProvider {
             address,
+            app_address,
+            dyno_server: app_host.map(|host| AddonServer {
+                protocol: Protocol::Redis,
+                address: SocketAddr::new(host, url.port),
+            }),
             admin_user,
             admin_password,
             service: Service {
@@ -133,7 +200,7 @@ impl RedisProvider {
             .await
             .context("create the add-on's Redis user")?;
         save_acl(admin).await?;
-        let url = format!("redis://{user}:{password}@{}", self.address);
+        let url = format!("redis://{user}:{password}@{}", self.app_address);
         Ok(Provisioned {
             config: AddonConfig::from([("URL".to_owned(), url), ("KEY_PREFIX".to_owned(), prefix)]),
             state: json!({ "generation": generation }),
@@ -182,6 +249,10 @@ async fn save_acl(admin: &mut Connection) -> anyhow::Result<()> {
 impl Provider for RedisProvider {
     fn service(&self) -> &Service {
         &self.service
+    }
+
+    fn dyno_server(&self) -> Option<AddonServer> {
+        self.dyno_server
     }
 
     fn provision<'a>(
@@ -275,8 +346,10 @@ mod tests {
     #[test]
     fn admin_urls() {
         let check = |url: &str, address: &str, user: Option<&str>, password: Option<&str>| {
-            let provider = RedisProvider::new(url).expect("valid URL");
+            let provider = RedisProvider::new(url, None).expect("valid URL");
             assert_eq!(provider.address, address);
+            assert_eq!(provider.app_address, address);
+            assert_eq!(provider.dyno_server, None);
             assert_eq!(provider.admin_user.as_deref(), user);
             assert_eq!(provider.admin_password.as_deref(), password);
         };
@@ -289,6 +362,25 @@ mod tests {
             Some("admin"),
             Some("pw"),
         );
-        assert!(RedisProvider::new("http://db").is_err());
+        check("redis://[::1]:6380", "[::1]:6380", None, None);
+        check("redis://[::1]", "[::1]:6379", None, None);
+        assert!(RedisProvider::new("http://db", None).is_err());
+        assert!(RedisProvider::new("redis://db:port", None).is_err());
+        assert!(RedisProvider::new("redis://", None).is_err());
+    }
+
+    #[test]
+    fn apps_get_the_host_dynos_reach() {
+        let gateway: IpAddr = "198.19.0.1".parse().expect("an address");
+        let provider =
+            RedisProvider::new("redis://:pw@127.0.0.1:6380", Some(gateway)).expect("valid URL");
+        assert_eq!(provider.address, "127.0.0.1:6380");
+        assert_eq!(provider.app_address, "198.19.0.1:6380");
+        assert_eq!(
+            provider
+                .dyno_server()
+                .map(|server| server.address.to_string()),
+            Some("198.19.0.1:6380".to_owned())
+        );
     }
 }

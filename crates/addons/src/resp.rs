@@ -1,5 +1,6 @@
-//! A minimal Redis client (public for tests and tools): RESP2 commands over one TCP connection, enough for the admin
-//! commands the Redis provider sends (`AUTH`, `ACL`, `SCAN`, `DEL`).
+//! A minimal Redis client (public for tests and tools): RESP2 commands over one TCP
+//! connection, enough for the admin commands the Redis provider sends (`AUTH`, `ACL`, `SCAN`,
+//! `DEL`) and the `PING` of a probe.
 
 use anyhow::Context;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -38,9 +39,14 @@ impl Connection {
         let stream = TcpStream::connect(address)
             .await
             .with_context(|| format!("connect to Redis at {address}"))?;
-        Ok(Connection {
+        Ok(Connection::new(stream))
+    }
+
+    /// A client over a connection made elsewhere (a probe's, from a chosen source address).
+    pub fn new(stream: TcpStream) -> Connection {
+        Connection {
             stream: BufReader::new(stream),
-        })
+        }
     }
 
     /// Sends `args` as one command and reads its reply; an error reply is an `Err`.

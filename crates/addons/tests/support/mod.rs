@@ -1,5 +1,7 @@
 //! Clients of provisioned resources for the contract suite: they log in with the credentials
 //! a provider handed out, as an app's dyno would.
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 
@@ -25,11 +27,11 @@ pub fn redis_url() -> String {
 }
 
 pub fn postgres_provider() -> Arc<dyn Provider> {
-    Arc::new(PostgresProvider::new(&postgres_url()).unwrap())
+    Arc::new(PostgresProvider::new(&postgres_url(), None).unwrap())
 }
 
 pub fn redis_provider() -> Arc<dyn Provider> {
-    Arc::new(RedisProvider::new(&redis_url()).unwrap())
+    Arc::new(RedisProvider::new(&redis_url(), None).unwrap())
 }
 
 /// The password in `scheme://user:password@host...`.

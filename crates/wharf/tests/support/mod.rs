@@ -3,6 +3,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod addon_servers;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
