@@ -170,6 +170,21 @@ pub struct AddonService {
     pub state: String,
     pub created_at: String,
     pub updated_at: String,
+    /// Whether dynos get in to the service's server without a password (a Wharf
+    /// extension): `null` when not checked (dynos share the host's network, or the service
+    /// has no server of its own).
+    #[serde(default)]
+    pub dyno_access: Option<AddonDynoAccess>,
+}
+
+/// What a dyno meets at an add-on service's server, from the server's last probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonDynoAccess {
+    /// `password_required`, `open` (dynos get in without a password: new add-ons are refused
+    /// unless the operator accepted the risk) or `unreachable` (dynos cannot use it).
+    pub state: String,
+    /// Where dynos reach the server, and what the operator should change.
+    pub message: String,
 }
 
 /// `GET /addon-services/{service}/plans`.

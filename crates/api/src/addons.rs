@@ -57,6 +57,20 @@ fn provider_state(addon: &Addon) -> serde_json::Value {
     serde_json::from_str(&addon.provider_state).unwrap_or(serde_json::Value::Null)
 }
 
+/// Refuses a new add-on of `service` while its server lets dynos in without a password,
+/// unless the operator accepted the risk (`WHARF_ADDONS_ALLOW_OPEN_SERVERS`). Probes the server
+/// again first, so a fixed server needs no restart; the list of services shows this probe.
+pub(crate) async fn check_dyno_access(state: &ApiState, service: &str) -> Result<(), ApiError> {
+    state
+        .addons
+        .check_provisioning(service)
+        .await
+        .map_err(|refusal| {
+            tracing::warn!(service, "refused a new add-on: {refusal}");
+            ApiError::invalid(refusal)
+        })
+}
+
 /// Writes `app[api]` lines for a release an add-on change made and reconciles the app's dynos.
 pub(crate) fn announce(state: &ApiState, app_id: Uuid, release: &Release, by: &Account) {
     tracing::info!(app = %app_id, release = release.version, "{}", release.description);

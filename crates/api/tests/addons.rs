@@ -21,8 +21,8 @@ async fn api() -> TestApi {
     let redis = std::env::var("WHARF_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let mut registry = Registry::new();
-    registry.register(Arc::new(PostgresProvider::new(&postgres).unwrap()));
-    registry.register(Arc::new(RedisProvider::new(&redis).unwrap()));
+    registry.register(Arc::new(PostgresProvider::new(&postgres, None).unwrap()));
+    registry.register(Arc::new(RedisProvider::new(&redis, None).unwrap()));
     TestApi::with_addons(registry).await
 }
 

@@ -174,6 +174,7 @@ pub async fn create(
         .map_err(ApiError::invalid)?;
     let service = resolved.provider.service().clone();
     let options = provider_options(&body.config)?;
+    addons::check_dyno_access(&state, &service.name).await?;
     let attachment_name = match body.attachment.as_ref().and_then(|a| a.name.as_deref()) {
         Some(name) => parse_attachment_name(name)?,
         None => free_attachment_name(&state, ctx.app.id, &service).await?,
@@ -341,7 +342,12 @@ pub async fn detach(
     Ok(Json(attachment_view(&attachment)))
 }
 
-fn service_view(service: &wharf_addons::Service) -> api::AddonService {
+/// A service as `GET /addon-services` lists it, with what dynos met at its server when it was
+/// last probed (`report`).
+fn service_view(
+    service: &wharf_addons::Service,
+    report: Option<wharf_addons::exposure::Report>,
+) -> api::AddonService {
     api::AddonService {
         id: name_id(&service.name),
         name: service.name.clone(),
@@ -350,6 +356,10 @@ fn service_view(service: &wharf_addons::Service) -> api::AddonService {
         state: "ga".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
+        dyno_access: report.map(|report| api::AddonDynoAccess {
+            state: report.access.state().into(),
+            message: report.message,
+        }),
     }
 }
 
@@ -362,7 +372,10 @@ pub async fn services(
             .addons
             .providers()
             .iter()
-            .map(|provider| service_view(provider.service()))
+            .map(|provider| {
+                let service = provider.service();
+                service_view(service, state.addons.last_report(&service.name))
+            })
             .collect(),
     )
 }
