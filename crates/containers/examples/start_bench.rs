@@ -159,7 +159,7 @@ fn echo_spec(stack: &Stack, id: String) -> ContainerSpec {
             pids: 100,
             cpu_shares: 1024,
         },
-        network: Network::Host,
+        network: Network::Empty,
         readonly_rootfs: true,
     }
 }

@@ -74,9 +74,14 @@ const ALLOWED_DEVICES: [(i64, Option<i64>); 9] = [
 /// Files the runtime driver writes into the bundle next to `config.json`, bound read-only
 /// onto the stack's files of the same name: (file name, content).
 pub fn bundle_files(spec: &ContainerSpec) -> Vec<(&'static str, String)> {
+    let resolv_conf = match &spec.network {
+        Network::Empty => String::new(),
+        Network::Joined { nameserver, .. } => format!("nameserver {nameserver}\n"),
+    };
     vec![
         ("hostname", format!("{}\n", spec.hostname)),
         ("hosts", hosts_file(&spec.hostname)),
+        ("resolv.conf", resolv_conf),
     ]
 }
 
@@ -120,7 +125,7 @@ pub fn oci_config(spec: &ContainerSpec, bundle_dir: &Path) -> anyhow::Result<Spe
         .build()?;
 
     let linux = LinuxBuilder::default()
-        .namespaces(namespaces(spec.network)?)
+        .namespaces(namespaces(&spec.network)?)
         .cgroups_path(PathBuf::from(cgroups_path(&spec.id)))
         .resources(resources(spec)?)
         .masked_paths(MASKED_PATHS.map(String::from).to_vec())
@@ -155,22 +160,27 @@ fn environment(spec: &ContainerSpec) -> Vec<String> {
     env
 }
 
-/// New pid, mount, UTS and IPC namespaces; the network namespace follows `network`.
-fn namespaces(network: Network) -> anyhow::Result<Vec<LinuxNamespace>> {
+/// New pid, mount, UTS, IPC and network namespaces; the network one is the caller's when
+/// `network` names it.
+fn namespaces(network: &Network) -> anyhow::Result<Vec<LinuxNamespace>> {
     let mut types = vec![
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Mount,
         LinuxNamespaceType::Uts,
         LinuxNamespaceType::Ipc,
     ];
-    match network {
-        Network::Host => {} // the host's: no namespace entry
-    }
     types.sort_by_key(|typ| typ.to_string());
-    types
+    let mut namespaces = types
         .into_iter()
         .map(|typ| Ok(LinuxNamespaceBuilder::default().typ(typ).build()?))
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut net = LinuxNamespaceBuilder::default();
+    net = net.typ(LinuxNamespaceType::Network);
+    if let Network::Joined { path, .. } = network {
+        net = net.path(path.clone());
+    }
+    namespaces.push(net.build()?);
+    Ok(namespaces)
 }
 
 fn resources(spec: &ContainerSpec) -> anyhow::Result<oci_spec::runtime::LinuxResources> {
@@ -342,7 +352,10 @@ mod tests {
                 pids: 256,
                 cpu_shares: 1024,
             },
-            network: Network::Host,
+            network: Network::Joined {
+                path: PathBuf::from("/proc/1/fd/7"),
+                nameserver: std::net::Ipv4Addr::new(198, 19, 0, 1),
+            },
             readonly_rootfs: true,
         }
     }
@@ -358,22 +371,28 @@ mod tests {
     }
 
     #[test]
-    fn namespaces_are_new_except_the_host_network() {
+    fn namespaces_are_new_but_the_callers_network() {
         with_stack(|stack| {
             let config = config_json(&sample(stack));
-            let types: Vec<&str> = config["linux"]["namespaces"]
-                .as_array()
-                .unwrap()
+            let namespaces = config["linux"]["namespaces"].as_array().unwrap();
+            let types: Vec<&str> = namespaces
                 .iter()
                 .map(|ns| ns["type"].as_str().unwrap())
                 .collect();
-            assert_eq!(types, ["ipc", "mount", "pid", "uts"]);
-            assert!(config["linux"]["namespaces"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|ns| ns.get("path").is_none()));
+            assert_eq!(types, ["ipc", "mount", "pid", "uts", "network"]);
+            assert!(namespaces[..4].iter().all(|ns| ns.get("path").is_none()));
+            assert_eq!(namespaces[4]["path"], "/proc/1/fd/7");
             assert_eq!(config["hostname"], "web.1");
+            let files = bundle_files(&sample(stack));
+            assert!(files.contains(&("resolv.conf", "nameserver 198.19.0.1\n".to_owned())));
+
+            let mut empty = sample(stack);
+            empty.network = Network::Empty;
+            let config = config_json(&empty);
+            let net = &config["linux"]["namespaces"][4];
+            assert_eq!(net["type"], "network");
+            assert!(net.get("path").is_none());
+            assert!(bundle_files(&empty).contains(&("resolv.conf", String::new())));
         });
     }
 

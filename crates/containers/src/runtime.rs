@@ -348,7 +348,7 @@ impl Runtime {
                 pids: 16,
                 cpu_shares: 0,
             },
-            network: Network::Host,
+            network: Network::Empty,
             readonly_rootfs: true,
         };
         let container = self

@@ -76,11 +76,16 @@ pub struct Limits {
 }
 
 /// The container's network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Network {
-    /// The host's network namespace: no isolation, nothing to set up (builds need the package
-    /// registries; dynos listen on a unique `$PORT`). A private namespace comes later.
-    Host,
+    /// A new namespace of its own with nothing but loopback: no way out at all.
+    Empty,
+    /// The namespace at `path` (made by `wharf_network`, joined by the runtime), whose DNS
+    /// server is `nameserver` (`/etc/resolv.conf` names it).
+    Joined {
+        path: PathBuf,
+        nameserver: std::net::Ipv4Addr,
+    },
 }
 
 /// Directories a mount may go below without a mount point in the stack: they are private,

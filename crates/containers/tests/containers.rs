@@ -61,7 +61,7 @@ impl Fixture {
                 pids: 100,
                 cpu_shares: 512,
             },
-            network: Network::Host,
+            network: Network::Empty,
             readonly_rootfs: true,
         }
     }

@@ -246,6 +246,16 @@ fn classify_v6(address: Ipv6Addr) -> Class {
     }
 }
 
+/// Every IPv4 block that is not the internet: the never-reached ones and the internal ones
+/// (what a dyno's firewall refuses unless the operator allows it).
+pub fn special_v4_blocks() -> Vec<Cidr> {
+    NEVER_V4
+        .iter()
+        .map(|(cidr, _)| *cidr)
+        .chain(INTERNAL_V4.iter().map(|range| range.cidr))
+        .collect()
+}
+
 /// The IPv4 address an IPv6 address carries, in the forms that reach it: IPv4-mapped,
 /// IPv4-compatible, NAT64's well-known prefix and 6to4. (`::` and `::1` are not
 /// IPv4-compatible forms.)

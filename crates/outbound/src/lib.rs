@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 pub use allow::{AllowEntry, AllowList};
 pub use cidr::Cidr;
-pub use class::{classify, embedded_ipv4, Class, Embedding, Never, Range};
+pub use class::{classify, embedded_ipv4, special_v4_blocks, Class, Embedding, Never, Range};
 
 /// How long this server's own addresses, once read, are trusted before a check reads them
 /// again (an address added to an interface is refused from then on).

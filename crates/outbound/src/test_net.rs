@@ -3,8 +3,9 @@
 //! address that is not one of this host's. Drains can then reach them under the same policy
 //! as production, with the namespace's block allowed, and traffic never leaves the machine.
 //!
-//! Each `TestNet` takes a free `/30` of `198.18.0.0/15` (benchmarking, never routed on the
-//! internet): `.1` is this side of the pair (an address of this host, so the policy refuses
+//! Each `TestNet` takes a free `/30` of `198.18.0.0/16`, the lower half of the benchmarking
+//! block (never routed on the internet; the upper half, `198.19.0.0/16`, is Wharf's dyno
+//! network by default): `.1` is this side of the pair (an address of this host, so the policy refuses
 //! it), `.2` the namespace's side. Dropping it deletes the namespace, which deletes the pair.
 //! Needs root and `ip` (iproute2).
 
@@ -17,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::cidr::Cidr;
 
 /// The block test namespaces take their addresses from: what a test's policy allows.
-pub const TEST_BLOCK: &str = "198.18.0.0/15";
+pub const TEST_BLOCK: &str = "198.18.0.0/16";
 /// Namespaces are named `wharf-test-<pid>-<n>`, so stale ones of dead test processes can be
 /// found and deleted.
 const PREFIX: &str = "wharf-test-";
@@ -129,7 +130,8 @@ fn ip(args: &[&str]) -> Result<(), String> {
 fn free_block(start: u32) -> Result<(Ipv4Addr, Ipv4Addr), String> {
     let own = crate::own::read()?;
     let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
-    const BLOCKS: u32 = 1 << 15;
+    // The lower half of the block only: `198.19.0.0/16` holds dyno networks.
+    const BLOCKS: u32 = 1 << 14;
     for offset in 0..BLOCKS {
         let network = base + ((start.wrapping_add(offset) % BLOCKS) << 2);
         let block = Cidr::containing(IpAddr::V4(Ipv4Addr::from(network)), 30)?;

@@ -1,0 +1,327 @@
+//! The dyno network: every container Wharf starts (formation, one-off and release-phase
+//! dynos, build steps) gets a network namespace of its own, joined by a veth pair to a bridge
+//! of Wharf's own on the host, with an address of the operator's subnet
+//! (`WHARF_DYNO_NETWORK`). An nftables table of Wharf's own decides what containers reach
+//! (`firewall.rs`), NAT takes them to the internet, and a DNS forwarder on the gateway relays
+//! to the host's resolvers (`dns.rs`).
+//!
+//! Invariants:
+//! - Start-up is reconcile from nothing: every veth on the bridge a killed server left is
+//!   deleted, the bridge gets exactly the gateway address, and the table is replaced in one
+//!   transaction. A clean stop removes the table and the bridge.
+//! - Nothing of the operator's is changed but `net.ipv4.ip_forward` (turned on when off, and
+//!   then the table keeps the host from routing anything but containers' traffic); a subnet
+//!   that overlaps a route or address of the host is refused at start.
+//! - A container's namespace exists only while its descriptor ([`Attachment`]) or its
+//!   processes do: nothing is mounted, so nothing outlives a killed server but the links,
+//!   which the next start removes.
+//! - Netlink only, in process: no `ip` command per container.
+
+mod dns;
+mod firewall;
+mod namespace;
+mod netlink;
+mod settings;
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context};
+use tokio_util::sync::CancellationToken;
+
+pub use firewall::{CONNECTIONS_PER_CONTAINER, PACKETS_PER_SECOND, PACKET_BURST};
+pub use settings::{Settings, Subnet, DEFAULT_NAME, DEFAULT_SUBNET};
+
+use crate::netlink::Netlink;
+
+/// Host ends of containers' veth pairs are named this plus the container's address in hex
+/// (unique on the host: subnets of two servers never overlap).
+const VETH_PREFIX: &str = "wv";
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+/// The host's resolvers, which the DNS forwarder relays to.
+const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// The network every container joins. Cheap to clone.
+#[derive(Clone)]
+pub struct DynoNetwork {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    bridge: u32,
+    addresses: Mutex<Addresses>,
+    shutdown: CancellationToken,
+}
+
+/// Container addresses in use, handed out round-robin so that an address just released (and
+/// perhaps still in a neighbour cache or a connection pool) is the last to be reused.
+struct Addresses {
+    next: u32,
+    held: HashSet<u32>,
+}
+
+impl DynoNetwork {
+    /// Sets the network up (see the crate's invariants), or says clearly why it cannot: a
+    /// subnet that overlaps the host's networks, a missing `nft`, a kernel without the
+    /// modules. Needs root.
+    pub async fn start(settings: Settings) -> anyhow::Result<DynoNetwork> {
+        firewall::check_available().await?;
+        let (name, subnet) = (settings.name.clone(), settings.subnet);
+        let bridge = tokio::task::spawn_blocking(move || prepare_links(&name, subnet))
+            .await
+            .context("prepare the bridge: task failed")??;
+        let keep_host_unrouted = enable_forwarding()?;
+        let ruleset = firewall::ruleset(&firewall::Plan {
+            settings: &settings,
+            keep_host_unrouted,
+        });
+        firewall::apply(&ruleset)
+            .await
+            .with_context(|| format!("load the nftables table inet {}", settings.name))?;
+        let shutdown = CancellationToken::new();
+        let resolvers = match settings.resolvers.is_empty() {
+            true => dns::upstreams(&std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default()),
+            false => settings.resolvers.clone(),
+        };
+        dns::serve(subnet.gateway(), resolvers, shutdown.clone()).await?;
+        tracing::info!(
+            subnet = %subnet,
+            bridge = %settings.name,
+            gateway = %subnet.gateway(),
+            "dyno network ready: table inet {} filters what containers reach",
+            settings.name
+        );
+        Ok(DynoNetwork {
+            inner: Arc::new(Inner {
+                settings,
+                bridge,
+                addresses: Mutex::new(Addresses {
+                    next: 0,
+                    held: HashSet::new(),
+                }),
+                shutdown,
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The host as containers see it: their default route, DNS server and the address of
+    /// add-on servers that run on the host.
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.inner.settings.subnet.gateway()
+    }
+
+    /// A namespace for one container, with an address and its links. Released (links
+    /// deleted, address free again) when the [`Attachment`] is dropped: keep it until the
+    /// container is gone.
+    pub async fn attach(&self) -> anyhow::Result<Attachment> {
+        let address = self.allocate()?;
+        let veth = veth_name(address);
+        let plan = namespace::Plan {
+            veth: veth.clone(),
+            bridge: self.inner.bridge,
+            address,
+            prefix: self.inner.settings.subnet.prefix(),
+            gateway: self.gateway(),
+        };
+        // Made before the namespace, so that a failure releases the address.
+        let mut attachment = Attachment {
+            network: self.inner.clone(),
+            address,
+            veth,
+            namespace: None,
+        };
+        attachment.namespace = Some(namespace::create(&plan).await?);
+        Ok(attachment)
+    }
+
+    fn allocate(&self) -> anyhow::Result<Ipv4Addr> {
+        let subnet = self.inner.settings.subnet;
+        let capacity = subnet.capacity();
+        let mut addresses = self
+            .inner
+            .addresses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for _ in 0..capacity {
+            let n = addresses.next;
+            addresses.next = (n + 1) % capacity;
+            if addresses.held.insert(n) {
+                return Ok(subnet.container_address(n));
+            }
+        }
+        bail!(
+            "every address of the dyno network {subnet} is in use ({capacity} containers): \
+             give WHARF_DYNO_NETWORK a larger subnet"
+        )
+    }
+
+    /// Removes the table and the bridge (clean shutdown, after every container stopped).
+    pub async fn close(&self) {
+        self.inner.shutdown.cancel();
+        let name = self.inner.settings.name.clone();
+        if let Err(error) = firewall::remove(&name).await {
+            tracing::warn!("remove the nftables table inet {name}: {error:#}");
+        }
+        let links = tokio::task::spawn_blocking(move || remove_links(&name, true)).await;
+        if let Ok(Err(error)) | Err(error) = links.map_err(anyhow::Error::from) {
+            tracing::warn!("remove the dyno network's links: {error:#}");
+        }
+    }
+}
+
+/// One container's place on the network: its namespace (joined by the runtime through
+/// [`Attachment::namespace_path`]) and address.
+pub struct Attachment {
+    network: Arc<Inner>,
+    address: Ipv4Addr,
+    veth: String,
+    namespace: Option<namespace::Namespace>,
+}
+
+impl Attachment {
+    pub fn address(&self) -> Ipv4Addr {
+        self.address
+    }
+
+    /// The path an OCI runtime joins the namespace by (valid while this lives).
+    pub fn namespace_path(&self) -> PathBuf {
+        self.namespace
+            .as_ref()
+            .map(namespace::Namespace::path)
+            .unwrap_or_default()
+    }
+
+    /// The DNS server containers use.
+    pub fn nameserver(&self) -> Ipv4Addr {
+        self.network.settings.subnet.gateway()
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        if self.namespace.take().is_some() {
+            // The namespace goes with its last process; its veth pair would follow it
+            // asynchronously. Deleting it now frees the name and the bridge port at once.
+            match Netlink::open().and_then(|mut netlink| netlink.delete_link(&self.veth)) {
+                Ok(_) => {}
+                Err(error) => tracing::warn!(veth = %self.veth, "delete veth: {error:#}"),
+            }
+        }
+        let subnet = self.network.settings.subnet;
+        let n = u32::from(self.address) - u32::from(subnet.container_address(0));
+        self.network
+            .addresses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .held
+            .remove(&n);
+    }
+}
+
+fn veth_name(address: Ipv4Addr) -> String {
+    format!("{VETH_PREFIX}{:08x}", u32::from(address))
+}
+
+/// Removes what a killed server left, refuses a subnet that overlaps the host's networks,
+/// and makes the bridge with exactly the gateway address, up. Its index.
+fn prepare_links(name: &str, subnet: Subnet) -> anyhow::Result<u32> {
+    remove_links(name, false)?;
+    let mut netlink = Netlink::open()?;
+    let bridge = netlink.link_index(name)?;
+    for route in netlink.routes()? {
+        let ours = route.device.is_some() && route.device == bridge;
+        // The local table's broadcast and address routes of other links count: an address
+        // of the host inside the subnet overlaps as much as a route does.
+        if !ours && route.prefix > 0 && subnet.overlaps(route.destination, route.prefix) {
+            bail!(
+                "the dyno network {subnet} overlaps the host's route to {}/{} (table {}): \
+                 choose another subnet with WHARF_DYNO_NETWORK (the default {DEFAULT_SUBNET} is \
+                 a benchmarking block that LANs do not use)",
+                route.destination,
+                route.prefix,
+                route.table
+            );
+        }
+    }
+    if bridge.is_some() {
+        // Recreated so that it has the gateway address alone, whatever a run with another
+        // subnet gave it.
+        netlink.delete_link(name)?;
+    }
+    let bridge = netlink.create_bridge(name)?;
+    netlink.add_address(bridge, subnet.gateway(), subnet.prefix())?;
+    netlink.set_up(bridge)?;
+    Ok(bridge)
+}
+
+/// Deletes every veth attached to bridge `name` and every unattached one named like a
+/// container's; with `bridge_too`, the bridge itself.
+fn remove_links(name: &str, bridge_too: bool) -> anyhow::Result<()> {
+    let mut netlink = Netlink::open()?;
+    let links = netlink.links()?;
+    let bridge = links.iter().find(|link| link.name == name).map(|l| l.index);
+    for link in &links {
+        let on_bridge = bridge.is_some() && link.master == bridge;
+        let stray = link.master.is_none() && is_veth_name(&link.name);
+        if on_bridge || stray {
+            netlink.delete_link(&link.name)?;
+        }
+    }
+    if bridge_too && bridge.is_some() {
+        netlink.delete_link(name)?;
+    }
+    Ok(())
+}
+
+fn is_veth_name(name: &str) -> bool {
+    name.strip_prefix(VETH_PREFIX)
+        .is_some_and(|hex| hex.len() == 8 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Turns IPv4 forwarding on (NAT for containers needs it); true when Wharf turned it on,
+/// so that the firewall keeps the host from forwarding anything else.
+fn enable_forwarding() -> anyhow::Result<bool> {
+    let current =
+        std::fs::read_to_string(IP_FORWARD).with_context(|| format!("read {IP_FORWARD}"))?;
+    if current.trim() == "1" {
+        return Ok(false);
+    }
+    std::fs::write(IP_FORWARD, "1").with_context(|| format!("turn on {IP_FORWARD}"))?;
+    tracing::info!(
+        "turned on net.ipv4.ip_forward for the dyno network's NAT; forwarding that involves no \
+         container stays dropped"
+    );
+    Ok(true)
+}
+
+/// Where dynos reach an add-on server the operator configured at `address`: a server on
+/// this host's loopback at the gateway (it must listen there too), any other at its own.
+pub fn dyno_endpoint(address: SocketAddrV4, gateway: Ipv4Addr) -> SocketAddrV4 {
+    if address.ip().is_loopback() {
+        SocketAddrV4::new(gateway, address.port())
+    } else {
+        address
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn veth_names() {
+        let name = veth_name(Ipv4Addr::new(198, 19, 0, 2));
+        assert_eq!(name, "wvc6130002");
+        assert!(name.len() <= 15);
+        assert!(is_veth_name(&name));
+        assert!(!is_veth_name("wvc61300"));
+        assert!(!is_veth_name("eth0"));
+    }
+}
