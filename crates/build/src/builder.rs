@@ -32,6 +32,9 @@ pub struct BuilderConfig {
     pub build_memory_bytes: u64,
     /// Where a build may connect on the app's behalf (git buildpacks' hosts).
     pub outbound: wharf_outbound::Policy,
+    /// The network build steps' namespaces join; `None` gives each step a namespace with
+    /// loopback alone.
+    pub network: Option<wharf_network::DynoNetwork>,
 }
 
 impl BuilderConfig {
@@ -49,6 +52,7 @@ impl BuilderConfig {
             build_timeout: Self::DEFAULT_BUILD_TIMEOUT,
             build_memory_bytes: Self::DEFAULT_BUILD_MEMORY,
             outbound: wharf_outbound::Policy::new(wharf_outbound::AllowList::default()),
+            network: None,
         }
     }
 

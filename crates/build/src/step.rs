@@ -47,6 +47,23 @@ impl Builder {
             env.push(("DYNO".to_owned(), format!("release.{version}")));
         }
         let (runtime, stack) = self.containers().await?;
+        // The step's own network namespace (the same rules as a dyno's), released once its
+        // container is gone.
+        let attachment = match &config.network {
+            Some(network) => Some(
+                network
+                    .attach()
+                    .await
+                    .context("attach to the dyno network")?,
+            ),
+            None => None,
+        };
+        let network = attachment
+            .as_ref()
+            .map_or(Network::Empty, |attachment| Network::Joined {
+                path: attachment.namespace_path(),
+                nameserver: attachment.nameserver(),
+            });
         let spec = ContainerSpec {
             id: id.to_owned(),
             stack: stack.clone(),
@@ -63,7 +80,7 @@ impl Builder {
                 pids: BUILD_PIDS,
                 cpu_shares: BUILD_CPU_SHARES,
             },
-            network: Network::Host,
+            network,
             readonly_rootfs: true,
         };
         let bundle = work.join("bundles").join(id);

@@ -88,6 +88,12 @@ impl Bench {
         config.port_range = 23000..23200;
         config.cycle_after = None;
         config.stop_timeout = Duration::from_secs(5);
+        // Every dyno in a network namespace of its own, as in production.
+        config.network = Some(
+            wharf_network::DynoNetwork::start(wharf_network::test_settings())
+                .await
+                .context("start the dyno network")?,
+        );
         let manager = DynoManager::new(store.clone(), config, runtime.clone(), stack.clone());
         Ok(Bench {
             dir,
@@ -187,7 +193,7 @@ impl Bench {
                 .manager
                 .dynos(self.app_id)
                 .into_iter()
-                .map(|d| (d.name, d.state, d.port))
+                .map(|d| (d.name, d.state, d.address.map(|a| a.port())))
                 .collect();
             if check(&dynos) {
                 return Ok(dynos);

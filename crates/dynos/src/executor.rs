@@ -67,7 +67,7 @@ impl Shared {
                         crashes: 0,
                         next_restart: None,
                         cycle_at: None,
-                        port: None,
+                        address: None,
                         container_id: None,
                         intent: None,
                         run: Some(RunHandle::new()),

@@ -4,6 +4,7 @@
 //!
 //! Server paths only: the `wharf` binary's copy, in a directory dynos get read-only.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,11 +58,11 @@ impl Shared {
         })
     }
 
-    /// Records the container and port of the dyno's current run.
-    pub(crate) fn record_run(&self, id: Uuid, container_id: &str, port: Option<u16>) {
+    /// Records the container and (for a web dyno) the address of the dyno's current run.
+    pub(crate) fn record_run(&self, id: Uuid, container_id: &str, address: Option<SocketAddr>) {
         if let Some(entry) = self.registry().dynos.get_mut(&id) {
             entry.container_id = Some(container_id.to_owned());
-            entry.port = port;
+            entry.address = address;
         }
     }
 
@@ -91,7 +92,7 @@ impl Shared {
             return false;
         };
         entry.container_id = None;
-        entry.port = None;
+        entry.address = None;
         let app_id = entry.app_id;
         let finished = entry.run.take();
         let again = match entry.intent.take() {

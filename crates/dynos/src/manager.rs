@@ -3,6 +3,7 @@
 //! changes the supervisors report.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,9 @@ pub struct DynoManagerConfig {
     /// An app whose web dynos sleep (Eco) goes idle after this long without a request;
     /// `None` keeps every app awake.
     pub sleep_after: Option<Duration>,
+    /// The network dynos' namespaces join; `None` gives each dyno a namespace with
+    /// loopback alone (no way out, and no web dyno the router can reach).
+    pub network: Option<wharf_network::DynoNetwork>,
 }
 
 impl DynoManagerConfig {
@@ -88,6 +92,7 @@ impl DynoManagerConfig {
             stats_interval: Self::DEFAULT_STATS_INTERVAL,
             wharf_binary: None,
             sleep_after: Some(Self::DEFAULT_SLEEP_AFTER),
+            network: None,
         }
     }
 }
@@ -104,8 +109,8 @@ pub struct DynoInfo {
     pub command: String,
     pub size: DynoSize,
     pub release_version: i64,
-    /// `$PORT` of a web dyno's current process.
-    pub port: Option<u16>,
+    /// Where a web dyno's current process listens: its address and `$PORT`.
+    pub address: Option<SocketAddr>,
     /// When the state last changed.
     pub updated_at: OffsetDateTime,
     /// The current process's container, if it has one.
@@ -122,7 +127,7 @@ impl DynoInfo {
             command: d.command.clone(),
             size: d.size,
             release_version: d.release,
-            port: d.port,
+            address: d.address,
             updated_at: d.updated_at,
             container_id: d.container_id.clone(),
         }

@@ -209,7 +209,7 @@ impl DynoManager {
                 crashes: 0,
                 next_restart: None,
                 cycle_at: None,
-                port: None,
+                address: None,
                 container_id: None,
                 intent: None,
                 run: Some(RunHandle::new()),

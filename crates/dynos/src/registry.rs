@@ -3,6 +3,7 @@
 //! lock, never held across an await).
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -62,7 +63,8 @@ pub(crate) struct DynoEntry {
     pub crashes: u32,
     pub next_restart: Option<OffsetDateTime>,
     pub cycle_at: Option<OffsetDateTime>,
-    pub port: Option<u16>,
+    /// Where a web dyno's current process listens (its address and `$PORT`).
+    pub address: Option<SocketAddr>,
     pub container_id: Option<String>,
     pub intent: Option<Intent>,
     /// The current run; `None` while crashed, or idle once its process is gone.
@@ -117,7 +119,7 @@ impl Registry {
             app_name: &d.app_name,
             name: &d.name,
             state: d.state,
-            port: d.port,
+            address: d.address,
             release: d.release,
         }))
     }

@@ -2,7 +2,7 @@
 //! listen. Computed from the registry by a pure function and published over a `watch` channel.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::state::{DynoName, DynoState};
 
@@ -16,26 +16,25 @@ pub struct RouteSource<'a> {
     pub app_name: &'a str,
     pub name: &'a DynoName,
     pub state: DynoState,
-    pub port: Option<u16>,
+    pub address: Option<SocketAddr>,
     pub release: i64,
 }
 
-/// The table for these dynos: web dynos that are `up` and have a port, on the loopback
-/// address (dynos share the host's network), sorted by name then release. Apps without such a
-/// dyno are not listed.
+/// The table for these dynos: web dynos that are `up` and have an address (in their own
+/// network namespace), sorted by name then release. Apps without such a dyno are not listed.
 pub fn route_table<'a>(dynos: impl IntoIterator<Item = RouteSource<'a>>) -> RouteTable {
     let mut routable: Vec<RouteSource<'a>> = dynos
         .into_iter()
-        .filter(|d| d.name.is_web() && d.state == DynoState::Up && d.port.is_some())
+        .filter(|d| d.name.is_web() && d.state == DynoState::Up && d.address.is_some())
         .collect();
     routable.sort_by(|a, b| (a.app_name, a.name, a.release).cmp(&(b.app_name, b.name, b.release)));
     let mut table = RouteTable::new();
     for dyno in routable {
-        if let Some(port) = dyno.port {
-            table.entry(dyno.app_name.to_owned()).or_default().push((
-                dyno.name.to_string(),
-                SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            ));
+        if let Some(address) = dyno.address {
+            table
+                .entry(dyno.app_name.to_owned())
+                .or_default()
+                .push((dyno.name.to_string(), address));
         }
     }
     table
@@ -51,20 +50,20 @@ mod tests {
             .iter()
             .map(|n| n.parse().expect("valid"))
             .collect();
-        let source = |app, i: usize, state, port, release| RouteSource {
+        let source = |app, i: usize, state, host: Option<u8>, release| RouteSource {
             app_name: app,
             name: &names[i],
             state,
-            port,
+            address: host.map(|host| SocketAddr::from(([198, 19, 0, host], 5000))),
             release,
         };
         let table = route_table([
-            source("b", 1, DynoState::Up, Some(20002), 2),
-            source("b", 0, DynoState::Up, Some(20001), 2),
-            source("b", 2, DynoState::Up, Some(20003), 2),
-            source("b", 3, DynoState::Up, Some(20004), 3),
-            source("a", 0, DynoState::Starting, Some(20005), 1),
-            source("a", 1, DynoState::Down, Some(20006), 1),
+            source("b", 1, DynoState::Up, Some(2), 2),
+            source("b", 0, DynoState::Up, Some(1), 2),
+            source("b", 2, DynoState::Up, Some(3), 2),
+            source("b", 3, DynoState::Up, Some(4), 3),
+            source("a", 0, DynoState::Starting, Some(5), 1),
+            source("a", 1, DynoState::Down, Some(6), 1),
             source("c", 0, DynoState::Up, None, 1),
         ]);
         let shown: Vec<(String, Vec<String>)> = table
@@ -81,9 +80,9 @@ mod tests {
             [(
                 "b".to_owned(),
                 vec![
-                    "web.1=127.0.0.1:20001".to_owned(),
-                    "web.1=127.0.0.1:20004".to_owned(),
-                    "web.2=127.0.0.1:20002".to_owned()
+                    "web.1=198.19.0.1:5000".to_owned(),
+                    "web.1=198.19.0.4:5000".to_owned(),
+                    "web.2=198.19.0.2:5000".to_owned()
                 ]
             )]
         );

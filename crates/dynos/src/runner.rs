@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use std::net::{Ipv4Addr, SocketAddr};
 use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
+
 use wharf_containers::{
     ContainerSpec, ContainerStdio, ExitReport, Limits, Mount, Network, Overlay, Stack, DYNO_USER,
 };
@@ -59,6 +61,7 @@ pub(crate) struct DynoLaunch<'a> {
     pub command: &'a str,
     pub config: &'a [(String, String)],
     pub port: Option<u16>,
+    pub network: Network,
     pub size: DynoSize,
     pub slug_dir: &'a Path,
     pub dyno_dir: &'a Path,
@@ -117,7 +120,7 @@ pub(crate) fn dyno_spec(launch: &DynoLaunch<'_>, stack: &Stack) -> ContainerSpec
             pids: i64::from(size.max_processes()),
             cpu_shares: u64::from(size.compute()) * CPU_SHARES_PER_COMPUTE,
         },
-        network: Network::Host,
+        network: launch.network.clone(),
         readonly_rootfs: true,
     }
 }
@@ -181,7 +184,32 @@ pub(crate) async fn run_once(
     } else {
         None
     };
-    shared.record_run(id, &container_id, port);
+    // The dyno's own network namespace, released once its container is gone.
+    let attachment = match &shared.config.network {
+        Some(network) => match network.attach().await {
+            Ok(attachment) => Some(attachment),
+            Err(error) => {
+                tracing::error!(dyno = %input.name, "attach to the dyno network: {error:#}");
+                shared.log(input.app_id, &input.name, messages::R99);
+                if let Some(port) = port {
+                    shared.release_port(port);
+                }
+                return (RunEnd::LaunchFailed, None);
+            }
+        },
+        None => None,
+    };
+    let network = attachment
+        .as_ref()
+        .map_or(Network::Empty, |attachment| Network::Joined {
+            path: attachment.namespace_path(),
+            nameserver: attachment.nameserver(),
+        });
+    let host = attachment
+        .as_ref()
+        .map_or(Ipv4Addr::LOCALHOST, |attachment| attachment.address());
+    let address = port.map(|port| SocketAddr::from((host, port)));
+    shared.record_run(id, &container_id, address);
     shared.log(
         input.app_id,
         &input.name,
@@ -195,11 +223,14 @@ pub(crate) async fn run_once(
         &ContainerRun {
             container_id: &container_id,
             port,
+            address,
+            network,
             dyno_dir: &dyno_dir,
             one_off,
         },
     )
     .await;
+    drop(attachment);
     if let Err(error) = remove_dir(&dyno_dir).await {
         tracing::warn!(dyno = %input.name, "remove the dyno's directory: {error:#}");
     }
@@ -213,6 +244,9 @@ pub(crate) async fn run_once(
 struct ContainerRun<'a> {
     container_id: &'a str,
     port: Option<u16>,
+    /// Where the router reaches a web dyno.
+    address: Option<SocketAddr>,
+    network: Network,
     dyno_dir: &'a Path,
     one_off: Option<&'a OneOffIo>,
 }
@@ -247,7 +281,7 @@ async fn run_container(
         shared,
         id,
         input,
-        (container_id, run.port),
+        (container_id, run.address),
         started,
         activity,
         &mut wait,
@@ -256,11 +290,11 @@ async fn run_container(
     let report = match end {
         Supervised::Exited(report) => report,
         Supervised::Stop => {
-            if let Some(port) = run.port {
+            if let Some(address) = run.address {
                 // Out of the routes already: let the requests in flight finish first.
                 shared
                     .traffic
-                    .drained(port, shared.config.stop_timeout)
+                    .drained(address, shared.config.stop_timeout)
                     .await;
             }
             stop_container(shared, input, container_id, &mut wait).await
@@ -328,6 +362,7 @@ async fn launch(
             command: &input.command,
             config: &input.config,
             port,
+            network: run.network.clone(),
             size: input.size,
             slug_dir: &slug_dir,
             dyno_dir,
@@ -395,7 +430,7 @@ async fn supervise_container(
     shared: &Arc<Shared>,
     id: Uuid,
     input: &RunInput,
-    (container_id, port): (&str, Option<u16>),
+    (container_id, address): (&str, Option<SocketAddr>),
     started: Instant,
     activity: Option<&Arc<tokio::sync::watch::Sender<Instant>>>,
     wait: &mut WaitHandle,
@@ -403,7 +438,7 @@ async fn supervise_container(
     let stop = &input.handle.stop;
     let idle = one_off::idle(activity);
     tokio::pin!(idle);
-    if let Some(port) = port {
+    if let Some(address) = address {
         let deadline = started + shared.config.boot_timeout;
         loop {
             tokio::select! {
@@ -411,7 +446,7 @@ async fn supervise_container(
                 () = stop.cancelled() => return Supervised::Stop,
                 () = tokio::time::sleep(BOOT_POLL) => {}
             }
-            if accepts(port).await {
+            if accepts(address).await {
                 break;
             }
             if Instant::now() >= deadline {
@@ -512,9 +547,9 @@ fn exit_report(
     }
 }
 
-/// Whether something accepts connections on the loopback `port`.
-async fn accepts(port: u16) -> bool {
-    let connect = tokio::net::TcpStream::connect((std::net::Ipv4Addr::LOCALHOST, port));
+/// Whether the dyno accepts connections at `address`.
+async fn accepts(address: SocketAddr) -> bool {
+    let connect = tokio::net::TcpStream::connect(address);
     matches!(
         tokio::time::timeout(CONNECT_TIMEOUT, connect).await,
         Ok(Ok(_))
@@ -620,6 +655,7 @@ mod tests {
                 command: "python3 -m http.server $PORT",
                 config: &config,
                 port: Some(20001),
+                network: Network::Empty,
                 size: DynoSize::Standard2X,
                 slug_dir: Path::new("/data/slugs/extracted/s"),
                 dyno_dir: Path::new("/data/dynos/dyno-x-web_x.2-abc"),

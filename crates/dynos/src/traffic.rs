@@ -1,7 +1,7 @@
 //! Draining a web dyno before it stops: the router is asked whether requests may still reach
 //! the dyno's port, and SIGTERM waits until none can.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -28,11 +28,10 @@ impl Traffic {
     /// Returns once no request can reach the dyno on `port` any more, or after `limit`. A
     /// router that took its table just before the dyno left it picks a dyno within
     /// microseconds, so the probe must say "idle" twice, a poll apart.
-    pub async fn drained(&self, port: u16, limit: Duration) {
+    pub async fn drained(&self, addr: SocketAddr, limit: Duration) {
         let Some(probe) = self.probe.get() else {
             return;
         };
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = tokio::time::Instant::now() + limit;
         let mut quiet = 0;
         while quiet < 2 && tokio::time::Instant::now() < deadline {
@@ -53,7 +52,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waits_for_the_traffic_to_end() {
         let traffic = Traffic::default();
-        traffic.drained(20000, Duration::from_secs(30)).await;
+        traffic
+            .drained(
+                SocketAddr::from(([198, 19, 0, 2], 20000)),
+                Duration::from_secs(30),
+            )
+            .await;
         let busy_checks = Arc::new(AtomicU32::new(3));
         let seen = busy_checks.clone();
         traffic.set(Arc::new(move |addr: SocketAddr| {
@@ -62,7 +66,12 @@ mod tests {
                 .is_ok()
         }));
         let started = tokio::time::Instant::now();
-        traffic.drained(20000, Duration::from_secs(30)).await;
+        traffic
+            .drained(
+                SocketAddr::from(([198, 19, 0, 2], 20000)),
+                Duration::from_secs(30),
+            )
+            .await;
         assert_eq!(busy_checks.load(Ordering::SeqCst), 0);
         assert_eq!(
             started.elapsed(),
@@ -76,7 +85,12 @@ mod tests {
         let traffic = Traffic::default();
         traffic.set(Arc::new(|_| true));
         let started = tokio::time::Instant::now();
-        traffic.drained(20000, Duration::from_secs(1)).await;
+        traffic
+            .drained(
+                SocketAddr::from(([198, 19, 0, 2], 20000)),
+                Duration::from_secs(1),
+            )
+            .await;
         assert!(started.elapsed() >= Duration::from_secs(1));
     }
 }

@@ -28,14 +28,18 @@ async fn web_dynos_come_up_on_distinct_ports_and_answer_http() {
     let mut routes = running.manager.routes();
 
     let dynos = running.up(&app, &[("web.1", release.version)]).await;
-    let port = dynos[0].port.unwrap();
-    let (status, body) = http_get(port, "/").await.unwrap();
+    let address = dynos[0].address.unwrap();
+    assert!(fx.network.settings().subnet.contains(match address.ip() {
+        std::net::IpAddr::V4(ip) => ip,
+        std::net::IpAddr::V6(_) => panic!("dynos have IPv4 addresses"),
+    }));
+    let (status, body) = http_get(address, "/").await.unwrap();
     assert!(status.contains("200"), "{status}");
     assert_eq!(body, "hello from wharf\n");
     let table = routes.borrow_and_update().clone();
     assert_eq!(
         table.get("web-app").unwrap(),
-        &vec![("web.1".to_owned(), ([127, 0, 0, 1], port).into())]
+        &vec![("web.1".to_owned(), address)]
     );
     running
         .logged(
@@ -59,7 +63,7 @@ async fn web_dynos_come_up_on_distinct_ports_and_answer_http() {
             ],
         )
         .await;
-    let ports: HashSet<u16> = dynos.iter().map(|d| d.port.unwrap()).collect();
+    let ports: HashSet<std::net::SocketAddr> = dynos.iter().map(|d| d.address.unwrap()).collect();
     assert_eq!(ports.len(), 3, "{dynos:?}");
     for port in &ports {
         assert!(http_get(*port, "/").await.unwrap().0.contains("200"));
@@ -206,9 +210,9 @@ async fn a_new_release_replaces_web_dynos_preboot_style() {
     );
     watcher.abort();
 
-    let old_ports: HashSet<u16> = old.iter().filter_map(|d| d.port).collect();
+    let old_ports: HashSet<std::net::SocketAddr> = old.iter().filter_map(|d| d.address).collect();
     for dyno in new.iter().filter(|d| d.process_type == "web") {
-        assert!(!old_ports.contains(&dyno.port.unwrap()));
+        assert!(!old_ports.contains(&dyno.address.unwrap()));
     }
     // New web dynos were up before the old ones were told to stop.
     let log = running.log(&app);
@@ -270,12 +274,9 @@ async fn a_release_that_never_binds_keeps_the_old_dynos() {
     let table = running.manager.routes().borrow().clone();
     assert_eq!(
         table.get("never-binds").unwrap(),
-        &vec![(
-            "web.1".to_owned(),
-            ([127, 0, 0, 1], old[0].port.unwrap()).into()
-        )]
+        &vec![("web.1".to_owned(), old[0].address.unwrap())]
     );
-    assert!(http_get(old[0].port.unwrap(), "/")
+    assert!(http_get(old[0].address.unwrap(), "/")
         .await
         .unwrap()
         .0
@@ -526,8 +527,8 @@ fn a_new_manager_after_a_crash_runs_exactly_the_formation() {
         }
         assert_eq!(fx.dyno_dirs().len(), 3);
         let answered = poll(DEADLINE, || async {
-            let port = dynos.iter().find(|d| d.name == "web.1")?.port?;
-            http_get(port, "/")
+            let address = dynos.iter().find(|d| d.name == "web.1")?.address?;
+            http_get(address, "/")
                 .await
                 .ok()
                 .filter(|r| r.0.contains("200"))

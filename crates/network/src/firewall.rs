@@ -165,10 +165,24 @@ pub async fn apply(ruleset: &str) -> anyhow::Result<()> {
     nft(&["-f", "-"], Some(ruleset)).await
 }
 
-/// Deletes the table `name` (nothing when there is none).
-pub async fn remove(name: &str) -> anyhow::Result<()> {
+/// Deletes the table `name` (nothing when there is none). Blocking: run at shutdown.
+pub fn remove_blocking(name: &str) -> anyhow::Result<()> {
     let ruleset = format!("table inet {name} {{}}\ndelete table inet {name}\n");
-    nft(&["-f", "-"], Some(&ruleset)).await
+    let mut child = std::process::Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("run nft")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, ruleset.as_bytes()).context("write to nft")?;
+    }
+    let output = child.wait_with_output().context("wait for nft")?;
+    if !output.status.success() {
+        bail!("nft: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(())
 }
 
 /// Whether `nft` runs here: a clear error (what to install) when it does not.

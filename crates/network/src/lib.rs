@@ -49,6 +49,15 @@ pub struct DynoNetwork {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for DynoNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynoNetwork")
+            .field("name", &self.inner.settings.name)
+            .field("subnet", &self.inner.settings.subnet)
+            .finish()
+    }
+}
+
 struct Inner {
     settings: Settings,
     bridge: u32,
@@ -163,16 +172,33 @@ impl DynoNetwork {
     }
 
     /// Removes the table and the bridge (clean shutdown, after every container stopped).
+    /// Also done when the last handle (and attachment) goes; a killed server's are removed
+    /// by the next start.
     pub async fn close(&self) {
-        self.inner.shutdown.cancel();
-        let name = self.inner.settings.name.clone();
-        if let Err(error) = firewall::remove(&name).await {
+        let inner = self.inner.clone();
+        let _ = tokio::task::spawn_blocking(move || inner.remove()).await;
+    }
+}
+
+impl Inner {
+    fn remove(&self) {
+        if self.shutdown.is_cancelled() {
+            return;
+        }
+        self.shutdown.cancel();
+        let name = &self.settings.name;
+        if let Err(error) = firewall::remove_blocking(name) {
             tracing::warn!("remove the nftables table inet {name}: {error:#}");
         }
-        let links = tokio::task::spawn_blocking(move || remove_links(&name, true)).await;
-        if let Ok(Err(error)) | Err(error) = links.map_err(anyhow::Error::from) {
+        if let Err(error) = remove_links(name, true) {
             tracing::warn!("remove the dyno network's links: {error:#}");
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -309,6 +335,23 @@ pub fn dyno_endpoint(address: SocketAddrV4, gateway: Ipv4Addr) -> SocketAddrV4 {
     } else {
         address
     }
+}
+
+/// Settings for a test's own network: a name and a `/24` of `198.19.0.0/16` that no other
+/// network of this process has, and no DNS (a closed loopback port).
+#[cfg(feature = "test-support")]
+pub fn test_settings() -> Settings {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let k = (std::process::id().wrapping_mul(13).wrapping_add(n * 7)) % 200 + 30;
+    Settings::parse(
+        &format!("wts{k}"),
+        &format!("198.19.{k}.0/24"),
+        "",
+        "127.0.0.1:9",
+    )
+    .expect("valid test settings")
 }
 
 #[cfg(test)]

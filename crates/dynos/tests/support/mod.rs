@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub struct Fixture {
     pub runtime: Runtime,
     pub stack: Stack,
     pub owner: Account,
+    /// The dynos' network, of this fixture's own.
+    pub network: wharf_network::DynoNetwork,
 }
 
 impl Fixture {
@@ -49,12 +52,16 @@ impl Fixture {
             .create_account(&email, true, &Uuid::new_v4().to_string(), "test")
             .await
             .expect("create account");
+        let network = wharf_network::DynoNetwork::start(wharf_network::test_settings())
+            .await
+            .expect("a dyno network");
         Fixture {
             dir,
             store,
             runtime,
             stack,
             owner,
+            network,
         }
     }
 
@@ -71,6 +78,7 @@ impl Fixture {
         config.reconcile_interval = Duration::from_secs(2);
         config.cycle_after = None;
         config.stats_interval = Duration::from_millis(500);
+        config.network = Some(self.network.clone());
         config
     }
 
@@ -320,9 +328,9 @@ where
     }
 }
 
-/// The status line and body of `GET path` on the loopback `port`.
-pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(String, String)> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+/// The status line and body of `GET path` from a dyno at `address`.
+pub async fn http_get(address: SocketAddr, path: &str) -> anyhow::Result<(String, String)> {
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
         .await?;
