@@ -199,7 +199,10 @@ async fn connect_from(source: IpAddr, address: SocketAddr) -> Result<TcpStream, 
     }
     .map_err(|error| format!("cannot open a socket: {error}"))?;
     socket.bind(SocketAddr::new(source, 0)).map_err(|error| {
-        format!("cannot connect from {source}, the dyno network's gateway ({error}): is the dyno bridge up?")
+        format!(
+            "cannot connect from {source}, the dyno network's gateway ({error}): is the dyno \
+             bridge up?"
+        )
     })?;
     socket
         .connect(address)
