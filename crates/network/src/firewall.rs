@@ -14,7 +14,8 @@
 //!   containers apart on the link).
 //! - `forward`, from the bridge: per-container packet rate and connection count limits; the
 //!   operator's `WHARF_DYNO_ALLOW` and remote add-on servers pass; every other special-use or
-//!   internal block (link-local metadata, RFC 1918, CGNAT, ...) is refused; the internet passes.
+//!   internal block (link-local metadata, RFC 1918, CGNAT, benchmarking, reserved, ...; not
+//!   the documentation blocks, which are nobody's network) is refused; the internet passes.
 //! - `postrouting`: containers' connections leave with the host's address (masquerade).
 //! - With `keep_host_unrouted` (Wharf turned `ip_forward` on), forwarding that involves no
 //!   container is dropped, so the host routes for nobody else because of Wharf.
@@ -75,9 +76,12 @@ pub fn ruleset(plan: &Plan<'_>) -> String {
             .iter()
             .map(|e| format!("{}/32 . {}", e.ip(), e.port())),
     );
+    // The documentation blocks are assigned to no network, internal or not, so refusing them
+    // protects nothing; labs and test networks use them for the internet's stand-in.
     let special: Vec<String> = wharf_outbound::special_v4_blocks()
         .iter()
-        .filter_map(v4_cidr)
+        .filter(|(_, what)| what != "documentation")
+        .filter_map(|(cidr, _)| v4_cidr(cidr))
         .map(|(network, prefix)| format!("{network}/{prefix}"))
         .collect();
 
@@ -250,8 +254,21 @@ mod tests {
         assert!(rules.contains(
             "set allow_all { type ipv4_addr; flags interval; elements = { 198.18.0.4/30 } }"
         ));
-        assert!(rules.contains("169.254.0.0/16"));
-        assert!(rules.contains("10.0.0.0/8"));
+        for refused in [
+            "169.254.0.0/16",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "198.18.0.0/15",
+            "127.0.0.0/8",
+        ] {
+            assert!(rules.contains(refused), "{refused}");
+        }
+        assert!(
+            !rules.contains("203.0.113.0/24"),
+            "documentation blocks are nobody's network"
+        );
         assert!(rules.contains("ip daddr 198.19.7.1 meta l4proto { tcp, udp } th dport 53 accept"));
         assert!(rules.contains("iifname != \"wt7\" drop"));
         assert!(rules.contains("ip saddr 198.19.7.0/24 oifname != \"wt7\" masquerade"));

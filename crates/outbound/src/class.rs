@@ -246,13 +246,17 @@ fn classify_v6(address: Ipv6Addr) -> Class {
     }
 }
 
-/// Every IPv4 block that is not the internet: the never-reached ones and the internal ones
-/// (what a dyno's firewall refuses unless the operator allows it).
-pub fn special_v4_blocks() -> Vec<Cidr> {
+/// Every IPv4 block that is not the internet, with what it is: the never-reached ones
+/// (named as [`Never`] shows them) and the internal ones.
+pub fn special_v4_blocks() -> Vec<(Cidr, String)> {
     NEVER_V4
         .iter()
-        .map(|(cidr, _)| *cidr)
-        .chain(INTERNAL_V4.iter().map(|range| range.cidr))
+        .map(|(cidr, never)| (*cidr, never.to_string()))
+        .chain(
+            INTERNAL_V4
+                .iter()
+                .map(|range| (range.cidr, range.name.to_owned())),
+        )
         .collect()
 }
 

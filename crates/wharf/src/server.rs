@@ -110,17 +110,44 @@ pub struct ServerArgs {
     /// service is off
     #[arg(long, env = "WHARF_ADDON_REDIS_URL")]
     pub addon_redis_url: Option<String>,
+    /// Provision add-ons even on a server that lets dynos in without a password (a PostgreSQL
+    /// that trusts the dyno network, a Redis whose default user has none): the operator
+    /// accepts that any dyno may then read and change every add-on's data
+    #[arg(long, env = "WHARF_ADDONS_ALLOW_OPEN_SERVERS")]
+    pub addons_allow_open_servers: bool,
     /// Internal networks that tenants' URLs (log drains, buildpacks) may reach:
     /// comma-separated CIDRs, each optionally with :PORT (10.0.0.0/8,192.168.1.5/32:514).
     /// Loopback, link-local and this server's own addresses are never reachable
     #[arg(long, env = "WHARF_OUTBOUND_ALLOW", default_value = "")]
     pub outbound_allow: String,
+    /// The subnet dynos and builds get their addresses from (their gateway, the host, is its
+    /// first address); refused when it overlaps a network of the host
+    #[arg(long, env = "WHARF_DYNO_NETWORK", default_value = wharf_network::DEFAULT_SUBNET)]
+    pub dyno_network: String,
+    /// Internal networks dynos and builds may reach: comma-separated CIDRs, each optionally
+    /// with :PORT (10.1.0.0/16,192.168.1.5:5432). The internet is always reachable; the host,
+    /// other dynos and link-local addresses (cloud metadata) never are
+    #[arg(long, env = "WHARF_DYNO_ALLOW", default_value = "")]
+    pub dyno_allow: String,
+    /// The DNS resolvers dynos' queries are relayed to (comma-separated addresses); empty:
+    /// the host's, from /etc/resolv.conf
+    #[arg(long, env = "WHARF_DYNO_RESOLVERS", default_value = "")]
+    pub dyno_resolvers: String,
+    /// The name of the dyno network's bridge and of its nftables table (`inet <name>`)
+    #[arg(long, env = "WHARF_NETWORK_NAME", default_value = wharf_network::DEFAULT_NAME)]
+    pub network_name: String,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     init_logging();
     let mut signals = ShutdownSignals::listen()?;
     let outbound = outbound_policy(&args.outbound_allow)?;
+    let mut network_settings = wharf_network::Settings::parse(
+        &args.network_name,
+        &args.dyno_network,
+        &args.dyno_allow,
+        &args.dyno_resolvers,
+    )?;
     create_private_dir(&args.data_dir)?;
     let database_url = args
         .database_url
@@ -139,6 +166,29 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "wharf: clients trust this server through its CA certificate {}",
         tls.ca_path().display()
     );
+    // Add-on servers as dynos reach them: the firewall opens exactly those.
+    let addons = crate::addons::registry(
+        &args,
+        Some(wharf_addons::DynoNetwork {
+            gateway: network_settings.subnet.gateway(),
+            subnet: (
+                network_settings.subnet.network(),
+                network_settings.subnet.prefix(),
+            ),
+        }),
+    )
+    .await?;
+    network_settings.addon_endpoints = addons
+        .dyno_endpoints()
+        .into_iter()
+        .filter_map(|(address, port)| match address {
+            std::net::IpAddr::V4(address) => Some(std::net::SocketAddrV4::new(address, port)),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect();
+    let network = wharf_network::DynoNetwork::start(network_settings)
+        .await
+        .context("set up the dyno network")?;
     let interrupted = store.fail_interrupted_builds().await?;
     if interrupted > 0 {
         tracing::warn!(
@@ -153,6 +203,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             build_memory_bytes: args.build_memory_mb * 1024 * 1024,
             slug_limit: args.slug_limit_mb * 1024 * 1024,
             outbound: outbound.clone(),
+            network: Some(network.clone()),
             ..BuilderConfig::new(&args.data_dir, STACK)
         },
     );
@@ -179,6 +230,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             log_lines_per_app: args.log_lines,
             sleep_after: (args.eco_sleep_after > 0)
                 .then(|| Duration::from_secs(args.eco_sleep_after)),
+            network: Some(network.clone()),
             ..DynoManagerConfig::new(&args.data_dir)
         },
         runtime.clone(),
@@ -242,8 +294,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         builder,
         dynos.clone(),
     )
-    .with_addons(crate::addons::registry(&args)?)
+    .with_addons(addons)
     .with_outbound(outbound);
+    crate::addons::check_dyno_access(&state.addons).await;
     crate::addons::reconcile(&state).await;
 
     state
@@ -375,6 +428,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if drained.is_err() {
         tracing::warn!("subsystems did not stop within {SHUTDOWN_DEADLINE:?}; exiting anyway");
     }
+    // Every container is gone: the bridge and the table go too.
+    network.close().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -33,6 +33,28 @@ pub struct Server {
     pub router_tls_url: String,
     pub data_dir: PathBuf,
     pub stdout: Vec<String>,
+    /// The dyno network's bridge and nftables table.
+    pub network_name: String,
+    /// The dyno network's subnet (a `/24` of `198.19.0.0/16`).
+    pub dyno_network: String,
+    /// Killed with SIGKILL: what it left is for the next server on its data dir to find.
+    killed: bool,
+}
+
+/// Each data dir's dyno network: a bridge name and a `/24` of `198.19.0.0/16` of its own,
+/// the same again when a test restarts a server on the same data dir (so that the new server
+/// finds what the killed one left, as in production).
+fn dyno_network(data_dir: &Path) -> (String, String) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static NETWORKS: Mutex<Option<(u32, HashMap<PathBuf, u32>)>> = Mutex::new(None);
+    let mut networks = NETWORKS.lock().expect("networks lock");
+    let (next, known) = networks.get_or_insert_with(|| (std::process::id() % 200, HashMap::new()));
+    let k = *known.entry(data_dir.to_owned()).or_insert_with(|| {
+        *next = (*next + 1) % 200;
+        *next + 30
+    });
+    (format!("wt{k}"), format!("198.19.{k}.0/24"))
 }
 
 impl Server {
@@ -43,7 +65,9 @@ impl Server {
 
     /// Like [`Server::start`], with extra environment variables (settings).
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        // Every listener on a free port, so that tests run side by side.
+        // Every listener on a free port and a dyno network of its own, so that tests run
+        // side by side.
+        let (network_name, dyno_network) = dyno_network(data_dir);
         let mut child = Command::new(wharf_binary())
             .arg("server")
             .env("WHARF_DATA_DIR", data_dir)
@@ -53,6 +77,8 @@ impl Server {
             .env("WHARF_ROUTER_TLS_LISTEN", "127.0.0.1:0")
             .env("WHARF_RENDEZVOUS_LISTEN", "127.0.0.1:0")
             .env("WHARF_LOG", "warn")
+            .env("WHARF_NETWORK_NAME", &network_name)
+            .env("WHARF_DYNO_NETWORK", &dyno_network)
             .env_remove("WHARF_DATABASE_URL")
             .env_remove("WHARF_PUBLIC_URL")
             .envs(env.iter().copied())
@@ -109,6 +135,9 @@ impl Server {
             router_tls_url,
             data_dir: data_dir.to_owned(),
             stdout: seen,
+            network_name,
+            dyno_network,
+            killed: false,
         }
     }
 
@@ -131,6 +160,7 @@ impl Server {
     pub fn kill(mut self) {
         self.child.kill().expect("kill server");
         self.child.wait().expect("reap server");
+        self.killed = true;
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -165,13 +195,25 @@ impl Drop for Server {
             let deadline = Instant::now() + Duration::from_secs(60);
             while Instant::now() < deadline {
                 if !matches!(self.child.try_wait(), Ok(None)) {
-                    return;
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.killed {
+            return;
+        }
+        // A server that did not stop cleanly leaves its network behind.
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.network_name])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.network_name])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
