@@ -44,7 +44,7 @@ pub struct Server {
 /// Each data dir's dyno network: a bridge name and a `/24` of `198.19.0.0/16` of its own,
 /// the same again when a test restarts a server on the same data dir (so that the new server
 /// finds what the killed one left, as in production).
-fn dyno_network(data_dir: &Path) -> (String, String) {
+pub fn dyno_network(data_dir: &Path) -> (String, String) {
     use std::collections::HashMap;
     use std::sync::Mutex;
     static NETWORKS: Mutex<Option<(u32, HashMap<PathBuf, u32>)>> = Mutex::new(None);
