@@ -1,6 +1,8 @@
 //! Start-up benchmark (as root): median time to first output of a plain fork/exec of
 //! `/bin/echo`, a bare `crun run` and `runc run` of a minimal bundle, and `Runtime::run` with the
-//! full Wharf configuration; prints a Markdown table. Run with `bench/start.sh`.
+//! full Wharf configuration, in a network namespace of its own on the dyno network (as dynos
+//! and builds run: the attach included) and in an empty one; and the attach alone. Prints a
+//! Markdown table. Run with `bench/start.sh`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -67,11 +69,39 @@ async fn main() -> anyhow::Result<()> {
             Err(error) => eprintln!("{label}: unavailable: {error:#}"),
         }
     }
-    let ours = measure_runtime(&runtime, &stack, dir.path()).await?;
+    let network = wharf_network::DynoNetwork::start(wharf_network::test_settings()).await?;
+    let ours = measure_runtime(&runtime, &stack, dir.path(), Some(&network)).await?;
     rows.push((
-        format!("`Runtime::run` ({}), full config", runtime.name()),
+        format!(
+            "`Runtime::run` ({}), full config, on the dyno network (attach included)",
+            runtime.name()
+        ),
         ours,
     ));
+    let empty = measure_runtime(&runtime, &stack, dir.path(), None).await?;
+    rows.push((
+        format!(
+            "`Runtime::run` ({}), full config, empty network namespace",
+            runtime.name()
+        ),
+        empty,
+    ));
+    let mut attaches = Vec::new();
+    let mut releases = Vec::new();
+    for _ in 0..RUNS {
+        let began = Instant::now();
+        let attachment = network.attach().await?;
+        attaches.push(began.elapsed());
+        let began = Instant::now();
+        drop(attachment);
+        releases.push(began.elapsed());
+    }
+    rows.push((
+        "dyno network attach alone (namespace, veth on the bridge, address, route) / release"
+            .to_owned(),
+        (median(attaches), median(releases)),
+    ));
+    network.close().await;
 
     println!("| what ({RUNS} runs) | median to first output | median to exit |");
     println!("|---|---|---|");
@@ -111,14 +141,25 @@ async fn measure_runtime(
     runtime: &Runtime,
     stack: &Stack,
     dir: &Path,
+    network: Option<&wharf_network::DynoNetwork>,
 ) -> anyhow::Result<(Duration, Duration)> {
     let (mut first, mut exit) = (Vec::new(), Vec::new());
     for run in 0..RUNS {
-        let spec = echo_spec(
+        let mut spec = echo_spec(
             stack,
             format!("wharf-bench-ours-{run}-{}", uuid::Uuid::new_v4().simple()),
         );
         let began = Instant::now();
+        let attachment = match network {
+            Some(network) => Some(network.attach().await?),
+            None => None,
+        };
+        if let Some(attachment) = &attachment {
+            spec.network = Network::Joined {
+                path: attachment.namespace_path(),
+                nameserver: attachment.nameserver(),
+            };
+        }
         let mut container = runtime
             .run(
                 &spec,

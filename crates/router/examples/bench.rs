@@ -5,8 +5,10 @@
 //! equal; one slow; each serving one request at a time).
 //!
 //! `cargo run --release -p wharf-router --example bench [-- --seconds N] [--rounds N] [--rust]
-//! [--only TEXT] [--connections N]` (`--only` runs the rows whose name and connection count
-//! contain TEXT, `--connections` those with N connections).
+//! [--only TEXT] [--connections N] [--bridge]` (`--only` runs the rows whose name and
+//! connection count contain TEXT, `--connections` those with N connections; `--bridge` puts
+//! the proxy comparison's upstream in a network namespace on Wharf's dyno network, as a
+//! dyno, so that its rows cross the veth pair and the bridge: as root).
 //!
 //! Load comes from `wrk` when it is installed (`apt-get install wrk`), else (or with `--rust`)
 //! from a small load generator here, on its own thread. Each run is bounded by `--seconds`
@@ -82,6 +84,10 @@ fn main() -> anyhow::Result<()> {
         None
     };
     let duration = Duration::from_secs(seconds.clamp(1, 60));
+    // `--bridge`: the single upstream of the proxy comparison runs in a network namespace on
+    // Wharf's dyno network, as a dyno does, so every row crosses the veth pair and the bridge
+    // (as root). Without it, everything is on loopback.
+    let bridge = args.iter().any(|a| a == "--bridge");
     // The upstreams and the router each get a runtime of two threads, as nginx gets two
     // worker processes of its own.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -96,22 +102,30 @@ fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let lines = Arc::new(AtomicU64::new(0));
 
-    let (direct, equal, uneven, serial) = runtime.block_on(async {
-        let fast = || upstream(Duration::ZERO, false, shutdown.clone());
-        let direct = fast().await?;
+    let (direct, equal, uneven, serial, _network) = runtime.block_on(async {
+        let fast = || upstream(Duration::ZERO, false, shutdown.clone(), None);
+        let (direct, network) = if bridge {
+            let network = wharf_network::DynoNetwork::start(wharf_network::test_settings()).await?;
+            let attachment = network.attach().await?;
+            let place = (attachment.namespace_path(), attachment.address());
+            let direct = upstream(Duration::ZERO, false, shutdown.clone(), Some(place)).await?;
+            (direct, Some((network, attachment)))
+        } else {
+            (fast().await?, None)
+        };
         let mut equal = Vec::new();
         for _ in 0..4 {
             equal.push(fast().await?);
         }
-        let mut uneven = vec![upstream(SLOW_DELAY, false, shutdown.clone()).await?];
+        let mut uneven = vec![upstream(SLOW_DELAY, false, shutdown.clone(), None).await?];
         for _ in 0..3 {
             uneven.push(fast().await?);
         }
         let mut serial = Vec::new();
         for _ in 0..4 {
-            serial.push(upstream(SERIAL_DELAY, true, shutdown.clone()).await?);
+            serial.push(upstream(SERIAL_DELAY, true, shutdown.clone(), None).await?);
         }
-        anyhow::Ok((direct, equal, uneven, serial))
+        anyhow::Ok((direct, equal, uneven, serial, network))
     })?;
 
     let mut routers = Vec::new();
@@ -317,11 +331,30 @@ fn show(d: Duration) -> String {
 /// costs a second).
 const BACKLOG: u32 = 1024;
 
-fn listen() -> anyhow::Result<TcpListener> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.set_reuseaddr(true)?;
-    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    Ok(socket.listen(BACKLOG)?)
+/// A listener on loopback, or (`place`) at an address inside a network namespace: the socket
+/// is made by a thread that joined the namespace, and stays there.
+fn listen(place: Option<(std::path::PathBuf, std::net::Ipv4Addr)>) -> anyhow::Result<TcpListener> {
+    let Some((namespace, address)) = place else {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        return Ok(socket.listen(BACKLOG)?);
+    };
+    let std_listener = std::thread::spawn(move || -> anyhow::Result<std::net::TcpListener> {
+        let file = std::fs::File::open(&namespace)?;
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&file),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::from((address, 0)))?;
+        let listener = socket.listen(BACKLOG)?;
+        Ok(listener.into_std()?)
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the listening thread panicked"))??;
+    Ok(TcpListener::from_std(std_listener)?)
 }
 
 /// A tiny upstream answering every request with [`BODY`] after `delay`; `one_at_a_time`
@@ -330,8 +363,9 @@ async fn upstream(
     delay: Duration,
     one_at_a_time: bool,
     shutdown: CancellationToken,
+    place: Option<(std::path::PathBuf, std::net::Ipv4Addr)>,
 ) -> anyhow::Result<SocketAddr> {
-    let listener = listen()?;
+    let listener = listen(place)?;
     let addr = listener.local_addr()?;
     let busy = Arc::new(tokio::sync::Mutex::new(()));
     tokio::spawn(async move {
@@ -403,7 +437,7 @@ async fn router(
         std::hint::black_box(line.message());
         lines.fetch_add(1, Ordering::Relaxed);
     });
-    let listener = listen()?;
+    let listener = listen(None)?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         // Keeps the table's sender alive as long as the router runs.
