@@ -1,8 +1,8 @@
 //! Linux containers for Wharf's dynos and builds: a read-only stack root filesystem, OCI
 //! bundles generated with `oci-spec`, and a driver for the crun or runc command line.
 //!
-//! Every container gets new pid, mount, UTS and IPC namespaces (the host network for now), the
-//! read-only [`Stack`] as its root, a fresh `/proc`, the OCI default devices, a read-only
+//! Every container gets new pid, mount, UTS and IPC namespaces and a network namespace (the
+//! caller's, made by `wharf_network`, or an empty one), the read-only [`Stack`] as its root, a fresh `/proc`, the OCI default devices, a read-only
 //! `/sys`, a private `/tmp`, no capabilities, `noNewPrivileges`, a default seccomp profile,
 //! Docker's masked and read-only paths, and `tini` as PID 1. Its cgroup is `/wharf/<id>`
 //! (cgroupfs driver, on cgroup v1, hybrid and v2 hosts).
