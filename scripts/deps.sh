@@ -68,3 +68,6 @@ command -v npm >/dev/null 2>&1 || apt_install npm
 # Log drain tests run a real rsyslog (as a child process of the test, with its own config),
 # it and their other receivers in a network namespace the test makes with `ip`.
 apt_install rsyslog iproute2
+
+# The dyno network's firewall: an nftables table of Wharf's own (`nft`).
+apt_install nftables

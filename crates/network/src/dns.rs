@@ -45,16 +45,28 @@ pub fn upstreams(resolv_conf: &str) -> Vec<SocketAddr> {
     found
 }
 
-/// Binds UDP and TCP port 53 on `address` and relays until `shutdown`.
+/// Binds UDP and TCP port 53 on `address` and relays until `shutdown`. When a DNS server of
+/// the host already answers on every address (a dnsmasq without `bind-interfaces`), that one
+/// serves containers and the forwarder stays off.
 pub async fn serve(
     address: Ipv4Addr,
     upstreams: Vec<SocketAddr>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let bind = SocketAddr::from((address, 53));
-    let udp = UdpSocket::bind(bind)
-        .await
-        .with_context(|| format!("listen for DNS on udp {bind}"))?;
+    let udp = match UdpSocket::bind(bind).await {
+        Ok(udp) => udp,
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::warn!(
+                "udp {bind} is taken: the host's own DNS server (listening on every address) \
+                 answers containers' queries"
+            );
+            return Ok(());
+        }
+        Err(error) => {
+            return Err(error).with_context(|| format!("listen for DNS on udp {bind}"));
+        }
+    };
     let tcp = TcpListener::bind(bind)
         .await
         .with_context(|| format!("listen for DNS on tcp {bind}"))?;

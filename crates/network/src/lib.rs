@@ -24,7 +24,7 @@ mod netlink;
 mod settings;
 
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -325,16 +325,6 @@ fn enable_forwarding() -> anyhow::Result<bool> {
          container stays dropped"
     );
     Ok(true)
-}
-
-/// Where dynos reach an add-on server the operator configured at `address`: a server on
-/// this host's loopback at the gateway (it must listen there too), any other at its own.
-pub fn dyno_endpoint(address: SocketAddrV4, gateway: Ipv4Addr) -> SocketAddrV4 {
-    if address.ip().is_loopback() {
-        SocketAddrV4::new(gateway, address.port())
-    } else {
-        address
-    }
 }
 
 /// Settings for a test's own network: a name and a `/24` of `198.19.0.0/16` that no other
