@@ -198,10 +198,18 @@ fn link_stays_inside(link: &Path, target: &Path) -> bool {
         return false;
     }
     let mut depth: i64 = link.components().count() as i64 - 1;
+    let mut descended = false;
     for component in target.components() {
         match component {
-            Component::Normal(_) => depth += 1,
+            Component::Normal(_) => {
+                depth += 1;
+                descended = true;
+            }
             Component::CurDir => {}
+            // A `..` after a name climbs out of what that name resolves to, which another
+            // link of the archive may have made anything (`b -> .`, then `c -> b/..`): only
+            // leading `..`s, which climb real directories, are judged by their text.
+            Component::ParentDir if descended => return false,
             Component::ParentDir => {
                 depth -= 1;
                 if depth < 0 {
@@ -607,6 +615,30 @@ mod tests {
             std::fs::read_to_string(dest.path().join("bin/again")).unwrap(),
             "hi"
         );
+    }
+
+    /// Found by fuzzing: judged by its text alone, `c -> b/..` stays inside, but `b` is a
+    /// link to `.`, so `c` resolves to the parent of the destination.
+    #[test]
+    fn a_link_climbing_out_through_another_link_is_refused() {
+        let archive = tar_with(|b| {
+            link_entry(b, "b", ".");
+            link_entry(b, "c", "b/..");
+        });
+        let dest = tempfile::tempdir().unwrap();
+        let result = unpack(archive.path(), dest.path(), LinkPolicy::StayInside, 1 << 20);
+        assert!(
+            matches!(result, Err(ArchiveError::LinkEscapes { ref path, .. }) if path == "c"),
+            "{result:?}"
+        );
+        assert!(std::fs::symlink_metadata(dest.path().join("c")).is_err());
+        // Leading `..`s still climb real directories and stay judged by their text.
+        assert!(link_stays_inside(Path::new("lib/x"), Path::new("../bin/y")));
+        assert!(!link_stays_inside(Path::new("lib/x"), Path::new("../../y")));
+        assert!(!link_stays_inside(
+            Path::new("lib/x"),
+            Path::new("a/../../y")
+        ));
     }
 
     #[test]
