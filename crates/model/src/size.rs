@@ -50,6 +50,23 @@ impl DynoSize {
         }
     }
 
+    /// The disk cap in MiB: what a dyno may write in all (its `/app` over the slug, and
+    /// anywhere else it can write but `/tmp`, a tmpfs counted in its memory); past it, writes
+    /// fail with `ENOSPC`. The slug itself is shared and not counted. 2 GiB for the small
+    /// sizes: room for a full 500 MB slug's worth of files written at run time, and four times
+    /// their memory, as a page cache rarely needs more; then doubling with memory and compute
+    /// up to 16 GiB for Performance-L, whose jobs (data processing, large builds at run time)
+    /// are the ones that spill to disk. Heroku publishes no such figure for its ephemeral
+    /// filesystem; these keep a host's disk safe with a few dozen dynos.
+    pub fn disk_mb(self) -> u64 {
+        match self {
+            DynoSize::Eco | DynoSize::Basic | DynoSize::Standard1X => 2048,
+            DynoSize::Standard2X => 4096,
+            DynoSize::PerformanceM => 8192,
+            DynoSize::PerformanceL => 16384,
+        }
+    }
+
     /// Relative CPU weight, as Heroku's "compute" multiplier.
     pub fn compute(self) -> u32 {
         match self {
@@ -125,6 +142,24 @@ mod tests {
             err.contains("\"huge\"") && err.contains("Performance-L"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn disk_grows_with_the_size() {
+        let check = |size: DynoSize, mb: u64| assert_eq!(size.disk_mb(), mb, "{size}");
+        check(DynoSize::Eco, 2048);
+        check(DynoSize::Basic, 2048);
+        check(DynoSize::Standard1X, 2048);
+        check(DynoSize::Standard2X, 4096);
+        check(DynoSize::PerformanceM, 8192);
+        check(DynoSize::PerformanceL, 16384);
+        for pair in DynoSize::ALL.windows(2) {
+            assert!(pair[0].disk_mb() <= pair[1].disk_mb(), "{pair:?}");
+        }
+        // Never less than the memory: a dyno can always write out what it holds.
+        for size in DynoSize::ALL {
+            assert!(size.disk_mb() >= size.memory_mb(), "{size}");
+        }
     }
 
     #[test]
