@@ -112,11 +112,15 @@ fn split_pair(item: &str) -> Option<(&str, &str)> {
 }
 
 fn strip_comment(line: &str) -> &str {
-    // A `#` starts a comment only at the start or after a space, outside quotes.
+    // A `#` starts a comment only at the start or after a space, outside quotes; inside
+    // double quotes a backslash escapes the next character (`"a\" #"` is one scalar).
     let mut quote = None;
     let mut previous = ' ';
+    let mut escaped = false;
     for (i, c) in line.char_indices() {
         match (quote, c) {
+            (Some('"'), _) if escaped => escaped = false,
+            (Some('"'), '\\') => escaped = true,
             (None, '"' | '\'') => quote = Some(c),
             (Some(q), c) if c == q => quote = None,
             (None, '#') if previous == ' ' || previous == '\t' => return &line[..i],
@@ -184,6 +188,16 @@ mod tests {
             info.default_process_types["worker"],
             "celery -A tasks worker"
         );
+    }
+
+    /// Found by fuzzing: an escaped quote inside double quotes does not end the scalar, so a
+    /// `#` after it is part of the value, not a comment.
+    #[test]
+    fn escaped_quotes_keep_a_hash_inside_the_scalar() {
+        let info =
+            parse("addons:\n  - \"T\\\" #\"\nconfig_vars:\n  A: \"x\\\\\" # comment\n").unwrap();
+        assert_eq!(info.addons, ["T\" #"]);
+        assert_eq!(info.config_vars["A"], "x\\");
     }
 
     #[test]
