@@ -71,3 +71,7 @@ apt_install rsyslog iproute2
 
 # The dyno network's firewall: an nftables table of Wharf's own (`nft`).
 apt_install nftables
+
+# Disk caps: each dyno's and build's disk is an ext4 image in the disk pool, loop-mounted
+# (mkfs.ext4, e2fsck and resize2fs from e2fsprogs; mount and losetup from mount).
+apt_install e2fsprogs mount
