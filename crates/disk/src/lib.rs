@@ -378,6 +378,11 @@ impl DiskPool {
         &self.inner.dir
     }
 
+    /// Where the capped dir `name` is (made or not).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.inner.mnt.join(name)
+    }
+
     fn image(&self, name: &str) -> PathBuf {
         self.inner.images.join(format!("{name}.img"))
     }
@@ -572,6 +577,32 @@ impl DiskPool {
     }
 }
 
+/// How full a filesystem is, as `df` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Its size (a capped dir's: its cap, less ext4's own metadata).
+    pub size: u64,
+    /// What an unprivileged writer may still write.
+    pub free: u64,
+}
+
+impl Usage {
+    /// Whether (nearly) nothing more fits: less than 1 MiB or 1% of the size is free.
+    pub fn is_full(self) -> bool {
+        self.free < (self.size / 100).max(1024 * 1024)
+    }
+}
+
+/// How full the filesystem holding `path` is (for a capped dir: its own).
+pub fn usage(path: &Path) -> anyhow::Result<Usage> {
+    let stat = rustix::fs::statvfs(path)
+        .with_context(|| format!("read the disk usage of {}", path.display()))?;
+    Ok(Usage {
+        size: stat.f_blocks.saturating_mul(stat.f_frsize),
+        free: stat.f_bavail.saturating_mul(stat.f_frsize),
+    })
+}
+
 /// Loop devices and ext4, or what to do without them.
 fn check_kernel() -> anyhow::Result<()> {
     // Server path: the kernel's device and its list of filesystems.
@@ -655,6 +686,15 @@ pub fn describe_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_is_under_one_percent_or_one_mib() {
+        let full = |size: u64, free: u64| Usage { size, free }.is_full();
+        assert!(full(4 << 30, 40 << 20));
+        assert!(!full(4 << 30, 50 << 20));
+        assert!(full(16 << 20, 1 << 19));
+        assert!(!full(16 << 20, 2 << 20));
+    }
 
     #[test]
     fn sizes_read_naturally() {

@@ -469,3 +469,18 @@ async fn a_full_pool_fails_writes_but_never_takes_more_of_the_host() {
     assert!(ok, "{said}");
     pool.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn usage_shows_a_full_dir() {
+    let scratch = Scratch::new();
+    let pool = scratch.pool("disk", POOL).await;
+    let dir = pool.create("build-x", 16 * MIB, TENANT).await.unwrap();
+    assert_eq!(pool.path("build-x"), dir);
+    let usage = wharf_disk::usage(&dir).unwrap();
+    assert!(!usage.is_full(), "{usage:?}");
+    let (ok, said) = fill(&dir, "all", 32);
+    assert!(!ok, "{said}");
+    let usage = wharf_disk::usage(&dir).unwrap();
+    assert!(usage.is_full() && usage.size <= 16 * MIB, "{usage:?}");
+    pool.close().await.unwrap();
+}
