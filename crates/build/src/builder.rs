@@ -35,6 +35,13 @@ pub struct BuilderConfig {
     /// The network build steps' namespaces join; `None` gives each step a namespace with
     /// loopback alone.
     pub network: Option<wharf_network::DynoNetwork>,
+    /// Where builds' work dirs and apps' caches are capped (`build_disk_bytes`,
+    /// `cache_disk_bytes`); `None` keeps plain directories in the data dir.
+    pub disk: Option<wharf_disk::DiskPool>,
+    /// The most bytes a build's work dir (its `/app`, buildpacks and slug) may hold.
+    pub build_disk_bytes: u64,
+    /// The most bytes an app's build cache (`/cache`) may hold.
+    pub cache_disk_bytes: u64,
 }
 
 impl BuilderConfig {
@@ -42,6 +49,8 @@ impl BuilderConfig {
     pub const DEFAULT_SOURCE_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
     pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(15 * 60);
     pub const DEFAULT_BUILD_MEMORY: u64 = 2 * 1024 * 1024 * 1024;
+    pub const DEFAULT_BUILD_DISK: u64 = 4 * 1024 * 1024 * 1024;
+    pub const DEFAULT_CACHE_DISK: u64 = 2 * 1024 * 1024 * 1024;
 
     pub fn new(data_dir: &Path, stack_name: &str) -> BuilderConfig {
         BuilderConfig {
@@ -53,6 +62,9 @@ impl BuilderConfig {
             build_memory_bytes: Self::DEFAULT_BUILD_MEMORY,
             outbound: wharf_outbound::Policy::new(wharf_outbound::AllowList::default()),
             network: None,
+            disk: None,
+            build_disk_bytes: Self::DEFAULT_BUILD_DISK,
+            cache_disk_bytes: Self::DEFAULT_CACHE_DISK,
         }
     }
 
@@ -165,8 +177,7 @@ impl Builder {
 
     /// Deletes the app's build cache.
     pub async fn purge_cache(&self, app_id: Uuid) -> anyhow::Result<()> {
-        let dir = self.inner.config.cache_dir(app_id);
-        crate::compile::remove_dir(dir)
+        self.remove_cache(app_id)
             .await
             .context("remove the build cache")
     }
@@ -242,18 +253,29 @@ impl Builder {
             slug_id: None,
             release_id: None,
         };
-        let released = {
-            let work = self
-                .inner
-                .config
-                .builds_dir()
-                .join(format!("work-{build_id}"));
+        let released = 'build: {
+            let work = match self.prepare_work(build_id).await {
+                Ok(work) => work,
+                Err(error) => {
+                    tracing::error!(build = %build_id, error = format!("{error:#}"), "make a build's disk");
+                    log.error("The build's disk could not be made: the server's log says why");
+                    break 'build None;
+                }
+            };
             let result = tokio::time::timeout(
                 self.inner.config.build_timeout,
                 self.compile(build_id, &request, &work, log, &mut outcome),
             )
             .await;
-            if let Err(error) = crate::compile::remove_dir(work.clone()).await {
+            if result.is_err() {
+                // Its containers use the work dir.
+                self.stop_containers(build_id).await;
+            }
+            let full_disk = match &result {
+                Ok(Err(_)) => self.full_disk_line(&work, request.app.id, log),
+                _ => None,
+            };
+            if let Err(error) = self.remove_work(build_id, work.clone()).await {
                 tracing::warn!(error = format!("{error:#}"), dir = %work.display(), "remove build dir");
             }
             match result {
@@ -262,10 +284,12 @@ impl Builder {
                     for line in format!("{failure:#}").lines() {
                         log.error(line);
                     }
+                    if let Some(line) = full_disk {
+                        log.error(&line);
+                    }
                     None
                 }
                 Err(_) => {
-                    self.stop_containers(build_id).await;
                     log.error(&format!(
                         "Build timed out after {} and was stopped",
                         describe_duration(self.inner.config.build_timeout)

@@ -41,7 +41,7 @@ impl Builder {
         let app_dir = work.join("app");
         let env_dir = work.join("env");
         let exports_dir = work.join("exports");
-        let cache_dir = config.cache_dir(request.app.id);
+        let cache_dir = self.prepare_cache(request.app.id).await?;
         let (archive, limit) = (request.archive.clone(), config.source_limit);
         let unpack_dir = app_dir.clone();
         tokio::task::spawn_blocking(move || {

@@ -1,8 +1,8 @@
 //! What builds leave behind when the server dies under them, removed: at start-up, when no
-//! build can be running, every build container, build work dir and push archive ("reconcile
-//! from nothing", as the dyno manager does with dyno containers); and, at start-up and every
-//! few minutes, Builds API sources older than [`SOURCE_LIFETIME`] that no pending build is
-//! still to read.
+//! build can be running, every build container, build work dir (in the builds dir, or the
+//! disk pool's `build-<id>` dirs) and push archive ("reconcile from nothing", as the dyno
+//! manager does with dyno containers); and, at start-up and every few minutes, Builds API
+//! sources older than [`SOURCE_LIFETIME`] that no pending build is still to read.
 //!
 //! Server paths only: the builds and sources dirs, and the entries in them that the server
 //! named (a tenant writes inside a work dir, which is removed through `wharf_tenant_fs`,
@@ -92,6 +92,7 @@ impl Builder {
                 ),
             }
         }
+        self.remove_leftover_work().await;
         let builds_dir = self.inner.config.builds_dir();
         tokio::task::spawn_blocking(move || remove_interrupted(&builds_dir))
             .await

@@ -6,6 +6,7 @@ pub mod builder;
 pub mod buildpack;
 pub mod builtin;
 mod compile;
+mod disk;
 mod fetch;
 pub mod leftovers;
 pub mod log;
