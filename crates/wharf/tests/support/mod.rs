@@ -163,6 +163,13 @@ impl Server {
         self.killed = true;
     }
 
+    /// Like [`Server::terminate`], without the harness removing the dyno network afterwards:
+    /// for a test of what the server's own clean stop leaves.
+    pub fn terminate_as_is(mut self, timeout: Duration) -> std::process::ExitStatus {
+        self.killed = true;
+        self.terminate(timeout)
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self, timeout: Duration) -> std::process::ExitStatus {
         let status = Command::new("kill")
