@@ -26,6 +26,21 @@ fn builds_entries(data: &Path, prefix: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The build work dirs: in the disk pool (`<data>/disk/mnt/build-<id>`), or plain ones in
+/// `<data>/builds` (`work-<id>`) on a server without a pool.
+fn work_dirs(data: &Path) -> Vec<PathBuf> {
+    let mut dirs = builds_entries(data, "work-");
+    if let Ok(entries) = std::fs::read_dir(data.join("disk/mnt")) {
+        dirs.extend(
+            entries
+                .flatten()
+                .filter(|entry| entry.file_name().to_string_lossy().starts_with("build-"))
+                .map(|entry| entry.path()),
+        );
+    }
+    dirs
+}
+
 /// A new Builds API source of `app` with `bytes` uploaded; returns its file in the data dir.
 fn source(server: &Server, key: &str, app: &str, bytes: &str) -> PathBuf {
     let (status, body) = http_json(
@@ -105,7 +120,7 @@ fn a_restart_removes_what_a_killed_build_left() {
         let compiling = runtime_containers_named(data.path(), "build-")
             .iter()
             .any(|id| id.contains("-compile-"));
-        let work = builds_entries(data.path(), "work-");
+        let work = work_dirs(data.path());
         let archives = builds_entries(data.path(), "push-");
         if compiling && work.len() == 1 && archives.len() == 1 {
             break;
@@ -124,7 +139,7 @@ fn a_restart_removes_what_a_killed_build_left() {
     let _ = push.wait();
     // SIGKILL gave the server no chance to clean up.
     let left_containers = runtime_containers_named(data.path(), "build-");
-    let left_work = builds_entries(data.path(), "work-");
+    let left_work = work_dirs(data.path());
     let left_archives = builds_entries(data.path(), "push-");
     assert!(!left_containers.is_empty());
     assert_eq!(left_work.len(), 1);
