@@ -469,13 +469,14 @@ fn server_directories_are_buildpacks_only_once_an_admin_registers_them() {
 }
 
 #[test]
-fn builds_are_held_to_their_memory_and_time_limits() {
+fn builds_are_held_to_their_memory_disk_and_time_limits() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_with(
         data.path(),
         &[
             ("WHARF_BUILD_MEMORY_MB", "128"),
             ("WHARF_BUILD_TIMEOUT", "5"),
+            ("WHARF_BUILD_DISK_MB", "64"),
         ],
     );
     let key = server.admin_key();
@@ -493,6 +494,27 @@ fn builds_are_held_to_their_memory_and_time_limits() {
         &hungry.output,
         &["Allocating 600 MB", "ran out of memory (limit 128 MB)"],
     );
+
+    user.run(&["apps:create", "greedy"]).ok();
+    use_buildpack(&server, &key, "greedy", "filler");
+    let greedy = push(source.path(), &remote(&server, &key, "greedy"), "HEAD:main");
+    assert!(!greedy.ok, "{}", greedy.output);
+    assert_has(
+        &greedy.output,
+        &[
+            "Writing 100 MB to /app",
+            "No space left on device",
+            "remote:  !     The build used all of its 64 MiB disk (/app): remove files",
+        ],
+    );
+    // The build's capped dir went with the build.
+    let pool = std::fs::read_dir(data.path().join("disk/mnt")).unwrap();
+    let left: Vec<_> = pool
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("build-"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
 
     user.run(&["apps:create", "sleepy"]).ok();
     use_buildpack(&server, &key, "sleepy", "sleeper");
