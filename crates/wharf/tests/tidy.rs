@@ -151,7 +151,7 @@ fn every_source_file_says_what_it_is_for_and_nothing_is_left_half_done() {
 
 /// Crates whose code runs as root beside trees that tenants write: a build's `/app`, its cache
 /// and buildpacks, extracted slugs, dynos' writable layers.
-const TENANT_TREE_CRATES: &[&str] = &["build", "dynos", "containers"];
+const TENANT_TREE_CRATES: &[&str] = &["build", "dynos", "containers", "disk"];
 
 /// Path-based file calls: each follows links and walks `..` wherever the path leads.
 const PATH_CALLS: &[&str] = &[
