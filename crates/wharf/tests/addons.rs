@@ -1,18 +1,22 @@
-//! End-to-end add-ons: the real server with the real PostgreSQL and Redis of this machine as
-//! add-on servers, the real CLI, real pushes of fixture apps and real dynos. A web process
-//! enqueues jobs on a Redis add-on that a worker dyno processes; a release phase migrates a
-//! PostgreSQL add-on's database that the web process then reads; rotation revokes the old
-//! credentials once the dynos restarted; destroying drops the database.
+//! End-to-end add-ons under the dyno network: the real server with private PostgreSQL and
+//! Redis add-on servers configured as an operator of an isolated Wharf should (passwords for
+//! the dyno subnet, `support::addon_servers`), the real CLI, real pushes of fixture apps and
+//! real dynos on their own network. A web process enqueues jobs on a Redis add-on that a
+//! worker dyno processes; a release phase migrates a PostgreSQL add-on's database that the web
+//! process then reads, through the router; apps' URLs name the dyno network's gateway, and a
+//! dyno cannot log in to the add-on server as its superuser without a password; rotation
+//! revokes the old credentials once the dynos restarted; destroying drops the database.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::addon_servers::{PrivatePostgres, PrivateRedis};
 use support::{git, http_json, Server, User};
 
 /// How long a build (pip included) and a dyno's start may take.
@@ -20,23 +24,50 @@ const BUILD_DEADLINE: Duration = Duration::from_secs(300);
 /// How long the tests wait for pages, jobs and revocations.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-fn postgres_url() -> String {
-    std::env::var("WHARF_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+/// A server whose add-on services are private PostgreSQL and Redis servers asking its dyno
+/// network for passwords. Fields drop in order: the server stops its dynos before the
+/// add-on servers go.
+struct Setup {
+    server: Server,
+    postgres: PrivatePostgres,
+    redis: PrivateRedis,
+    /// The dyno network's gateway, where dynos reach the add-on servers.
+    gateway: String,
 }
 
-fn redis_url() -> String {
-    std::env::var("WHARF_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn start(data_dir: &Path) -> Server {
-    Server::start_with(
+fn start(data_dir: &Path) -> Setup {
+    let (_, subnet) = support::dyno_network(data_dir);
+    let postgres = PrivatePostgres::start(&subnet);
+    let redis = PrivateRedis::start();
+    let server = Server::start_with(
         data_dir,
         &[
-            ("WHARF_ADDON_POSTGRES_ADMIN_URL", &postgres_url()),
-            ("WHARF_ADDON_REDIS_URL", &redis_url()),
+            ("WHARF_ADDON_POSTGRES_ADMIN_URL", &postgres.admin_url),
+            ("WHARF_ADDON_REDIS_URL", &redis.admin_url),
         ],
-    )
+    );
+    assert_eq!(server.dyno_network, subnet);
+    Setup {
+        gateway: gateway(&subnet),
+        server,
+        postgres,
+        redis,
+    }
+}
+
+/// The first address of `subnet` (`198.19.K.0/24` gives `198.19.K.1`).
+fn gateway(subnet: &str) -> String {
+    let (network, _) = subnet.split_once('/').unwrap();
+    let network: Ipv4Addr = network.parse().unwrap();
+    Ipv4Addr::from(u32::from(network) + 1).to_string()
+}
+
+/// The host and port of an add-on URL (`scheme://user:password@host:port[/database]`).
+fn host_and_port(url: &str) -> (String, u16) {
+    let (_, rest) = url.rsplit_once('@').unwrap();
+    let authority = rest.split('/').next().unwrap();
+    let (host, port) = authority.rsplit_once(':').unwrap();
+    (host.to_owned(), port.parse().unwrap())
 }
 
 /// Pushes the fixture app `buildpacks/test/fixtures/<fixture>` to `app`; returns git's output.
@@ -122,22 +153,41 @@ fn config(user: &User, app: &str) -> serde_json::Value {
     serde_json::from_str(&user.run(&["config", "--json", "-a", app]).ok()).unwrap()
 }
 
+/// Runs the shell command `command` in a one-off dyno of `app` as `user` (who trusts the
+/// server's CA for the rendezvous): its exit status and output.
+fn run_in_dyno(server: &Server, user: &User, app: &str, command: &str) -> support::Outcome {
+    let config = user.home.path().join(".config/wharf");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::copy(server.data_dir.join("tls/ca.pem"), config.join("ca.pem")).unwrap();
+    user.run(&["run", "--no-tty", "-a", app, "--", command])
+}
+
+/// Runs `sql` with psql from this host. An app's URL names the gateway, so the connection
+/// comes from the gateway's address, inside the dyno subnet: the server judges it by the
+/// rules it has for dynos (passwords). A server that finds no pg_hba.conf line for it at all
+/// fails the test, so that a refusal means the credentials were refused.
 fn psql(url: &str, sql: &str) -> Result<String, String> {
     let output = Command::new("psql")
         .args([url, "-Atqc", sql])
         .env("PGCONNECT_TIMEOUT", "5")
         .output()
         .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !stderr.contains("no pg_hba.conf entry"),
+        "PostgreSQL judged this host's connection by no pg_hba.conf line: {stderr}"
+    );
     match output.status.success() {
         true => Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned()),
-        false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
+        false => Err(stderr),
     }
 }
 
 #[test]
 fn web_dynos_enqueue_jobs_that_a_worker_dyno_processes_through_redis() {
     let data = tempfile::tempdir().unwrap();
-    let server = start(data.path());
+    let setup = start(data.path());
+    let server = &setup.server;
     let key = server.admin_key();
     let user = User::new(&server.url, Some(&key));
     user.run(&["apps:create", "queue-app"]).ok();
@@ -158,13 +208,18 @@ fn web_dynos_enqueue_jobs_that_a_worker_dyno_processes_through_redis() {
         .as_str()
         .unwrap()
         .starts_with("redis://addon_"));
+    // Dynos reach the private Redis at their network's gateway.
+    assert_eq!(
+        host_and_port(vars["REDIS_URL"].as_str().unwrap()),
+        (setup.gateway.clone(), setup.redis.port)
+    );
     let releases = user.run(&["releases", "-a", "queue-app"]).ok();
     assert!(releases.contains("Attach REDIS (@ref:redis-"), "{releases}");
 
-    push_fixture(&server, &key, "queue-app", "python-redis-queue");
+    push_fixture(server, &key, "queue-app", "python-redis-queue");
     user.run(&["ps:scale", "worker=1", "-a", "queue-app"]).ok();
     wait_for_page(
-        &server,
+        server,
         "queue-app",
         "/",
         "python-redis-queue",
@@ -172,7 +227,7 @@ fn web_dynos_enqueue_jobs_that_a_worker_dyno_processes_through_redis() {
     );
     for job in [3, 7] {
         let queued = wait_for_page(
-            &server,
+            server,
             "queue-app",
             &format!("/jobs/{job}"),
             "queued",
@@ -180,9 +235,9 @@ fn web_dynos_enqueue_jobs_that_a_worker_dyno_processes_through_redis() {
         );
         assert_eq!(queued.trim(), format!("queued job {job}"));
     }
-    let result = wait_for_page(&server, "queue-app", "/results/7", "49", DEADLINE);
+    let result = wait_for_page(server, "queue-app", "/results/7", "49", DEADLINE);
     assert_eq!(result.trim(), "job 7 done by worker.1: 49");
-    let result = wait_for_page(&server, "queue-app", "/results/3", "9", DEADLINE);
+    let result = wait_for_page(server, "queue-app", "/results/3", "9", DEADLINE);
     assert_eq!(result.trim(), "job 3 done by worker.1: 9");
 
     let listed = user.run(&["addons", "-a", "queue-app"]).ok();
@@ -208,7 +263,7 @@ fn web_dynos_enqueue_jobs_that_a_worker_dyno_processes_through_redis() {
     .ok();
     assert!(config(&user, "queue-app").get("REDIS_URL").is_none());
     let users = Command::new("redis-cli")
-        .args(["-u", &redis_url(), "ACL", "USERS"])
+        .args(["-u", &setup.redis.admin_url, "ACL", "USERS"])
         .output()
         .unwrap();
     assert!(users.status.success());
@@ -218,7 +273,8 @@ fn web_dynos_enqueue_jobs_that_a_worker_dyno_processes_through_redis() {
 #[test]
 fn a_release_phase_migrates_the_database_the_web_process_reads() {
     let data = tempfile::tempdir().unwrap();
-    let server = start(data.path());
+    let setup = start(data.path());
+    let server = &setup.server;
     let key = server.admin_key();
     let user = User::new(&server.url, Some(&key));
     user.run(&["apps:create", "pg-app"]).ok();
@@ -240,17 +296,44 @@ fn a_release_phase_migrates_the_database_the_web_process_reads() {
         .as_str()
         .unwrap()
         .to_owned();
+    // Dynos reach the private PostgreSQL at their network's gateway.
+    for url in [&url, &other_url] {
+        assert_eq!(
+            host_and_port(url),
+            (setup.gateway.clone(), setup.postgres.port)
+        );
+    }
 
-    let output = push_fixture(&server, &key, "pg-app", "python-postgres-release");
+    let output = push_fixture(server, &key, "pg-app", "python-postgres-release");
     assert!(output.contains("migration done"), "{output}");
     let page = wait_for_page(
-        &server,
+        server,
         "pg-app",
         "/",
         "migrated by the release phase",
         BUILD_DEADLINE,
     );
     assert!(page.contains("python-postgres-release"), "{page}");
+
+    // A dyno reaches the add-on server but cannot log in as its superuser without a password
+    // (the server trusts only its own loopback; psql never prompts without a terminal).
+    let superuser = format!(
+        "postgres://postgres@{}:{}/postgres",
+        setup.gateway, setup.postgres.port
+    );
+    let refused = run_in_dyno(
+        server,
+        &user,
+        "pg-app",
+        &format!("psql -w -Atc \"SELECT 'logged in'\" {superuser}"),
+    );
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(
+        !refused.stdout.lines().any(|line| line == "logged in"),
+        "{refused:?}"
+    );
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(said.contains("no password supplied"), "{refused:?}");
 
     // One app's role cannot reach the other app's database.
     let (other_base, _) = other_url.rsplit_once('/').unwrap();
@@ -284,7 +367,7 @@ fn a_release_phase_migrates_the_database_the_web_process_reads() {
         assert!(Instant::now() < until, "the old credentials still work");
         std::thread::sleep(Duration::from_millis(500));
     }
-    let dynos = support::dynos(&server, &key, "pg-app");
+    let dynos = support::dynos(server, &key, "pg-app");
     let newest: serde_json::Value =
         serde_json::from_str(&user.run(&["releases:info", "--json", "-a", "pg-app"]).ok()).unwrap();
     let version = newest["version"].as_i64().unwrap();
@@ -293,7 +376,7 @@ fn a_release_phase_migrates_the_database_the_web_process_reads() {
         "revoked before the dynos restarted: {dynos:?}"
     );
     wait_for_page(
-        &server,
+        server,
         "pg-app",
         "/",
         "migrated by the release phase",
@@ -343,7 +426,7 @@ fn a_release_phase_migrates_the_database_the_web_process_reads() {
     assert!(psql(&rotated, "SELECT 1").is_err());
     assert_eq!(
         psql(
-            &postgres_url(),
+            &setup.postgres.admin_url,
             &format!("SELECT count(*) FROM pg_database WHERE datname = '{database}'")
         ),
         Ok("0".to_owned())

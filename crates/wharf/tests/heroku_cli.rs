@@ -1,7 +1,8 @@
 //! End-to-end with Heroku's own CLI (npm package `heroku`, pinned): the real `wharf server`,
 //! the environment `wharf heroku-env` prints, and a scenario of the CLI's everyday commands,
 //! `git push heroku main` over the API's TLS listener included, asserting on what the CLI
-//! prints and on its exit codes.
+//! prints and on its exit codes. Its PostgreSQL add-on server is a private one asking the
+//! server's dyno network for passwords (`support::addon_servers`).
 //!
 //! The CLI is installed with npm once per machine into a cache outside the repository
 //! (`WHARF_TEST_CACHE`, default `/var/cache/wharf-tests`), so that later runs start at once.
@@ -15,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use support::addon_servers::PrivatePostgres;
 use support::{git, http_request, http_request_until, Server};
 
 /// The CLI version this test pins (the protocol Wharf follows was read off this version).
@@ -24,11 +26,6 @@ const CLI_VERSION: &str = "11.10.0";
 const NODE_VERSION: &str = "20.20.2";
 /// How long a push (build and release) and a dyno's start may take.
 const DEADLINE: Duration = Duration::from_secs(120);
-
-fn postgres_url() -> String {
-    std::env::var("WHARF_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 /// The `heroku` executable of the pinned CLI, installed into the cache if it is not there;
 /// the `node` it runs on is in the same directory (which [`Cli::command`] puts first on
@@ -292,9 +289,12 @@ fn app_repository() -> tempfile::TempDir {
 #[test]
 fn heroku_cli_drives_wharf() {
     let data = tempfile::tempdir().unwrap();
+    // Declared before the server, so dropped after it.
+    let (_, subnet) = support::dyno_network(data.path());
+    let postgres = PrivatePostgres::start(&subnet);
     let server = Server::start_with(
         data.path(),
-        &[("WHARF_ADDON_POSTGRES_ADMIN_URL", &postgres_url())],
+        &[("WHARF_ADDON_POSTGRES_ADMIN_URL", &postgres.admin_url)],
     );
     let key = server.admin_key();
     let cli = Cli::new(&server, &server.api_tls_url);
@@ -452,6 +452,15 @@ fn heroku_cli_drives_wharf() {
     assert!(addons.contains("wharf-postgresql"), "{addons}");
     assert!(addons.contains("as DATABASE"), "{addons}");
     assert!(cli.ok(dir, &["config"]).contains("DATABASE_URL:"));
+    // Dynos reach the add-on server at their network's gateway (the subnet's first address).
+    let database_url = cli.ok(dir, &["config:get", "DATABASE_URL"]);
+    let gateway = format!("{}1", subnet.strip_suffix("0/24").unwrap());
+    assert!(
+        database_url
+            .trim()
+            .contains(&format!("@{gateway}:{}/", postgres.port)),
+        "{database_url}"
+    );
     cli.ok(dir, &["addons:destroy", &name, "--confirm", "myapp"]);
     assert!(cli
         .ok(dir, &["addons"])
