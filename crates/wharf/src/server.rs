@@ -136,6 +136,14 @@ pub struct ServerArgs {
     /// The name of the dyno network's bridge and of its nftables table (`inet <name>`)
     #[arg(long, env = "WHARF_NETWORK_NAME", default_value = wharf_network::DEFAULT_NAME)]
     pub network_name: String,
+    /// The disk pool's size in GiB: all that dynos' and builds' capped disks may take of the
+    /// data dir's filesystem together (default: an existing pool's size, else half the free
+    /// space there)
+    #[arg(long, env = "WHARF_DISK_POOL_GB")]
+    pub disk_pool_gb: Option<u64>,
+    /// The most a build's work dir (its /app, buildpacks and slug) may hold, in MiB
+    #[arg(long, env = "WHARF_BUILD_DISK_MB", default_value_t = 4096)]
+    pub build_disk_mb: u64,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -196,6 +204,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             "marked builds interrupted by a restart as failed"
         );
     }
+    // Before any build or dyno: every disk they write is capped in this pool.
+    let disk_dir = args.data_dir.join("disk");
+    let disk_size = match args.disk_pool_gb {
+        Some(gb) => gb.saturating_mul(1024 * 1024 * 1024),
+        None => wharf_disk::DiskPool::default_size(&disk_dir)?,
+    };
+    let disk = wharf_disk::DiskPool::open(&disk_dir, disk_size)
+        .await
+        .context("open the disk pool that caps dynos' and builds' disks")?;
     let builder = Builder::new(
         store.clone(),
         BuilderConfig {
@@ -204,6 +221,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             slug_limit: args.slug_limit_mb * 1024 * 1024,
             outbound: outbound.clone(),
             network: Some(network.clone()),
+            disk: Some(disk.clone()),
+            build_disk_bytes: args.build_disk_mb.saturating_mul(1024 * 1024),
             ..BuilderConfig::new(&args.data_dir, STACK)
         },
     );
@@ -430,6 +449,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     // Every container is gone: the bridge and the table go too.
     network.close().await;
+    if let Err(error) = disk.close().await {
+        tracing::warn!(error = format!("{error:#}"), "unmount the disk pool");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
