@@ -66,6 +66,9 @@ pub struct DynoManagerConfig {
     /// The network dynos' namespaces join; `None` gives each dyno a namespace with
     /// loopback alone (no way out, and no web dyno the router can reach).
     pub network: Option<wharf_network::DynoNetwork>,
+    /// Where dynos' writable layers (`/app`'s upper dir) live, each capped at its size's
+    /// disk (`DynoSize::disk_mb`); `None` puts them uncapped in the data dir.
+    pub disk: Option<wharf_disk::DiskPool>,
 }
 
 impl DynoManagerConfig {
@@ -93,6 +96,7 @@ impl DynoManagerConfig {
             wharf_binary: None,
             sleep_after: Some(Self::DEFAULT_SLEEP_AFTER),
             network: None,
+            disk: None,
         }
     }
 }
@@ -463,6 +467,15 @@ impl Shared {
                 .await
                 .context("clear dyno directories: task failed")?;
             cleared.context("clear dyno directories")?;
+            if let Some(disk) = &self.config.disk {
+                for name in disk.names()? {
+                    if name.starts_with(DYNO_PREFIX) {
+                        if let Err(error) = disk.remove(&name).await {
+                            tracing::warn!(disk = %name, "remove a leftover dyno disk: {error:#}");
+                        }
+                    }
+                }
+            }
             // Extracted slugs stay: the formation is about to need most of them again.
             slugs.collect_garbage(None, true);
         }

@@ -64,7 +64,9 @@ pub(crate) struct DynoLaunch<'a> {
     pub network: Network,
     pub size: DynoSize,
     pub slug_dir: &'a Path,
-    pub dyno_dir: &'a Path,
+    /// Where the overlay's upper and work dirs go: the dyno's capped disk, or its own dir
+    /// in the data dir when there is no disk pool.
+    pub layer_dir: &'a Path,
     pub wharf_dir: &'a Path,
 }
 
@@ -111,8 +113,8 @@ pub(crate) fn dyno_spec(launch: &DynoLaunch<'_>, stack: &Stack) -> ContainerSpec
         }],
         app_overlay: Some(Overlay {
             lower: launch.slug_dir.to_path_buf(),
-            upper: launch.dyno_dir.join("upper"),
-            work: launch.dyno_dir.join("work"),
+            upper: launch.layer_dir.join("upper"),
+            work: launch.layer_dir.join("work"),
         }),
         tmp_size_bytes: DYNO_TMP_BYTES,
         limits: Limits {
@@ -184,20 +186,47 @@ pub(crate) async fn run_once(
     } else {
         None
     };
-    // The dyno's own network namespace, released once its container is gone.
-    let attachment = match &shared.config.network {
-        Some(network) => match network.attach().await {
-            Ok(attachment) => Some(attachment),
-            Err(error) => {
-                tracing::error!(dyno = %input.name, "attach to the dyno network: {error:#}");
-                shared.log(input.app_id, &input.name, messages::R99);
-                if let Some(port) = port {
-                    shared.release_port(port);
-                }
-                return (RunEnd::LaunchFailed, None);
+    // The dyno's own network namespace and capped disk, made side by side and released
+    // once its container is gone.
+    let attach = async {
+        match &shared.config.network {
+            Some(network) => network.attach().await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let disk = async {
+        match &shared.config.disk {
+            Some(pool) => pool
+                .create(&container_id, input.size.disk_mb() << 20, DYNO_USER)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (attachment, disk) = tokio::join!(attach, disk);
+    let (attachment, disk) = match (attachment, disk) {
+        (Ok(attachment), Ok(disk)) => (attachment, disk),
+        (attachment, disk) => {
+            for error in [
+                attachment.err(),
+                disk.as_ref().err().map(|e| anyhow::anyhow!("{e:#}")),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                tracing::error!(dyno = %input.name, "prepare the dyno's network and disk: {error:#}");
             }
-        },
-        None => None,
+            if let (Ok(Some(_)), Some(pool)) = (&disk, &shared.config.disk) {
+                if let Err(error) = pool.remove(&container_id).await {
+                    tracing::warn!(dyno = %input.name, "remove the dyno's disk: {error:#}");
+                }
+            }
+            shared.log(input.app_id, &input.name, messages::R99);
+            if let Some(port) = port {
+                shared.release_port(port);
+            }
+            return (RunEnd::LaunchFailed, None);
+        }
     };
     let network = attachment
         .as_ref()
@@ -226,11 +255,17 @@ pub(crate) async fn run_once(
             address,
             network,
             dyno_dir: &dyno_dir,
+            layer_dir: disk.as_deref().unwrap_or(&dyno_dir),
             one_off,
         },
     )
     .await;
     drop(attachment);
+    if let (Some(_), Some(pool)) = (&disk, &shared.config.disk) {
+        if let Err(error) = pool.remove(&container_id).await {
+            tracing::warn!(dyno = %input.name, "remove the dyno's disk: {error:#}");
+        }
+    }
     if let Err(error) = remove_dir(&dyno_dir).await {
         tracing::warn!(dyno = %input.name, "remove the dyno's directory: {error:#}");
     }
@@ -248,6 +283,7 @@ struct ContainerRun<'a> {
     address: Option<SocketAddr>,
     network: Network,
     dyno_dir: &'a Path,
+    layer_dir: &'a Path,
     one_off: Option<&'a OneOffIo>,
 }
 
@@ -365,7 +401,7 @@ async fn launch(
             network: run.network.clone(),
             size: input.size,
             slug_dir: &slug_dir,
-            dyno_dir,
+            layer_dir: run.layer_dir,
             wharf_dir: &wharf_dir,
         },
         &shared.stack,
@@ -658,7 +694,7 @@ mod tests {
                 network: Network::Empty,
                 size: DynoSize::Standard2X,
                 slug_dir: Path::new("/data/slugs/extracted/s"),
-                dyno_dir: Path::new("/data/dynos/dyno-x-web_x.2-abc"),
+                layer_dir: Path::new("/data/disk/mnt/dyno-x-web_x.2-abc"),
                 wharf_dir: Path::new("/data/wharf"),
             },
             &stack,
@@ -694,7 +730,7 @@ mod tests {
         assert_eq!(overlay.lower, Path::new("/data/slugs/extracted/s"));
         assert_eq!(
             overlay.upper,
-            Path::new("/data/dynos/dyno-x-web_x.2-abc/upper")
+            Path::new("/data/disk/mnt/dyno-x-web_x.2-abc/upper")
         );
         assert_eq!(
             spec.mounts,

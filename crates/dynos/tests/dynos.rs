@@ -602,3 +602,74 @@ async fn dynos_are_cycled() {
     assert!(log[cycling + 2].ends_with("heroku[worker.1]: Stopping all processes with SIGTERM"));
     running.stop(&fx).await;
 }
+
+/// A dyno's writes (to `/app` and everywhere else it may write but `/tmp`) are capped at its
+/// size's disk: past it the app gets ENOSPC, and the host keeps its free space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dyno_writing_past_its_disk_cap_gets_enospc() {
+    let fx = Fixture::new().await;
+    let pool_dir = fx.data_dir().join("disk");
+    let pool = wharf_disk::DiskPool::open(&pool_dir, 4 << 30)
+        .await
+        .unwrap();
+    let cap = DynoSize::Basic.disk_mb();
+    // Fill the cap without writing gigabytes (fallocate), then write past it.
+    let command = "df -m /app | tail -1; \
+         avail=$(df -m --output=avail /app | tail -1); \
+         fallocate -l $((avail - 8))M /app/big && echo allocated; \
+         head -c 64M /dev/zero > /app/more; echo \"write status $?\"; \
+         head -c 1M /dev/zero > /tmp/small && echo tmp-ok; sleep 1000";
+    let app = fx.app("disk-filler").await;
+    fx.deploy(&app, &[("worker", command)], &[]).await;
+    let mut config = fx.config(21400..21410);
+    config.disk = Some(pool.clone());
+    let running = fx.start(config);
+    let free_before = free_bytes(fx.data_dir());
+    fx.scale(&app, "worker", 1, DynoSize::Basic).await;
+    running.logged(&app, "app[worker.1]: tmp-ok").await;
+    let log = running.log(&app).join("\n");
+    assert!(log.contains("app[worker.1]: allocated"), "{log}");
+    assert!(log.contains("No space left on device"), "{log}");
+    assert!(log.contains("app[worker.1]: write status 1"), "{log}");
+    // df inside shows the cap (within the filesystem's own overhead).
+    let size_mb: u64 = log
+        .lines()
+        .find(|line| line.contains("/app") && line.contains("app[worker.1]"))
+        .and_then(|line| line.split_whitespace().rev().nth(4))
+        .and_then(|size| size.parse().ok())
+        .unwrap_or_else(|| panic!("df output in {log}"));
+    assert!(
+        size_mb <= cap && size_mb > cap * 9 / 10,
+        "{size_mb} MiB of {cap}"
+    );
+    let lost = free_before.saturating_sub(free_bytes(fx.data_dir()));
+    assert!(lost < (cap << 20), "the host lost {lost} bytes");
+    assert_eq!(
+        pool.names()
+            .unwrap()
+            .iter()
+            .filter(|n| n.starts_with("dyno-"))
+            .count(),
+        1,
+        "one capped disk for the one dyno"
+    );
+
+    fx.scale(&app, "worker", 0, DynoSize::Basic).await;
+    running
+        .dynos_until(&app, "no dyno", |dynos| dynos.is_empty())
+        .await;
+    assert!(
+        pool.names()
+            .unwrap()
+            .iter()
+            .all(|n| !n.starts_with("dyno-")),
+        "the dyno's disk goes with it"
+    );
+    running.stop(&fx).await;
+    pool.close().await.unwrap();
+}
+
+fn free_bytes(path: &std::path::Path) -> u64 {
+    let stat = rustix::fs::statvfs(path).unwrap();
+    stat.f_bavail * stat.f_frsize
+}

@@ -250,6 +250,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             sleep_after: (args.eco_sleep_after > 0)
                 .then(|| Duration::from_secs(args.eco_sleep_after)),
             network: Some(network.clone()),
+            disk: Some(disk.clone()),
             ..DynoManagerConfig::new(&args.data_dir)
         },
         runtime.clone(),

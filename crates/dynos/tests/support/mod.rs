@@ -185,15 +185,32 @@ impl Fixture {
     }
 }
 
+/// Unmounts everything beneath a dir (a disk pool and its capped dirs), lazily, when dropped.
+struct UnmountOnDrop(PathBuf);
+
+impl Drop for UnmountOnDrop {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = std::process::Command::new("umount")
+                .args(["--recursive", "--lazy"])
+                .arg(&self.0)
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
 pub async fn open_store(dir: &Path) -> Store {
     Store::open(&format!("sqlite://{}/wharf.db", dir.display()))
         .await
         .expect("open store")
 }
 
-/// A failed test leaves no container running: delete whatever the runtime still knows.
+/// A failed test leaves no container running (delete whatever the runtime still knows) and no
+/// disk pool mounted.
 impl Drop for Fixture {
     fn drop(&mut self) {
+        let _unmount = UnmountOnDrop(self.data_dir().join("disk"));
         let (binary, state) = (self.runtime.binary(), self.runtime.state_dir());
         let Ok(output) = std::process::Command::new(binary)
             .arg("--root")
