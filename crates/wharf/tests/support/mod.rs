@@ -212,7 +212,12 @@ impl Drop for Server {
         if self.killed {
             return;
         }
-        // A server that did not stop cleanly leaves its network behind.
+        // A server that did not stop cleanly leaves its network and disk pool behind.
+        let _ = Command::new("umount")
+            .args(["--recursive", "--lazy"])
+            .arg(self.data_dir.join("disk"))
+            .stderr(Stdio::null())
+            .status();
         let _ = Command::new("nft")
             .args(["delete", "table", "inet", &self.network_name])
             .stderr(Stdio::null())
