@@ -88,7 +88,12 @@ impl Bench {
         config.port_range = 23000..23200;
         config.cycle_after = None;
         config.stop_timeout = Duration::from_secs(5);
-        // Every dyno in a network namespace of its own, as in production.
+        // Every dyno on a capped disk and in a network namespace of its own, as in production.
+        config.disk = Some(
+            wharf_disk::DiskPool::open(&dir.path().join("disk"), 40 << 30)
+                .await
+                .context("open the disk pool")?,
+        );
         config.network = Some(
             wharf_network::DynoNetwork::start(wharf_network::test_settings())
                 .await
