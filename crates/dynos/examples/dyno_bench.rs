@@ -30,6 +30,7 @@ struct Bench {
     runtime: Runtime,
     stack: Stack,
     manager: DynoManager,
+    disk: wharf_disk::DiskPool,
     app_id: Uuid,
     source: PathBuf,
 }
@@ -42,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let result = bench.measure().await;
     shutdown.cancel();
     run.await.context("manager task")??;
+    bench.disk.close().await?;
     result
 }
 
@@ -89,11 +91,10 @@ impl Bench {
         config.cycle_after = None;
         config.stop_timeout = Duration::from_secs(5);
         // Every dyno on a capped disk and in a network namespace of its own, as in production.
-        config.disk = Some(
-            wharf_disk::DiskPool::open(&dir.path().join("disk"), 40 << 30)
-                .await
-                .context("open the disk pool")?,
-        );
+        let disk = wharf_disk::DiskPool::open(&dir.path().join("disk"), 40 << 30)
+            .await
+            .context("open the disk pool")?;
+        config.disk = Some(disk.clone());
         config.network = Some(
             wharf_network::DynoNetwork::start(wharf_network::test_settings())
                 .await
@@ -106,6 +107,7 @@ impl Bench {
             runtime,
             stack,
             manager,
+            disk,
             app_id: app.id,
             source,
         })
