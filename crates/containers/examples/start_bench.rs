@@ -13,7 +13,8 @@ use oci_spec::runtime::{LinuxNamespaceType, MountBuilder, Spec};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use wharf_containers::{
-    oci_config, ContainerSpec, ContainerStdio, Limits, Network, Runtime, Stack, DYNO_USER,
+    bundle_files, oci_config, ContainerSpec, ContainerStdio, Limits, Network, Runtime, Stack,
+    DYNO_USER,
 };
 
 const RUNS: usize = 20;
@@ -253,8 +254,9 @@ fn write_full_bundle(stack: &Stack, bundle: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(bundle)?;
     let spec = echo_spec(stack, "wharf-bench-full".to_owned());
     oci_config(&spec, bundle)?.save(bundle.join("config.json"))?;
-    std::fs::write(bundle.join("hostname"), "bench\n")?;
-    std::fs::write(bundle.join("hosts"), "127.0.0.1\tlocalhost\n")?;
+    for (name, content) in bundle_files(&spec) {
+        std::fs::write(bundle.join(name), content)?;
+    }
     Ok(())
 }
 

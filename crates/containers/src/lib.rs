@@ -23,7 +23,7 @@ mod spec;
 mod stack;
 
 pub use cgroup::{CgroupLayout, CgroupStats, CgroupVersion};
-pub use config::{cgroups_path, oci_config, CGROUP_PARENT, INIT};
+pub use config::{bundle_files, cgroups_path, oci_config, CGROUP_PARENT, INIT};
 pub use container::{Container, ContainerStdio, ExitReport, ExitStatus};
 pub use runtime::{ContainerState, Runtime, RuntimeKind};
 pub use seccomp::DENIED_SYSCALLS;

@@ -231,23 +231,39 @@ impl Attachment {
 }
 
 impl Drop for Attachment {
+    /// The namespace goes with its last process, and its veth pair would follow it
+    /// asynchronously; deleting the pair at once frees the name and the bridge port. That
+    /// takes the kernel tens of milliseconds (it waits for the network stack to let go of
+    /// the device), so it runs on a thread of its own, and the address is free again only
+    /// once the pair is gone (its veth is named after it).
     fn drop(&mut self) {
-        if self.namespace.take().is_some() {
-            // The namespace goes with its last process; its veth pair would follow it
-            // asynchronously. Deleting it now frees the name and the bridge port at once.
-            match Netlink::open().and_then(|mut netlink| netlink.delete_link(&self.veth)) {
-                Ok(_) => {}
-                Err(error) => tracing::warn!(veth = %self.veth, "delete veth: {error:#}"),
+        let had_namespace = self.namespace.take().is_some();
+        let (network, address, veth) = (self.network.clone(), self.address, self.veth.clone());
+        let release = move || {
+            if had_namespace {
+                if let Err(error) =
+                    Netlink::open().and_then(|mut netlink| netlink.delete_link(&veth))
+                {
+                    tracing::warn!(veth = %veth, "delete veth: {error:#}");
+                }
             }
+            let subnet = network.settings.subnet;
+            let n = u32::from(address) - u32::from(subnet.container_address(0));
+            network
+                .addresses
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .held
+                .remove(&n);
+        };
+        if !had_namespace {
+            release();
+        } else if let Err(error) = std::thread::Builder::new()
+            .name("wharf-veth-del".to_owned())
+            .spawn(release)
+        {
+            tracing::warn!("start a thread to delete a veth: {error}");
         }
-        let subnet = self.network.settings.subnet;
-        let n = u32::from(self.address) - u32::from(subnet.container_address(0));
-        self.network
-            .addresses
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .held
-            .remove(&n);
     }
 }
 
