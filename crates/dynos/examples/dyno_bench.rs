@@ -4,6 +4,7 @@
 //! Prints Markdown tables. Run with `crates/dynos/bench/run.sh`.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -189,18 +190,18 @@ impl Bench {
         Ok(())
     }
 
-    /// Waits until the app's dynos (name, state, port) satisfy `check`.
+    /// Waits until the app's dynos (name, state, address) satisfy `check`.
     async fn until(
         &self,
-        check: impl Fn(&[(String, DynoState, Option<u16>)]) -> bool,
-    ) -> anyhow::Result<Vec<(String, DynoState, Option<u16>)>> {
+        check: impl Fn(&[(String, DynoState, Option<SocketAddr>)]) -> bool,
+    ) -> anyhow::Result<Vec<(String, DynoState, Option<SocketAddr>)>> {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let dynos: Vec<_> = self
                 .manager
                 .dynos(self.app_id)
                 .into_iter()
-                .map(|d| (d.name, d.state, d.address.map(|a| a.port())))
+                .map(|d| (d.name, d.state, d.address))
                 .collect();
             if check(&dynos) {
                 return Ok(dynos);
@@ -270,8 +271,8 @@ impl Bench {
             let dynos = self
                 .until(|dynos| dynos.iter().any(|d| d.2.is_some()))
                 .await?;
-            let port = dynos.iter().find_map(|d| d.2).context("a port")?;
-            until_ok(port).await?;
+            let address = dynos.iter().find_map(|d| d.2).context("an address")?;
+            until_ok(address).await?;
             times.push(started.elapsed());
             self.scale(&[("web", 0)]).await?;
             self.until(|dynos| dynos.is_empty()).await?;
@@ -291,7 +292,7 @@ impl Bench {
                 .stderr(Stdio::null())
                 .kill_on_drop(true)
                 .spawn()?;
-            until_ok(port).await?;
+            until_ok(SocketAddr::from(([127, 0, 0, 1], port))).await?;
             times.push(started.elapsed());
             child.kill().await?;
         }
@@ -383,11 +384,11 @@ async fn first_byte(child: &mut Child) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Polls `GET /` on the loopback `port` until it answers 200.
-async fn until_ok(port: u16) -> anyhow::Result<()> {
+/// Polls `GET /` at `address` until it answers 200.
+async fn until_ok(address: SocketAddr) -> anyhow::Result<()> {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(address).await {
             stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
             let mut response = Vec::new();
             stream.read_to_end(&mut response).await?;
@@ -396,7 +397,7 @@ async fn until_ok(port: u16) -> anyhow::Result<()> {
             }
         }
         if Instant::now() > deadline {
-            bail!("port {port} never answered 200");
+            bail!("{address} never answered 200");
         }
         tokio::time::sleep(POLL).await;
     }
