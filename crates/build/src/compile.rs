@@ -149,10 +149,7 @@ impl Builder {
                 },
             )
             .await?;
-        // Server path: the packed slug, outside every tree a container sees, moves to
-        // `<data-dir>/slugs`.
-        tokio::fs::create_dir_all(config.data_dir.join("slugs")).await?;
-        tokio::fs::rename(&packed_path, config.slug_path(slug.id))
+        store_slug(&packed_path, &config.slug_path(slug.id))
             .await
             .context("store the slug")?;
         outcome.slug_id = Some(slug.id);
@@ -468,5 +465,27 @@ mod tests {
         assert_eq!(human_size(512), "512B");
         assert_eq!(human_size(2048), "2.0K");
         assert_eq!(human_size(24_536_678), "23.4M");
+    }
+}
+
+/// Moves the packed slug (the server's own file in the work dir, which no container sees) to
+/// `<data-dir>/slugs`. The work dir may be a capped disk of its own: then the slug is copied
+/// to a temporary name beside its place and renamed, so a slug is never seen half written.
+async fn store_slug(packed: &Path, place: &Path) -> anyhow::Result<()> {
+    const EXDEV: i32 = 18;
+    let slugs = place.parent().context("slugs dir")?;
+    // Server path: `<data-dir>/slugs`.
+    tokio::fs::create_dir_all(slugs).await?;
+    // Server path: the packed slug and its place, both the server's own.
+    match tokio::fs::rename(packed, place).await {
+        Err(error) if error.raw_os_error() == Some(EXDEV) => {
+            let partial = place.with_extension("partial");
+            // Server path: a temporary name beside the slug's place.
+            tokio::fs::copy(packed, &partial).await?;
+            // Server path: as above.
+            tokio::fs::rename(&partial, place).await?;
+            Ok(())
+        }
+        result => Ok(result?),
     }
 }

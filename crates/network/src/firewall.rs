@@ -16,7 +16,8 @@
 //!   operator's `WHARF_DYNO_ALLOW` and remote add-on servers pass; every other special-use or
 //!   internal block (link-local metadata, RFC 1918, CGNAT, benchmarking, reserved, ...; not
 //!   the documentation blocks, which are nobody's network) is refused; the internet passes.
-//! - `postrouting`: containers' connections leave with the host's address (masquerade).
+//! - `postrouting`: containers' connections (arriving from the bridge) leave with the host's
+//!   address (masquerade); the host's own connections from the gateway address keep it.
 //! - With `keep_host_unrouted` (Wharf turned `ip_forward` on), forwarding that involves no
 //!   container is dropped, so the host routes for nobody else because of Wharf.
 
@@ -147,7 +148,7 @@ pub fn ruleset(plan: &Plan<'_>) -> String {
     let _ = writeln!(
         out,
         "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    \
-         ip saddr {subnet} oifname != \"{bridge}\" masquerade\n  }}\n}}"
+         iifname \"{bridge}\" ip saddr {subnet} oifname != \"{bridge}\" masquerade\n  }}\n}}"
     );
     out
 }
@@ -271,7 +272,11 @@ mod tests {
         );
         assert!(rules.contains("ip daddr 198.19.7.1 meta l4proto { tcp, udp } th dport 53 accept"));
         assert!(rules.contains("iifname != \"wt7\" drop"));
-        assert!(rules.contains("ip saddr 198.19.7.0/24 oifname != \"wt7\" masquerade"));
+        // Containers' connections only: the host's own from the gateway address (the add-on
+        // probes') keep their source.
+        assert!(
+            rules.contains("iifname \"wt7\" ip saddr 198.19.7.0/24 oifname != \"wt7\" masquerade")
+        );
         let open = ruleset(&Plan {
             settings: &settings,
             keep_host_unrouted: false,

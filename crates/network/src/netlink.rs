@@ -432,7 +432,7 @@ impl Message {
     }
 
     fn pad(&mut self) {
-        while self.buffer.len() % 4 != 0 {
+        while !self.buffer.len().is_multiple_of(4) {
             self.buffer.push(0);
         }
     }
