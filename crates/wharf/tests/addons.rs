@@ -435,3 +435,43 @@ fn a_release_phase_migrates_the_database_the_web_process_reads() {
         .ok();
     assert!(psql(&other_url, "SELECT 1").is_err());
 }
+
+/// An add-on server that trusts the dyno network (any dyno could log in as `postgres`) is
+/// said to be open, and no add-on is provisioned on it: the server's probe comes from the
+/// gateway address, as a dyno's connection would.
+#[test]
+fn a_postgresql_trusting_the_dyno_network_gets_no_add_ons() {
+    let data = tempfile::tempdir().unwrap();
+    let (_, subnet) = support::dyno_network(data.path());
+    let postgres = PrivatePostgres::start_with(&subnet, "trust");
+    let server = Server::start_with(
+        data.path(),
+        &[("WHARF_ADDON_POSTGRES_ADMIN_URL", &postgres.admin_url)],
+    );
+    let admin = User::new(&server.url, Some(&server.admin_key()));
+    let (status, services) = http_json(
+        &server.url,
+        "GET",
+        "/addon-services",
+        &server.admin_key(),
+        &serde_json::Value::Null,
+    );
+    assert_eq!(status, 200, "{services}");
+    let postgresql = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|service| service["name"] == "wharf-postgresql")
+        .unwrap_or_else(|| panic!("{services}"));
+    assert_eq!(postgresql["dyno_access"]["state"], "open", "{postgresql}");
+    admin.run(&["apps:create", "trusting"]).ok();
+    let refused = admin
+        .run(&["addons:create", "heroku-postgresql", "-a", "trusting"])
+        .failed();
+    assert!(
+        refused.contains("WHARF_ADDONS_ALLOW_OPEN_SERVERS"),
+        "{refused}"
+    );
+    drop(server);
+    drop(postgres);
+}
