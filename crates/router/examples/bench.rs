@@ -340,7 +340,9 @@ fn listen(place: Option<(std::path::PathBuf, std::net::Ipv4Addr)>) -> anyhow::Re
         socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         return Ok(socket.listen(BACKLOG)?);
     };
+    let runtime = tokio::runtime::Handle::current();
     let std_listener = std::thread::spawn(move || -> anyhow::Result<std::net::TcpListener> {
+        let _runtime = runtime.enter();
         let file = std::fs::File::open(&namespace)?;
         rustix::thread::move_into_link_name_space(
             std::os::fd::AsFd::as_fd(&file),
