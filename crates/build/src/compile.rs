@@ -456,18 +456,6 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_like_herokus() {
-        assert_eq!(human_size(512), "512B");
-        assert_eq!(human_size(2048), "2.0K");
-        assert_eq!(human_size(24_536_678), "23.4M");
-    }
-}
-
 /// Moves the packed slug (the server's own file in the work dir, which no container sees) to
 /// `<data-dir>/slugs`. The work dir may be a capped disk of its own: then the slug is copied
 /// to a temporary name beside its place and renamed, so a slug is never seen half written.
@@ -487,5 +475,17 @@ async fn store_slug(packed: &Path, place: &Path) -> anyhow::Result<()> {
             Ok(())
         }
         result => Ok(result?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_herokus() {
+        assert_eq!(human_size(512), "512B");
+        assert_eq!(human_size(2048), "2.0K");
+        assert_eq!(human_size(24_536_678), "23.4M");
     }
 }

@@ -374,7 +374,7 @@ async fn a_subnet_overlapping_the_hosts_networks_is_refused() {
     let octets = test_net.host.octets();
     let subnet = format!("{}.{}.{}.0/24", octets[0], octets[1], octets[2]);
     let settings = Settings::parse("wntoverlap", &subnet, "", "127.0.0.1").unwrap();
-    let error = DynoNetwork::start(settings).await.err().expect("refused");
+    let error = DynoNetwork::start(settings).await.expect_err("refused");
     let message = format!("{error:#}");
     assert!(message.contains("overlaps the host's route"), "{message}");
     assert!(message.contains("WHARF_DYNO_NETWORK"), "{message}");
