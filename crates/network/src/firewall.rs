@@ -15,14 +15,16 @@
 //! - `forward`, from the bridge: per-container packet rate and connection count limits; the
 //!   operator's `WHARF_DYNO_ALLOW` and remote add-on servers pass; every other special-use or
 //!   internal block (link-local metadata, RFC 1918, CGNAT, benchmarking, reserved, ...; not
-//!   the documentation blocks, which are nobody's network) is refused; the internet passes.
+//!   the documentation blocks, which are nobody's network) and every network the host routes
+//!   to but by its default route (its LAN, VPNs, other bridges) is refused; the internet
+//!   passes.
 //! - `postrouting`: containers' connections (arriving from the bridge) leave with the host's
 //!   address (masquerade); the host's own connections from the gateway address keep it.
 //! - With `keep_host_unrouted` (Wharf turned `ip_forward` on), forwarding that involves no
 //!   container is dropped, so the host routes for nobody else because of Wharf.
 
 use std::fmt::Write as _;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::Stdio;
 
 use anyhow::{bail, Context};
@@ -43,6 +45,9 @@ pub struct Plan<'a> {
     pub settings: &'a Settings,
     /// Drop forwarded traffic that involves no container (Wharf turned forwarding on).
     pub keep_host_unrouted: bool,
+    /// Networks the host routes to (its LAN, VPNs, other bridges): refused like the
+    /// special blocks, whatever their addresses, unless allowed.
+    pub host_networks: &'a [(Ipv4Addr, u8)],
 }
 
 /// The whole transaction: create the table if missing, delete it, create it anew.
@@ -83,6 +88,7 @@ pub fn ruleset(plan: &Plan<'_>) -> String {
         .iter()
         .filter(|(_, what)| what != "documentation")
         .filter_map(|(cidr, _)| v4_cidr(cidr))
+        .chain(plan.host_networks.iter().copied())
         .map(|(network, prefix)| format!("{network}/{prefix}"))
         .collect();
 
@@ -248,7 +254,12 @@ mod tests {
         let rules = ruleset(&Plan {
             settings: &settings,
             keep_host_unrouted: true,
+            host_networks: &[(Ipv4Addr::new(192, 0, 2, 0), 24)],
         });
+        assert!(
+            rules.contains("192.0.2.0/24"),
+            "the host's own LAN, whatever its block"
+        );
         assert!(rules.starts_with("table inet wt7 {}\ndelete table inet wt7\ntable inet wt7 {"));
         assert!(rules.contains("set host_ports { type inet_service; elements = { 5432, 6379 } }"));
         assert!(rules.contains("elements = { 10.1.0.0/16 . 443, 10.9.8.7/32 . 5433 }"));
@@ -280,6 +291,7 @@ mod tests {
         let open = ruleset(&Plan {
             settings: &settings,
             keep_host_unrouted: false,
+            host_networks: &[],
         });
         assert!(open.contains("iifname != \"wt7\" accept\n    ct state"));
     }
@@ -291,6 +303,7 @@ mod tests {
         let rules = ruleset(&Plan {
             settings: &settings,
             keep_host_unrouted: false,
+            host_networks: &[],
         });
         assert!(rules.contains("set host_ports { type inet_service; }"));
         assert!(rules.contains("set allow_all { type ipv4_addr; flags interval; }"));

@@ -40,6 +40,8 @@ use crate::netlink::Netlink;
 /// (unique on the host: subnets of two servers never overlap).
 const VETH_PREFIX: &str = "wv";
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+/// The kernel's main routing table.
+const MAIN_TABLE: u32 = 254;
 /// The host's resolvers, which the DNS forwarder relays to.
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 
@@ -79,13 +81,15 @@ impl DynoNetwork {
     pub async fn start(settings: Settings) -> anyhow::Result<DynoNetwork> {
         firewall::check_available().await?;
         let (name, subnet) = (settings.name.clone(), settings.subnet);
-        let bridge = tokio::task::spawn_blocking(move || prepare_links(&name, subnet))
-            .await
-            .context("prepare the bridge: task failed")??;
+        let (bridge, host_networks) =
+            tokio::task::spawn_blocking(move || prepare_links(&name, subnet))
+                .await
+                .context("prepare the bridge: task failed")??;
         let keep_host_unrouted = enable_forwarding()?;
         let ruleset = firewall::ruleset(&firewall::Plan {
             settings: &settings,
             keep_host_unrouted,
+            host_networks: &host_networks,
         });
         firewall::apply(&ruleset)
             .await
@@ -272,12 +276,21 @@ fn veth_name(address: Ipv4Addr) -> String {
 }
 
 /// Removes what a killed server left, refuses a subnet that overlaps the host's networks,
-/// and makes the bridge with exactly the gateway address, up. Its index.
-fn prepare_links(name: &str, subnet: Subnet) -> anyhow::Result<u32> {
+/// and makes the bridge with exactly the gateway address, up. Its index, and the networks
+/// the host routes to (its main table's routes but the default), which containers may not
+/// reach unless the operator allows them: the host's LAN, VPNs, other bridges.
+fn prepare_links(name: &str, subnet: Subnet) -> anyhow::Result<(u32, Vec<(Ipv4Addr, u8)>)> {
     remove_links(name, false)?;
     let mut netlink = Netlink::open()?;
     let bridge = netlink.link_index(name)?;
-    for route in netlink.routes()? {
+    let routes = netlink.routes()?;
+    let host_networks = routes
+        .iter()
+        .filter(|route| route.table == MAIN_TABLE && route.prefix > 0)
+        .filter(|route| !(route.device.is_some() && route.device == bridge))
+        .map(|route| (route.destination, route.prefix))
+        .collect();
+    for route in routes {
         let ours = route.device.is_some() && route.device == bridge;
         // The local table's broadcast and address routes of other links count: an address
         // of the host inside the subnet overlaps as much as a route does.
@@ -300,7 +313,7 @@ fn prepare_links(name: &str, subnet: Subnet) -> anyhow::Result<u32> {
     let bridge = netlink.create_bridge(name)?;
     netlink.add_address(bridge, subnet.gateway(), subnet.prefix())?;
     netlink.set_up(bridge)?;
-    Ok(bridge)
+    Ok((bridge, host_networks))
 }
 
 /// Deletes every veth attached to bridge `name` and every unattached one named like a

@@ -381,3 +381,61 @@ async fn a_subnet_overlapping_the_hosts_networks_is_refused() {
     assert!(!tables().contains("inet wntoverlap\n"));
     assert!(!links().contains(": wntoverlap:"));
 }
+
+/// A network the host routes to is the operator's (a LAN, a VPN), whatever its block: here a
+/// documentation block, which on its own counts as internet, on a namespace of the test's.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hosts_own_networks_are_refused_whatever_their_block() {
+    let tag = format!("{}", std::process::id() % 100_000);
+    let name = format!("wnt-lan-{tag}");
+    let (outside, inside_link) = (format!("wlo{tag}"), format!("wli{tag}"));
+    let _ = Command::new("ip").args(["netns", "del", &name]).status();
+    ip(&["netns", "add", &name]);
+    let _cleanup = NetnsOnDrop(name.clone());
+    ip(&[
+        "link",
+        "add",
+        &outside,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &inside_link,
+        "netns",
+        &name,
+    ]);
+    ip(&["addr", "add", "198.51.100.1/30", "dev", &outside]);
+    ip(&["link", "set", &outside, "up"]);
+    for args in [
+        vec!["addr", "add", "198.51.100.2/30", "dev", &inside_link],
+        vec!["link", "set", &inside_link, "up"],
+        vec!["link", "set", "lo", "up"],
+    ] {
+        let mut all = vec!["netns", "exec", &name, "ip"];
+        all.extend(args);
+        ip(&all);
+    }
+    let lan_service = greeter(inside(Path::new(&format!("/run/netns/{name}")), || {
+        TcpListener::bind("198.51.100.2:0").unwrap()
+    }));
+
+    let (network_name, subnet) = unique(2);
+    let settings = Settings::parse(&network_name, &subnet, "", "127.0.0.1").unwrap();
+    let network = DynoNetwork::start(settings).await.unwrap();
+    let a = network.attach().await.unwrap();
+    assert!(reaches(lan_service), "the host itself reaches its LAN");
+    assert!(
+        !inside(&a.namespace_path(), || reaches(lan_service)),
+        "a container does not"
+    );
+    drop(a);
+    network.close().await;
+}
+
+struct NetnsOnDrop(String);
+
+impl Drop for NetnsOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
