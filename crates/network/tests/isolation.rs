@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use wharf_network::{DynoNetwork, Settings};
-use wharf_outbound::test_net::TestNet;
+use wharf_outbound::test_net::{MetadataNet, TestNet};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -77,51 +77,6 @@ fn ip(args: &[&str]) {
     assert!(status.success(), "ip {args:?}");
 }
 
-/// A namespace answering at 169.254.169.254 (the cloud metadata address), with this host's
-/// route to that address pointing into it. Deleted on drop.
-struct Metadata {
-    name: String,
-}
-
-impl Metadata {
-    fn create(tag: &str) -> Metadata {
-        let name = format!("wnt-meta-{tag}");
-        let (outside, inside) = (format!("wmo{tag}"), format!("wmi{tag}"));
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        ip(&["netns", "add", &name]);
-        ip(&[
-            "link", "add", &outside, "type", "veth", "peer", "name", &inside, "netns", &name,
-        ]);
-        ip(&["link", "set", &outside, "up"]);
-        ip(&["route", "add", "169.254.169.254/32", "dev", &outside]);
-        for args in [
-            vec!["addr", "add", "169.254.169.254/32", "dev", &inside],
-            vec!["link", "set", &inside, "up"],
-            vec!["link", "set", "lo", "up"],
-            vec!["route", "add", "default", "dev", &inside],
-        ] {
-            let mut all = vec!["netns", "exec", &name, "ip"];
-            all.extend(args);
-            ip(&all);
-        }
-        Metadata { name }
-    }
-
-    fn listen(&self) -> TcpListener {
-        inside(Path::new(&format!("/run/netns/{}", self.name)), || {
-            TcpListener::bind("169.254.169.254:80").unwrap()
-        })
-    }
-}
-
-impl Drop for Metadata {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
 fn links() -> String {
     String::from_utf8(
         Command::new("ip")
@@ -166,7 +121,7 @@ async fn containers_reach_the_internet_their_addons_and_dns_only() {
     let (name, subnet) = unique(0);
     let internet = TestNet::create().unwrap();
     let lan = TestNet::create().unwrap();
-    let metadata = Metadata::create(&format!("{}", std::process::id() % 100_000));
+    let metadata = MetadataNet::create().unwrap();
     let resolver = loopback_resolver();
 
     // Host services: one on every address standing in for an add-on server, one for
@@ -175,7 +130,7 @@ async fn containers_reach_the_internet_their_addons_and_dns_only() {
     let host_service = greeter(TcpListener::bind("0.0.0.0:0").unwrap());
     let internet_service = greeter(internet.listen(0).unwrap());
     let lan_service = greeter(lan.listen(0).unwrap());
-    let metadata_service = greeter(metadata.listen());
+    let metadata_service = greeter(metadata.listen(80).unwrap());
 
     let mut settings = Settings::parse(
         &name,

@@ -73,21 +73,7 @@ impl TestNet {
     /// The socket is made by a thread that joined the namespace; it stays there, and any
     /// thread may accept on it.
     pub fn listen(&self, port: u16) -> std::io::Result<TcpListener> {
-        let path = format!("/run/netns/{}", self.name);
-        let peer = self.peer;
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let namespace = File::open(&path)?;
-                    rustix::thread::move_into_link_name_space(
-                        namespace.as_fd(),
-                        Some(rustix::thread::LinkNameSpaceType::Network),
-                    )?;
-                    TcpListener::bind((peer, port))
-                })
-                .join()
-                .expect("the listening thread does not panic")
-        })
+        listen_in(&self.name, self.peer, port)
     }
 
     /// `program` run inside the namespace (`ip netns exec NAME program`; `ip` execs it, so
@@ -164,4 +150,81 @@ fn remove_stale() {
             let _ = ip(&["netns", "del", name]);
         }
     }
+}
+
+/// Where cloud metadata services answer.
+pub const METADATA_ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+
+/// A namespace holding the cloud metadata address, `169.254.169.254`, with this host's route
+/// to that address pointing into it: whatever a firewall under test does, packets to it
+/// cannot leave the machine. The route is the host's, so one exists at a time: `create`
+/// waits (up to a minute) for another process's to go. Dropping it deletes the namespace,
+/// its veth pair and the route.
+pub struct MetadataNet {
+    name: String,
+}
+
+impl MetadataNet {
+    pub fn create() -> Result<MetadataNet, String> {
+        let pid = std::process::id();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{PREFIX}{pid}-{n}");
+        let id = format!("{:x}", (pid << 8) ^ n);
+        let (outside, inside) = (format!("mo{id}"), format!("mi{id}"));
+        ip(&["netns", "add", &name])?;
+        let net = MetadataNet { name };
+        let address = format!("{METADATA_ADDRESS}/32");
+        ip(&[
+            "link", "add", &outside, "type", "veth", "peer", "name", &inside, "netns", &net.name,
+        ])?;
+        ip(&["link", "set", &outside, "up"])?;
+        for args in [
+            vec!["addr", "add", &address, "dev", &inside],
+            vec!["link", "set", &inside, "up"],
+            vec!["link", "set", "lo", "up"],
+            vec!["route", "add", "default", "dev", &inside],
+        ] {
+            let mut all = vec!["netns", "exec", &net.name, "ip"];
+            all.extend(args);
+            ip(&all)?;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while let Err(error) = ip(&["route", "add", &address, "dev", &outside]) {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("route {address} into the namespace: {error}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(net)
+    }
+
+    /// A TCP listener inside the namespace on the metadata address.
+    pub fn listen(&self, port: u16) -> std::io::Result<TcpListener> {
+        listen_in(&self.name, METADATA_ADDRESS, port)
+    }
+}
+
+impl Drop for MetadataNet {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.name]);
+    }
+}
+
+/// A TCP listener on `address:port` made by a thread that joined namespace `name`; it stays
+/// there, and any thread may accept on it.
+fn listen_in(name: &str, address: Ipv4Addr, port: u16) -> std::io::Result<TcpListener> {
+    let path = format!("/run/netns/{name}");
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let namespace = File::open(&path)?;
+                rustix::thread::move_into_link_name_space(
+                    namespace.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )?;
+                TcpListener::bind((address, port))
+            })
+            .join()
+            .expect("the listening thread does not panic")
+    })
 }

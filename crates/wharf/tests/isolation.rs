@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use support::addon_servers::{PrivatePostgres, PrivateRedis};
 use support::{commit_and_push, http_json, Outcome, Server, User, DEADLINE};
-use wharf_outbound::test_net::TestNet;
+use wharf_outbound::test_net::{MetadataNet, TestNet};
 
 /// How long the test's own checks wait for a connection (the probe uses the same).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -326,111 +326,19 @@ fn ip(args: &[&str]) -> std::process::Output {
     Command::new("ip").args(args).output().unwrap()
 }
 
-#[track_caller]
-fn ip_ok(args: &[&str]) {
-    let output = ip(args);
-    assert!(output.status.success(), "ip {args:?}: {output:?}");
-}
-
-/// A namespace answering at 169.254.169.254:80 (the cloud metadata address), with this
-/// host's route to that address pointing into it: a dyno's packets to it cannot leave the
-/// machine whatever the firewall does. Deleted (with its route) on drop. One at a time per
-/// machine (the route is the host's), so the tests of this binary share it ([`metadata`]).
+/// The metadata stand-in (`wharf_outbound::test_net::MetadataNet`) with a greeter on port 80.
+/// One at a time per machine (the route is the host's), so the tests of this binary share it
+/// ([`metadata`]).
 struct Metadata {
-    name: String,
+    _net: MetadataNet,
     service: SocketAddr,
-    /// The greeter answering inside (Python, as this crate has no way into a namespace).
-    greeter: Option<std::process::Child>,
 }
-
-/// A greeter (as [`greeter`]) on 169.254.169.254:80, run inside the metadata namespace.
-const METADATA_GREETER: &str = "import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('169.254.169.254', 80))
-s.listen()
-while True:
-    c, a = s.accept()
-    c.sendall(('hello-from-%s\\n' % a[0]).encode())
-    c.close()
-";
 
 impl Metadata {
     fn create() -> Metadata {
-        let tag = std::process::id() % 100_000;
-        let name = format!("wharf-iso-meta-{tag}");
-        let (outside, inside_link) = (format!("wio{tag}"), format!("wii{tag}"));
-        let _ = ip(&["netns", "del", &name]);
-        ip_ok(&["netns", "add", &name]);
-        // Made first, so that a failure below still deletes the namespace.
-        let mut metadata = Metadata {
-            greeter: None,
-            name,
-            service: "169.254.169.254:80".parse().unwrap(),
-        };
-        ip_ok(&[
-            "link",
-            "add",
-            &outside,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &inside_link,
-            "netns",
-            &metadata.name,
-        ]);
-        ip_ok(&["link", "set", &outside, "up"]);
-        for args in [
-            vec!["addr", "add", "169.254.169.254/32", "dev", &inside_link],
-            vec!["link", "set", &inside_link, "up"],
-            vec!["link", "set", "lo", "up"],
-            vec!["route", "add", "default", "dev", &inside_link],
-        ] {
-            let mut all = vec!["netns", "exec", &metadata.name, "ip"];
-            all.extend(args);
-            ip_ok(&all);
-        }
-        // Another test process may hold the host's route for a moment: wait for it.
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let added = ip(&["route", "add", "169.254.169.254/32", "dev", &outside]);
-            if added.status.success() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "route 169.254.169.254 into the test's namespace: {added:?}"
-            );
-            std::thread::sleep(POLL);
-        }
-        metadata.greeter = Some(
-            Command::new("ip")
-                .args(["netns", "exec", &metadata.name, "/usr/bin/python3", "-c"])
-                .arg(METADATA_GREETER)
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let deadline = Instant::now() + DEADLINE;
-        while TcpStream::connect_timeout(&metadata.service, CONNECT_TIMEOUT).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the metadata stand-in did not start"
-            );
-            std::thread::sleep(POLL);
-        }
-        metadata
-    }
-}
-
-impl Drop for Metadata {
-    fn drop(&mut self) {
-        if let Some(greeter) = &mut self.greeter {
-            let _ = greeter.kill();
-            let _ = greeter.wait();
-        }
-        let _ = ip(&["netns", "del", &self.name]);
+        let net = MetadataNet::create().unwrap();
+        let service = greeter(net.listen(80).unwrap());
+        Metadata { _net: net, service }
     }
 }
 
