@@ -394,3 +394,52 @@ impl Drop for NetnsOnDrop {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
+
+/// One container cannot take connection tracking from the others: past
+/// `CONNECTIONS_PER_CONTAINER` open connections its new ones are refused, while another
+/// container still connects.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_opening_thousands_of_connections_is_held_to_its_limit() {
+    let internet = TestNet::create().unwrap();
+    let listener = internet.listen(0).unwrap();
+    let service = listener.local_addr().unwrap();
+    // Accepts and keeps every connection open.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let (name, subnet) = unique(3);
+    let settings =
+        Settings::parse(&name, &subnet, &internet.peer.to_string(), "127.0.0.1").unwrap();
+    let network = DynoNetwork::start(settings).await.unwrap();
+    let (greedy, other) = (
+        network.attach().await.unwrap(),
+        network.attach().await.unwrap(),
+    );
+    let limit = wharf_network::CONNECTIONS_PER_CONTAINER as usize;
+    let (opened, refused) = inside(&greedy.namespace_path(), || {
+        let mut open = Vec::new();
+        let mut refused = 0;
+        for _ in 0..limit + 20 {
+            match TcpStream::connect_timeout(&service, TIMEOUT) {
+                Ok(stream) => open.push(stream),
+                Err(_) => refused += 1,
+            }
+        }
+        (open, refused)
+    });
+    assert_eq!(opened.len(), limit, "{refused} refused");
+    assert_eq!(refused, 20);
+    assert!(
+        inside(&other.namespace_path(), || TcpStream::connect_timeout(
+            &service, TIMEOUT
+        )
+        .is_ok()),
+        "another container still connects"
+    );
+    drop(opened);
+    drop((greedy, other));
+    network.close().await;
+}
