@@ -182,6 +182,11 @@ impl DynoNetwork {
         let inner = self.inner.clone();
         let _ = tokio::task::spawn_blocking(move || inner.remove()).await;
     }
+
+    /// [`DynoNetwork::close`], blocking the calling thread (for a `Drop`).
+    pub fn close_blocking(&self) {
+        self.inner.remove();
+    }
 }
 
 impl Inner {

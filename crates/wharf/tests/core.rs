@@ -246,7 +246,11 @@ fn a_server_on_postgresql_keeps_the_same_contract() {
     let url = format!("{base}/{database}");
 
     let data = tempfile::tempdir().unwrap();
+    // A dyno network of its own, as the harness gives every server.
+    let (network_name, dyno_network) = support::dyno_network(data.path());
     let mut child = Command::new(support::wharf_binary())
+        .env("WHARF_NETWORK_NAME", &network_name)
+        .env("WHARF_DYNO_NETWORK", &dyno_network)
         .args([
             "server",
             "--database-url",
@@ -284,7 +288,12 @@ fn a_server_on_postgresql_keeps_the_same_contract() {
             .trim(),
         "postgres"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // A clean stop: the server removes its network and unmounts its disk pool.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(child.wait().unwrap().success());
     psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
 }

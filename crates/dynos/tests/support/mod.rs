@@ -210,7 +210,9 @@ pub async fn open_store(dir: &Path) -> Store {
 /// disk pool mounted.
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let _unmount = UnmountOnDrop(self.data_dir().join("disk"));
+        let _unmount = UnmountOnDrop(self.data_dir().join("disk/mnt"));
+        // Whatever of the manager still holds the network, its bridge and table go now.
+        self.network.close_blocking();
         let (binary, state) = (self.runtime.binary(), self.runtime.state_dir());
         let Ok(output) = std::process::Command::new(binary)
             .arg("--root")

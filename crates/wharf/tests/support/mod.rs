@@ -215,7 +215,7 @@ impl Drop for Server {
         // A server that did not stop cleanly leaves its network and disk pool behind.
         let _ = Command::new("umount")
             .args(["--recursive", "--lazy"])
-            .arg(self.data_dir.join("disk"))
+            .arg(self.data_dir.join("disk/mnt"))
             .stderr(Stdio::null())
             .status();
         let _ = Command::new("nft")
