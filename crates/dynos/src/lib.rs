@@ -36,6 +36,7 @@
 
 mod activity;
 mod desired;
+mod disks;
 mod executor;
 mod lifecycle;
 mod logs;
@@ -53,6 +54,7 @@ mod slugs;
 mod state;
 mod traffic;
 
+pub use disks::SPARES as SPARE_DISKS;
 pub use logs::{LineSplitter, LogBuffer, LogLine, LogSource, MAX_LINE_BYTES};
 pub use manager::{DynoInfo, DynoManager, DynoManagerConfig};
 pub use messages::memory_usage;

@@ -159,6 +159,8 @@ pub(crate) struct Shared {
     pub slugs: SlugCache,
     pub registry: Mutex<Registry>,
     pub ports: Mutex<PortAllocator>,
+    /// Dynos' capped disks (with spares made ahead), when there is a disk pool.
+    pub disks: Option<crate::disks::Disks>,
     pub routes: watch::Sender<RouteTable>,
     /// Counts [`DynoManager::notify`] calls: what the store holds for some app changed.
     desired_changes: watch::Sender<u64>,
@@ -186,6 +188,7 @@ impl DynoManager {
                 logs: LogBuffer::new(config.log_lines_per_app),
                 slugs: SlugCache::new(&config.data_dir),
                 ports: Mutex::new(PortAllocator::new(config.port_range.clone())),
+                disks: config.disk.clone().map(crate::disks::Disks::new),
                 activity: Activity::new(config.sleep_after),
                 traffic: Traffic::default(),
                 config,
@@ -467,10 +470,10 @@ impl Shared {
                 .await
                 .context("clear dyno directories: task failed")?;
             cleared.context("clear dyno directories")?;
-            if let Some(disk) = &self.config.disk {
-                for name in disk.names()? {
+            if let Some(disks) = &self.disks {
+                for name in disks.pool().names()? {
                     if name.starts_with(DYNO_PREFIX) {
-                        if let Err(error) = disk.remove(&name).await {
+                        if let Err(error) = disks.remove(&name).await {
                             tracing::warn!(disk = %name, "remove a leftover dyno disk: {error:#}");
                         }
                     }

@@ -195,11 +195,8 @@ pub(crate) async fn run_once(
         }
     };
     let disk = async {
-        match &shared.config.disk {
-            Some(pool) => pool
-                .create(&container_id, input.size.disk_mb() << 20, DYNO_USER)
-                .await
-                .map(Some),
+        match &shared.disks {
+            Some(disks) => disks.take(input.size.disk_mb() << 20).await.map(Some),
             None => Ok(None),
         }
     };
@@ -216,8 +213,8 @@ pub(crate) async fn run_once(
             {
                 tracing::error!(dyno = %input.name, "prepare the dyno's network and disk: {error:#}");
             }
-            if let (Ok(Some(_)), Some(pool)) = (&disk, &shared.config.disk) {
-                if let Err(error) = pool.remove(&container_id).await {
+            if let (Ok(Some((name, _))), Some(disks)) = (&disk, &shared.disks) {
+                if let Err(error) = disks.remove(name).await {
                     tracing::warn!(dyno = %input.name, "remove the dyno's disk: {error:#}");
                 }
             }
@@ -255,14 +252,14 @@ pub(crate) async fn run_once(
             address,
             network,
             dyno_dir: &dyno_dir,
-            layer_dir: disk.as_deref().unwrap_or(&dyno_dir),
+            layer_dir: disk.as_ref().map_or(&dyno_dir, |(_, path)| path),
             one_off,
         },
     )
     .await;
     drop(attachment);
-    if let (Some(_), Some(pool)) = (&disk, &shared.config.disk) {
-        if let Err(error) = pool.remove(&container_id).await {
+    if let (Some((name, _)), Some(disks)) = (&disk, &shared.disks) {
+        if let Err(error) = disks.remove(name).await {
             tracing::warn!(dyno = %input.name, "remove the dyno's disk: {error:#}");
         }
     }
