@@ -361,14 +361,15 @@ fn enable_forwarding() -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// Settings for a test's own network: a name and a `/24` of `198.19.0.0/16` that no other
-/// network of this process has, and no DNS (a closed loopback port).
+/// Settings for a test's own network: a name and a `/24` of `198.19.41-100.0/16` that no
+/// other network of this process has (other tests take other parts of the block), and no DNS
+/// (a closed loopback port).
 #[cfg(feature = "test-support")]
 pub fn test_settings() -> Settings {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let k = (std::process::id().wrapping_mul(13).wrapping_add(n * 7)) % 200 + 30;
+    let k = (std::process::id().wrapping_mul(13).wrapping_add(n * 7)) % 60 + 41;
     Settings::parse(
         &format!("wts{k}"),
         &format!("198.19.{k}.0/24"),

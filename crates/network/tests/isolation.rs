@@ -20,9 +20,10 @@ use wharf_outbound::test_net::{MetadataNet, TestNet};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A name and a /24 of 198.19.0.0/16 of this test process's own.
+/// A name and a /24 of 198.19.0.0/16 of this test process's own: `198.19.1-40.0/24` are
+/// these tests' (`test_settings` and the end-to-end harness take others).
 fn unique(n: u32) -> (String, String) {
-    let k = (std::process::id() * 7 + n) % 200 + 20;
+    let k = (std::process::id() * 7 + n) % 40 + 1;
     (format!("wnt{k}"), format!("198.19.{k}.0/24"))
 }
 

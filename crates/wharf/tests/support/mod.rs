@@ -41,18 +41,18 @@ pub struct Server {
     killed: bool,
 }
 
-/// Each data dir's dyno network: a bridge name and a `/24` of `198.19.0.0/16` of its own,
-/// the same again when a test restarts a server on the same data dir (so that the new server
-/// finds what the killed one left, as in production).
+/// Each data dir's dyno network: a bridge name and a `/24` of `198.19.101-250.0/24` (other
+/// tests take lower ones) of its own, the same again when a test restarts a server on the
+/// same data dir (so that the new server finds what the killed one left, as in production).
 pub fn dyno_network(data_dir: &Path) -> (String, String) {
     use std::collections::HashMap;
     use std::sync::Mutex;
     static NETWORKS: Mutex<Option<(u32, HashMap<PathBuf, u32>)>> = Mutex::new(None);
     let mut networks = NETWORKS.lock().expect("networks lock");
-    let (next, known) = networks.get_or_insert_with(|| (std::process::id() % 200, HashMap::new()));
+    let (next, known) = networks.get_or_insert_with(|| (std::process::id() % 150, HashMap::new()));
     let k = *known.entry(data_dir.to_owned()).or_insert_with(|| {
-        *next = (*next + 1) % 200;
-        *next + 30
+        *next = (*next + 1) % 150;
+        *next + 101
     });
     (format!("wt{k}"), format!("198.19.{k}.0/24"))
 }
