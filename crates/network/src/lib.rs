@@ -315,7 +315,9 @@ fn prepare_links(name: &str, subnet: Subnet) -> anyhow::Result<(u32, Vec<(Ipv4Ad
         // subnet gave it.
         netlink.delete_link(name)?;
     }
-    let bridge = netlink.create_bridge(name)?;
+    // Locally administered, unicast, and the gateway's address in it: unique per host.
+    let [a, b, c, d] = subnet.gateway().octets();
+    let bridge = netlink.create_bridge(name, [0x02, 0x77, a, b, c, d])?;
     netlink.add_address(bridge, subnet.gateway(), subnet.prefix())?;
     netlink.set_up(bridge)?;
     Ok((bridge, host_networks))

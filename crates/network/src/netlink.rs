@@ -33,6 +33,7 @@ const AF_UNSPEC: u8 = 0;
 const AF_INET: u8 = 2;
 const IFF_UP: u32 = 0x1;
 
+const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
@@ -99,11 +100,15 @@ impl Netlink {
         })
     }
 
-    /// Creates a bridge named `name` (nothing when it exists); its index.
-    pub fn create_bridge(&mut self, name: &str) -> anyhow::Result<u32> {
+    /// Creates a bridge named `name` with the link-layer address `mac` (nothing when it
+    /// exists); its index. A bridge given no address takes the lowest of its ports', so it
+    /// would change as containers come and go, and a container's cached address of its
+    /// gateway would go stale mid-connection (a lost SYN-ACK, a second's retransmission).
+    pub fn create_bridge(&mut self, name: &str, mac: [u8; 6]) -> anyhow::Result<u32> {
         let mut message = Message::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
         message.ifinfo(AF_UNSPEC, 0, 0, 0);
         message.attr_str(IFLA_IFNAME, name);
+        message.attr(IFLA_ADDRESS, &mac);
         let info = message.begin(IFLA_LINKINFO);
         message.attr_str(IFLA_INFO_KIND, "bridge");
         message.end(info);

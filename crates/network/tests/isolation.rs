@@ -144,9 +144,13 @@ async fn containers_reach_the_internet_their_addons_and_dns_only() {
     settings.addon_endpoints = vec![std::net::SocketAddrV4::new(gateway, addon.port())];
     let network = DynoNetwork::start(settings).await.unwrap();
     assert_eq!(network.gateway(), gateway);
+    let bridge_mac = || std::fs::read_to_string(format!("/sys/class/net/{name}/address")).unwrap();
+    let mac = bridge_mac();
     let a = network.attach().await.unwrap();
     let b = network.attach().await.unwrap();
     assert_ne!(a.address(), b.address());
+    // Containers cache it as their gateway's: ports coming and going never change it.
+    assert_eq!(bridge_mac(), mac);
     let b_service = inside(&b.namespace_path(), || {
         greeter(TcpListener::bind((b.address(), 0)).unwrap())
     });
