@@ -85,21 +85,36 @@ impl DynoNetwork {
             tokio::task::spawn_blocking(move || prepare_links(&name, subnet))
                 .await
                 .context("prepare the bridge: task failed")??;
-        let keep_host_unrouted = enable_forwarding()?;
-        let ruleset = firewall::ruleset(&firewall::Plan {
-            settings: &settings,
-            keep_host_unrouted,
-            host_networks: &host_networks,
-        });
-        firewall::apply(&ruleset)
-            .await
-            .with_context(|| format!("load the nftables table inet {}", settings.name))?;
         let shutdown = CancellationToken::new();
-        let resolvers = match settings.resolvers.is_empty() {
-            true => dns::upstreams(&std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default()),
-            false => settings.resolvers.clone(),
+        let configured = async {
+            let keep_host_unrouted = enable_forwarding()?;
+            let ruleset = firewall::ruleset(&firewall::Plan {
+                settings: &settings,
+                keep_host_unrouted,
+                host_networks: &host_networks,
+            });
+            firewall::apply(&ruleset)
+                .await
+                .with_context(|| format!("load the nftables table inet {}", settings.name))?;
+            let resolvers = match settings.resolvers.is_empty() {
+                true => {
+                    dns::upstreams(&std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default())
+                }
+                false => settings.resolvers.clone(),
+            };
+            dns::serve(subnet.gateway(), resolvers, shutdown.clone()).await
         };
-        dns::serve(subnet.gateway(), resolvers, shutdown.clone()).await?;
+        if let Err(error) = configured.await {
+            // Never a half-configured host: the bridge (and a table, if one was loaded) go.
+            shutdown.cancel();
+            let name = settings.name.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = firewall::remove_blocking(&name);
+                let _ = remove_links(&name, true);
+            })
+            .await;
+            return Err(error);
+        }
         tracing::info!(
             subnet = %subnet,
             bridge = %settings.name,
