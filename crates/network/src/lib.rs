@@ -86,8 +86,10 @@ impl DynoNetwork {
                 .await
                 .context("prepare the bridge: task failed")??;
         let shutdown = CancellationToken::new();
+        let turned_forwarding_on = std::sync::atomic::AtomicBool::new(false);
         let configured = async {
             let keep_host_unrouted = enable_forwarding()?;
+            turned_forwarding_on.store(keep_host_unrouted, std::sync::atomic::Ordering::SeqCst);
             let ruleset = firewall::ruleset(&firewall::Plan {
                 settings: &settings,
                 keep_host_unrouted,
@@ -105,8 +107,12 @@ impl DynoNetwork {
             dns::serve(subnet.gateway(), resolvers, shutdown.clone()).await
         };
         if let Err(error) = configured.await {
-            // Never a half-configured host: the bridge (and a table, if one was loaded) go.
+            // Never a half-configured host: the bridge (and a table, if one was loaded) go, and
+            // forwarding is off again if Wharf turned it on.
             shutdown.cancel();
+            if turned_forwarding_on.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = std::fs::write(IP_FORWARD, "0");
+            }
             let name = settings.name.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 let _ = firewall::remove_blocking(&name);
