@@ -44,10 +44,24 @@ fn dynos_follow_the_formation_releases_and_a_restart() {
     wait_for(&server, &key, "runner", &["web.1", "web.2", "web.3"], 2);
     let ports = ports(&server, &key, "runner");
     assert_eq!(ports.len(), 3, "three dynos on distinct ports: {ports:?}");
-    for port in &ports {
-        let body = http_get(&format!("http://127.0.0.1:{port}/"));
-        assert!(body.contains("Hello from procfile-only on Wharf"), "{body}");
+    // Each in a network namespace of its own, at an address of the server's dyno network:
+    // every address serves one of the ports (the others are refused at once).
+    let addresses = support::container_addresses(&server.data_dir, "dyno-");
+    assert_eq!(addresses.len(), 3, "{addresses:?}");
+    let mut served = 0;
+    for address in addresses.values() {
+        for port in &ports {
+            if std::net::TcpStream::connect((*address, *port)).is_ok() {
+                let body = http_get(&format!("http://{address}:{port}/"));
+                assert!(body.contains("Hello from procfile-only on Wharf"), "{body}");
+                served += 1;
+            }
+        }
     }
+    assert_eq!(
+        served, 3,
+        "each dyno serves its own port at its own address"
+    );
 
     // Through the router: requests for runner.localhost reach the dynos, and each leaves a
     // router line in the app's log.

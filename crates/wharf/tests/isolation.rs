@@ -800,50 +800,10 @@ fn network_veths(subnet: &str) -> BTreeSet<String> {
 /// The host ends of the veth pairs of the containers the runtime of `data` runs: each
 /// container's address, read in its network namespace, named as the network names them.
 fn container_veths(data: &Path) -> BTreeSet<String> {
-    let root = data.join("runtime");
-    let mut veths = BTreeSet::new();
-    for id in support::runtime_containers_named(data, "") {
-        let state = ["crun", "runc"].iter().find_map(|runtime| {
-            let output = Command::new(runtime)
-                .arg("--root")
-                .arg(&root)
-                .args(["state", &id])
-                .stderr(Stdio::null())
-                .output()
-                .ok()?;
-            serde_json::from_slice::<serde_json::Value>(&output.stdout).ok()
-        });
-        let Some(state) = state else { continue };
-        let (Some("running"), Some(pid)) = (state["status"].as_str(), state["pid"].as_u64()) else {
-            continue;
-        };
-        let output = Command::new("nsenter")
-            .args([
-                "-t",
-                &pid.to_string(),
-                "-n",
-                "ip",
-                "-o",
-                "-4",
-                "addr",
-                "show",
-            ])
-            .output()
-            .unwrap();
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if let Some(address) = words
-                .windows(2)
-                .find(|pair| pair[0] == "inet")
-                .and_then(|pair| pair[1].split('/').next())
-                .and_then(|address| address.parse::<Ipv4Addr>().ok())
-                .filter(|address| !address.is_loopback())
-            {
-                veths.insert(format!("wv{:08x}", u32::from(address)));
-            }
-        }
-    }
-    veths
+    support::container_addresses(data, "")
+        .values()
+        .map(|address| format!("wv{:08x}", u32::from(*address)))
+        .collect()
 }
 
 /// How many `table inet <name>` this host has.

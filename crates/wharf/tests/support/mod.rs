@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 pub mod addon_servers;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -465,6 +465,57 @@ pub fn runtime_containers_named(data: &Path, prefix: &str) -> Vec<String> {
         .filter(|id| id.starts_with(prefix))
         .map(str::to_owned)
         .collect()
+}
+
+/// The address of each running container of the runtime of `data` whose id starts with
+/// `prefix`, read inside its network namespace (`nsenter`): where its dyno listens.
+pub fn container_addresses(data: &Path, prefix: &str) -> BTreeMap<String, std::net::Ipv4Addr> {
+    let root = data.join("runtime");
+    let mut addresses = BTreeMap::new();
+    for id in runtime_containers_named(data, prefix) {
+        let state = ["crun", "runc"].iter().find_map(|runtime| {
+            let output = Command::new(runtime)
+                .arg("--root")
+                .arg(&root)
+                .args(["state", &id])
+                .stderr(Stdio::null())
+                .output()
+                .ok()?;
+            serde_json::from_slice::<serde_json::Value>(&output.stdout).ok()
+        });
+        let Some(state) = state else { continue };
+        let (Some("running"), Some(pid)) = (state["status"].as_str(), state["pid"].as_u64()) else {
+            continue;
+        };
+        let output = Command::new("nsenter")
+            .args([
+                "-t",
+                &pid.to_string(),
+                "-n",
+                "ip",
+                "-o",
+                "-4",
+                "addr",
+                "show",
+            ])
+            .output()
+            .expect("run nsenter");
+        let address = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                words
+                    .windows(2)
+                    .find(|pair| pair[0] == "inet")
+                    .and_then(|pair| pair[1].split('/').next())
+                    .and_then(|address| address.parse::<std::net::Ipv4Addr>().ok())
+            })
+            .find(|address| !address.is_loopback());
+        if let Some(address) = address {
+            addresses.insert(id, address);
+        }
+    }
+    addresses
 }
 
 /// A TLS client connection to `server_name` that trusts only the certificates in `roots_pem`.
