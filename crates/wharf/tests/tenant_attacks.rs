@@ -573,7 +573,16 @@ fn buildpack(compile: &str) -> tempfile::TempDir {
 fn a_tenants_git_buildpack_cannot_make_root_read_or_write_host_files() {
     let git = GitHost::start();
     let allow = format!("{}/32", git.net.peer);
-    let tenant = Tenant::with_settings("packed", &[("WHARF_OUTBOUND_ALLOW", &allow)]);
+    // The git host is on an internal network: the server checks the URL against
+    // WHARF_OUTBOUND_ALLOW, and the build container that clones it connects through the dyno
+    // firewall, which WHARF_DYNO_ALLOW opens.
+    let tenant = Tenant::with_settings(
+        "packed",
+        &[
+            ("WHARF_OUTBOUND_ALLOW", &allow),
+            ("WHARF_DYNO_ALLOW", &allow),
+        ],
+    );
     let fixtures =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/buildpacks");
     let hello = git.serve("hello", &fixtures.join("hello"));
