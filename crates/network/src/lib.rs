@@ -172,6 +172,7 @@ impl DynoNetwork {
             namespace: None,
         };
         attachment.namespace = Some(namespace::create(&plan).await?);
+        without_ipv6(&attachment.veth);
         Ok(attachment)
     }
 
@@ -297,6 +298,18 @@ impl Drop for Attachment {
     }
 }
 
+/// Turns IPv6 off on a host link of the network (the bridge, a veth's host end): containers
+/// have IPv4 alone, and a link-local IPv6 address there would be one more address of the
+/// host for them to try. A host without IPv6 has nothing to turn off.
+fn without_ipv6(link: &str) {
+    let path = format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6");
+    if std::path::Path::new(&path).exists() {
+        if let Err(error) = std::fs::write(&path, "1") {
+            tracing::warn!(link, "turn IPv6 off: {error}");
+        }
+    }
+}
+
 fn veth_name(address: Ipv4Addr) -> String {
     format!("{VETH_PREFIX}{:08x}", u32::from(address))
 }
@@ -339,6 +352,7 @@ fn prepare_links(name: &str, subnet: Subnet) -> anyhow::Result<(u32, Vec<(Ipv4Ad
     // Locally administered, unicast, and the gateway's address in it: unique per host.
     let [a, b, c, d] = subnet.gateway().octets();
     let bridge = netlink.create_bridge(name, [0x02, 0x77, a, b, c, d])?;
+    without_ipv6(name);
     netlink.add_address(bridge, subnet.gateway(), subnet.prefix())?;
     netlink.set_up(bridge)?;
     Ok((bridge, host_networks))

@@ -17,7 +17,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -393,9 +393,8 @@ struct Lab {
     lan: TestNet,
     metadata: Arc<Metadata>,
     resolver: Resolver,
-    /// The host's stand-in service on 0.0.0.0, and on `[::]`.
+    /// The host's stand-in service on 0.0.0.0.
     host_service: u16,
-    host_service_v6: u16,
     internet_service: SocketAddr,
     lan_service: SocketAddr,
     postgres: PrivatePostgres,
@@ -412,7 +411,6 @@ impl Lab {
         let metadata = metadata();
         let resolver = Resolver::start();
         let host_service = greeter(TcpListener::bind("0.0.0.0:0").unwrap()).port();
-        let host_service_v6 = greeter(TcpListener::bind("[::]:0").unwrap()).port();
         let internet_service = greeter(internet.listen(0).unwrap());
         let lan_service = greeter(lan.listen(0).unwrap());
         let postgres = PrivatePostgres::start(&subnet);
@@ -450,7 +448,6 @@ impl Lab {
             metadata,
             resolver,
             host_service,
-            host_service_v6,
             internet_service,
             lan_service,
             postgres,
@@ -550,18 +547,13 @@ impl Lab {
                 Expect::Unreachable,
             ));
         }
-        // The bridge's IPv6 link-local address (the kernel's, when the host has IPv6): the
-        // host at an address no IPv4 rule names.
-        if let Some((address, index)) = bridge_link_local(&self.server.network_name) {
-            let name = "host-service-at-gateway-link-local";
-            let port = self.host_service_v6;
-            assert_live(SocketAddrV6::new(address, port, 0, index).into(), name);
-            targets.push(Target::new(
-                name,
-                format!("tcp:{address}%eth0:{port}"),
-                Expect::Unreachable,
-            ));
-        }
+        // No IPv6 address of the host on the dyno network: dynos have IPv4 alone, and a
+        // link-local address on the bridge would be one more way to the host.
+        assert_eq!(
+            bridge_ipv6_addresses(&self.server.network_name),
+            "",
+            "the bridge has no IPv6 address"
+        );
         assert_live(self.internet_service, "the internet stand-in");
         targets.extend([
             Target::new(
@@ -607,24 +599,11 @@ impl Lab {
     }
 }
 
-/// The IPv6 link-local address of `bridge` and the bridge's interface index, if it has one.
-fn bridge_link_local(bridge: &str) -> Option<(Ipv6Addr, u32)> {
-    let output = ip(&["-o", "-6", "addr", "show", "dev", bridge, "scope", "link"]);
-    let text = String::from_utf8_lossy(&output.stdout);
-    let address = text
-        .split_whitespace()
-        .skip_while(|word| *word != "inet6")
-        .nth(1)?
-        .split('/')
-        .next()?
-        .parse()
-        .ok()?;
-    let index = std::fs::read_to_string(format!("/sys/class/net/{bridge}/ifindex"))
-        .ok()?
+/// The IPv6 addresses of `bridge` (`ip -o -6 addr` lines), empty when it has none.
+fn bridge_ipv6_addresses(bridge: &str) -> String {
+    String::from_utf8_lossy(&ip(&["-o", "-6", "addr", "show", "dev", bridge]).stdout)
         .trim()
-        .parse()
-        .ok()?;
-    Some((address, index))
+        .to_owned()
 }
 
 /// The last address and port each dyno logged (`app[web.N]: ADDRESS a PORT p`).
@@ -949,19 +928,12 @@ fn a_killed_server_leaves_no_link_address_or_rule_after_its_restart() {
         1,
         "exactly one table after the restart"
     );
-    // One IPv4 address, the gateway; besides it at most the kernel's IPv6 link-local one.
+    // Exactly one address, the gateway (IPv6 is off on the dyno network's links).
     let addresses = bridge_addresses(&name);
-    let (v4, others): (Vec<&String>, Vec<&String>) = addresses
-        .iter()
-        .partition(|address| address.starts_with("inet "));
     assert_eq!(
-        v4,
-        [&format!("inet {}/24", gateway(&subnet))],
-        "the bridge has the gateway address only: {addresses:?}"
-    );
-    assert!(
-        others.len() <= 1 && others.iter().all(|a| a.starts_with("inet6 fe80:")),
-        "no address on the bridge but the gateway and a link-local one: {addresses:?}"
+        addresses,
+        [format!("inet {}/24", gateway(&subnet))],
+        "the bridge has the gateway address only"
     );
     let served =
         support::http_request_until(&server.router_authority(), "survivor.localhost", "/", 200);
