@@ -80,6 +80,14 @@ impl BuilderConfig {
         self.data_dir.join("cache").join(app_id.to_string())
     }
 
+    /// Where a build packs its slug before the slug has an id: beside the slugs, so that
+    /// storing it is a rename. Start-up removes leftovers (`build-<id>.partial`).
+    pub(crate) fn partial_slug_path(&self, build_id: Uuid) -> PathBuf {
+        self.data_dir
+            .join("slugs")
+            .join(format!("build-{build_id}.partial"))
+    }
+
     pub fn slug_path(&self, slug_id: Uuid) -> PathBuf {
         self.data_dir
             .join("slugs")

@@ -128,30 +128,45 @@ impl Builder {
         }
 
         log.heading("Compressing...");
-        let packed_path = work.join("slug.tar.zst");
-        let (dir, out, limit) = (app_dir.clone(), packed_path.clone(), config.slug_limit);
-        let packed = tokio::task::spawn_blocking(move || pack_slug(&dir, &ignore, &out, limit))
-            .await
-            .context("pack slug")?;
-        let packed = packed.map_err(|error| anyhow::anyhow!("{error}"))?;
-        log.detail(&format!("Done: {}", human_size(packed.size)));
-        let slug = store
-            .create_slug(
-                request.app.id,
-                NewSlug {
-                    process_types: process_types.clone(),
-                    commit: request.version.clone(),
-                    commit_description: None,
-                    buildpack_provided_description: outcome.buildpacks.first().cloned(),
-                    stack: config.stack_name.clone(),
-                    size: Some(packed.size as i64),
-                    checksum: Some(packed.checksum),
-                },
-            )
-            .await?;
-        store_slug(&packed_path, &config.slug_path(slug.id))
-            .await
-            .context("store the slug")?;
+        // Packed straight beside the slugs (the work dir may be a capped disk of its own,
+        // another filesystem), so that storing it is one rename; start-up removes what a
+        // crash left (`leftovers.rs`).
+        let partial = config.partial_slug_path(build_id);
+        let stored = async {
+            // Server path: `<data-dir>/slugs`, the server's own.
+            tokio::fs::create_dir_all(partial.parent().context("slugs dir")?).await?;
+            let (dir, out, limit) = (app_dir.clone(), partial.clone(), config.slug_limit);
+            let packed = tokio::task::spawn_blocking(move || pack_slug(&dir, &ignore, &out, limit))
+                .await
+                .context("pack slug")?;
+            let packed = packed.map_err(|error| anyhow::anyhow!("{error}"))?;
+            log.detail(&format!("Done: {}", human_size(packed.size)));
+            let slug = store
+                .create_slug(
+                    request.app.id,
+                    NewSlug {
+                        process_types: process_types.clone(),
+                        commit: request.version.clone(),
+                        commit_description: None,
+                        buildpack_provided_description: outcome.buildpacks.first().cloned(),
+                        stack: config.stack_name.clone(),
+                        size: Some(packed.size as i64),
+                        checksum: Some(packed.checksum),
+                    },
+                )
+                .await?;
+            // Server path: the server's own partial slug to its place, in one directory.
+            tokio::fs::rename(&partial, config.slug_path(slug.id))
+                .await
+                .context("store the slug")?;
+            anyhow::Ok(slug)
+        }
+        .await;
+        if stored.is_err() {
+            // Server path: the server's own partial slug, if packing got that far.
+            let _ = tokio::fs::remove_file(&partial).await;
+        }
+        let slug = stored?;
         outcome.slug_id = Some(slug.id);
 
         log.heading("Launching...");
@@ -453,28 +468,6 @@ pub fn human_size(bytes: u64) -> String {
         format!("{bytes}B")
     } else {
         format!("{value:.1}{}", UNITS[unit])
-    }
-}
-
-/// Moves the packed slug (the server's own file in the work dir, which no container sees) to
-/// `<data-dir>/slugs`. The work dir may be a capped disk of its own: then the slug is copied
-/// to a temporary name beside its place and renamed, so a slug is never seen half written.
-async fn store_slug(packed: &Path, place: &Path) -> anyhow::Result<()> {
-    const EXDEV: i32 = 18;
-    let slugs = place.parent().context("slugs dir")?;
-    // Server path: `<data-dir>/slugs`.
-    tokio::fs::create_dir_all(slugs).await?;
-    // Server path: the packed slug and its place, both the server's own.
-    match tokio::fs::rename(packed, place).await {
-        Err(error) if error.raw_os_error() == Some(EXDEV) => {
-            let partial = place.with_extension("partial");
-            // Server path: a temporary name beside the slug's place.
-            tokio::fs::copy(packed, &partial).await?;
-            // Server path: as above.
-            tokio::fs::rename(&partial, place).await?;
-            Ok(())
-        }
-        result => Ok(result?),
     }
 }
 

@@ -93,6 +93,10 @@ impl Builder {
             }
         }
         self.remove_leftover_work().await;
+        let slugs_dir = self.inner.config.data_dir.join("slugs");
+        tokio::task::spawn_blocking(move || remove_partial_slugs(&slugs_dir))
+            .await
+            .context("remove interrupted builds' slugs: task failed")?;
         let builds_dir = self.inner.config.builds_dir();
         tokio::task::spawn_blocking(move || remove_interrupted(&builds_dir))
             .await
@@ -136,6 +140,31 @@ impl Builder {
 
 /// Removes the work dirs and push archives in `builds_dir`. Never follows a symbolic link:
 /// a link is removed itself, and no link inside a work dir is followed.
+/// Removes the slugs interrupted builds were packing (`build-<id>.partial`).
+fn remove_partial_slugs(slugs_dir: &Path) {
+    // Server path: `<data-dir>/slugs`, written by the server alone.
+    let Ok(entries) = std::fs::read_dir(slugs_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let partial = name
+            .to_str()
+            .is_some_and(|name| name.starts_with("build-") && name.ends_with(".partial"));
+        if partial {
+            // Server path: a file of the server's own (unlinked, never followed).
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(path = %entry.path().display(), "removed an interrupted build's slug")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, path = %entry.path().display(), "remove an interrupted build's slug")
+                }
+            }
+        }
+    }
+}
+
 fn remove_interrupted(builds_dir: &Path) {
     let entries = match std::fs::read_dir(builds_dir) {
         Ok(entries) => entries,
@@ -246,6 +275,21 @@ mod tests {
         assert_eq!(source_token(&url), Some(TOKEN));
         assert_eq!(source_token("http://h/sources/../x"), None);
         assert_eq!(source_token("https://example.com/tarball.tgz"), None);
+    }
+
+    #[test]
+    fn interrupted_builds_slugs_go_and_nothing_else() {
+        let slugs = tempfile::tempdir().unwrap();
+        let partial = slugs
+            .path()
+            .join(format!("build-{}.partial", Uuid::new_v4()));
+        let slug = slugs.path().join(format!("{}.tar.zst", Uuid::new_v4()));
+        std::fs::write(&partial, "half").unwrap();
+        std::fs::write(&slug, "whole").unwrap();
+        std::fs::create_dir(slugs.path().join("extracted")).unwrap();
+        remove_partial_slugs(slugs.path());
+        assert!(!partial.exists());
+        assert!(slug.exists() && slugs.path().join("extracted").is_dir());
     }
 
     #[test]
