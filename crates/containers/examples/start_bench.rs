@@ -255,6 +255,7 @@ fn write_full_bundle(stack: &Stack, bundle: &Path) -> anyhow::Result<()> {
     let spec = echo_spec(stack, "wharf-bench-full".to_owned());
     oci_config(&spec, bundle)?.save(bundle.join("config.json"))?;
     for (name, content) in bundle_files(&spec) {
+        // Server path: the bench's own temporary bundle, which no container writes.
         std::fs::write(bundle.join(name), content)?;
     }
     Ok(())

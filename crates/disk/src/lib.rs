@@ -105,14 +105,7 @@ impl DiskPool {
     pub async fn open(dir: &Path, size_bytes: u64) -> anyhow::Result<DiskPool> {
         check_kernel()?;
         let tools = Tools::find()?;
-        let size = size_bytes / BLOCK * BLOCK;
-        if size < MIN_POOL_BYTES {
-            anyhow::bail!(
-                "a disk pool of {} is too small: give it at least {}",
-                describe_bytes(size_bytes),
-                describe_bytes(MIN_POOL_BYTES)
-            );
-        }
+        let size = whole_blocks(size_bytes, MIN_POOL_BYTES, "a disk pool")?;
         // Server path: the pool's own dir.
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -257,14 +250,7 @@ impl DiskPool {
         owner: (u32, u32),
     ) -> anyhow::Result<PathBuf> {
         name::check(name)?;
-        let cap = cap_bytes / BLOCK * BLOCK;
-        if cap < MIN_CAP_BYTES {
-            anyhow::bail!(
-                "a disk cap of {} for {name} is too small: give it at least {}",
-                describe_bytes(cap_bytes),
-                describe_bytes(MIN_CAP_BYTES)
-            );
-        }
+        let cap = whole_blocks(cap_bytes, MIN_CAP_BYTES, &format!("a disk cap for {name}"))?;
         let point = self.inner.mnt.join(name);
         let image = self.image(name);
         let layout = Layout::Capped { owner };
@@ -663,6 +649,19 @@ fn create_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(error) => Err(error).with_context(|| format!("create {}", path.display())),
     }
+}
+
+/// `bytes` rounded down to whole blocks, refused below `minimum` (`what` names it).
+fn whole_blocks(bytes: u64, minimum: u64, what: &str) -> anyhow::Result<u64> {
+    let whole = bytes / BLOCK * BLOCK;
+    if whole < minimum {
+        anyhow::bail!(
+            "{what} of {} is too small: give it at least {}",
+            describe_bytes(bytes),
+            describe_bytes(minimum)
+        );
+    }
+    Ok(whole)
 }
 
 /// `512 MiB`, `4 GiB`, `1.5 GiB`, `4096 bytes`.

@@ -24,11 +24,11 @@
 //!   container is dropped, so the host routes for nobody else because of Wharf.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::Stdio;
 
 use anyhow::{bail, Context};
-use tokio::io::AsyncWriteExt;
 
 use crate::settings::{v4_cidr, Settings};
 
@@ -173,38 +173,32 @@ fn set(out: &mut String, name: &str, typ: &str, elements: &[String]) {
 
 /// Loads a ruleset (one atomic transaction).
 pub async fn apply(ruleset: &str) -> anyhow::Result<()> {
-    nft(&["-f", "-"], Some(ruleset)).await
+    let ruleset = ruleset.to_owned();
+    blocking(move || nft(&["-f", "-"], Some(&ruleset))).await
 }
 
 /// Deletes the table `name` (nothing when there is none). Blocking: run at shutdown.
 pub fn remove_blocking(name: &str) -> anyhow::Result<()> {
     let ruleset = format!("table inet {name} {{}}\ndelete table inet {name}\n");
-    let mut child = std::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("run nft")?;
-    if let Some(mut stdin) = child.stdin.take() {
-        std::io::Write::write_all(&mut stdin, ruleset.as_bytes()).context("write to nft")?;
-    }
-    let output = child.wait_with_output().context("wait for nft")?;
-    if !output.status.success() {
-        bail!("nft: {}", String::from_utf8_lossy(&output.stderr).trim());
-    }
-    Ok(())
+    nft(&["-f", "-"], Some(&ruleset))
 }
 
 /// Whether `nft` runs here: a clear error (what to install) when it does not.
 pub async fn check_available() -> anyhow::Result<()> {
-    nft(&["--version"], None).await.context(
+    blocking(|| nft(&["--version"], None)).await.context(
         "nftables is needed for the dyno firewall: install it (Debian: apt-get install nftables)",
     )
 }
 
-async fn nft(args: &[&str], input: Option<&str>) -> anyhow::Result<()> {
-    let mut child = tokio::process::Command::new("nft")
+async fn blocking(run: impl FnOnce() -> anyhow::Result<()> + Send + 'static) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(run)
+        .await
+        .context("run nft: task failed")?
+}
+
+/// Runs `nft` with `args`, `input` on its stdin.
+fn nft(args: &[&str], input: Option<&str>) -> anyhow::Result<()> {
+    let mut child = std::process::Command::new("nft")
         .args(args)
         .stdin(if input.is_some() {
             Stdio::piped()
@@ -213,16 +207,12 @@ async fn nft(args: &[&str], input: Option<&str>) -> anyhow::Result<()> {
         })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .context("run nft")?;
     if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin
-            .write_all(input.as_bytes())
-            .await
-            .context("write to nft")?;
+        stdin.write_all(input.as_bytes()).context("write to nft")?;
     }
-    let output = child.wait_with_output().await.context("wait for nft")?;
+    let output = child.wait_with_output().context("wait for nft")?;
     if !output.status.success() {
         bail!(
             "nft {}: {} (is the kernel missing nf_tables, nf_nat or nf_conncount modules?)",
