@@ -80,11 +80,11 @@ fn create_on_this_thread(plan: &Plan) -> anyhow::Result<Namespace> {
     host.create_veth(&plan.veth, plan.bridge, INSIDE_NAME, fd.as_fd())?;
     let configured = (|| {
         host.isolate_port(&plan.veth)?;
-        let loopback = inside.link_index("lo")?.context("no loopback")?;
+        let links = inside.links()?;
+        let index = |name: &str| links.iter().find(|link| link.name == name).map(|l| l.index);
+        let loopback = index("lo").context("no loopback")?;
+        let eth0 = index(INSIDE_NAME).context("the veth's inside end did not arrive")?;
         inside.set_up(loopback)?;
-        let eth0 = inside
-            .link_index(INSIDE_NAME)?
-            .context("the veth's inside end did not arrive")?;
         inside.add_address(eth0, plan.address, plan.prefix)?;
         inside.set_up(eth0)?;
         inside.add_default_route(plan.gateway)?;
