@@ -14,7 +14,7 @@ use wharf_model::{Account, App, Build, BuildStatus};
 use wharf_store::{BuildOutcome, Store};
 
 use crate::log::BuildLog;
-pub use crate::step::profile_command;
+pub use crate::step::{container_network, profile_command};
 
 /// Limits and places a builder works with.
 #[derive(Debug, Clone)]

@@ -58,12 +58,7 @@ impl Builder {
             ),
             None => None,
         };
-        let network = attachment
-            .as_ref()
-            .map_or(Network::Empty, |attachment| Network::Joined {
-                path: attachment.namespace_path(),
-                nameserver: attachment.nameserver(),
-            });
+        let network = container_network(attachment.as_ref());
         let spec = ContainerSpec {
             id: id.to_owned(),
             stack: stack.clone(),
@@ -99,6 +94,15 @@ impl Builder {
             oom_killed: report.oom_killed,
         })
     }
+}
+
+/// The network a container joins: its attachment's namespace, or loopback alone without one.
+/// Build steps and dynos alike.
+pub fn container_network(attachment: Option<&wharf_network::Attachment>) -> Network {
+    attachment.map_or(Network::Empty, |attachment| Network::Joined {
+        path: attachment.namespace_path(),
+        nameserver: attachment.nameserver(),
+    })
 }
 
 /// Where a step's output goes: the build's log for both streams, or stdout captured apart

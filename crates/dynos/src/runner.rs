@@ -2,17 +2,16 @@
 //! it to boot (a web dyno must accept connections on `$PORT`), watches its memory, stops it
 //! (SIGTERM, then SIGKILL), and tells the registry how each run ended.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use std::net::{Ipv4Addr, SocketAddr};
 use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
-
 use wharf_containers::{
     ContainerSpec, ContainerStdio, ExitReport, Limits, Mount, Network, Overlay, Stack, DYNO_USER,
 };
@@ -186,38 +185,10 @@ pub(crate) async fn run_once(
     } else {
         None
     };
-    // The dyno's own network namespace and capped disk, made side by side and released
-    // once its container is gone.
-    let attach = async {
-        match &shared.config.network {
-            Some(network) => network.attach().await.map(Some),
-            None => Ok(None),
-        }
-    };
-    let disk = async {
-        match &shared.disks {
-            Some(disks) => disks.take(input.size.disk_mb() << 20).await.map(Some),
-            None => Ok(None),
-        }
-    };
-    let (attachment, disk) = tokio::join!(attach, disk);
-    let (attachment, disk) = match (attachment, disk) {
-        (Ok(attachment), Ok(disk)) => (attachment, disk),
-        (attachment, disk) => {
-            for error in [
-                attachment.err(),
-                disk.as_ref().err().map(|e| anyhow::anyhow!("{e:#}")),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                tracing::error!(dyno = %input.name, "prepare the dyno's network and disk: {error:#}");
-            }
-            if let (Ok(Some((name, _))), Some(disks)) = (&disk, &shared.disks) {
-                if let Err(error) = disks.remove(name).await {
-                    tracing::warn!(dyno = %input.name, "remove the dyno's disk: {error:#}");
-                }
-            }
+    let place = match Place::make(shared, input.size).await {
+        Ok(place) => place,
+        Err(error) => {
+            tracing::error!(dyno = %input.name, "prepare the dyno's network and disk: {error:#}");
             shared.log(input.app_id, &input.name, messages::R99);
             if let Some(port) = port {
                 shared.release_port(port);
@@ -225,16 +196,7 @@ pub(crate) async fn run_once(
             return (RunEnd::LaunchFailed, None);
         }
     };
-    let network = attachment
-        .as_ref()
-        .map_or(Network::Empty, |attachment| Network::Joined {
-            path: attachment.namespace_path(),
-            nameserver: attachment.nameserver(),
-        });
-    let host = attachment
-        .as_ref()
-        .map_or(Ipv4Addr::LOCALHOST, |attachment| attachment.address());
-    let address = port.map(|port| SocketAddr::from((host, port)));
+    let address = port.map(|port| SocketAddr::from((place.host(), port)));
     shared.record_run(id, &container_id, address);
     shared.log(
         input.app_id,
@@ -250,19 +212,14 @@ pub(crate) async fn run_once(
             container_id: &container_id,
             port,
             address,
-            network,
+            network: place.network(),
             dyno_dir: &dyno_dir,
-            layer_dir: disk.as_ref().map_or(&dyno_dir, |(_, path)| path),
+            layer_dir: place.layer_dir().unwrap_or(&dyno_dir),
             one_off,
         },
     )
     .await;
-    drop(attachment);
-    if let (Some((name, _)), Some(disks)) = (&disk, &shared.disks) {
-        if let Err(error) = disks.remove(name).await {
-            tracing::warn!(dyno = %input.name, "remove the dyno's disk: {error:#}");
-        }
-    }
+    place.release().await;
     if let Err(error) = remove_dir(&dyno_dir).await {
         tracing::warn!(dyno = %input.name, "remove the dyno's directory: {error:#}");
     }
@@ -270,6 +227,77 @@ pub(crate) async fn run_once(
         shared.release_port(port);
     }
     end
+}
+
+/// One run's own network namespace and capped disk (each when the manager has a network
+/// and a disk pool), made side by side before the container starts and released after it is
+/// gone.
+struct Place {
+    attachment: Option<wharf_network::Attachment>,
+    /// The capped disk's name and path.
+    disk: Option<(String, PathBuf)>,
+    disks: Option<crate::disks::Disks>,
+}
+
+impl Place {
+    async fn make(shared: &Shared, size: DynoSize) -> anyhow::Result<Place> {
+        let attach = async {
+            match &shared.config.network {
+                Some(network) => network.attach().await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let disk = async {
+            match &shared.disks {
+                Some(disks) => disks.take(size.disk_mb() << 20).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (attachment, disk) = tokio::join!(attach, disk);
+        let disks = shared.disks.clone();
+        match (attachment, disk) {
+            (Ok(attachment), Ok(disk)) => Ok(Place {
+                attachment,
+                disk,
+                disks,
+            }),
+            (Err(error), Ok(disk)) => {
+                let made = Place {
+                    attachment: None,
+                    disk,
+                    disks,
+                };
+                made.release().await;
+                Err(error)
+            }
+            // An attachment made is released when dropped.
+            (_, Err(error)) => Err(error),
+        }
+    }
+
+    fn network(&self) -> Network {
+        wharf_build::builder::container_network(self.attachment.as_ref())
+    }
+
+    /// Where the dyno listens: its own address, or loopback without a network.
+    fn host(&self) -> Ipv4Addr {
+        self.attachment
+            .as_ref()
+            .map_or(Ipv4Addr::LOCALHOST, wharf_network::Attachment::address)
+    }
+
+    fn layer_dir(&self) -> Option<&Path> {
+        self.disk.as_ref().map(|(_, path)| path.as_path())
+    }
+
+    async fn release(self) {
+        drop(self.attachment);
+        if let (Some((name, _)), Some(disks)) = (&self.disk, &self.disks) {
+            if let Err(error) = disks.remove(name).await {
+                tracing::warn!(disk = %name, "remove a dyno's disk: {error:#}");
+            }
+        }
+    }
 }
 
 /// Where and how one run's container runs.
