@@ -24,17 +24,21 @@
 pub mod exposure;
 mod password;
 pub mod postgres;
+pub mod process;
 pub mod redis;
 mod registry;
 pub mod resp;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
 
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 pub use exposure::{AddonServer, DynoAccess, DynoNetwork};
 pub use password::random_password;
+pub use process::Supervisor;
 pub use registry::{Registry, Resolved};
 
 /// Config a provider returns, keyed by suffix: `{"URL": "postgres://..."}` becomes
@@ -77,6 +81,83 @@ pub struct Plan {
     pub name: String,
     pub description: String,
     pub default: bool,
+    pub limits: Limits,
+}
+
+/// What a plan allows. Providers that run their own servers enforce these; `None` is "no
+/// limit of this kind" (an operator's server sets its own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory the data may use (Redis `maxmemory`), in MB.
+    pub memory_mb: Option<u64>,
+    /// Connections open at once.
+    pub connections: Option<u32>,
+    /// Disk the data may use (a PostgreSQL database's size), in MB.
+    pub storage_mb: Option<u64>,
+    /// Backups kept: a new capture removes the oldest beyond it.
+    pub backups: Option<u32>,
+}
+
+/// An error that is the user's to fix (an unknown setting, a backup that does not exist, a
+/// destroy while a backup runs): the API answers 422 with its message, which never carries a
+/// credential.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Something about one add-on its app's users should see in `wharf logs`, as a
+/// `heroku[<source>]` line: its server restarted, its database went over the plan's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddonEvent {
+    pub resource: Uuid,
+    /// `postgres`, `redis`.
+    pub source: &'static str,
+    pub message: String,
+}
+
+/// Where providers send [`AddonEvent`]s; the server wiring writes them to the apps' logs.
+pub type Events = tokio::sync::mpsc::UnboundedSender<AddonEvent>;
+
+/// One backup of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    /// `b001`, `b002`, ...: numbered per resource, never reused.
+    pub name: String,
+    pub created_at: SystemTime,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// Backups of a service's resources, kept by Wharf (`pg:backups`).
+pub trait Backups: Send + Sync {
+    /// Takes a backup of `resource` now and returns it once complete; then removes the oldest
+    /// beyond the plan's [`Limits::backups`]. A failed capture leaves no backup behind.
+    fn capture<'a>(
+        &'a self,
+        resource: Resource,
+        plan: &'a Plan,
+    ) -> BoxFuture<'a, anyhow::Result<Backup>>;
+
+    /// The resource's backups, oldest first.
+    fn list(&self, resource: Resource) -> BoxFuture<'_, anyhow::Result<Vec<Backup>>>;
+
+    /// Replaces the data of `into` with backup `name` of `from` (the same resource or another
+    /// of this service; the caller checked that the user may read `from`). [`Refused`] when
+    /// there is no such backup.
+    fn restore<'a>(
+        &'a self,
+        into: Resource,
+        from: Resource,
+        name: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// The file holding backup `name` of `resource`, for download (the format a user's tools
+    /// read: `pg_restore` for PostgreSQL). [`Refused`] when there is no such backup.
+    fn file<'a>(
+        &'a self,
+        resource: Resource,
+        name: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<PathBuf>>;
 }
 
 /// The resource a provider manages for one add-on.
@@ -120,6 +201,13 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// For a service that runs a server per resource: the address and the range of ports
+    /// (inclusive) its servers listen on where dynos reach them, which the firewall opens.
+    /// Constant for the provider's life.
+    fn dyno_port_range(&self) -> Option<(std::net::IpAddr, u16, u16)> {
+        None
+    }
+
     /// Creates the resource (or finds the one an interrupted call created) with new
     /// credentials. Called when an add-on is created, and at start-up for add-ons whose
     /// provisioning was interrupted. `options` is the `config` of the create request.
@@ -148,10 +236,68 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, anyhow::Result<()>>;
 
     /// Revokes every credential at once (closing their connections) and destroys the resource
-    /// and its data. Succeeds when the resource is already gone.
+    /// and its data (its backups too). Succeeds when the resource is already gone;
+    /// [`Refused`] while something must finish first (a backup being captured).
     fn deprovision<'a>(
         &'a self,
         resource: Resource,
         state: &'a serde_json::Value,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// Brings up what a provisioned resource needs running (its own server), with its data.
+    /// Called at start-up for every provisioned add-on, before anything else touches it.
+    fn resume<'a>(
+        &'a self,
+        _resource: Resource,
+        _plan: &'a Plan,
+        _state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// What `pg:info`/`redis:info` show: label and value rows, never a credential.
+    fn info<'a>(
+        &'a self,
+        _resource: Resource,
+        _plan: &'a Plan,
+        _state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<(String, String)>>> {
+        let service = self.service().name.clone();
+        Box::pin(async move { Err(Refused(format!("{service} add-ons show no info")).into()) })
+    }
+
+    /// Changes the resource's settings (`{"maxmemory-policy": "allkeys-lru"}`) and returns
+    /// its new state. [`Refused`] for a setting or value it does not know, saying which it
+    /// knows.
+    fn configure<'a>(
+        &'a self,
+        _resource: Resource,
+        _plan: &'a Plan,
+        _state: &'a serde_json::Value,
+        _settings: &'a AddonConfig,
+    ) -> BoxFuture<'a, anyhow::Result<serde_json::Value>> {
+        let service = self.service().name.clone();
+        Box::pin(async move { Err(Refused(format!("{service} add-ons have no settings")).into()) })
+    }
+
+    /// Empties the resource (`pg:reset`): every table, key and object gone, credentials kept.
+    fn reset<'a>(
+        &'a self,
+        _resource: Resource,
+        _state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        let service = self.service().name.clone();
+        Box::pin(async move { Err(Refused(format!("{service} add-ons cannot be reset")).into()) })
+    }
+
+    /// The service's backups, when it keeps them.
+    fn backups(&self) -> Option<&dyn Backups> {
+        None
+    }
+
+    /// Wharf is stopping cleanly: stop the servers the provider runs, letting them write
+    /// their data out.
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

@@ -208,6 +208,7 @@ fn plan(name: &str, description: &str, default: bool) -> Plan {
         name: name.into(),
         description: description.into(),
         default,
+        limits: crate::Limits::default(),
     }
 }
 

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::exposure::{self, AddonServer, Protocol};
 use crate::resp::{Connection, Reply};
-use crate::{random_password, AddonConfig, Plan, Provider, Provisioned, Resource, Service};
+use crate::{random_password, AddonConfig, Limits, Plan, Provider, Provisioned, Resource, Service};
 
 /// Keys `SCAN` asks for at a time when deprovisioning deletes an add-on's keys.
 const SCAN_BATCH: &str = "500";
@@ -145,11 +145,13 @@ impl RedisProvider {
                         name: "mini".into(),
                         description: "An ACL user and key prefix on the shared server".into(),
                         default: true,
+                        limits: Limits::default(),
                     },
                     Plan {
                         name: "premium-0".into(),
                         description: "Same as mini (for Heroku app.json files)".into(),
                         default: false,
+                        limits: Limits::default(),
                     },
                 ],
             },
