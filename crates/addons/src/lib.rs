@@ -158,6 +158,11 @@ pub trait Backups: Send + Sync {
         resource: Resource,
         name: &'a str,
     ) -> BoxFuture<'a, anyhow::Result<PathBuf>>;
+
+    /// Whether a backup of `resource` is being captured now (destroying it must wait).
+    fn capturing(&self, _resource: Resource) -> bool {
+        false
+    }
 }
 
 /// The resource a provider manages for one add-on.

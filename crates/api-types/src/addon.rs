@@ -224,3 +224,40 @@ pub struct AttachmentResolve {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addon_service: Option<String>,
 }
+
+/// One row of `GET /apps/{app}/addons/{addon}/info` (a Wharf extension, what `pg:info` and
+/// `redis:info` print): a label and its value, never a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonInfoRow {
+    pub name: String,
+    pub value: String,
+}
+
+/// `PATCH /apps/{app}/addons/{addon}/settings` (a Wharf extension): settings of the add-on's
+/// resource, such as Redis's `maxmemory-policy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonSettings {
+    pub settings: std::collections::BTreeMap<String, String>,
+}
+
+/// A backup of an add-on's data (`GET /apps/{app}/addons/{addon}/backups`, a Wharf
+/// extension, what `pg:backups` lists).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonBackup {
+    /// `b001`: numbered per add-on, never reused.
+    pub name: String,
+    pub addon: NamedRef,
+    pub created_at: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// `POST /apps/{app}/addons/{addon}/actions/restore` (a Wharf extension): replaces the
+/// add-on's data with a backup of its own, or of an add-on of the same service on `from_app`
+/// (Heroku's `APP::b001`), which the caller must have access to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonRestore {
+    pub backup: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_app: Option<String>,
+}

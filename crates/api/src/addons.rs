@@ -53,7 +53,7 @@ fn provider_failed(service: &str, what: &str) -> ApiError {
     )
 }
 
-fn provider_state(addon: &Addon) -> serde_json::Value {
+pub(crate) fn provider_state(addon: &Addon) -> serde_json::Value {
     serde_json::from_str(&addon.provider_state).unwrap_or(serde_json::Value::Null)
 }
 
@@ -154,6 +154,16 @@ async fn abandon(state: &ApiState, addon: &Addon, provider: &dyn Provider, user:
 /// Detaches the add-on from every app (a release each), destroys its resource and forgets it.
 pub(crate) async fn destroy(state: ApiState, addon: Addon, user: Account) -> Result<(), ApiError> {
     let provider = provider_of(&state, &addon)?;
+    let capturing = provider
+        .backups()
+        .is_some_and(|backups| backups.capturing(Resource { id: addon.id }));
+    if capturing {
+        return Err(ApiError::conflict(format!(
+            "A backup of {} is being captured: destroy it once the backup is done \
+             (`wharf pg:backups` lists it)",
+            addon.name
+        )));
+    }
     let task = tokio::spawn(async move {
         for (app_id, release) in state.store.begin_deprovisioning(addon.id, &user).await? {
             announce(&state, app_id, &release, &user);
@@ -247,6 +257,30 @@ async fn wait_for_restarts(state: &ApiState, releases: &[(Uuid, i64)]) {
     tracing::warn!("dynos did not restart within the rotation grace period: revoking anyway");
 }
 
+/// Start-up, for a provisioned add-on: its server runs again (for services Wharf runs
+/// itself), then a rotation a crash interrupted is finished.
+async fn resume(provider: &dyn Provider, addon: &Addon) -> Result<(), ApiError> {
+    let resource = Resource { id: addon.id };
+    let state = provider_state(addon);
+    let service = provider.service();
+    if let Some(plan) = service.plan(Some(&addon.plan)).or(service.plan(None)) {
+        provider
+            .resume(resource, plan, &state)
+            .await
+            .map_err(|error| {
+                tracing::error!(error = format!("{error:#}"), "start the add-on's server");
+                provider_failed(&addon.service, "start the add-on's server")
+            })?;
+    }
+    provider
+        .revoke_previous(resource, &state)
+        .await
+        .map_err(|error| {
+            tracing::error!(error = format!("{error:#}"), "revoke previous credentials");
+            provider_failed(&addon.service, "revoke previous credentials")
+        })
+}
+
 /// Start-up: finishes what a crash interrupted. Add-ons still `provisioning` are provisioned
 /// again (the provider finds what it had made) and attached; add-ons `deprovisioning` are
 /// destroyed; every provisioned add-on has its previous credentials revoked (finishing a
@@ -258,7 +292,6 @@ pub async fn reconcile(state: &ApiState) -> anyhow::Result<()> {
             tracing::warn!(addon = %addon.name, service = %addon.service, "add-on service not set up");
             continue;
         };
-        let resource = Resource { id: addon.id };
         let outcome = match addon.state {
             AddonState::Provisioning => {
                 let Some(owner) = apps.iter().find(|app| app.id == addon.app_id) else {
@@ -286,13 +319,7 @@ pub async fn reconcile(state: &ApiState) -> anyhow::Result<()> {
             AddonState::Deprovisioning => {
                 finish_deprovisioning(state, &addon, provider.as_ref()).await
             }
-            AddonState::Provisioned => provider
-                .revoke_previous(resource, &provider_state(&addon))
-                .await
-                .map_err(|error| {
-                    tracing::error!(error = format!("{error:#}"), "revoke previous credentials");
-                    provider_failed(&addon.service, "revoke previous credentials")
-                }),
+            AddonState::Provisioned => resume(provider.as_ref(), &addon).await,
         };
         match outcome {
             Ok(()) => {
@@ -304,4 +331,35 @@ pub async fn reconcile(state: &ApiState) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes what providers report about add-ons (a server restarted, a database over its
+/// plan's size) to the log of every app the add-on is attached to, as `heroku[<source>]`
+/// lines. Runs until the providers are gone.
+pub async fn forward_events(
+    state: ApiState,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<wharf_addons::AddonEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        let attachments = match state.store.addon_attachments(event.resource).await {
+            Ok(attachments) => attachments,
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "find an add-on's apps");
+                continue;
+            }
+        };
+        let mut apps: Vec<Uuid> = attachments.iter().map(|t| t.app_id).collect();
+        apps.sort_unstable();
+        apps.dedup();
+        for app_id in apps {
+            state.dynos.logs().append(
+                app_id,
+                wharf_dynos::LogLine::now(
+                    wharf_dynos::LogSource::Heroku,
+                    event.source,
+                    event.message.clone(),
+                ),
+            );
+        }
+    }
 }

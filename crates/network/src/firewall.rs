@@ -67,6 +67,13 @@ pub fn ruleset(plan: &Plan<'_>) -> String {
     }
     host_ports.sort_unstable();
     host_ports.dedup();
+    let mut host_port_elements: Vec<String> = host_ports.iter().map(u16::to_string).collect();
+    host_port_elements.extend(
+        settings
+            .addon_port_ranges
+            .iter()
+            .map(|(low, high)| format!("{low}-{high}")),
+    );
     let mut allow_all = Vec::new();
     let mut allow_ports = Vec::new();
     for entry in settings.allow.entries() {
@@ -112,8 +119,12 @@ pub fn ruleset(plan: &Plan<'_>) -> String {
         "ipv4_addr . inet_service; flags interval",
         &allow_ports,
     );
-    let ports: Vec<String> = host_ports.iter().map(u16::to_string).collect();
-    set(&mut out, "host_ports", "inet_service", &ports);
+    set(
+        &mut out,
+        "host_ports",
+        "inet_service; flags interval; auto-merge",
+        &host_port_elements,
+    );
     let _ = writeln!(
         out,
         "  set connections {{ type ipv4_addr; size 65535; flags dynamic; }}\n  \
@@ -235,6 +246,7 @@ mod tests {
             "198.19.7.1:6379".parse().unwrap(),
             "10.9.8.7:5433".parse().unwrap(),
         ];
+        settings.addon_port_ranges = vec![(16400, 16999)];
         settings
     }
 
@@ -251,7 +263,10 @@ mod tests {
             "the host's own LAN, whatever its block"
         );
         assert!(rules.starts_with("table inet wt7 {}\ndelete table inet wt7\ntable inet wt7 {"));
-        assert!(rules.contains("set host_ports { type inet_service; elements = { 5432, 6379 } }"));
+        assert!(rules.contains(
+            "set host_ports { type inet_service; flags interval; auto-merge; \
+             elements = { 5432, 6379, 16400-16999 } }"
+        ));
         assert!(rules.contains("elements = { 10.1.0.0/16 . 443, 10.9.8.7/32 . 5433 }"));
         assert!(rules.contains(
             "set allow_all { type ipv4_addr; flags interval; elements = { 198.18.0.4/30 } }"
@@ -290,12 +305,13 @@ mod tests {
     fn empty_sets_have_no_elements() {
         let mut settings = settings("");
         settings.addon_endpoints.clear();
+        settings.addon_port_ranges.clear();
         let rules = ruleset(&Plan {
             settings: &settings,
             keep_host_unrouted: false,
             host_networks: &[],
         });
-        assert!(rules.contains("set host_ports { type inet_service; }"));
+        assert!(rules.contains("set host_ports { type inet_service; flags interval; auto-merge; }"));
         assert!(rules.contains("set allow_all { type ipv4_addr; flags interval; }"));
     }
 }

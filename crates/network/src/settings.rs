@@ -124,13 +124,17 @@ pub struct Settings {
     /// Add-on servers as dynos reach them: the gateway's ports for servers on this host,
     /// others at their own address. The firewall opens exactly these.
     pub addon_endpoints: Vec<SocketAddrV4>,
+    /// Ranges of the gateway's ports (inclusive) where servers Wharf runs per add-on listen
+    /// (a `redis-server` each): opened like `addon_endpoints`.
+    pub addon_port_ranges: Vec<(u16, u16)>,
     /// The resolvers the DNS forwarder relays to (`WHARF_DYNO_RESOLVERS`); empty: the
     /// host's, from its `/etc/resolv.conf`.
     pub resolvers: Vec<SocketAddr>,
 }
 
 impl Settings {
-    /// Parses the settings; `addon_endpoints` is filled in by the caller.
+    /// Parses the settings; `addon_endpoints` and `addon_port_ranges` are filled in by the
+    /// caller.
     pub fn parse(
         name: &str,
         subnet: &str,
@@ -191,6 +195,7 @@ impl Settings {
             subnet,
             allow,
             addon_endpoints: Vec::new(),
+            addon_port_ranges: Vec::new(),
             resolvers,
         })
     }

@@ -128,6 +128,8 @@ async fn containers_reach_the_internet_their_addons_and_dns_only() {
     // Host services: one on every address standing in for an add-on server, one for
     // everything else of the host (PostgreSQL with trust, the API, ...).
     let addon = greeter(TcpListener::bind("0.0.0.0:0").unwrap());
+    // A server of a range of add-on ports (a `redis-server` per add-on).
+    let ranged_addon = greeter(TcpListener::bind("0.0.0.0:0").unwrap());
     let host_service = greeter(TcpListener::bind("0.0.0.0:0").unwrap());
     let internet_service = greeter(internet.listen(0).unwrap());
     let lan_service = greeter(lan.listen(0).unwrap());
@@ -142,6 +144,7 @@ async fn containers_reach_the_internet_their_addons_and_dns_only() {
     .unwrap();
     let gateway = settings.subnet.gateway();
     settings.addon_endpoints = vec![std::net::SocketAddrV4::new(gateway, addon.port())];
+    settings.addon_port_ranges = vec![(ranged_addon.port() - 1, ranged_addon.port())];
     let network = DynoNetwork::start(settings).await.unwrap();
     assert_eq!(network.gateway(), gateway);
     let bridge_mac = || std::fs::read_to_string(format!("/sys/class/net/{name}/address")).unwrap();
@@ -167,6 +170,7 @@ async fn containers_reach_the_internet_their_addons_and_dns_only() {
         };
         (
             reaches(at(gateway, addon.port())),
+            reaches(at(gateway, ranged_addon.port())),
             reaches(at(gateway, host_service.port())),
             reaches(at(internet.host, host_service.port())),
             reaches(b_service),
@@ -178,6 +182,7 @@ async fn containers_reach_the_internet_their_addons_and_dns_only() {
     });
     let (
         addon_ok,
+        ranged_addon_ok,
         gateway_service,
         host_lan_address,
         other_container,
@@ -187,6 +192,10 @@ async fn containers_reach_the_internet_their_addons_and_dns_only() {
         dns,
     ) = results;
     assert!(addon_ok, "the add-on port on the gateway is open");
+    assert!(
+        ranged_addon_ok,
+        "a port of an add-on range on the gateway is open"
+    );
     assert!(!gateway_service, "no other port of the host at the gateway");
     assert!(
         !host_lan_address,

@@ -398,6 +398,22 @@ impl Store {
         Ok(releases)
     }
 
+    /// Stores the provider's new state for an add-on whose config did not change (its
+    /// settings changed).
+    pub async fn set_addon_provider_state(
+        &self,
+        addon_id: Uuid,
+        provider_state: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE addons SET provider_state = $2, updated_at = $3 WHERE id = $1")
+            .bind(addon_id.to_string())
+            .bind(provider_state)
+            .bind(time_text(now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Stores rotated credentials and sets them on every attached app, one release each.
     pub async fn rotate_addon(
         &self,

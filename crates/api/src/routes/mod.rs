@@ -1,6 +1,7 @@
 //! The route table: every path the API serves, who may call it, and the handlers.
 
 mod account;
+mod addon_actions;
 mod addons;
 mod apps;
 mod buildpack_registrations;
@@ -25,7 +26,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use wharf_model::App;
 use wharf_store::Role;
@@ -128,6 +129,26 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     (
         "POST",
         "/apps/{app}/addons/{addon}/actions/rotate-credentials",
+        Access::App,
+    ),
+    // Wharf's own: what `pg:*` and `redis:*` do.
+    ("GET", "/apps/{app}/addons/{addon}/info", Access::App),
+    ("PATCH", "/apps/{app}/addons/{addon}/settings", Access::App),
+    (
+        "POST",
+        "/apps/{app}/addons/{addon}/actions/reset",
+        Access::App,
+    ),
+    (
+        "POST",
+        "/apps/{app}/addons/{addon}/actions/restore",
+        Access::App,
+    ),
+    ("GET", "/apps/{app}/addons/{addon}/backups", Access::App),
+    ("POST", "/apps/{app}/addons/{addon}/backups", Access::App),
+    (
+        "GET",
+        "/apps/{app}/addons/{addon}/backups/{backup}",
         Access::App,
     ),
     ("GET", "/apps/{app}/addon-attachments", Access::App),
@@ -284,6 +305,27 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route(
             "/apps/{app}/addons/{addon}/actions/rotate-credentials",
             post(addons::rotate_credentials),
+        )
+        .route("/apps/{app}/addons/{addon}/info", get(addon_actions::info))
+        .route(
+            "/apps/{app}/addons/{addon}/settings",
+            patch(addon_actions::configure),
+        )
+        .route(
+            "/apps/{app}/addons/{addon}/actions/reset",
+            post(addon_actions::reset),
+        )
+        .route(
+            "/apps/{app}/addons/{addon}/actions/restore",
+            post(addon_actions::restore),
+        )
+        .route(
+            "/apps/{app}/addons/{addon}/backups",
+            get(addon_actions::list_backups).post(addon_actions::capture_backup),
+        )
+        .route(
+            "/apps/{app}/addons/{addon}/backups/{backup}",
+            get(addon_actions::download_backup),
         )
         .route(
             "/apps/{app}/addon-attachments",
