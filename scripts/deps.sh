@@ -75,3 +75,8 @@ apt_install nftables
 # Disk caps: each dyno's and build's disk is an ext4 image in the disk pool, loop-mounted
 # (mkfs.ext4, e2fsck and resize2fs from e2fsprogs; mount and losetup from mount).
 apt_install e2fsprogs mount
+
+# Add-ons: Wharf runs a PostgreSQL cluster (under its data dir) and a redis-server per add-on
+# itself, as the `postgres` and `redis` users these packages create; psql and redis-cli are in
+# the stack for `pg:psql` and `redis:cli`. (The packages' own default servers are not used.)
+apt_install postgresql redis-server postgresql-client redis-tools
