@@ -148,6 +148,43 @@ impl Client {
         Ok(page.body)
     }
 
+    /// A POST that may take up to `timeout` rather than [`REQUEST_TIMEOUT`]: work the server
+    /// finishes before it answers, such as capturing or restoring a backup.
+    pub async fn post_waiting(
+        &self,
+        path: &[&str],
+        body: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<Value> {
+        let body = serde_json::to_value(body).context("encode the request body")?;
+        let page = self
+            .send_within(Method::POST, path, None, Some(body), timeout)
+            .await?;
+        Ok(page.body)
+    }
+
+    /// An authenticated GET whose body the caller reads as it comes (a backup's bytes): no
+    /// timeout but connecting, so the caller bounds each read. An error status becomes the
+    /// error its body describes.
+    pub async fn download(&self, path: &[&str]) -> Result<reqwest::Response> {
+        let url = self.url(path)?;
+        let what = format!("GET {}", url.path());
+        let request = match &self.auth {
+            Auth::Bearer(key) => self.http.get(url).bearer_auth(key),
+            Auth::Basic { user, password } => self.http.get(url).basic_auth(user, Some(password)),
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.transport_error(error, &what))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(error_from_body(status, &text))
+    }
+
     pub async fn patch(&self, path: &[&str], body: &impl Serialize) -> Result<Value> {
         let body = serde_json::to_value(body).context("encode the request body")?;
         let page = self.send(Method::PATCH, path, None, Some(body)).await?;
@@ -266,9 +303,21 @@ impl Client {
         range: Option<&str>,
         body: Option<Value>,
     ) -> Result<Page> {
+        self.send_within(method, path, range, body, REQUEST_TIMEOUT)
+            .await
+    }
+
+    async fn send_within(
+        &self,
+        method: Method,
+        path: &[&str],
+        range: Option<&str>,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Page> {
         let url = self.url(path)?;
         let what = format!("{method} {}", url.path());
-        let mut request = self.http.request(method, url).timeout(REQUEST_TIMEOUT);
+        let mut request = self.http.request(method, url).timeout(timeout);
         request = match &self.auth {
             Auth::Bearer(key) => request.bearer_auth(key),
             Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
@@ -282,7 +331,14 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|error| self.transport_error(error, &what))?;
+            .map_err(|error| match error.is_timeout() {
+                true => anyhow!(
+                    "{what}: the Wharf server at {} did not answer within {} seconds",
+                    self.base,
+                    timeout.as_secs()
+                ),
+                false => self.transport_error(error, &what),
+            })?;
         let status = response.status();
         // Only a partial answer has more to fetch; a `Next-Range` on anything else is ignored
         // so that a confused server cannot make the client loop.

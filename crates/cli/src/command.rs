@@ -3,6 +3,13 @@
 use clap::Subcommand;
 
 use crate::commands::drains::{DrainArgs, FeatureArgs};
+use crate::commands::pg::{PgInfoArgs, PgPsqlArgs, PgResetArgs};
+use crate::commands::pg_backups::{
+    PgBackupsArgs, PgBackupsCaptureArgs, PgBackupsDownloadArgs, PgBackupsRestoreArgs,
+};
+use crate::commands::redis::{
+    RedisCliArgs, RedisCredentialsArgs, RedisInfoArgs, RedisMaxmemoryArgs,
+};
 
 use crate::commands::addons::{
     AddonArgs, AddonsArgs, AddonsAttachArgs, AddonsCreateArgs, AddonsDestroyArgs, AddonsDetachArgs,
@@ -207,6 +214,41 @@ pub enum Command {
         visible_alias = "addons:credentials:rotate"
     )]
     CredentialsRotate(CredentialsRotateArgs),
+
+    /// Show a Postgres database's plan, version, size and connections
+    #[command(name = "pg:info", visible_alias = "pg")]
+    PgInfo(PgInfoArgs),
+    /// Open psql on a Postgres database, in a one-off dyno attached to this terminal
+    #[command(name = "pg:psql")]
+    PgPsql(PgPsqlArgs),
+    /// Empty a Postgres database: all its data is lost
+    #[command(name = "pg:reset")]
+    PgReset(PgResetArgs),
+    /// List the backups of the app's Postgres databases, newest first
+    #[command(name = "pg:backups", visible_alias = "pg:backups:list")]
+    PgBackups(PgBackupsArgs),
+    /// Back up a Postgres database now
+    #[command(name = "pg:backups:capture")]
+    PgBackupsCapture(PgBackupsCaptureArgs),
+    /// Replace a Postgres database's data with a backup (its own, or APP::b001)
+    #[command(name = "pg:backups:restore")]
+    PgBackupsRestore(PgBackupsRestoreArgs),
+    /// Save a backup to a file (latest.dump), for pg_restore
+    #[command(name = "pg:backups:download")]
+    PgBackupsDownload(PgBackupsDownloadArgs),
+
+    /// Show a Redis add-on's plan, version and memory
+    #[command(name = "redis:info", visible_alias = "redis")]
+    RedisInfo(RedisInfoArgs),
+    /// Open redis-cli on a Redis add-on, in a one-off dyno attached to this terminal
+    #[command(name = "redis:cli")]
+    RedisCli(RedisCliArgs),
+    /// Print a Redis add-on's URL, or give it a new password with --reset
+    #[command(name = "redis:credentials")]
+    RedisCredentials(RedisCredentialsArgs),
+    /// Set what a Redis add-on evicts when its memory is full
+    #[command(name = "redis:maxmemory")]
+    RedisMaxmemory(RedisMaxmemoryArgs),
 
     /// Point a git remote of the current repository at an app
     #[command(name = "git:remote")]

@@ -10,6 +10,7 @@ mod buildpacks;
 mod builds;
 mod certs;
 mod config_vars;
+pub(crate) mod datastores;
 mod deploy;
 mod domains;
 pub(crate) mod drains;
@@ -17,7 +18,10 @@ mod dynos;
 pub(crate) mod git_credentials;
 mod logs;
 mod maintenance;
+pub(crate) mod pg;
+pub(crate) mod pg_backups;
 mod ps;
+pub(crate) mod redis;
 mod releases;
 mod rollback;
 mod run;
@@ -94,6 +98,17 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::AddonsDetach(args) => addons::detach(args, settings, ui).await,
         Command::AddonsOpen(args) => addons::open(args, settings, ui).await,
         Command::CredentialsRotate(args) => addons::rotate(args, settings, ui).await,
+        Command::PgInfo(args) => pg::info(args, settings, ui).await,
+        Command::PgPsql(args) => pg::psql(args, settings, ui).await,
+        Command::PgReset(args) => pg::reset(args, settings, ui).await,
+        Command::PgBackups(args) => pg_backups::list(args, settings, ui).await,
+        Command::PgBackupsCapture(args) => pg_backups::capture(args, settings, ui).await,
+        Command::PgBackupsRestore(args) => pg_backups::restore(args, settings, ui).await,
+        Command::PgBackupsDownload(args) => pg_backups::download(args, settings, ui).await,
+        Command::RedisInfo(args) => redis::info(args, settings, ui).await,
+        Command::RedisCli(args) => redis::cli(args, settings, ui).await,
+        Command::RedisCredentials(args) => redis::credentials(args, settings, ui).await,
+        Command::RedisMaxmemory(args) => redis::maxmemory(args, settings, ui).await,
         Command::GitRemote(args) => apps_lifecycle::git_remote(args, settings, ui).await,
         Command::GitCredentials(args) => git_credentials::answer(args, settings, ui).await,
         Command::Domains(args) => domains::list(args, settings, ui).await,

@@ -20,24 +20,50 @@ const DEFAULT_TERM: &str = "xterm-256color";
 pub async fn run(args: RunArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
     let name = settings.app(&args.app)?;
     let command = args.command.join(" ");
-    let mut env = environment(&args.env);
+    let label = format!("Running `{command}` on {}", ui.app(&name));
+    let one_off = OneOff {
+        app: &name,
+        command,
+        env: &args.env,
+        size: args.size.clone(),
+        no_tty: args.no_tty,
+        label,
+    };
+    attached(one_off, settings, ui).await
+}
+
+/// An attached one-off dyno: what `run` starts, and `pg:psql` and `redis:cli` too.
+pub(crate) struct OneOff<'a> {
+    pub app: &'a str,
+    pub command: String,
+    /// `-e` pairs, after `TERM`.
+    pub env: &'a [EnvPairs],
+    pub size: Option<String>,
+    pub no_tty: bool,
+    /// What the progress line says until the dyno is up (`Running `bash` on ⬢ myapp`).
+    pub label: String,
+}
+
+/// Starts the one-off dyno, attaches this terminal to it, and ends with its exit status.
+pub(crate) async fn attached(one_off: OneOff<'_>, settings: &Settings, ui: &mut Ui) -> Result<()> {
+    let name = one_off.app;
+    let mut env = environment(one_off.env);
     if let Some((columns, lines)) = terminal_size() {
         env.insert("COLUMNS".to_owned(), EnvValue::Integer(columns));
         env.insert("LINES".to_owned(), EnvValue::Integer(lines));
     }
     let body = DynoCreate {
-        command: command.clone(),
+        command: one_off.command,
         attach: Some(true),
         env: Some(env),
-        size: args.size.clone(),
+        size: one_off.size,
         process_type: Some("run".to_owned()),
-        force_no_tty: args.no_tty.then_some(true),
+        force_no_tty: one_off.no_tty.then_some(true),
     };
     let client = settings.client()?;
-    let label = format!("Running `{command}` on {}", ui.app(&name));
     let (dyno, url, connection) = ui
-        .action(&label, async {
-            let value = client.post(&["apps", &name, "dynos"], &body).await?;
+        .action(&one_off.label, async {
+            let value = client.post(&["apps", name, "dynos"], &body).await?;
             let dyno: Dyno = decode(value, "the dyno")?;
             let url = dyno
                 .attach_url
@@ -53,7 +79,7 @@ pub async fn run(args: RunArgs, settings: &Settings, ui: &mut Ui) -> Result<()> 
     drop(url);
     ui.line(format!("up, {}", dyno.name))?;
     let code = attach::session(connection).await?;
-    exit_status(code, &name, &dyno.name)
+    exit_status(code, name, &dyno.name)
 }
 
 /// How `run` ends: with the dyno's exit status, which Wharf's server always sends once the

@@ -8,6 +8,7 @@ mod buildpack_registrations;
 mod buildpacks;
 mod builds;
 mod config;
+mod datastores;
 mod deploy;
 mod domains;
 mod dynos;
