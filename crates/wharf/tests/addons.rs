@@ -10,14 +10,15 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::addon_servers::{PrivatePostgres, PrivateRedis};
-use support::{git, http_json, Server, User};
+use support::fixture_apps::{
+    config, gateway, host_and_port, push_fixture, run_in_dyno, wait_for_page,
+};
+use support::{http_json, Server, User};
 
 /// How long a build (pip included) and a dyno's start may take.
 const BUILD_DEADLINE: Duration = Duration::from_secs(300);
@@ -53,113 +54,6 @@ fn start(data_dir: &Path) -> Setup {
         postgres,
         redis,
     }
-}
-
-/// The first address of `subnet` (`198.19.K.0/24` gives `198.19.K.1`).
-fn gateway(subnet: &str) -> String {
-    let (network, _) = subnet.split_once('/').unwrap();
-    let network: Ipv4Addr = network.parse().unwrap();
-    Ipv4Addr::from(u32::from(network) + 1).to_string()
-}
-
-/// The host and port of an add-on URL (`scheme://user:password@host:port[/database]`).
-fn host_and_port(url: &str) -> (String, u16) {
-    let (_, rest) = url.rsplit_once('@').unwrap();
-    let authority = rest.split('/').next().unwrap();
-    let (host, port) = authority.rsplit_once(':').unwrap();
-    (host.to_owned(), port.parse().unwrap())
-}
-
-/// Pushes the fixture app `buildpacks/test/fixtures/<fixture>` to `app`; returns git's output.
-fn push_fixture(server: &Server, key: &str, app: &str, fixture: &str) -> String {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../buildpacks/test/fixtures")
-        .join(fixture);
-    let repo = tempfile::tempdir().unwrap();
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", source.display()))
-        .arg(repo.path())
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    git(repo.path(), &["init", "--quiet", "--initial-branch=main"]);
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "--quiet", "-m", "app"]);
-    let authority = server.url.strip_prefix("http://").unwrap();
-    let output = Command::new("git")
-        .args([
-            "push",
-            &format!("http://git:{key}@{authority}/{app}.git"),
-            "main",
-        ])
-        .current_dir(repo.path())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "push failed:\n{text}");
-    text
-}
-
-/// One GET through the router: the status and body, or `None` when nothing answered.
-fn get(server: &Server, app: &str, path: &str) -> Option<(u16, String)> {
-    let authority = server.router_url.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(authority).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_owned()))
-}
-
-/// Polls `path` until it answers 200 with a body containing `needle`.
-fn wait_for_page(
-    server: &Server,
-    app: &str,
-    path: &str,
-    needle: &str,
-    deadline: Duration,
-) -> String {
-    let until = Instant::now() + deadline;
-    loop {
-        let answer = get(server, app, path);
-        if let Some((200, body)) = &answer {
-            if body.contains(needle) {
-                return body.clone();
-            }
-        }
-        assert!(
-            Instant::now() < until,
-            "{app}{path} never answered {needle:?}; last answer {answer:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn config(user: &User, app: &str) -> serde_json::Value {
-    serde_json::from_str(&user.run(&["config", "--json", "-a", app]).ok()).unwrap()
-}
-
-/// Runs the shell command `command` in a one-off dyno of `app` as `user` (who trusts the
-/// server's CA for the rendezvous): its exit status and output.
-fn run_in_dyno(server: &Server, user: &User, app: &str, command: &str) -> support::Outcome {
-    let config = user.home.path().join(".config/wharf");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::copy(server.data_dir.join("tls/ca.pem"), config.join("ca.pem")).unwrap();
-    user.run(&["run", "--no-tty", "-a", app, "--", command])
 }
 
 /// Runs `sql` with psql from this host. An app's URL names the gateway, so the connection

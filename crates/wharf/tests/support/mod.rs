@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod addon_servers;
+pub mod fixture_apps;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
