@@ -973,3 +973,30 @@ async fn a_missing_redis_server_or_user_is_named() {
     let message = attempt(settings(root.path(), (26499, 26490)));
     assert!(message.contains("WHARF_ADDON_REDIS_PORTS"), "{message}");
 }
+
+#[tokio::test]
+async fn an_ipv6_address_is_bracketed_in_the_url() {
+    let root = data_dir();
+    let exits = Arc::new(|_: &str, _| {});
+    let supervisor = Supervisor::new(exits).unwrap();
+    let (sender, _events) = tokio::sync::mpsc::unbounded_channel();
+    let mut settings = settings(root.path(), (26500, 26509));
+    settings.listen = "::1".parse().unwrap();
+    let provider = ManagedRedis::new(settings, supervisor, sender).unwrap();
+    let resource = resource();
+    let plan = provider.service().plan(None).unwrap().clone();
+    let provisioned = provider
+        .provision(resource, &plan, &AddonConfig::new())
+        .await
+        .unwrap();
+    let (_, address) = url_parts(&provisioned.config["URL"]);
+    assert_eq!(address, "[::1]:26500");
+    let mut app = login(&provisioned.config["URL"]).await.unwrap();
+    assert_eq!(text(app.command(&["PING"]).await.unwrap()), "PONG");
+    // Only where it was told: not on IPv4 loopback.
+    assert!(Connection::connect("127.0.0.1:26500").await.is_err());
+    provider
+        .deprovision(resource, &provisioned.state)
+        .await
+        .unwrap();
+}

@@ -116,6 +116,12 @@ pub(super) fn requested_policy(
     Ok(requested)
 }
 
+/// The app's URL in Heroku's shape: no user name (`AUTH <password>` logs in as `default`),
+/// an IPv6 address in brackets.
+pub(super) fn app_url(address: std::net::SocketAddr, password: &str) -> String {
+    format!("redis://:{password}@{address}")
+}
+
 /// `#<sha256 hex>`, as ACL files and `ACL SETUSER` take a password without seeing it.
 pub(super) fn password_hash(password: &str) -> String {
     format!("{:x}", Sha256::digest(password.as_bytes()))
@@ -271,6 +277,16 @@ fn quoted(path: &Path) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_have_no_user_name_and_bracket_ipv6() {
+        let check = |address: &str, expected: &str| {
+            let address = address.parse().expect("an address");
+            assert_eq!(app_url(address, "pw"), expected);
+        };
+        check("198.19.0.1:16400", "redis://:pw@198.19.0.1:16400");
+        check("[fd00::1]:16400", "redis://:pw@[fd00::1]:16400");
+    }
 
     #[test]
     fn plans_follow_herokus_table() {
