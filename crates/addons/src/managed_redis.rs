@@ -160,6 +160,7 @@ impl ManagedRedis {
             std::fs::set_permissions(&settings.root, std::fs::Permissions::from_mode(0o755))
                 .with_context(|| format!("chmod {}", settings.root.display()))?;
         }
+        disk::check_owned_by_root(&settings.root)?;
         disk::check_reachable(&settings.root, user)?;
         Ok(ManagedRedis {
             settings,
@@ -273,6 +274,9 @@ impl ManagedRedis {
 
     /// Reports a server that cannot write its data, once per failure.
     fn report_writes(&self, resource: Resource, info: &BTreeMap<String, String>) {
+        if info.is_empty() {
+            return; // it did not answer: nothing known
+        }
         let failing = info::write_failing(info);
         let changed = match failing {
             true => lock(&self.failing).insert(resource.id),

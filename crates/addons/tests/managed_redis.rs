@@ -854,6 +854,12 @@ async fn no_password_shows_in_errors_logs_or_state() {
         .await
         .unwrap_err();
     errors.push(wrong);
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap();
+    assert!(log.contains("Ready to accept connections"), "{log}");
+    check("the server's log", &log);
+    for file in ["redis.conf", "users.acl"] {
+        check(file, &std::fs::read_to_string(dir.join(file)).unwrap());
+    }
     // A removed add-on.
     wharf
         .provider
@@ -970,6 +976,12 @@ async fn a_missing_redis_server_or_user_is_named() {
     std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let message = attempt(settings(closed.path(), (26490, 26499)));
     assert!(message.contains("cannot pass through"), "{message}");
+    let open = data_dir();
+    let open_root = settings(open.path(), (26490, 26499)).root;
+    std::fs::create_dir_all(&open_root).unwrap();
+    std::fs::set_permissions(&open_root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let message = attempt(settings(open.path(), (26490, 26499)));
+    assert!(message.contains("nobody else may write"), "{message}");
     let message = attempt(settings(root.path(), (26499, 26490)));
     assert!(message.contains("WHARF_ADDON_REDIS_PORTS"), "{message}");
 }

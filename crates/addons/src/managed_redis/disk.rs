@@ -64,6 +64,20 @@ pub(super) fn lookup_user(name: &str) -> anyhow::Result<ServerUser> {
     }
 }
 
+/// Fails unless `root` is root's and nobody else may write to it: root makes add-on
+/// directories there by name, so nobody else may put anything there first.
+pub(super) fn check_owned_by_root(root: &Path) -> anyhow::Result<()> {
+    let metadata =
+        fs::symlink_metadata(root).with_context(|| format!("inspect {}", root.display()))?;
+    anyhow::ensure!(
+        metadata.is_dir() && metadata.uid() == 0 && metadata.mode() & 0o022 == 0,
+        "{} must be a directory of root's that nobody else may write to (it holds the Redis \
+         add-ons' servers)",
+        root.display()
+    );
+    Ok(())
+}
+
 /// Fails unless `user` may pass through `path` and every directory above it.
 pub(super) fn check_reachable(path: &Path, user: ServerUser) -> anyhow::Result<()> {
     for dir in path.ancestors() {
