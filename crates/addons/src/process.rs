@@ -378,11 +378,9 @@ fn schedule_restart(inner: &Arc<Inner>, key: &str, run: u64) {
         .spawn(move || {
             std::thread::sleep(backoff);
             let Some(inner) = weak.upgrade() else { return };
-            if !lock(&inner.servers)
-                .get(&key)
-                .is_some_and(|entry| entry.run == run + 1)
-            {
-                return;
+            let current = lock(&inner.servers).get(&key).map(|entry| entry.run);
+            if current != Some(run + 1) {
+                return; // stopped, or started anew, meanwhile
             }
             let _ = lock(&inner.spawner).send(Request {
                 key,
