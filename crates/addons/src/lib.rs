@@ -22,6 +22,7 @@
 //!   operator accepted the risk ([`Registry::check_provisioning`]).
 
 pub mod exposure;
+pub mod managed_postgres;
 pub mod managed_redis;
 mod password;
 pub mod postgres;

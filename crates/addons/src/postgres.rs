@@ -1,5 +1,6 @@
-//! `wharf-postgresql` (also `heroku-postgresql`): a database per add-on on a PostgreSQL server
-//! the operator runs, reached through an admin URL (`WHARF_ADDON_POSTGRES_ADMIN_URL`).
+//! `wharf-postgresql` (also `heroku-postgresql`): a database per add-on, on the PostgreSQL
+//! cluster Wharf runs itself ([`crate::managed_postgres`]) or on a server the operator runs,
+//! reached through an admin URL (`WHARF_ADDON_POSTGRES_ADMIN_URL`).
 //!
 //! For an add-on with base name `addon_<hex>` the provider creates:
 //! - a `NOLOGIN` role `addon_<hex>` that owns the database `addon_<hex>` and everything in it;
@@ -11,35 +12,200 @@
 //!
 //! Rotation adds the next generation's login role; revoking the previous ones terminates their
 //! connections and drops them. Deprovisioning disables every login, terminates connections and
-//! drops the database and the roles.
+//! drops the database, the roles and the add-on's backups.
+//!
+//! Plans, the same on both kinds of server:
+//!
+//! | plan          | storage | connections | backups kept |
+//! |---------------|---------|-------------|--------------|
+//! | `mini` (default) | 1 GB | 20          | 2            |
+//! | `essential-0` | 1 GB    | 20          | 5            |
+//! | `essential-1` | 10 GB   | 20          | 5            |
+//! | `essential-2` | 32 GB   | 40          | 5            |
+//! | `standard-0`  | 64 GB   | 120         | 25           |
+//!
+//! - Connections: every login role has the plan's `CONNECTION LIMIT` (a role cannot change
+//!   its own; the database's limit, which its owner may change, is set too and put back by
+//!   every check), so connection `n + 1` is refused by PostgreSQL itself ("too many
+//!   connections for role"). Wharf's superuser sessions are not counted.
+//! - Storage: [`PostgresProvider::enforce_limits`] measures `pg_database_size`; over the
+//!   limit, writes are revoked (see [`access`](self) below), back under they are restored,
+//!   and an [`AddonEvent`](crate::AddonEvent) tells the app's users each time.
+//! - Backups: `pg_dump` custom format files kept by Wharf, the plan's count of them.
+//!
+//! Write revocation (Heroku's: no INSERT, UPDATE or CREATE; SELECT, DELETE and TRUNCATE
+//! still work, to get back under the limit): the login roles stop being members of the owner
+//! role (so nothing the owner may do is theirs, and no `SET ROLE` or `GRANT` gets it back:
+//! granting needs ownership), their `role` setting is reset and their sessions ended; in the
+//! database whatever they came to own is handed to the owner, every privilege held by them
+//! or `PUBLIC` on schemas, tables and sequences is revoked, `EXECUTE` on the owner's
+//! `SECURITY DEFINER` functions too (they would write with the owner's rights), and they get
+//! `USAGE` on the schemas, `SELECT` on tables and sequences, and `DELETE` and `TRUNCATE` on
+//! tables unless the database has triggers, rules or `ON DELETE SET DEFAULT` keys (code that
+//! runs with the owner's rights when rows are deleted). Large objects are written only
+//! through functions granted to the owner role alone. `CONNECT` granted to the login roles
+//! is the revocation's last step. What remains beyond reach: code PostgreSQL itself runs as
+//! the owner later (an expression index's function when autovacuum analyzes a table).
 //!
 //! The operator's `pg_hba.conf` must ask for passwords (`scram-sha-256`) on the address dynos
 //! use: under `trust` the isolation rests on `CONNECT` privileges and dropped roles alone
 //! (a probe checks it: see [`crate::exposure`]).
 
+mod access;
+mod backups;
+mod database;
+mod info;
+mod plans;
+mod sql;
+mod tools;
+
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::future::BoxFuture;
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::{ConnectOptions, Connection};
+use uuid::Uuid;
 
 use crate::exposure::{self, AddonServer, Protocol};
-use crate::{random_password, AddonConfig, Plan, Provider, Provisioned, Resource, Service};
+use crate::{
+    random_password, AddonConfig, Backups, Events, Plan, Provider, Provisioned, Refused, Resource,
+    Service, Supervisor,
+};
+use sql::{database_exists, execute, literal, role_exists, terminate, url_host, Column};
+pub use tools::installed_bin_dir;
+pub(crate) use tools::Tools;
 
 /// The setting that names the admin URL, for errors.
 const SETTING: &str = "WHARF_ADDON_POSTGRES_ADMIN_URL";
+/// How long a stopping cluster may take to write its data out before it is killed.
+const CLUSTER_STOP_GRACE: Duration = Duration::from_secs(20);
 
 pub struct PostgresProvider {
+    /// Wharf's own connection: a superuser (or a role that may create roles and databases).
     admin: PgConnectOptions,
+    /// Where `pg_dump` reaches the server as the admin, and the admin's password.
+    admin_endpoint: Endpoint,
+    admin_password: Option<String>,
+    /// Where `pg_restore` reaches the server as a restore role, with a password.
+    restore_endpoint: Endpoint,
     /// Where dynos reach the server: the host in apps' URLs.
     host: String,
     port: u16,
     /// Set when the provider was told where dynos reach the server.
     dyno_server: Option<AddonServer>,
     service: Service,
+    events: Option<Events>,
+    /// Where backups are kept (`<dir>/<add-on id>/b001.dump`); `None`: no backups.
+    backups: Option<PathBuf>,
+    tools: Tools,
+    /// The cluster this provider runs, stopped by [`Provider::stop`].
+    cluster: Option<(Supervisor, String)>,
+    busy: Busy,
+}
+
+/// Where a PostgreSQL program connects, in libpq's environment variables.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    /// A host name, an address or a socket directory.
+    host: String,
+    port: u16,
+    ssl_mode: Option<&'static str>,
+}
+
+impl Endpoint {
+    fn env(
+        &self,
+        user: &str,
+        password: Option<&str>,
+        database: &str,
+    ) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("PGHOST", self.host.clone()),
+            ("PGPORT", self.port.to_string()),
+            ("PGUSER", user.to_owned()),
+            ("PGDATABASE", database.to_owned()),
+            ("PGCONNECT_TIMEOUT", "10".to_owned()),
+        ];
+        if let Some(password) = password {
+            env.push(("PGPASSWORD", password.to_owned()));
+        }
+        if let Some(ssl_mode) = self.ssl_mode {
+            env.push(("PGSSLMODE", ssl_mode.to_owned()));
+        }
+        env
+    }
+}
+
+/// What one resource is busy with: a destroy waits for a capture, two captures do not
+/// overlap, a restore or reset does not swap the database under a capture.
+#[derive(Default)]
+struct Busy(Mutex<HashMap<Uuid, Activity>>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Activity {
+    Capturing,
+    Restoring,
+    Resetting,
+    Destroying,
+}
+
+impl Activity {
+    fn describe(self) -> &'static str {
+        match self {
+            Activity::Capturing => "a backup is being captured",
+            Activity::Restoring => "a backup is being restored",
+            Activity::Resetting => "the database is being reset",
+            Activity::Destroying => "the add-on is being destroyed",
+        }
+    }
+}
+
+/// Marks a resource busy until dropped.
+struct BusyGuard<'a> {
+    busy: &'a Busy,
+    id: Uuid,
+}
+
+impl Busy {
+    /// Marks `resource` busy with `activity`, or refuses `what` while it is busy already.
+    fn claim(
+        &self,
+        resource: Resource,
+        activity: Activity,
+        what: &str,
+    ) -> Result<BusyGuard<'_>, Refused> {
+        let mut busy = lock(&self.0);
+        if let Some(current) = busy.get(&resource.id) {
+            return Err(Refused(format!(
+                "cannot {what} now: {}; try again when it finishes",
+                current.describe()
+            )));
+        }
+        busy.insert(resource.id, activity);
+        Ok(BusyGuard {
+            busy: self,
+            id: resource.id,
+        })
+    }
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.busy.0).remove(&self.id);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The server's address from its admin URL, resolved once: where the server wiring finds out
@@ -48,7 +214,7 @@ pub async fn server_address(admin_url: &str) -> anyhow::Result<SocketAddr> {
     let admin = parse(admin_url)?;
     let host = admin.get_host();
     anyhow::ensure!(
-        !host.starts_with('/'),
+        !host.starts_with('/') && admin.get_socket().is_none(),
         "{SETTING} names a Unix socket ({host}), which dynos cannot reach: name the server's \
          TCP address (postgres://postgres@127.0.0.1:5432/postgres)"
     );
@@ -56,18 +222,57 @@ pub async fn server_address(admin_url: &str) -> anyhow::Result<SocketAddr> {
 }
 
 fn parse(admin_url: &str) -> anyhow::Result<PgConnectOptions> {
-    Ok(PgConnectOptions::from_str(admin_url)
-        .with_context(|| format!("parse the PostgreSQL add-on admin URL ({SETTING})"))?
-        .disable_statement_logging())
+    PgConnectOptions::from_str(admin_url)
+        .with_context(|| format!("parse the PostgreSQL add-on admin URL ({SETTING})"))
+}
+
+/// What [`crate::managed_postgres::start`] hands the provider of its cluster.
+pub(crate) struct ManagedCluster {
+    pub socket_dir: PathBuf,
+    /// The cluster's superuser, trusted over the socket alone.
+    pub superuser: String,
+    pub listen: IpAddr,
+    pub port: u16,
+    pub bin_dir: PathBuf,
+    pub backups: PathBuf,
+    pub supervisor: Supervisor,
+    pub key: String,
+    pub events: Events,
+}
+
+fn service() -> Service {
+    Service {
+        name: "wharf-postgresql".into(),
+        aliases: vec!["heroku-postgresql".into()],
+        human_name: "Wharf Postgres".into(),
+        default_attachment: "DATABASE".into(),
+        attachment_prefix: "HEROKU_POSTGRESQL".into(),
+        addon_name_prefix: "postgresql".into(),
+        plans: plans::plans(),
+    }
 }
 
 impl PostgresProvider {
     /// A provider administering the server at `admin_url` (a role that may create roles and
     /// databases, e.g. `postgres://postgres@127.0.0.1:5432/postgres`). Apps' URLs name
-    /// `app_host` (where dynos reach the server), or with `None` the admin URL's host.
+    /// `app_host` (where dynos reach the server), or with `None` the admin URL's host. Keeps
+    /// no backups unless [`PostgresProvider::with_backups`] says where.
     pub fn new(admin_url: &str, app_host: Option<IpAddr>) -> anyhow::Result<PostgresProvider> {
         let admin = parse(admin_url)?;
         let port = admin.get_port();
+        let endpoint = Endpoint {
+            host: match admin.get_socket() {
+                Some(socket) => socket.display().to_string(),
+                None => admin.get_host().to_owned(),
+            },
+            port,
+            ssl_mode: Some(ssl_mode_name(admin.get_ssl_mode())),
+        };
+        let admin_password = admin
+            .to_url_lossy()
+            .password()
+            .map(percent_decode)
+            .transpose()?;
         Ok(PostgresProvider {
             host: app_host.map_or_else(|| admin.get_host().to_owned(), |host| host.to_string()),
             port,
@@ -75,44 +280,85 @@ impl PostgresProvider {
                 protocol: Protocol::Postgres,
                 address: SocketAddr::new(host, port),
             }),
-            admin,
-            service: Service {
-                name: "wharf-postgresql".into(),
-                aliases: vec!["heroku-postgresql".into()],
-                human_name: "Wharf Postgres".into(),
-                default_attachment: "DATABASE".into(),
-                attachment_prefix: "HEROKU_POSTGRESQL".into(),
-                addon_name_prefix: "postgresql".into(),
-                plans: vec![
-                    plan("mini", "A database of its own on the shared server", true),
-                    plan(
-                        "essential-0",
-                        "Same as mini (for Heroku app.json files)",
-                        false,
-                    ),
-                    plan(
-                        "standard-0",
-                        "Same as mini (for Heroku app.json files)",
-                        false,
-                    ),
-                ],
-            },
+            admin: sql::admin_options(admin),
+            admin_endpoint: endpoint.clone(),
+            admin_password,
+            restore_endpoint: endpoint,
+            service: service(),
+            events: None,
+            backups: None,
+            tools: Tools::new(None),
+            cluster: None,
+            busy: Busy::default(),
         })
     }
 
+    /// Keeps backups of the add-ons under `dir` (`<dir>/<add-on id>/b001.dump`, readable by
+    /// root alone), taken with the newest installed `pg_dump` unless
+    /// [`PostgresProvider::with_bin_dir`] names another.
+    pub fn with_backups(mut self, dir: PathBuf) -> PostgresProvider {
+        self.backups = Some(dir);
+        self
+    }
+
+    /// Takes `pg_dump` and `pg_restore` from `bin_dir` (at least the server's version).
+    pub fn with_bin_dir(mut self, bin_dir: PathBuf) -> PostgresProvider {
+        self.tools = Tools::new(Some(bin_dir));
+        self
+    }
+
+    /// Sends what the apps' users should hear of (writes revoked over the plan's storage,
+    /// and restored) to `events`.
+    pub fn with_events(mut self, events: Events) -> PostgresProvider {
+        self.events = Some(events);
+        self
+    }
+
+    /// The provider of a cluster Wharf runs: admin over its socket, apps at `listen:port`.
+    pub(crate) fn managed(cluster: ManagedCluster) -> PostgresProvider {
+        let admin = PgConnectOptions::new_without_pgpass()
+            .socket(&cluster.socket_dir)
+            .port(cluster.port)
+            .username(&cluster.superuser)
+            .database("postgres");
+        PostgresProvider {
+            admin: sql::admin_options(admin),
+            admin_endpoint: Endpoint {
+                host: cluster.socket_dir.display().to_string(),
+                port: cluster.port,
+                ssl_mode: None,
+            },
+            admin_password: None,
+            restore_endpoint: Endpoint {
+                host: cluster.listen.to_string(),
+                port: cluster.port,
+                ssl_mode: Some("disable"),
+            },
+            host: cluster.listen.to_string(),
+            port: cluster.port,
+            dyno_server: Some(AddonServer {
+                protocol: Protocol::Postgres,
+                address: SocketAddr::new(cluster.listen, cluster.port),
+            }),
+            service: service(),
+            events: Some(cluster.events),
+            backups: Some(cluster.backups),
+            tools: Tools::new(Some(cluster.bin_dir)),
+            cluster: Some((cluster.supervisor, cluster.key)),
+            busy: Busy::default(),
+        }
+    }
+
     async fn admin(&self, database: Option<&str>) -> anyhow::Result<PgConnection> {
-        let options = match database {
-            Some(database) => self.admin.clone().database(database),
-            None => self.admin.clone(),
-        };
-        PgConnection::connect_with(&options)
-            .await
-            .context("connect to the PostgreSQL add-on server")
+        match database {
+            Some(database) => sql::connect(&self.admin.clone().database(database)).await,
+            None => sql::connect(&self.admin).await,
+        }
     }
 
     /// An admin connection holding the resource's advisory lock until it closes, so that
-    /// calls for one resource (a rotation's revocation and a destroy, or two servers) never
-    /// interleave.
+    /// calls for one resource (a rotation's revocation and a destroy, a limit check and a
+    /// reset) never interleave.
     async fn locked_admin(&self, resource: Resource) -> anyhow::Result<PgConnection> {
         let mut admin = self.admin(None).await?;
         let (key, _) = resource.id.as_u64_pair();
@@ -124,33 +370,41 @@ impl PostgresProvider {
         Ok(admin)
     }
 
-    /// Creates (or gives a new password to) the login role of `generation`.
+    /// Creates (or gives a new password to) the login role of `generation`, allowed
+    /// `connection_limit` connections (`-1`: no limit). While the resource's writes are
+    /// revoked, the new role gets the revoked access too.
     async fn login_role(
         &self,
         admin: &mut PgConnection,
         resource: Resource,
         generation: i64,
+        connection_limit: i32,
     ) -> anyhow::Result<Provisioned> {
         let owner = resource.base_name();
         let role = format!("{owner}_{generation}");
         let password = random_password();
-        // Keep the statement that carries the password out of the server's own log when it
-        // logs statements (allowed for superusers; for others the setting stays as it is).
-        if let Err(error) = execute(admin, "SET log_statement = 'none'").await {
-            tracing::debug!(error = format!("{error:#}"), "statement logging stays on");
-        }
+        let revoked = access::writes_revoked(admin, resource).await?;
+        quiet_statements(admin).await;
         let verb = match role_exists(admin, &role).await? {
             true => "ALTER",
             false => "CREATE",
         };
         execute(
             admin,
-            &format!("{verb} ROLE {role} LOGIN PASSWORD {}", literal(&password)),
+            &format!(
+                "{verb} ROLE {role} LOGIN CONNECTION LIMIT {connection_limit} PASSWORD {}",
+                literal(&password)
+            ),
         )
         .await
         .with_context(|| format!("{} login role", verb.to_lowercase()))?;
         execute(admin, &format!("GRANT {owner} TO {role}")).await?;
         execute(admin, &format!("ALTER ROLE {role} SET role = {owner}")).await?;
+        if revoked {
+            self.revoke_writes(admin, resource, std::slice::from_ref(&role))
+                .await
+                .context("revoke writes of the new login role")?;
+        }
         let url = format!(
             "postgres://{role}:{password}@{}:{}/{owner}",
             url_host(&self.host),
@@ -162,7 +416,8 @@ impl PostgresProvider {
         })
     }
 
-    /// The login roles of the resource, every generation.
+    /// Every role of the resource but the owner: each generation's login role, and a restore
+    /// role an interrupted restore left.
     async fn login_roles(
         &self,
         admin: &mut PgConnection,
@@ -187,7 +442,7 @@ impl PostgresProvider {
         role: &str,
     ) -> anyhow::Result<()> {
         execute(admin, &format!("ALTER ROLE {role} NOLOGIN")).await?;
-        terminate(admin, "usename", role).await?;
+        terminate(admin, Column::User, role).await?;
         let owner = resource.base_name();
         if database_exists(admin, &owner).await? {
             let mut in_database = self.admin(Some(&owner)).await?;
@@ -201,15 +456,84 @@ impl PostgresProvider {
         }
         execute(admin, &format!("DROP ROLE IF EXISTS {role}")).await
     }
+
+    /// Creates the owner role and the database if missing (finishing an interrupted swap
+    /// first) and gives the database its settings.
+    async fn ensure_database(
+        &self,
+        admin: &mut PgConnection,
+        resource: Resource,
+        plan: &Plan,
+    ) -> anyhow::Result<()> {
+        let owner = resource.base_name();
+        self.recover(admin, resource).await?;
+        if !role_exists(admin, &owner).await? {
+            execute(admin, &format!("CREATE ROLE {owner} NOLOGIN"))
+                .await
+                .context("create owner role")?;
+        }
+        if !database_exists(admin, &owner).await? {
+            execute(admin, &format!("CREATE DATABASE {owner} OWNER {owner}"))
+                .await
+                .context("create database")?;
+        }
+        self.prepare_database(admin, resource, &owner, connection_limit(plan))
+            .await
+    }
 }
 
-fn plan(name: &str, description: &str, default: bool) -> Plan {
-    Plan {
-        name: name.into(),
-        description: description.into(),
-        default,
-        limits: crate::Limits::default(),
+/// Keeps statements that carry a password out of the server's own log, both when it logs
+/// statements and when it logs failed ones (allowed for superusers; for others the settings
+/// stay as they are).
+async fn quiet_statements(admin: &mut PgConnection) {
+    for setting in ["log_statement = 'none'", "log_min_error_statement = panic"] {
+        if let Err(error) = execute(admin, &format!("SET {setting}")).await {
+            tracing::debug!(error = format!("{error:#}"), "statement logging stays on");
+        }
     }
+}
+
+/// A plan's connection limit as PostgreSQL writes it (`-1`: none).
+fn connection_limit(plan: &Plan) -> i32 {
+    plan.limits
+        .connections
+        .and_then(|limit| i32::try_from(limit).ok())
+        .unwrap_or(-1)
+}
+
+fn ssl_mode_name(mode: PgSslMode) -> &'static str {
+    match mode {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    }
+}
+
+/// Decodes a URL's `%XX` escapes (the admin password as the URL carries it).
+fn percent_decode(text: &str) -> anyhow::Result<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        if byte == b'%' {
+            let hex = bytes
+                .get(index + 1..index + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+            if let Some(value) = hex {
+                decoded.push(value);
+                index += 3;
+                continue;
+            }
+        }
+        decoded.push(byte);
+        index += 1;
+    }
+    String::from_utf8(decoded).context("the admin URL's password is not UTF-8")
 }
 
 fn generation(state: &serde_json::Value) -> anyhow::Result<i64> {
@@ -231,32 +555,15 @@ impl Provider for PostgresProvider {
     fn provision<'a>(
         &'a self,
         resource: Resource,
-        _plan: &'a Plan,
+        plan: &'a Plan,
         _options: &'a AddonConfig,
     ) -> BoxFuture<'a, anyhow::Result<Provisioned>> {
         Box::pin(async move {
             let mut admin = self.locked_admin(resource).await?;
-            let owner = resource.base_name();
-            if !role_exists(&mut admin, &owner).await? {
-                execute(&mut admin, &format!("CREATE ROLE {owner} NOLOGIN"))
-                    .await
-                    .context("create owner role")?;
-            }
-            if !database_exists(&mut admin, &owner).await? {
-                execute(
-                    &mut admin,
-                    &format!("CREATE DATABASE {owner} OWNER {owner}"),
-                )
-                .await
-                .context("create database")?;
-            }
-            execute(
-                &mut admin,
-                &format!("REVOKE ALL ON DATABASE {owner} FROM PUBLIC"),
-            )
-            .await
-            .context("revoke public access")?;
-            let provisioned = self.login_role(&mut admin, resource, 1).await?;
+            self.ensure_database(&mut admin, resource, plan).await?;
+            let provisioned = self
+                .login_role(&mut admin, resource, 1, connection_limit(plan))
+                .await?;
             admin.close().await.ok();
             Ok(provisioned)
         })
@@ -268,9 +575,18 @@ impl Provider for PostgresProvider {
         state: &'a serde_json::Value,
     ) -> BoxFuture<'a, anyhow::Result<Provisioned>> {
         Box::pin(async move {
-            let next = generation(state)? + 1;
+            let current = generation(state)?;
             let mut admin = self.locked_admin(resource).await?;
-            let provisioned = self.login_role(&mut admin, resource, next).await?;
+            // The plan is not at hand: the new role gets the current one's limit.
+            let limit: Option<i32> =
+                sqlx::query_scalar("SELECT rolconnlimit FROM pg_roles WHERE rolname = $1")
+                    .bind(format!("{}_{current}", resource.base_name()))
+                    .fetch_optional(&mut admin)
+                    .await
+                    .context("look up the connection limit")?;
+            let provisioned = self
+                .login_role(&mut admin, resource, current + 1, limit.unwrap_or(-1))
+                .await?;
             admin.close().await.ok();
             Ok(provisioned)
         })
@@ -302,6 +618,9 @@ impl Provider for PostgresProvider {
         _state: &'a serde_json::Value,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
+            let _busy = self
+                .busy
+                .claim(resource, Activity::Destroying, "destroy the add-on")?;
             let owner = resource.base_name();
             let mut admin = self.locked_admin(resource).await?;
             let roles = self.login_roles(&mut admin, resource).await?;
@@ -309,77 +628,123 @@ impl Provider for PostgresProvider {
             for role in &roles {
                 execute(&mut admin, &format!("ALTER ROLE {role} NOLOGIN")).await?;
             }
-            terminate(&mut admin, "datname", &owner).await?;
-            execute(
-                &mut admin,
-                &format!("DROP DATABASE IF EXISTS {owner} WITH (FORCE)"),
-            )
-            .await
-            .context("drop database")?;
+            for database in database::names(resource) {
+                terminate(&mut admin, Column::Database, &database).await?;
+                execute(
+                    &mut admin,
+                    &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+                )
+                .await
+                .context("drop database")?;
+            }
             for role in &roles {
                 execute(&mut admin, &format!("DROP ROLE IF EXISTS {role}")).await?;
             }
             execute(&mut admin, &format!("DROP ROLE IF EXISTS {owner}")).await?;
             admin.close().await.ok();
+            self.delete_backups(resource).await
+        })
+    }
+
+    fn resume<'a>(
+        &'a self,
+        resource: Resource,
+        plan: &'a Plan,
+        _state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let mut admin = self.locked_admin(resource).await?;
+            self.recover(&mut admin, resource).await?;
+            let owner = resource.base_name();
+            if database_exists(&mut admin, &owner).await? {
+                self.prepare_database(&mut admin, resource, &owner, connection_limit(plan))
+                    .await?;
+                access::set_connection_limits(&mut admin, resource, connection_limit(plan)).await?;
+            }
+            admin.close().await.ok();
             Ok(())
+        })
+    }
+
+    fn info<'a>(
+        &'a self,
+        resource: Resource,
+        plan: &'a Plan,
+        state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<(String, String)>>> {
+        Box::pin(self.info_rows(resource, plan, state))
+    }
+
+    fn reset<'a>(
+        &'a self,
+        resource: Resource,
+        _state: &'a serde_json::Value,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let _busy = self
+                .busy
+                .claim(resource, Activity::Resetting, "reset the database")?;
+            let mut admin = self.locked_admin(resource).await?;
+            self.recover(&mut admin, resource).await?;
+            self.create_replacement(&mut admin, resource).await?;
+            self.swap(&mut admin, resource).await?;
+            admin.close().await.ok();
+            Ok(())
+        })
+    }
+
+    fn backups(&self) -> Option<&dyn Backups> {
+        match self.backups {
+            Some(_) => Some(self),
+            None => None,
+        }
+    }
+
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some((supervisor, key)) = &self.cluster {
+                if let Err(error) = supervisor.stop(key, CLUSTER_STOP_GRACE).await {
+                    tracing::warn!(error = format!("{error:#}"), "stop the PostgreSQL cluster");
+                }
+            }
         })
     }
 }
 
-async fn execute(admin: &mut PgConnection, statement: &str) -> anyhow::Result<()> {
-    // Statements may hold a password: the error names only the statement's first words.
-    let what: String = statement
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let statement = statement.to_owned();
-    sqlx::Executor::execute(&mut *admin, statement.as_str())
-        .await
-        .with_context(|| format!("PostgreSQL refused {what}"))?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-async fn role_exists(admin: &mut PgConnection, role: &str) -> anyhow::Result<bool> {
-    let row = sqlx::query("SELECT 1 FROM pg_roles WHERE rolname = $1")
-        .bind(role.to_owned())
-        .fetch_optional(&mut *admin)
-        .await
-        .context("look up role")?;
-    Ok(row.is_some())
-}
+    #[test]
+    fn admin_passwords_are_decoded_from_the_url() {
+        assert_eq!(percent_decode("p%40ss%2Fw%3Ard").unwrap(), "p@ss/w:rd");
+        assert_eq!(percent_decode("plain%zz%4").unwrap(), "plain%zz%4");
+        let provider =
+            PostgresProvider::new("postgres://admin:s%40cret@db.example:6543/postgres", None)
+                .unwrap();
+        assert_eq!(provider.admin_password.as_deref(), Some("s@cret"));
+        assert_eq!(provider.admin_endpoint.host, "db.example");
+        assert_eq!(provider.admin_endpoint.port, 6543);
+    }
 
-async fn database_exists(admin: &mut PgConnection, database: &str) -> anyhow::Result<bool> {
-    let row = sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(database.to_owned())
-        .fetch_optional(&mut *admin)
-        .await
-        .context("look up database")?;
-    Ok(row.is_some())
-}
-
-/// Ends every session whose `column` (`usename` or `datname`) is `value`.
-async fn terminate(admin: &mut PgConnection, column: &str, value: &str) -> anyhow::Result<()> {
-    sqlx::query(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE {column} = $1 AND pid <> pg_backend_pid()"
-    ))
-    .bind(value.to_owned())
-    .fetch_all(&mut *admin)
-    .await
-    .context("terminate sessions")?;
-    Ok(())
-}
-
-/// A SQL string literal (passwords are alphanumeric, but quote properly anyway).
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// IPv6 addresses need brackets in URLs.
-fn url_host(host: &str) -> String {
-    match host.contains(':') {
-        true => format!("[{host}]"),
-        false => host.to_owned(),
+    #[test]
+    fn a_busy_resource_refuses_what_would_interfere() {
+        let busy = Busy::default();
+        let resource = Resource { id: Uuid::new_v4() };
+        let guard = busy
+            .claim(resource, Activity::Capturing, "capture a backup")
+            .unwrap();
+        let refused = busy
+            .claim(resource, Activity::Destroying, "destroy the add-on")
+            .err()
+            .unwrap();
+        assert_eq!(
+            refused.0,
+            "cannot destroy the add-on now: a backup is being captured; try again when it finishes"
+        );
+        drop(guard);
+        assert!(busy
+            .claim(resource, Activity::Destroying, "destroy the add-on")
+            .is_ok());
     }
 }
