@@ -15,6 +15,7 @@ use wharf_addons::{AddonConfig, Provider, Registry, Resource};
 fn providers() -> Vec<(Kind, Arc<dyn Provider>)> {
     vec![
         (Kind::Postgres, support::postgres_provider()),
+        (Kind::Postgres, support::managed_postgres::provider()),
         (Kind::Redis, support::redis_provider()),
     ]
 }

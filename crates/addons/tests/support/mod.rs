@@ -3,6 +3,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod managed_postgres;
+
 use std::sync::Arc;
 
 use sqlx::{Connection, PgConnection};
@@ -144,6 +146,7 @@ pub async fn resource_exists(kind: Kind, resource: Resource) -> bool {
                 .await
                 .unwrap()
                 .is_some()
+                || managed_postgres::database_exists(&resource.base_name()).await
         }
         Kind::Redis => {
             let address = redis_url()
