@@ -122,6 +122,18 @@ pub async fn start(
     let account = account(&settings.user).await?;
     prepare_directories(&layout, account)?;
     let existing = cluster_version(&layout)?;
+    if existing.is_some() {
+        let owner = std::fs::metadata(&layout.data)
+            .with_context(|| format!("look at {}", layout.data.display()))?
+            .uid();
+        anyhow::ensure!(
+            owner == account.uid,
+            "the PostgreSQL cluster in {} belongs to uid {owner}, not to {} (uid {}): chown -R it",
+            layout.data.display(),
+            settings.user,
+            account.uid
+        );
+    }
     let bin_dir = match &settings.bin_dir {
         Some(bin_dir) => bin_dir.clone(),
         None => installed_bin_dir(existing)?,

@@ -16,22 +16,30 @@
 //!
 //! Plans, the same on both kinds of server:
 //!
-//! | plan          | storage | connections | backups kept |
-//! |---------------|---------|-------------|--------------|
-//! | `mini` (default) | 1 GB | 20          | 2            |
-//! | `essential-0` | 1 GB    | 20          | 5            |
-//! | `essential-1` | 10 GB   | 20          | 5            |
-//! | `essential-2` | 32 GB   | 40          | 5            |
-//! | `standard-0`  | 64 GB   | 120         | 25           |
+//! | plan             | storage | connections | backups kept |
+//! |------------------|---------|-------------|--------------|
+//! | `mini` (default) | 1 GB    | 20          | 2            |
+//! | `essential-0`    | 1 GB    | 20          | 5            |
+//! | `essential-1`    | 10 GB   | 20          | 5            |
+//! | `essential-2`    | 32 GB   | 40          | 5            |
+//! | `standard-0`     | 64 GB   | 120         | 25           |
 //!
 //! - Connections: every login role has the plan's `CONNECTION LIMIT` (a role cannot change
 //!   its own; the database's limit, which its owner may change, is set too and put back by
 //!   every check), so connection `n + 1` is refused by PostgreSQL itself ("too many
 //!   connections for role"). Wharf's superuser sessions are not counted.
 //! - Storage: [`PostgresProvider::enforce_limits`] measures `pg_database_size`; over the
-//!   limit, writes are revoked (see [`access`](self) below), back under they are restored,
-//!   and an [`AddonEvent`](crate::AddonEvent) tells the app's users each time.
-//! - Backups: `pg_dump` custom format files kept by Wharf, the plan's count of them.
+//!   limit, writes are revoked (see below), back under they are restored, and an
+//!   [`AddonEvent`](crate::AddonEvent) tells the app's users each time.
+//! - Backups: `pg_dump` custom format files kept by Wharf, the plan's count of them (see
+//!   `postgres/backups.rs`); kept for an operator's server too when
+//!   [`PostgresProvider::with_backups`] says where.
+//!
+//! Wharf's admin sessions set `role`, `search_path`, timeouts and read-only mode at
+//! connection start, where they win over what an app set on its database (its owner role may
+//! `ALTER DATABASE ... SET role`, which would make a superuser's session act as the app).
+//! On an operator's server, the admin should be a superuser: reading every app's tables for
+//! a backup, handing objects between roles and the large-object grants need one.
 //!
 //! Write revocation (Heroku's: no INSERT, UPDATE or CREATE; SELECT, DELETE and TRUNCATE
 //! still work, to get back under the limit): the login roles stop being members of the owner
@@ -53,31 +61,32 @@
 
 mod access;
 mod backups;
+mod busy;
 mod database;
+mod endpoint;
 mod info;
 mod plans;
 mod sql;
 mod tools;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::future::BoxFuture;
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
-use uuid::Uuid;
 
 use crate::exposure::{self, AddonServer, Protocol};
 use crate::{
-    random_password, AddonConfig, Backups, Events, Plan, Provider, Provisioned, Refused, Resource,
-    Service, Supervisor,
+    random_password, AddonConfig, Backups, Events, Plan, Provider, Provisioned, Resource, Service,
+    Supervisor,
 };
+use busy::{Activity, Busy};
+use endpoint::{percent_decode, ssl_mode_name, Endpoint};
 use sql::{database_exists, execute, literal, role_exists, terminate, url_host, Column};
 pub use tools::installed_bin_dir;
 pub(crate) use tools::Tools;
@@ -108,104 +117,6 @@ pub struct PostgresProvider {
     /// The cluster this provider runs, stopped by [`Provider::stop`].
     cluster: Option<(Supervisor, String)>,
     busy: Busy,
-}
-
-/// Where a PostgreSQL program connects, in libpq's environment variables.
-#[derive(Debug, Clone)]
-struct Endpoint {
-    /// A host name, an address or a socket directory.
-    host: String,
-    port: u16,
-    ssl_mode: Option<&'static str>,
-}
-
-impl Endpoint {
-    fn env(
-        &self,
-        user: &str,
-        password: Option<&str>,
-        database: &str,
-    ) -> Vec<(&'static str, String)> {
-        let mut env = vec![
-            ("PGHOST", self.host.clone()),
-            ("PGPORT", self.port.to_string()),
-            ("PGUSER", user.to_owned()),
-            ("PGDATABASE", database.to_owned()),
-            ("PGCONNECT_TIMEOUT", "10".to_owned()),
-        ];
-        if let Some(password) = password {
-            env.push(("PGPASSWORD", password.to_owned()));
-        }
-        if let Some(ssl_mode) = self.ssl_mode {
-            env.push(("PGSSLMODE", ssl_mode.to_owned()));
-        }
-        env
-    }
-}
-
-/// What one resource is busy with: a destroy waits for a capture, two captures do not
-/// overlap, a restore or reset does not swap the database under a capture.
-#[derive(Default)]
-struct Busy(Mutex<HashMap<Uuid, Activity>>);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Activity {
-    Capturing,
-    Restoring,
-    Resetting,
-    Destroying,
-}
-
-impl Activity {
-    fn describe(self) -> &'static str {
-        match self {
-            Activity::Capturing => "a backup is being captured",
-            Activity::Restoring => "a backup is being restored",
-            Activity::Resetting => "the database is being reset",
-            Activity::Destroying => "the add-on is being destroyed",
-        }
-    }
-}
-
-/// Marks a resource busy until dropped.
-struct BusyGuard<'a> {
-    busy: &'a Busy,
-    id: Uuid,
-}
-
-impl Busy {
-    /// Marks `resource` busy with `activity`, or refuses `what` while it is busy already.
-    fn claim(
-        &self,
-        resource: Resource,
-        activity: Activity,
-        what: &str,
-    ) -> Result<BusyGuard<'_>, Refused> {
-        let mut busy = lock(&self.0);
-        if let Some(current) = busy.get(&resource.id) {
-            return Err(Refused(format!(
-                "cannot {what} now: {}; try again when it finishes",
-                current.describe()
-            )));
-        }
-        busy.insert(resource.id, activity);
-        Ok(BusyGuard {
-            busy: self,
-            id: resource.id,
-        })
-    }
-}
-
-impl Drop for BusyGuard<'_> {
-    fn drop(&mut self) {
-        lock(&self.busy.0).remove(&self.id);
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The server's address from its admin URL, resolved once: where the server wiring finds out
@@ -362,11 +273,15 @@ impl PostgresProvider {
     async fn locked_admin(&self, resource: Resource) -> anyhow::Result<PgConnection> {
         let mut admin = self.admin(None).await?;
         let (key, _) = resource.id.as_u64_pair();
+        // Waits as long as another call for the resource takes (a restore's swap, a check
+        // that vacuums), not the admin sessions' lock timeout.
+        execute(&mut admin, "SET lock_timeout = 0").await?;
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(key as i64)
             .execute(&mut admin)
             .await
             .context("lock the add-on's resource")?;
+        execute(&mut admin, "RESET lock_timeout").await?;
         Ok(admin)
     }
 
@@ -499,41 +414,6 @@ fn connection_limit(plan: &Plan) -> i32 {
         .connections
         .and_then(|limit| i32::try_from(limit).ok())
         .unwrap_or(-1)
-}
-
-fn ssl_mode_name(mode: PgSslMode) -> &'static str {
-    match mode {
-        PgSslMode::Disable => "disable",
-        PgSslMode::Allow => "allow",
-        PgSslMode::Prefer => "prefer",
-        PgSslMode::Require => "require",
-        PgSslMode::VerifyCa => "verify-ca",
-        PgSslMode::VerifyFull => "verify-full",
-    }
-}
-
-/// Decodes a URL's `%XX` escapes (the admin password as the URL carries it).
-fn percent_decode(text: &str) -> anyhow::Result<String> {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let byte = bytes[index];
-        if byte == b'%' {
-            let hex = bytes
-                .get(index + 1..index + 3)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-            if let Some(value) = hex {
-                decoded.push(value);
-                index += 3;
-                continue;
-            }
-        }
-        decoded.push(byte);
-        index += 1;
-    }
-    String::from_utf8(decoded).context("the admin URL's password is not UTF-8")
 }
 
 fn generation(state: &serde_json::Value) -> anyhow::Result<i64> {
@@ -717,34 +597,11 @@ mod tests {
 
     #[test]
     fn admin_passwords_are_decoded_from_the_url() {
-        assert_eq!(percent_decode("p%40ss%2Fw%3Ard").unwrap(), "p@ss/w:rd");
-        assert_eq!(percent_decode("plain%zz%4").unwrap(), "plain%zz%4");
         let provider =
             PostgresProvider::new("postgres://admin:s%40cret@db.example:6543/postgres", None)
                 .unwrap();
         assert_eq!(provider.admin_password.as_deref(), Some("s@cret"));
         assert_eq!(provider.admin_endpoint.host, "db.example");
         assert_eq!(provider.admin_endpoint.port, 6543);
-    }
-
-    #[test]
-    fn a_busy_resource_refuses_what_would_interfere() {
-        let busy = Busy::default();
-        let resource = Resource { id: Uuid::new_v4() };
-        let guard = busy
-            .claim(resource, Activity::Capturing, "capture a backup")
-            .unwrap();
-        let refused = busy
-            .claim(resource, Activity::Destroying, "destroy the add-on")
-            .err()
-            .unwrap();
-        assert_eq!(
-            refused.0,
-            "cannot destroy the add-on now: a backup is being captured; try again when it finishes"
-        );
-        drop(guard);
-        assert!(busy
-            .claim(resource, Activity::Destroying, "destroy the add-on")
-            .is_ok());
     }
 }

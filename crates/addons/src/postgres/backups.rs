@@ -56,7 +56,8 @@ fn file_name(number: u32) -> String {
 
 /// Of `numbers` (oldest first), those beyond the newest `keep`.
 fn beyond(numbers: &[u32], keep: Option<u32>) -> Vec<u32> {
-    let Some(keep) = keep.map(|keep| keep as usize) else {
+    // The backup just taken is kept whatever the plan says.
+    let Some(keep) = keep.map(|keep| keep.max(1) as usize) else {
         return Vec::new();
     };
     let excess = numbers.len().saturating_sub(keep);
@@ -389,6 +390,7 @@ mod tests {
         assert_eq!(beyond(&[4, 7, 9, 12], Some(2)), [4, 7]);
         assert_eq!(beyond(&[1, 2], Some(2)), Vec::<u32>::new());
         assert_eq!(beyond(&[1, 2, 3], None), Vec::<u32>::new());
+        assert_eq!(beyond(&[1, 2, 3], Some(0)), [1, 2]);
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl PostgresProvider {
         )
         .await?;
         let running = matches!(
-            super::lock(&self.busy.0).get(&resource.id),
+            self.busy.activity(resource),
             Some(Activity::Restoring | Activity::Resetting)
         );
         if !running {
