@@ -213,6 +213,15 @@ async fn writes_are_revoked_over_the_storage_limit_and_restored_under_it() {
         .unwrap();
     assert_eq!(cluster.events(resource), Vec::<String>::new());
     assert_eq!(count(&mut fresh, "big").await.unwrap(), 6000);
+    // Credentials rotated meanwhile are revoked alike.
+    let rotated = provider.rotate(resource, &provisioned.state).await.unwrap();
+    let mut new = app(&rotated).await.unwrap();
+    assert_eq!(count(&mut new, "big").await.unwrap(), 6000);
+    assert!(run(&mut new, "INSERT INTO big VALUES (-1, 'new')")
+        .await
+        .is_err());
+    assert!(run(&mut new, &format!("SET ROLE {owner}")).await.is_err());
+    drop(new);
 
     run(&mut fresh, "DELETE FROM big").await.unwrap();
     drop(fresh);
@@ -238,9 +247,11 @@ async fn writes_are_revoked_over_the_storage_limit_and_restored_under_it() {
     .await
     .unwrap();
     assert_eq!(owners, [owner]);
-    drop(connection);
+    let mut new = app(&rotated).await.unwrap();
+    run(&mut new, "INSERT INTO again VALUES (2)").await.unwrap();
+    drop((connection, new));
     provider
-        .deprovision(resource, &provisioned.state)
+        .deprovision(resource, &rotated.state)
         .await
         .unwrap();
 }
@@ -285,8 +296,14 @@ async fn deletes_stay_revoked_where_they_would_run_the_app_s_code() {
     assert!(run(&mut connection, "TRUNCATE grows").await.is_err());
     assert_eq!(count(&mut connection, "grows").await.unwrap(), 0);
     drop(connection);
-    // pg:reset is a way back under.
+    // pg:reset is a way back under: until the next check, the new database is read-only
+    // for the app too.
     provider.reset(resource, &provisioned.state).await.unwrap();
+    let mut connection = app(&provisioned).await.unwrap();
+    assert!(run(&mut connection, "CREATE TABLE fresh (x INT)")
+        .await
+        .is_err());
+    drop(connection);
     provider
         .enforce_limits(&[(resource, plan.clone())])
         .await
