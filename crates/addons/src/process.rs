@@ -439,9 +439,15 @@ mod tests {
                 .expect("found"),
             Some(first)
         );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let log = dir.path().join("server.log");
+        let lines = || std::fs::read_to_string(&log).unwrap_or_default();
+        while lines().lines().count() < 1 {
+            assert!(Instant::now() < deadline, "the first run printed nothing");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         // Killed from outside: reported and started again.
         signal(first, rustix::process::Signal::KILL);
-        let deadline = Instant::now() + Duration::from_secs(20);
         let second = loop {
             match supervisor.pid("sleeper") {
                 Some(pid) if pid != first => break pid,
@@ -450,8 +456,6 @@ mod tests {
             }
         };
         assert_eq!(lock(&exits).as_slice(), &[("sleeper".to_owned(), None)]);
-        let log = dir.path().join("server.log");
-        let lines = || std::fs::read_to_string(&log).expect("a log");
         while lines().lines().count() < 2 {
             assert!(Instant::now() < deadline, "the second run printed nothing");
             tokio::time::sleep(Duration::from_millis(50)).await;

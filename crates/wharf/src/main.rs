@@ -2,6 +2,7 @@
 //! is the client, which speaks only the HTTP API.
 
 mod addons;
+mod data_dir;
 mod heroku_env;
 mod hook;
 mod routing;

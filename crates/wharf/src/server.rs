@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,16 +100,25 @@ pub struct ServerArgs {
     /// E-mail address of the admin account a fresh server creates
     #[arg(long, env = "WHARF_ADMIN_EMAIL", default_value = "admin@localhost")]
     pub admin_email: String,
-    /// Admin URL of the PostgreSQL server that `wharf-postgresql` (`heroku-postgresql`) add-ons
-    /// get their databases on (a role that may create roles and databases); unset, the service
-    /// is off. Dynos reach the server at this URL's host and port
+    /// Admin URL of an operator's PostgreSQL server that `wharf-postgresql`
+    /// (`heroku-postgresql`) add-ons get their databases on (a role that may create roles and
+    /// databases), instead of the cluster Wharf runs itself under its data dir. Dynos reach
+    /// the server at this URL's host and port
     #[arg(long, env = "WHARF_ADDON_POSTGRES_ADMIN_URL")]
     pub addon_postgres_admin_url: Option<String>,
-    /// Admin URL of the Redis server that `wharf-redis` (`heroku-redis`) add-ons get their ACL
-    /// users on (redis://[user:password@]host:port, a user that may run ACL); unset, the
-    /// service is off
+    /// The port of the PostgreSQL cluster Wharf runs for `wharf-postgresql` add-ons, on the
+    /// dyno network's gateway
+    #[arg(long, env = "WHARF_ADDON_POSTGRES_PORT", default_value_t = 15432)]
+    pub addon_postgres_port: u16,
+    /// Admin URL of an operator's Redis server that `wharf-redis` (`heroku-redis`) add-ons get
+    /// an ACL user and key prefix on (redis://[user:password@]host:port, a user that may run
+    /// ACL), instead of a `redis-server` of their own each
     #[arg(long, env = "WHARF_ADDON_REDIS_URL")]
     pub addon_redis_url: Option<String>,
+    /// The ports (FIRST-LAST) of the `redis-server` Wharf runs for each `wharf-redis` add-on,
+    /// on the dyno network's gateway: one add-on per port
+    #[arg(long, env = "WHARF_ADDON_REDIS_PORTS", default_value = "16400-16999")]
+    pub addon_redis_ports: String,
     /// Provision add-ons even on a server that lets dynos in without a password (a PostgreSQL
     /// that trusts the dyno network, a Redis whose default user has none): the operator
     /// accepts that any dyno may then read and change every add-on's data
@@ -156,7 +165,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         &args.dyno_allow,
         &args.dyno_resolvers,
     )?;
-    create_private_dir(&args.data_dir)?;
+    crate::data_dir::prepare(&args.data_dir)?;
     let database_url = args
         .database_url
         .clone()
@@ -175,10 +184,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         tls.ca_path().display()
     );
     // Add-on servers as dynos reach them: the firewall opens exactly those.
-    let addons = crate::addons::registry(
+    let gateway = network_settings.subnet.gateway();
+    let mut addons = crate::addons::registry(
         &args,
         Some(wharf_addons::DynoNetwork {
-            gateway: network_settings.subnet.gateway(),
+            gateway,
             subnet: (
                 network_settings.subnet.network(),
                 network_settings.subnet.prefix(),
@@ -186,17 +196,25 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }),
     )
     .await?;
+    let managed = crate::addons::Managed::from_args(&args)?;
     network_settings.addon_endpoints = addons
         .dyno_endpoints()
         .into_iter()
+        .chain(managed.dyno_endpoints(gateway))
         .filter_map(|(address, port)| match address {
             std::net::IpAddr::V4(address) => Some(std::net::SocketAddrV4::new(address, port)),
             std::net::IpAddr::V6(_) => None,
         })
         .collect();
+    network_settings.addon_port_ranges = managed.dyno_port_ranges();
     let network = wharf_network::DynoNetwork::start(network_settings)
         .await
         .context("set up the dyno network")?;
+    // The servers Wharf runs for add-ons listen on the gateway: after the network is up.
+    let (addon_events, addon_event_receiver) = tokio::sync::mpsc::unbounded_channel();
+    let managed_postgres = managed
+        .start(&mut addons, &args.data_dir, gateway, addon_events)
+        .await?;
     let interrupted = store.fail_interrupted_builds().await?;
     if interrupted > 0 {
         tracing::warn!(
@@ -316,6 +334,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     )
     .with_addons(addons)
     .with_outbound(outbound);
+    tokio::spawn(wharf_api::addons::forward_events(
+        state.clone(),
+        addon_event_receiver,
+    ));
     crate::addons::check_dyno_access(&state.addons).await;
     crate::addons::reconcile(&state).await;
 
@@ -323,9 +345,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .restore_log_router()
         .await
         .context("start the log drains")?;
+    // Whatever the subsystems made in the data dir (the database's files) is root's alone.
+    crate::data_dir::privatize(&args.data_dir)?;
 
     let shutdown = CancellationToken::new();
     let mut subsystems = JoinSet::new();
+    let addon_registry = state.addons.clone();
+    if let Some(postgres) = managed_postgres {
+        tokio::spawn(crate::addons::enforce_limits(
+            state.clone(),
+            postgres,
+            shutdown.clone(),
+        ));
+    }
     let sources_shutdown = shutdown.clone();
     subsystems.spawn(async move {
         sources
@@ -448,7 +480,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if drained.is_err() {
         tracing::warn!("subsystems did not stop within {SHUTDOWN_DEADLINE:?}; exiting anyway");
     }
-    // Every container is gone: the bridge and the table go too.
+    // Add-on servers write their data out; then every container is gone: the bridge (their
+    // address) and the table go too.
+    crate::addons::stop(&addon_registry).await;
     network.close().await;
     if let Err(error) = disk.close().await {
         tracing::warn!(error = format!("{error:#}"), "unmount the disk pool");
@@ -520,17 +554,6 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!(
-            "create the data dir {} (run as root, or set WHARF_DATA_DIR to a directory you own)",
-            dir.display()
-        )
-    })?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("make {} private", dir.display()))
 }
 
 /// A fresh server (no accounts) creates its admin and writes the admin's key to
@@ -682,6 +705,7 @@ mod tests {
 
     #[test]
     fn secrets_are_private() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
         write_secret(&path, "abc").unwrap();

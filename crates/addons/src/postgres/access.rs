@@ -174,8 +174,7 @@ impl PostgresProvider {
             // Space freed by DELETE returns once vacuumed (a table's empty pages at its end),
             // and the app may not vacuum what it does not own.
             let mut in_database = self.admin(Some(&database)).await?;
-            sqlx::raw_sql("VACUUM")
-                .execute(&mut in_database)
+            execute(&mut in_database, "VACUUM")
                 .await
                 .context("vacuum the database")?;
             in_database.close().await.ok();

@@ -1,0 +1,109 @@
+//! The data dir's permissions. The servers Wharf runs for add-ons run as their own users
+//! (`postgres`, `redis`) and must pass through the data dir to their directories under
+//! `addons/`, so the data dir is `0711` (others may pass through, never list). Everything else
+//! in it stays root's alone: every other entry is made private (`0700` directories, `0600`
+//! files, nothing for group or others) at start and again once the subsystems made theirs,
+//! and the directories Wharf makes there later are made here first, private.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::Context;
+
+/// The data dir's own mode: root's, and passable (not listable) by the add-on servers' users.
+const DATA_DIR_MODE: u32 = 0o711;
+/// The entry the add-on servers' users reach; its own modes are the providers' business.
+const ADDONS: &str = "addons";
+/// Directories Wharf makes in the data dir, some of them only when first needed (a first
+/// push, a first upload): made now, private, so that none appears readable later.
+const PRIVATE_DIRS: &[&str] = &[
+    "buildpacks",
+    "builds",
+    "cache",
+    "disk",
+    "dynos",
+    "logs",
+    "repos",
+    "runtime",
+    "slugs",
+    "sources",
+    "stack",
+    "tls",
+];
+
+/// Creates the data dir (and its private directories) and sets every mode.
+pub fn prepare(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "create the data dir {} (run as root, or set WHARF_DATA_DIR to a directory you own)",
+            dir.display()
+        )
+    })?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DATA_DIR_MODE))
+        .with_context(|| format!("set the mode of {}", dir.display()))?;
+    for name in PRIVATE_DIRS {
+        let path = dir.join(name);
+        std::fs::create_dir_all(&path).with_context(|| format!("create {}", path.display()))?;
+    }
+    privatize(dir)
+}
+
+/// Takes group and other permissions from every entry of the data dir but `addons`. Links are
+/// left alone (Wharf makes none there; a mode change would follow one).
+pub fn privatize(dir: &Path) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("list {}", dir.display()))?;
+        if entry.file_name() == ADDONS {
+            continue;
+        }
+        let path = entry.path();
+        let metadata =
+            std::fs::symlink_metadata(&path).with_context(|| format!("read {}", path.display()))?;
+        let mode = metadata.permissions().mode() & 0o7777;
+        if metadata.file_type().is_symlink() || mode & 0o077 == 0 {
+            continue;
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o700))
+            .with_context(|| format!("make {} private", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    #[test]
+    fn everything_but_the_addons_is_private() {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let dir = root.path().join("data");
+        std::fs::create_dir(&dir).expect("data dir");
+        std::fs::write(dir.join("wharf.db"), "").expect("a file");
+        std::fs::set_permissions(dir.join("wharf.db"), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        std::fs::create_dir(dir.join("addons")).expect("addons");
+        std::fs::set_permissions(dir.join("addons"), std::fs::Permissions::from_mode(0o711))
+            .expect("chmod");
+        let outside = root.path().join("outside");
+        std::fs::create_dir(&outside).expect("outside");
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::os::unix::fs::symlink(&outside, dir.join("link")).expect("a link");
+        prepare(&dir).expect("prepared");
+        assert_eq!(mode(&dir), 0o711);
+        assert_eq!(mode(&dir.join("wharf.db")), 0o600);
+        assert_eq!(mode(&dir.join("addons")), 0o711);
+        assert_eq!(mode(&outside), 0o755, "a link is not followed");
+        for name in PRIVATE_DIRS {
+            assert_eq!(mode(&dir.join(name)), 0o700, "{name}");
+        }
+    }
+}
