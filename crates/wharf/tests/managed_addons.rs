@@ -23,7 +23,12 @@ const BUILD_DEADLINE: Duration = Duration::from_secs(300);
 /// How long the tests wait for pages, jobs and restarts.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// The processes whose command line names `needle` (a path under a test's data dir).
+/// redis-cli on the app's `REDIS_URL`, as `wharf redis:cli` runs it in a one-off dyno
+/// (redis-cli 7.0 reads no user name as an empty one: the URL names `default`).
+const REDIS_CLI: &str = r#"redis-cli --no-auth-warning -u "$(printf '%s' "$REDIS_URL" | sed 's#^\(rediss*\)://:#\1://default:#')""#;
+
+/// The processes working in `needle` (a directory under a test's data dir) or whose command
+/// line names it.
 fn processes_naming(needle: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -34,7 +39,9 @@ fn processes_naming(needle: &str) -> Vec<u32> {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(needle) && !cmdline.contains("setpriv") {
+        let works_there =
+            std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(needle));
+        if (works_there || cmdline.contains(needle)) && !cmdline.contains("setpriv") {
             found.push(pid);
         }
     }
@@ -147,6 +154,7 @@ fn a_bull_style_queue_runs_on_a_redis_of_its_own_that_survives_crashes() {
         .to_owned();
     let (_, other_port) = host_and_port(&other_url);
     assert_ne!(other_port, port);
+    let _other_repo = support::deploy_procfile_app(&server, &key, "other-app");
     let crossed = run_in_dyno(
         &server,
         &user,
@@ -158,14 +166,9 @@ fn a_bull_style_queue_runs_on_a_redis_of_its_own_that_survives_crashes() {
     );
     let said = format!("{}{}", crossed.stdout, crossed.stderr);
     assert!(said.contains("WRONGPASS"), "{crossed:?}");
-    let own = run_in_dyno(
-        &server,
-        &user,
-        "other-app",
-        "redis-cli --no-auth-warning -u \"$REDIS_URL\" DBSIZE",
-    );
+    let own = run_in_dyno(&server, &user, "other-app", &format!("{REDIS_CLI} DBSIZE"));
     assert_eq!(own.code, 0, "{own:?}");
-    assert_eq!(own.stdout.trim(), "0", "{own:?}");
+    assert_eq!(own.stdout.lines().last(), Some("0"), "{own:?}");
 
     // `kill -9` of the add-on's server: started again, with its data.
     let killed = std::process::Command::new("kill")
@@ -194,6 +197,7 @@ fn a_bull_style_queue_runs_on_a_redis_of_its_own_that_survives_crashes() {
     server.kill();
     wait_until_gone(&addon_dir);
     let server = Server::start(data.path());
+    let user = User::new(&server.url, Some(&key));
     one_process_naming(&addon_dir);
     let result = wait_for_page(&server, "queue-app", "/results/1", "49", DEADLINE);
     assert_eq!(result.trim(), "job 1 done by worker.1: 49");
@@ -328,6 +332,22 @@ fn postgres_out_of_the_box_migrates_backs_up_resets_and_restores() {
         ])
         .failed();
     assert!(stolen.contains("Couldn't find that app"), "{stolen}");
+
+    // The add-on servers' users pass through the data dir to `addons/`; all else is root's.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| {
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(data.path()), 0o711);
+    for entry in std::fs::read_dir(data.path()).unwrap().flatten() {
+        if entry.file_name() != "addons" {
+            assert_eq!(mode(&entry.path()) & 0o077, 0, "{:?}", entry.path());
+        }
+    }
 
     // `kill -9` of Wharf: the cluster stops with it and comes back with the data.
     server.kill();

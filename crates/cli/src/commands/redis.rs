@@ -73,9 +73,14 @@ pub async fn info(args: RedisInfoArgs, settings: &Settings, ui: &mut Ui) -> Resu
 }
 
 /// The command the dyno runs: redis-cli on the URL in `url_var`, which the dyno's shell
-/// expands.
+/// expands. Heroku's URLs carry a password and no user name (`redis://:PASSWORD@host`), which
+/// redis-cli 7.0 turns into `AUTH "" PASSWORD` (an empty user name, refused): the URL is given
+/// the `default` user's name, which is what `AUTH PASSWORD` logs in as.
 pub fn redis_cli_command(url_var: &str) -> String {
-    format!("redis-cli --no-auth-warning -u \"${url_var}\"")
+    format!(
+        "redis-cli --no-auth-warning -u \"$(printf '%s' \"${url_var}\" | \
+         sed 's#^\\(rediss*\\)://:#\\1://default:#')\""
+    )
 }
 
 pub async fn cli(args: RedisCliArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {

@@ -764,7 +764,7 @@ async fn redis_info_and_cli() {
     let (outcome, body) = one_off(&["redis:cli", "-a", "myapp"], usual()).await;
     assert_eq!(
         body["command"],
-        r#"redis-cli --no-auth-warning -u "$REDIS_URL""#
+        r#"redis-cli --no-auth-warning -u "$(printf '%s' "$REDIS_URL" | sed 's#^\(rediss*\)://:#\1://default:#')""#
     );
     assert_eq!(
         outcome.stdout,
