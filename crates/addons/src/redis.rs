@@ -133,28 +133,20 @@ impl RedisProvider {
             }),
             admin_user,
             admin_password,
-            service: Service {
-                name: "wharf-redis".into(),
-                aliases: vec!["heroku-redis".into()],
-                human_name: "Wharf Redis".into(),
-                default_attachment: "REDIS".into(),
-                attachment_prefix: "HEROKU_REDIS".into(),
-                addon_name_prefix: "redis".into(),
-                plans: vec![
-                    Plan {
-                        name: "mini".into(),
-                        description: "An ACL user and key prefix on the shared server".into(),
-                        default: true,
-                        limits: Limits::default(),
-                    },
-                    Plan {
-                        name: "premium-0".into(),
-                        description: "Same as mini (for Heroku app.json files)".into(),
-                        default: false,
-                        limits: Limits::default(),
-                    },
-                ],
-            },
+            service: service(vec![
+                Plan {
+                    name: "mini".into(),
+                    description: "An ACL user and key prefix on the shared server".into(),
+                    default: true,
+                    limits: Limits::default(),
+                },
+                Plan {
+                    name: "premium-0".into(),
+                    description: "Same as mini (for Heroku app.json files)".into(),
+                    default: false,
+                    limits: Limits::default(),
+                },
+            ]),
         })
     }
 
@@ -224,6 +216,20 @@ impl RedisProvider {
             .filter_map(Reply::text)
             .filter(|user| user.starts_with(&prefix))
             .collect())
+    }
+}
+
+/// The `wharf-redis` service with `plans`, wherever its servers are: the names users and
+/// app.json files know it by.
+pub(crate) fn service(plans: Vec<Plan>) -> Service {
+    Service {
+        name: "wharf-redis".into(),
+        aliases: vec!["heroku-redis".into()],
+        human_name: "Wharf Redis".into(),
+        default_attachment: "REDIS".into(),
+        attachment_prefix: "HEROKU_REDIS".into(),
+        addon_name_prefix: "redis".into(),
+        plans,
     }
 }
 

@@ -8,6 +8,8 @@ use wharf_api_types::{Addon, AddonInfoRow};
 
 use crate::args::AppArgs;
 use crate::client::{decode, Client};
+use crate::commands::run::{self, OneOff};
+use crate::settings::Settings;
 use crate::ui::Ui;
 
 /// The add-on services these commands work on.
@@ -56,6 +58,20 @@ pub struct DatastoreArgs {
     pub database: Option<String>,
     #[command(flatten)]
     pub app: AppArgs,
+}
+
+impl DatastoreArgs {
+    /// The app, a client, and the add-on of `service` these arguments name.
+    pub async fn resolve(
+        &self,
+        service: Service,
+        settings: &Settings,
+    ) -> Result<(String, Client, Datastore)> {
+        let app = settings.app(&self.app)?;
+        let client = settings.client()?;
+        let datastore = find(&client, service, &app, self.database.as_deref()).await?;
+        Ok((app, client, datastore))
+    }
 }
 
 /// An add-on a command is about, as the app sees it.
@@ -233,6 +249,31 @@ pub async fn find(
 ) -> Result<Datastore> {
     let addons = addons_of(client, app).await?;
     choose(&addons, service, app, requested)
+}
+
+/// `pg:psql` and `redis:cli`: runs the client `command` makes for the config var holding the
+/// add-on's URL in a one-off dyno attached to the terminal, so that the URL is read there.
+pub async fn attach_client(
+    app: &str,
+    datastore: &Datastore,
+    command: impl FnOnce(&str) -> String,
+    settings: &Settings,
+    ui: &mut Ui,
+) -> Result<()> {
+    let url_var = datastore.require_url_var(app)?;
+    let one_off = OneOff {
+        app,
+        command: command(url_var),
+        env: &[],
+        size: None,
+        no_tty: false,
+        label: format!(
+            "Connecting to {} ({url_var}) on {}",
+            datastore.addon.name,
+            ui.app(app)
+        ),
+    };
+    run::attached(one_off, settings, ui).await
 }
 
 /// `pg:info` and `redis:info`: `=== header` then the rows, or the API's JSON.

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::commands::datastores::{self, DatastoreArgs, Service};
-use crate::commands::run::{self, OneOff};
 use crate::format::shell_quote;
 use crate::prompt;
 use crate::settings::Settings;
@@ -45,15 +44,7 @@ pub struct PgResetArgs {
 }
 
 pub async fn info(args: PgInfoArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
-    let app = settings.app(&args.target.app)?;
-    let client = settings.client()?;
-    let datastore = datastores::find(
-        &client,
-        Service::Postgres,
-        &app,
-        args.target.database.as_deref(),
-    )
-    .await?;
+    let (app, client, datastore) = args.target.resolve(Service::Postgres, settings).await?;
     let header = datastore.header();
     datastores::show_info(&client, &app, &datastore, &header, args.json, ui).await
 }
@@ -70,41 +61,19 @@ pub fn psql_command(url_var: &str, sql: Option<&str>) -> String {
 }
 
 pub async fn psql(args: PgPsqlArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
-    let app = settings.app(&args.target.app)?;
-    let client = settings.client()?;
-    let datastore = datastores::find(
-        &client,
-        Service::Postgres,
+    let (app, _, datastore) = args.target.resolve(Service::Postgres, settings).await?;
+    datastores::attach_client(
         &app,
-        args.target.database.as_deref(),
+        &datastore,
+        |url_var| psql_command(url_var, args.command.as_deref()),
+        settings,
+        ui,
     )
-    .await?;
-    let url_var = datastore.require_url_var(&app)?;
-    let one_off = OneOff {
-        app: &app,
-        command: psql_command(url_var, args.command.as_deref()),
-        env: &[],
-        size: None,
-        no_tty: false,
-        label: format!(
-            "Connecting to {} ({url_var}) on {}",
-            datastore.addon.name,
-            ui.app(&app)
-        ),
-    };
-    run::attached(one_off, settings, ui).await
+    .await
 }
 
 pub async fn reset(args: PgResetArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
-    let app = settings.app(&args.target.app)?;
-    let client = settings.client()?;
-    let datastore = datastores::find(
-        &client,
-        Service::Postgres,
-        &app,
-        args.target.database.as_deref(),
-    )
-    .await?;
+    let (app, client, datastore) = args.target.resolve(Service::Postgres, settings).await?;
     let name = &datastore.addon.name;
     prompt::confirm_app(
         &app,

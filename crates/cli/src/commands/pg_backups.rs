@@ -192,15 +192,7 @@ pub async fn list(args: PgBackupsArgs, settings: &Settings, ui: &mut Ui) -> Resu
 }
 
 pub async fn capture(args: PgBackupsCaptureArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
-    let app = settings.app(&args.target.app)?;
-    let client = settings.client()?;
-    let datastore = datastores::find(
-        &client,
-        Service::Postgres,
-        &app,
-        args.target.database.as_deref(),
-    )
-    .await?;
+    let (app, client, datastore) = args.target.resolve(Service::Postgres, settings).await?;
     let name = &datastore.addon.name;
     let label = format!(
         "Capturing a backup of {name} ({}) on {}",

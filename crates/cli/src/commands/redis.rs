@@ -10,7 +10,6 @@ use wharf_api_types::{AddonInfoRow, AddonSettings};
 
 use crate::client::decode;
 use crate::commands::datastores::{self, Datastore, DatastoreArgs, Service};
-use crate::commands::run::{self, OneOff};
 use crate::settings::Settings;
 use crate::ui::Ui;
 
@@ -60,15 +59,7 @@ fn title(datastore: &Datastore) -> String {
 }
 
 pub async fn info(args: RedisInfoArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
-    let app = settings.app(&args.target.app)?;
-    let client = settings.client()?;
-    let datastore = datastores::find(
-        &client,
-        Service::Redis,
-        &app,
-        args.target.database.as_deref(),
-    )
-    .await?;
+    let (app, client, datastore) = args.target.resolve(Service::Redis, settings).await?;
     datastores::show_info(&client, &app, &datastore, &title(&datastore), args.json, ui).await
 }
 
@@ -84,29 +75,8 @@ pub fn redis_cli_command(url_var: &str) -> String {
 }
 
 pub async fn cli(args: RedisCliArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
-    let app = settings.app(&args.target.app)?;
-    let client = settings.client()?;
-    let datastore = datastores::find(
-        &client,
-        Service::Redis,
-        &app,
-        args.target.database.as_deref(),
-    )
-    .await?;
-    let url_var = datastore.require_url_var(&app)?;
-    let one_off = OneOff {
-        app: &app,
-        command: redis_cli_command(url_var),
-        env: &[],
-        size: None,
-        no_tty: false,
-        label: format!(
-            "Connecting to {} ({url_var}) on {}",
-            datastore.addon.name,
-            ui.app(&app)
-        ),
-    };
-    run::attached(one_off, settings, ui).await
+    let (app, _, datastore) = args.target.resolve(Service::Redis, settings).await?;
+    datastores::attach_client(&app, &datastore, redis_cli_command, settings, ui).await
 }
 
 pub async fn credentials(
@@ -114,15 +84,7 @@ pub async fn credentials(
     settings: &Settings,
     ui: &mut Ui,
 ) -> Result<()> {
-    let app = settings.app(&args.target.app)?;
-    let client = settings.client()?;
-    let datastore = datastores::find(
-        &client,
-        Service::Redis,
-        &app,
-        args.target.database.as_deref(),
-    )
-    .await?;
+    let (app, client, datastore) = args.target.resolve(Service::Redis, settings).await?;
     let name = &datastore.addon.name;
     if !args.reset {
         let url_var = datastore.require_url_var(&app)?;
@@ -160,15 +122,7 @@ pub async fn credentials(
 }
 
 pub async fn maxmemory(args: RedisMaxmemoryArgs, settings: &Settings, ui: &mut Ui) -> Result<()> {
-    let app = settings.app(&args.target.app)?;
-    let client = settings.client()?;
-    let datastore = datastores::find(
-        &client,
-        Service::Redis,
-        &app,
-        args.target.database.as_deref(),
-    )
-    .await?;
+    let (app, client, datastore) = args.target.resolve(Service::Redis, settings).await?;
     let body = AddonSettings {
         settings: BTreeMap::from([(MAXMEMORY_POLICY.to_owned(), args.policy.clone())]),
     };
