@@ -1,5 +1,7 @@
-//! The provider contract: every built-in provider, against the real PostgreSQL and Redis on
-//! this machine (`WHARF_TEST_POSTGRES_URL`, `WHARF_TEST_REDIS_URL`), provisions idempotently,
+//! The provider contract: every built-in provider, on the operator-server variants (the real
+//! PostgreSQL and Redis on this machine, `WHARF_TEST_POSTGRES_URL`, `WHARF_TEST_REDIS_URL`)
+//! and on the servers Wharf runs itself (a PostgreSQL cluster, a `redis-server` per add-on),
+//! provisions idempotently,
 //! hands out credentials that work and reach only their own resource, rotates in two steps,
 //! and revokes at once when deprovisioned.
 #![allow(clippy::unwrap_used)]
@@ -17,6 +19,7 @@ fn providers() -> Vec<(Kind, Arc<dyn Provider>)> {
         (Kind::Postgres, support::postgres_provider()),
         (Kind::Postgres, support::managed_postgres::provider()),
         (Kind::Redis, support::redis_provider()),
+        (Kind::Redis, support::managed_redis::provider()),
     ]
 }
 

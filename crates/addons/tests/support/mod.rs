@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod managed_postgres;
+pub mod managed_redis;
 
 use std::sync::Arc;
 
@@ -50,6 +51,21 @@ fn redis_parts(url: &str) -> (String, String, String) {
     (user.to_owned(), password.to_owned(), address.to_owned())
 }
 
+/// Logs in as a client does with a Redis URL: `AUTH user password`, or `AUTH password` when
+/// the URL names no user (Heroku's shape, the `default` user).
+async fn redis_login(
+    address: &str,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<resp::Connection> {
+    let mut connection = resp::Connection::connect(address).await?;
+    match user.is_empty() {
+        true => connection.command(&["AUTH", password]).await?,
+        false => connection.command(&["AUTH", user, password]).await?,
+    };
+    Ok(connection)
+}
+
 pub enum Client {
     Postgres(PgConnection),
     Redis(resp::Connection, String),
@@ -62,9 +78,9 @@ impl Client {
             Kind::Postgres => Ok(Client::Postgres(PgConnection::connect(url).await?)),
             Kind::Redis => {
                 let (user, password, address) = redis_parts(url);
-                let mut connection = resp::Connection::connect(&address).await?;
-                connection.command(&["AUTH", &user, &password]).await?;
-                Ok(Client::Redis(connection, config["KEY_PREFIX"].clone()))
+                let connection = redis_login(&address, &user, &password).await?;
+                let prefix = config.get("KEY_PREFIX").cloned().unwrap_or_default();
+                Ok(Client::Redis(connection, prefix))
             }
         }
     }
@@ -86,12 +102,15 @@ impl Client {
                     .await?)
             }
             Kind::Redis => {
-                let mut client = Client::connect(kind, a).await?;
-                if let Client::Redis(connection, _) = &mut client {
-                    let key = format!("{}secret", b["KEY_PREFIX"]);
-                    return Ok(connection.command(&["GET", &key]).await?.text());
-                }
-                unreachable!()
+                // At b's server (a server of its own, or the one they share).
+                let (user, password, _) = redis_parts(&a["URL"]);
+                let (_, _, address) = redis_parts(&b["URL"]);
+                let mut connection = redis_login(&address, &user, &password).await?;
+                let prefix = b.get("KEY_PREFIX").cloned().unwrap_or_default();
+                Ok(connection
+                    .command(&["GET", &format!("{prefix}secret")])
+                    .await?
+                    .text())
             }
         }
     }
@@ -148,6 +167,7 @@ pub async fn resource_exists(kind: Kind, resource: Resource) -> bool {
                 .is_some()
                 || managed_postgres::database_exists(&resource.base_name()).await
         }
+        Kind::Redis if managed_redis::exists(resource) => true,
         Kind::Redis => {
             let address = redis_url()
                 .strip_prefix("redis://")
