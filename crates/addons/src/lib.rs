@@ -160,11 +160,6 @@ pub trait Backups: Send + Sync {
         resource: Resource,
         name: &'a str,
     ) -> BoxFuture<'a, anyhow::Result<PathBuf>>;
-
-    /// Whether a backup of `resource` is being captured now (destroying it must wait).
-    fn capturing(&self, _resource: Resource) -> bool {
-        false
-    }
 }
 
 /// The resource a provider manages for one add-on.
@@ -299,6 +294,12 @@ pub trait Provider: Send + Sync {
 
     /// The service's backups, when it keeps them.
     fn backups(&self) -> Option<&dyn Backups> {
+        None
+    }
+
+    /// What `resource` is busy with that destroying it must wait for (a backup being
+    /// captured, a restore), said for the user; `None` when it may be destroyed now.
+    fn busy(&self, _resource: Resource) -> Option<String> {
         None
     }
 

@@ -492,6 +492,12 @@ impl Provider for PostgresProvider {
         })
     }
 
+    fn busy(&self, resource: Resource) -> Option<String> {
+        self.busy
+            .activity(resource)
+            .map(|activity| activity.describe().to_owned())
+    }
+
     fn deprovision<'a>(
         &'a self,
         resource: Resource,

@@ -154,13 +154,9 @@ async fn abandon(state: &ApiState, addon: &Addon, provider: &dyn Provider, user:
 /// Detaches the add-on from every app (a release each), destroys its resource and forgets it.
 pub(crate) async fn destroy(state: ApiState, addon: Addon, user: Account) -> Result<(), ApiError> {
     let provider = provider_of(&state, &addon)?;
-    let capturing = provider
-        .backups()
-        .is_some_and(|backups| backups.capturing(Resource { id: addon.id }));
-    if capturing {
+    if let Some(busy) = provider.busy(Resource { id: addon.id }) {
         return Err(ApiError::conflict(format!(
-            "A backup of {} is being captured: destroy it once the backup is done \
-             (`wharf pg:backups` lists it)",
+            "{} cannot be destroyed now: {busy}; try again when it finishes",
             addon.name
         )));
     }

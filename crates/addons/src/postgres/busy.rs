@@ -21,7 +21,7 @@ pub(super) enum Activity {
 }
 
 impl Activity {
-    fn describe(self) -> &'static str {
+    pub(super) fn describe(self) -> &'static str {
         match self {
             Activity::Capturing => "a backup is being captured",
             Activity::Restoring => "a backup is being restored",
