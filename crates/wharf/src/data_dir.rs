@@ -1,9 +1,10 @@
 //! The data dir's permissions. The servers Wharf runs for add-ons run as their own users
 //! (`postgres`, `redis`) and must pass through the data dir to their directories under
 //! `addons/`, so the data dir is `0711` (others may pass through, never list). Everything else
-//! in it stays root's alone: every other entry is made private (`0700` directories, `0600`
-//! files, nothing for group or others) at start and again once the subsystems made theirs,
-//! and the directories Wharf makes there later are made here first, private.
+//! in it but the public binary dynos run stays root's alone: every other entry is made private
+//! (`0700` directories, `0600` files, nothing for group or others) at start and again once the
+//! subsystems made theirs, and the directories Wharf makes there later are made here first,
+//! private.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -12,8 +13,10 @@ use anyhow::Context;
 
 /// The data dir's own mode: root's, and passable (not listable) by the add-on servers' users.
 const DATA_DIR_MODE: u32 = 0o711;
-/// The entry the add-on servers' users reach; its own modes are the providers' business.
-const ADDONS: &str = "addons";
+/// Entries others reach, whose own modes are their makers' business: `addons` (the add-on
+/// servers' users pass through to their directories) and `wharf` (the binary dynos run as
+/// `/wharf/bin/wharf`, public anyway).
+const SHARED: &[&str] = &["addons", "wharf"];
 /// Directories Wharf makes in the data dir, some of them only when first needed (a first
 /// push, a first upload): made now, private, so that none appears readable later.
 const PRIVATE_DIRS: &[&str] = &[
@@ -48,13 +51,13 @@ pub fn prepare(dir: &Path) -> anyhow::Result<()> {
     privatize(dir)
 }
 
-/// Takes group and other permissions from every entry of the data dir but `addons`. Links are
-/// left alone (Wharf makes none there; a mode change would follow one).
+/// Takes group and other permissions from every entry of the data dir but the shared ones.
+/// Links are left alone (Wharf makes none there; a mode change would follow one).
 pub fn privatize(dir: &Path) -> anyhow::Result<()> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("list {}", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("list {}", dir.display()))?;
-        if entry.file_name() == ADDONS {
+        if SHARED.iter().any(|name| entry.file_name() == *name) {
             continue;
         }
         let path = entry.path();
@@ -93,6 +96,9 @@ mod tests {
         std::fs::create_dir(dir.join("addons")).expect("addons");
         std::fs::set_permissions(dir.join("addons"), std::fs::Permissions::from_mode(0o711))
             .expect("chmod");
+        std::fs::create_dir(dir.join("wharf")).expect("the binary's directory");
+        std::fs::set_permissions(dir.join("wharf"), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
         let outside = root.path().join("outside");
         std::fs::create_dir(&outside).expect("outside");
         std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -101,6 +107,7 @@ mod tests {
         assert_eq!(mode(&dir), 0o711);
         assert_eq!(mode(&dir.join("wharf.db")), 0o600);
         assert_eq!(mode(&dir.join("addons")), 0o711);
+        assert_eq!(mode(&dir.join("wharf")), 0o755);
         assert_eq!(mode(&outside), 0o755, "a link is not followed");
         for name in PRIVATE_DIRS {
             assert_eq!(mode(&dir.join(name)), 0o700, "{name}");

@@ -333,7 +333,8 @@ fn postgres_out_of_the_box_migrates_backs_up_resets_and_restores() {
         .failed();
     assert!(stolen.contains("Couldn't find that app"), "{stolen}");
 
-    // The add-on servers' users pass through the data dir to `addons/`; all else is root's.
+    // The add-on servers' users pass through the data dir to `addons/`; all else but the
+    // binary dynos run (`wharf/`) is root's.
     use std::os::unix::fs::PermissionsExt;
     let mode = |path: &Path| {
         std::fs::symlink_metadata(path)
@@ -344,7 +345,7 @@ fn postgres_out_of_the_box_migrates_backs_up_resets_and_restores() {
     };
     assert_eq!(mode(data.path()), 0o711);
     for entry in std::fs::read_dir(data.path()).unwrap().flatten() {
-        if entry.file_name() != "addons" {
+        if entry.file_name() != "addons" && entry.file_name() != "wharf" {
             assert_eq!(mode(&entry.path()) & 0o077, 0, "{:?}", entry.path());
         }
     }
