@@ -77,8 +77,9 @@ use info::Status;
 /// The longest a server may take to answer after it was started (loading a large
 /// append-only file included).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often a starting server is asked whether it answers.
-const READY_POLL: Duration = Duration::from_millis(50);
+/// How often a starting server is asked whether it answers (a refused connection costs next
+/// to nothing, and every poll's wait is added to provisioning).
+const READY_POLL: Duration = Duration::from_millis(5);
 /// The longest one exchange with a running server (log in, a command or two) may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a server may take to write its data out when stopped, before it is killed.
