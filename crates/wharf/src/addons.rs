@@ -6,6 +6,7 @@
 //! network's gateway), and start-up says, per server, whether dynos get in without a password.
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,6 +132,8 @@ const REDIS_NAMES: [&str; 2] = ["wharf-redis", "heroku-redis"];
 const POSTGRES_USER: &str = "postgres";
 const REDIS_USER: &str = "redis";
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
+/// `<data-dir>/addons`: passable by the servers' users, listable by none.
+const ADDONS_MODE: u32 = 0o711;
 
 impl Managed {
     pub fn from_args(args: &ServerArgs) -> anyhow::Result<Managed> {
@@ -162,8 +165,8 @@ impl Managed {
 
     /// Starts the PostgreSQL cluster and registers the managed services. A service whose
     /// server cannot run here (its package is missing) is logged and left off, saying why:
-    /// the rest of Wharf still starts.
-    /// Returns the PostgreSQL provider when Wharf runs its cluster, for [`enforce_limits`].
+    /// the rest of Wharf still starts. Returns the PostgreSQL provider when Wharf runs its
+    /// cluster, for [`enforce_limits`].
     pub async fn start(
         &self,
         registry: &mut Registry,
@@ -180,8 +183,11 @@ impl Managed {
                 let _ = exits.send(event);
             }
         }))?;
+        // The servers' users pass through to their own directories; none may list the others.
         let root = data_dir.join("addons");
         std::fs::create_dir_all(&root).with_context(|| format!("create {}", root.display()))?;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(ADDONS_MODE))
+            .with_context(|| format!("set the mode of {}", root.display()))?;
         let listen = IpAddr::V4(gateway);
         let mut postgres = None;
         if let Some(port) = self.postgres {

@@ -344,6 +344,7 @@ fn postgres_out_of_the_box_migrates_backs_up_resets_and_restores() {
             & 0o777
     };
     assert_eq!(mode(data.path()), 0o711);
+    assert_eq!(mode(&data.path().join("addons")), 0o711);
     for entry in std::fs::read_dir(data.path()).unwrap().flatten() {
         if entry.file_name() != "addons" && entry.file_name() != "wharf" {
             assert_eq!(mode(&entry.path()) & 0o077, 0, "{:?}", entry.path());
