@@ -4,74 +4,23 @@ this host's PostgreSQL on 5432 and Redis on 6379, accepted though they are open)
 
 Usage: python3 scripts/bench-addons.py path/to/wharf [ROUNDS]"""
 
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from wharf_bench import Server
 
 APP = "bench"
+# A dyno network of the benchmark's own, apart from the tests'.
+NETWORK = {"WHARF_NETWORK_NAME": "wbench", "WHARF_DYNO_NETWORK": "198.19.99.0/24"}
 OPERATOR = {
     "WHARF_ADDON_POSTGRES_ADMIN_URL": "postgres://postgres@127.0.0.1:5432/postgres",
     "WHARF_ADDON_REDIS_URL": "redis://127.0.0.1:6379",
     "WHARF_ADDONS_ALLOW_OPEN_SERVERS": "true",
 }
-
-
-def api(base, key, method, path, body=None):
-    request = urllib.request.Request(
-        base + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={
-            "Authorization": f"Bearer {key}",
-            "Accept": "application/vnd.heroku+json; version=3",
-            "Content-Type": "application/json",
-        },
-    )
-    with urllib.request.urlopen(request) as response:
-        return json.load(response)
-
-
-class Server:
-    """`wharf server` on `data`, until closed; `started` is how long it took to listen."""
-
-    def __init__(self, wharf, data, extra):
-        env = {
-            **os.environ,
-            "WHARF_DATA_DIR": data,
-            "WHARF_API_LISTEN": "127.0.0.1:0",
-            "WHARF_API_TLS_LISTEN": "127.0.0.1:0",
-            "WHARF_ROUTER_LISTEN": "127.0.0.1:0",
-            "WHARF_ROUTER_TLS_LISTEN": "127.0.0.1:0",
-            "WHARF_RENDEZVOUS_LISTEN": "127.0.0.1:0",
-            "WHARF_NETWORK_NAME": "wbench",
-            "WHARF_DYNO_NETWORK": "198.19.99.0/24",
-            "WHARF_LOG": "warn",
-            **extra,
-        }
-        began = time.perf_counter()
-        self.process = subprocess.Popen([wharf, "server"], env=env, stdout=subprocess.PIPE, text=True)
-        self.url = None
-        for line in self.process.stdout:
-            if line.startswith("wharf: API listening on "):
-                self.url = line.split("on ", 1)[1].strip()
-                break
-        if self.url is None:
-            raise RuntimeError(f"wharf server stopped before it listened (exit {self.process.wait()})")
-        self.started = time.perf_counter() - began
-        self.key = open(os.path.join(data, "admin-api-key")).read().strip()
-
-    def call(self, method, path, body=None):
-        return api(self.url, self.key, method, path, body)
-
-    def close(self):
-        self.process.terminate()
-        self.process.wait()
 
 
 def create_times(server, service, rounds):
@@ -118,7 +67,7 @@ def main():
     for label, extra in (("Wharf's own servers", {}), ("operator's servers (baseline)", OPERATOR)):
         data = tempfile.mkdtemp(prefix="wharf-bench-")
         try:
-            server = Server(wharf, data, extra)
+            server = Server(wharf, data, {**NETWORK, **extra})
             first_start = server.started
             try:
                 server.call("POST", "/apps", {"name": APP})
@@ -136,7 +85,7 @@ def main():
                     )
             finally:
                 server.close()
-            again = Server(wharf, data, extra)
+            again = Server(wharf, data, {**NETWORK, **extra})
             again.close()
             rows.append((label, redis, postgres, first_start, again.started))
         finally:

@@ -5,7 +5,6 @@ one request through the router until the response. Compared with the same app's 
 
 Usage: python3 scripts/bench-wake.py path/to/wharf [ROUNDS]"""
 
-import json
 import os
 import shutil
 import socket
@@ -14,7 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from wharf_bench import Server, api
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "buildpacks/test/fixtures/procfile-only")
@@ -67,48 +67,13 @@ def bare_boot():
         proc.wait()
 
 
-def api(base, key, method, path, body=None):
-    request = urllib.request.Request(
-        base + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={
-            "Authorization": f"Bearer {key}",
-            "Accept": "application/vnd.heroku+json; version=3",
-            "Content-Type": "application/json",
-        },
-    )
-    with urllib.request.urlopen(request) as response:
-        return json.load(response)
-
-
 def main():
     wharf = os.path.abspath(sys.argv[1])
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     data = tempfile.mkdtemp(prefix="wharf-bench-")
-    env = {
-        **os.environ,
-        "WHARF_DATA_DIR": data,
-        "WHARF_API_LISTEN": "127.0.0.1:0",
-        "WHARF_ROUTER_LISTEN": "127.0.0.1:0",
-        "WHARF_ROUTER_TLS_LISTEN": "127.0.0.1:0",
-        "WHARF_RENDEZVOUS_LISTEN": "127.0.0.1:0",
-        "WHARF_ECO_SLEEP_AFTER": "2",
-        "WHARF_LOG": "warn",
-    }
-    server = subprocess.Popen([wharf, "server"], env=env, stdout=subprocess.PIPE, text=True)
+    server = Server(wharf, data, {"WHARF_ECO_SLEEP_AFTER": "2"})
     try:
-        api_url = router = None
-        for line in server.stdout:
-            if line.startswith("wharf: routing app traffic on http://"):
-                host, port = line.rsplit("/", 1)[-1].strip().rsplit(":", 1)
-                router = (host, int(port))
-            if line.startswith("wharf: API listening on "):
-                api_url = line.split("on ", 1)[1].strip()
-                break
-        if api_url is None or router is None:
-            raise RuntimeError(f"wharf server stopped before it listened (exit {server.wait()})")
-        key = open(os.path.join(data, "admin-api-key")).read().strip()
+        api_url, router, key = server.url, server.router, server.key
         api(api_url, key, "POST", "/apps", {"name": APP})
         repo = tempfile.mkdtemp(prefix="wharf-bench-app-")
         shutil.copytree(FIXTURE, repo, dirs_exist_ok=True)
@@ -139,8 +104,7 @@ def main():
                 awake.append(time.perf_counter() - started)
         bare = [bare_boot() for _ in range(rounds)]
     finally:
-        server.terminate()
-        server.wait()
+        server.close()
         shutil.rmtree(data, ignore_errors=True)
 
     def ms(values):

@@ -138,8 +138,6 @@ impl Builder {
     }
 }
 
-/// Removes the work dirs and push archives in `builds_dir`. Never follows a symbolic link:
-/// a link is removed itself, and no link inside a work dir is followed.
 /// Removes the slugs interrupted builds were packing (`build-<id>.partial`).
 fn remove_partial_slugs(slugs_dir: &Path) {
     // Server path: `<data-dir>/slugs`, written by the server alone.
@@ -165,6 +163,8 @@ fn remove_partial_slugs(slugs_dir: &Path) {
     }
 }
 
+/// Removes the work dirs and push archives in `builds_dir`. Never follows a symbolic link:
+/// a link is removed itself, and no link inside a work dir is followed.
 fn remove_interrupted(builds_dir: &Path) {
     let entries = match std::fs::read_dir(builds_dir) {
         Ok(entries) => entries,
