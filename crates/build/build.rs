@@ -13,12 +13,21 @@ fn main() {
         .expect("the buildpacks directory at the workspace root");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
-    // One source for the output helpers; every buildpack gets its own copy at lib/output.sh.
-    let shared = root.join("shared/output.sh");
-    println!("cargo:rerun-if-changed={}", shared.display());
+    // One source for the helpers every buildpack shares (output, the dyno's memory): each
+    // buildpack gets its own copy of every `shared/` file in its `lib/`.
+    let shared_dir = root.join("shared");
+    println!("cargo:rerun-if-changed={}", shared_dir.display());
+    let mut shared: Vec<PathBuf> = std::fs::read_dir(&shared_dir)
+        .expect("read buildpacks/shared")
+        .map(|entry| entry.expect("a directory entry").path())
+        .collect();
+    shared.sort();
     for name in BUILTIN {
         collect(&root, &root.join(name), &mut files);
-        files.push((format!("{name}/lib/output.sh"), shared.clone(), 0o644));
+        for file in &shared {
+            let file_name = file.file_name().expect("a file name").to_string_lossy();
+            files.push((format!("{name}/lib/{file_name}"), file.clone(), 0o644));
+        }
     }
     files.sort();
     let mut code =
