@@ -64,6 +64,15 @@ fi
 apt_install python3-venv
 command -v node >/dev/null 2>&1 || apt_install nodejs
 command -v npm >/dev/null 2>&1 || apt_install npm
+# Ruby apps build and run with the stack's Ruby and Bundler; the -dev packages are the headers
+# gems' native extensions compile against (pg, psych, zlib, ffi).
+apt_install ruby ruby-dev bundler libpq-dev libyaml-dev zlib1g-dev libffi-dev
+
+# Test-only: Debian's gems that the Ruby fixture apps (buildpacks/test/fixtures/ruby-*) lock to,
+# since rubygems.org is not reachable from the tests. The stack is the host's /usr, so every
+# gem installed here is visible to every app on this machine (Bundler uses one when an app's
+# Gemfile.lock pins that exact version).
+apt_install ruby-rails puma ruby-sidekiq ruby-redis ruby-pg ruby-sinatra ruby-rack
 
 # Log drain tests run a real rsyslog (as a child process of the test, with its own config),
 # it and their other receivers in a network namespace the test makes with `ip`.
