@@ -199,9 +199,63 @@ LOCK
   serves ruby-vendor-cache "$(release ruby ruby-vendor-cache | sed -n 's/^  web: //p')" "greetings from vendor/cache"
 }
 
+test_ruby_rails() {
+  local app started took stylesheet
+  app=$(new_app ruby-rails-sidekiq ruby-rails-sidekiq)
+  check "the fixture pins the stack's railties" \
+    grep -qF "    railties ($(stack_gem_version railties))" "$app/Gemfile.lock"
+  check "the fixture pins the stack's sidekiq" \
+    grep -qF "    sidekiq ($(stack_gem_version sidekiq))" "$app/Gemfile.lock"
+  started=$SECONDS
+  compile ruby ruby-rails-sidekiq
+  took=$((SECONDS - started))
+  check "compile succeeds" test "$STATUS" = 0
+  echo "# ruby-rails-sidekiq: first build ${took}s"
+  check "runs assets:precompile" output_has "-----> Running rake assets:precompile"
+  stylesheet=$(find "$app/public/assets" -name 'application-*.css' 2>/dev/null | head -n 1)
+  check "the stylesheet is fingerprinted into public/assets" test -n "$stylesheet"
+  check "tmp/pids is made for the server" test -d "$app/tmp/pids"
+  # shellcheck disable=SC2016 # the profile's text
+  check "RAILS_ENV defaults to production" grep -qF 'export RAILS_ENV="${RAILS_ENV:-production}"' "$app/.profile.d/ruby.sh"
+  check "logs go to stdout" grep -qF 'RAILS_LOG_TO_STDOUT:-enabled' "$app/.profile.d/ruby.sh"
+  check "static files are served" grep -qF 'RAILS_SERVE_STATIC_FILES:-enabled' "$app/.profile.d/ruby.sh"
+  check "a SECRET_KEY_BASE default is set" grep -qE 'SECRET_KEY_BASE:-[0-9a-f]{128}\}' "$app/.profile.d/ruby.sh"
+  expect_release ruby ruby-rails-sidekiq $'---\naddons: []\ndefault_process_types:\n  rake: bundle exec rake\n  console: bin/rails console\n  web: bin/rails server -p ${PORT:-5000} -e $RAILS_ENV'
+  serves ruby-rails-sidekiq "$(release ruby ruby-rails-sidekiq | sed -n 's/^  web: //p')" \
+    "Hello from ruby-rails-sidekiq on Wharf (Rails $(stack_gem_version railties), RAILS_ENV=production) stylesheet /assets/application-"
+  # shellcheck disable=SC2016 # expanded by the dyno's shell
+  check "the worker's sidekiq is in the bundle" env -i PATH=/usr/bin:/bin HOME="$app" bash -c \
+    'cd "$HOME" && . .profile.d/ruby.sh && bundle exec sidekiq --version'
+
+  # The second build reuses the gems and the secret.
+  local secret
+  secret=$(grep -oE 'SECRET_KEY_BASE:-[0-9a-f]+' "$app/.profile.d/ruby.sh")
+  app=$(new_app ruby-rails-sidekiq ruby-rails-sidekiq)
+  started=$SECONDS
+  compile ruby ruby-rails-sidekiq
+  took=$((SECONDS - started))
+  check "a rebuild succeeds" test "$STATUS" = 0
+  echo "# ruby-rails-sidekiq: cached build ${took}s"
+  check "a rebuild uses the cached gems" output_has "-----> Using cached gems from the last build"
+  check "the secret stays the same" grep -qF "$secret}" "$app/.profile.d/ruby.sh"
+
+  # A config var wins over the secret's default.
+  # shellcheck disable=SC2016 # expanded by the dyno's shell
+  check "a config var SECRET_KEY_BASE wins in the dyno" test "$(env -i HOME="$app" SECRET_KEY_BASE=mine \
+    bash -c '. "$HOME/.profile.d/ruby.sh"; echo "$SECRET_KEY_BASE"')" = mine
+
+  # A failing precompile fails the build.
+  app=$(new_app ruby-rails-broken-assets ruby-rails-sidekiq)
+  echo '//= require no-such-file' >"$app/app/assets/stylesheets/application.css"
+  compile ruby ruby-rails-broken-assets
+  check "a failing assets:precompile fails the build" test "$STATUS" != 0
+  check "and says so" output_has " !     rake assets:precompile failed (see the output above)."
+}
+
 tests+=(
   test_ruby_detection
   test_ruby_sinatra
+  test_ruby_rails
   test_ruby_versions
   test_ruby_lockfile_errors
   test_ruby_vendor_cache
