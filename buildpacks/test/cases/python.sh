@@ -60,50 +60,255 @@ EOF
   expect_release python python-pyproject $'---\naddons: []'
 }
 
+# The local Python mirror (buildpacks/test/python-mirror.sh: a CPython built from Debian's
+# source once per machine) served on loopback; sets PYTHON_MIRROR_URL. The first call builds
+# or finds it and starts the server; later calls reuse them.
+PYTHON_MIRROR_URL=""
+python_mirror() {
+  local dir port pid deadline
+  [ -n "$PYTHON_MIRROR_URL" ] && return 0
+  dir=$("$TEST_DIR/python-mirror.sh" "${WHARF_TEST_PYTHON_MIRROR:-/var/cache/wharf-tests/python-mirror}" | tail -n 1)
+  port=$(free_port)
+  setsid /usr/bin/python3 -I -m http.server --bind 127.0.0.1 --directory "$dir" "$port" >"$WORK/python-mirror.log" 2>&1 &
+  pid=$!
+  STARTED_PIDS+=("$pid")
+  deadline=$((SECONDS + 30))
+  until curl -fsS -o /dev/null "http://127.0.0.1:$port/download-metadata.json" 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "the Python mirror did not start" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  PYTHON_MIRROR_URL="http://127.0.0.1:$port"
+}
+
+# The version the mirror offers (the one python-mirror.sh builds).
+MIRROR_PYTHON=3.13.5
+
+# compile_with_mirror BUILDPACK NAME: compile with the server's WHARF_PYTHON_MIRROR set.
+compile_with_mirror() {
+  local RUNTIME_ENV=("${RUNTIME_ENV[@]}" "WHARF_PYTHON_MIRROR=$PYTHON_MIRROR_URL")
+  compile "$@"
+}
+
 test_python_versions() {
   local app
-  app=$(new_app python-wrong-minor)
+  python_mirror
+  app=$(new_app python-other-minor)
   touch "$app/requirements.txt"
   echo "python-3.12.1" >"$app/runtime.txt"
-  compile python python-wrong-minor
-  check "another major.minor fails the build" test "$STATUS" != 0
-  check "the error names the requested version" output_has " !     Requested Python 3.12.1 (in runtime.txt)"
-  check "the error names the versions available" output_has "Python versions available: 3.11"
+  compile_with_mirror python python-other-minor
+  check "a version neither the stack nor the mirror has fails the build" test "$STATUS" != 0
+  check "the error names the request" output_has ' !     runtime.txt asks for Python "python-3.12.1", which cannot be had here.'
+  check "the error names that line's versions" output_has " !     Python 3.12 versions available: none."
+  check "the error names the versions available" output_has " !     Python versions available: 3.11, 3.13 (the stack's is 3.11."
   check "nothing is installed" test ! -e "$app/.heroku"
 
   app=$(new_app python-wrong-major)
   touch "$app/requirements.txt"
   echo "2.7" >"$app/.python-version"
-  compile python python-wrong-major
+  compile_with_mirror python python-wrong-major
   check "Python 2 fails the build" test "$STATUS" != 0
-  check "the error says what to do" output_has "Change .python-version to ask for 3.11"
+  check "the error says what to do" output_has " !     Write a version such as 3.13 in .python-version, or remove it."
 
   app=$(new_app python-other-patch)
   touch "$app/requirements.txt"
   printf '# pinned by pyenv\n3.11.9\n' >"$app/.python-version"
-  compile python python-other-patch
-  check "another patch release builds" test "$STATUS" = 0
-  check "with a warning naming both" grep -qE '^ !     Warning: .python-version asks for Python 3.11.9, but the stack provides Python 3\.11\.' "$LOG"
+  compile_with_mirror python python-other-patch
+  check "another patch release of the stack's line builds" test "$STATUS" = 0
+  check "with a warning naming both" grep -qE '^ !     Warning: .python-version asks for Python 3.11.9, but neither the stack nor the mirror has it: building with Python 3\.11\.' "$LOG"
 
   app=$(new_app python-minor-only)
   touch "$app/requirements.txt"
   echo "3.11" >"$app/.python-version"
   compile python python-minor-only
-  check "the stack's major.minor builds" test "$STATUS" = 0
+  check "the stack's major.minor builds without a mirror" test "$STATUS" = 0
+  check "says which and why" output_has " of the stack from .python-version (3.11)"
   check "without a warning" bash -c "! grep -q Warning '$LOG'"
+  check "without downloading uv" bash -c "! grep -q 'Installing uv' '$LOG'"
 
-  app=$(new_app python-bad-version)
+  # runtime.txt comes before .python-version, as on Heroku.
+  app=$(new_app python-precedence)
   touch "$app/requirements.txt"
-  echo "latest" >"$app/.python-version"
-  compile python python-bad-version
-  check "a version that is not one fails" test "$STATUS" != 0
-  check "and says so" output_has ".python-version says \"latest\", which is not a Python version."
+  echo "python-3.11.2" >"$app/runtime.txt"
+  echo "3.13" >"$app/.python-version"
+  compile_with_mirror python python-precedence
+  check "runtime.txt wins over .python-version" output_has " of the stack from runtime.txt (python-3.11.2)"
+
+  app=$(new_app python-requires-python)
+  printf '[project]\nname = "x"\nversion = "1"\nrequires-python = ">=3.12, <3.15"\n[tool.setuptools]\npy-modules = []\n' >"$app/pyproject.toml"
+  compile_with_mirror python python-requires-python
+  check "requires-python picks the newest matching" output_has "       Resolved pyproject.toml's requires-python \">=3.12, <3.15\" to $MIRROR_PYTHON (newest available)"
+  check "and builds with it" "$app/.heroku/python/bin/python" -c "import sys; assert sys.version.startswith('$MIRROR_PYTHON')"
+
+  app=$(new_app python-poetry-python)
+  printf '[tool.poetry.dependencies]\npython = "^3.11"\n' >"$app/pyproject.toml"
+  touch "$app/requirements.txt"
+  compile_with_mirror python python-poetry-python
+  check "Poetry's python constraint is read" output_has "of the stack from pyproject.toml's tool.poetry.dependencies.python (^3.11)"
+
+  local garbage
+  for garbage in "latest" "banana" "3.14; rm -rf /" "3.14t" "system"; do
+    app=$(new_app python-bad-version)
+    touch "$app/requirements.txt"
+    printf '%s\n' "$garbage" >"$app/.python-version"
+    compile_with_mirror python python-bad-version
+    check "\"$garbage\" fails" test "$STATUS" != 0
+    check "and says so" output_has " !     .python-version says \"$garbage\", which is not a Python version."
+  done
+  app=$(new_app python-huge-version)
+  touch "$app/requirements.txt"
+  head -c 10485760 /dev/zero | tr '\0' '3' >"$app/.python-version"
+  compile_with_mirror python python-huge-version
+  check "a 10 MB .python-version fails" test "$STATUS" != 0
+  check "and says it is too large" output_has " !     .python-version is larger than 64 KiB, too large for a version file."
+  app=$(new_app python-two-versions)
+  touch "$app/requirements.txt"
+  printf '3.11\n3.13\n' >"$app/.python-version"
+  compile_with_mirror python python-two-versions
+  check "two versions fail" output_has " !     .python-version names more than one version (3.11, 3.13)."
+  app=$(new_app python-bad-specifier)
+  printf '[project]\nrequires-python = ">=banana"\n' >"$app/pyproject.toml"
+  compile_with_mirror python python-bad-specifier
+  check "a bad requires-python fails" test "$STATUS" != 0
+  check "and says which" output_has " !     pyproject.toml's requires-python \">=banana\" cannot be used"
+  # The runtime step runs as root: a version file linking elsewhere is refused, not read.
+  app=$(new_app python-symlink-version)
+  touch "$app/requirements.txt"
+  ln -s /etc/shadow "$app/.python-version"
+  compile_with_mirror python python-symlink-version
+  check "a symlinked .python-version fails" test "$STATUS" != 0
+  check "and says so" output_has " !     .python-version is a symbolic link; the version file must be a regular file."
 
   app=$(new_app python-pipfile)
   touch "$app/Pipfile"
   compile python python-pipfile
   check "a Pipfile alone fails" test "$STATUS" != 0
   check "and says to write requirements.txt" output_has "pipenv requirements > requirements.txt"
+
+  app=$(new_app python-two-managers)
+  touch "$app/requirements.txt" "$app/uv.lock"
+  echo 3.11 >"$app/.python-version"
+  compile python python-two-managers
+  check "two package managers fail" test "$STATUS" != 0
+  check "as on Heroku" output_has " !     Multiple Python package manager files were found: requirements.txt uv.lock."
+}
+
+# A Python the stack lacks, from the local mirror: installed once into the runtime cache,
+# copied into the slug, and run from there by the dyno.
+test_python_mirror_version() {
+  local app unit
+  python_mirror
+  local RUNTIMES="$WORK/runtimes-mirror"
+  mkdir -p "$RUNTIMES"
+  app=$(new_app python-flask-313 python-flask)
+  echo "3.13" >"$app/.python-version"
+  compile_with_mirror python python-flask-313
+  check "compile succeeds" test "$STATUS" = 0
+  check "says which version and why" output_has "       Resolved .python-version \"3.13\" to $MIRROR_PYTHON (newest available)"
+  check "and that it downloads it from the mirror" output_has "       Installing Python $MIRROR_PYTHON from the server's Python mirror"
+  unit="$RUNTIMES/python/$MIRROR_PYTHON"
+  check "the runtime cache holds it" test -x "$unit/bin/python3"
+  check "marked as used" test -f "$unit/.wharf-used"
+  check "no half-installed unit is left" bash -c "! ls -A '$RUNTIMES/python' | grep -q '^\.tmp'"
+  check "the slug holds its own copy" test -x "$app/.heroku/python/bin/python3"
+  check "without the cache's marker" test ! -e "$app/.heroku/python/.wharf-used"
+  check "it runs from the slug with ssl, sqlite3, ctypes and zlib" env -i PATH=/usr/bin:/bin \
+    "$app/.heroku/python/bin/python3" -c "import ssl, sqlite3, ctypes, zlib, sys; assert sys.prefix == '$app/.heroku/python'; assert sys.version.startswith('$MIRROR_PYTHON')"
+  check "gunicorn is installed into it" test -x "$app/.heroku/python/bin/gunicorn"
+  serves python-flask-313 "$(sed -n 's/^web: //p' "$app/Procfile")" "Hello from python-flask on Wharf (WEB_CONCURRENCY="
+
+  app=$(new_app python-flask-313 python-flask)
+  echo "3.13" >"$app/.python-version"
+  compile_with_mirror python python-flask-313
+  check "a rebuild succeeds" test "$STATUS" = 0
+  check "a rebuild uses the cached Python" output_has "       Using cached Python $MIRROR_PYTHON"
+  check "and reuses the installed packages" output_has "       Reusing the virtualenv of the last build"
+  check "the rebuilt app runs" "$app/.heroku/python/bin/python3" -c 'import flask'
+
+  # The app's own settings must not move where the runtime step downloads from: a closed
+  # port in every config file uv and pip read, with an empty runtime cache.
+  local closed
+  closed=$(free_port)
+  RUNTIMES="$WORK/runtimes-attack"
+  mkdir -p "$RUNTIMES"
+  app=$(new_app python-mirror-attack python-flask)
+  echo "3.13" >"$app/.python-version"
+  printf '[project]\nname = "x"\nversion = "1"\n[tool.uv]\npython-install-mirror = "http://127.0.0.1:%s"\npython-downloads-json-url = "http://127.0.0.1:%s/x.json"\nindex-url = "http://127.0.0.1:%s/simple"\n' \
+    "$closed" "$closed" "$closed" >"$app/pyproject.toml"
+  printf 'python-install-mirror = "http://127.0.0.1:%s"\nindex-url = "http://127.0.0.1:%s/simple"\n' "$closed" "$closed" >"$app/uv.toml"
+  mkdir -p "$app/.config/uv" "$app/.config/pip"
+  cp "$app/uv.toml" "$app/.config/uv/uv.toml"
+  printf '[global]\nindex-url = http://127.0.0.1:%s/simple\n' "$closed" | tee "$app/pip.conf" >"$app/.config/pip/pip.conf"
+  compile_with_mirror python python-mirror-attack
+  check "the app's uv and pip settings do not reach the runtime step" test -x "$RUNTIMES/python/$MIRROR_PYTHON/bin/python3"
+  check "which downloads uv from PyPI and Python from the server's mirror" output_has "       Installing Python $MIRROR_PYTHON from the server's Python mirror"
+  check "and never tries the app's address" bash -c "! grep -q '127.0.0.1:$closed' '$LOG'"
+}
+
+test_python_uv() {
+  local app
+  app=$(new_app python-uv python-uv)
+  check "detected as Python" test "$(detected "$app")" = Python
+  compile python python-uv
+  check "compile succeeds" test "$STATUS" = 0
+  check "says it installs from uv.lock" output_has "-----> Installing dependencies from uv.lock with uv "
+  check "the locked packages are installed" "$app/.heroku/python/bin/python" -c 'import flask, gunicorn'
+  check "the dev group is not" bash -c "! '$app/.heroku/python/bin/python' -c 'import pytest' 2>/dev/null"
+  serves python-uv "$(sed -n 's/^web: //p' "$app/Procfile")" "Hello from python-uv on Wharf (Python 3.11."
+
+  app=$(new_app python-uv-stale python-uv)
+  sed -i 's/flask==3.0.3/flask==3.0.2/' "$app/pyproject.toml"
+  compile python python-uv-stale
+  check "an out-of-date uv.lock fails" test "$STATUS" != 0
+  check "and says to run uv lock" output_has "run 'uv lock', commit uv.lock and push again."
+}
+
+test_python_version_properties() {
+  local venv="$WORK/packaging-venv"
+  LOG="$WORK/properties.log"
+  if ! { /usr/bin/python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check "packaging==24.2"; } >"$LOG" 2>&1; then
+    fail "packaging installs from PyPI" "$LOG"
+    return
+  fi
+  # Seeded random specifiers and versions, checked against the packaging library's answers.
+  if "$venv/bin/python" - "$SOURCE_BUILDPACKS/python/lib" >"$LOG" 2>&1 <<'EOF'; then
+import random, sys
+sys.path.insert(0, sys.argv[1])
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+import python_version
+
+rng = random.Random(17)
+def version(parts=None):
+    return ".".join(str(rng.choice([0, 1, 2, 3, 9, 10, 11, 12, 13, 14])) for _ in range(parts or rng.randint(1, 3)))
+def clause():
+    operator = rng.choice(["==", "!=", "<=", ">=", "<", ">", "~=", "==*", "!=*", "==="])
+    if operator == "~=":
+        return "~=" + version(rng.randint(2, 3))
+    if operator.endswith("*"):
+        return operator[:-1] + version() + ".*"
+    return operator + version()
+checked = 0
+for _ in range(3000):
+    spec = ", ".join(clause() for _ in range(rng.randint(1, 3)))
+    ours, theirs = python_version.Specifier(spec), SpecifierSet(spec)
+    candidates = [version(3) for _ in range(12)] + [version(2)]
+    for candidate in candidates:
+        expected = theirs.contains(Version(candidate), prereleases=False)
+        assert ours.contains(candidate) == expected, (spec, candidate, expected)
+        checked += 1
+    matching = [c for c in candidates if theirs.contains(Version(c))]
+    newest = max(matching, key=Version) if matching else None
+    ours_newest = max((c for c in candidates if ours.contains(c)), key=python_version.parse_version, default=None)
+    assert (ours_newest and Version(ours_newest)) == (newest and Version(newest)), (spec, ours_newest, newest)
+print(f"{checked} checks")
+EOF
+    pass "specifiers agree with the packaging library on seeded random cases ($(tail -n 1 "$LOG"))"
+  else
+    fail "specifiers agree with the packaging library on seeded random cases" "$LOG"
+  fi
 }
 
 test_python_requirements_error() {
@@ -156,11 +361,14 @@ test_python_profile() {
   compile python python-profile
   check "compile succeeds" test "$STATUS" = 0
   cgroup="$WORK/cgroup"
-  # concurrency LIMIT_FILE LIMIT [PRESET]: WEB_CONCURRENCY after sourcing the profile.
+  # concurrency LIMIT_FILE LIMIT [PRESET] [CPU_MAX]: WEB_CONCURRENCY after sourcing the profile.
   concurrency() {
     rm -rf "$cgroup" && mkdir -p "$cgroup/memory"
     if [ -n "$1" ]; then
       printf '%s\n' "$2" >"$cgroup/$1"
+    fi
+    if [ -n "${4:-}" ]; then
+      cp "$4" "$cgroup/cpu.max"
     fi
     # shellcheck disable=SC2016 # expanded by the dyno's shell
     env -i HOME="$app" PATH=/usr/bin:/bin WHARF_CGROUP_DIR="$cgroup" ${3:+WEB_CONCURRENCY=$3} \
@@ -168,7 +376,12 @@ test_python_profile() {
   }
   check "512 MB gives 2" test "$(concurrency memory.max 536870912)" = 2
   check "1 GB gives 4" test "$(concurrency memory.max 1073741824)" = 4
-  check "2.5 GB gives 8" test "$(concurrency memory.max 2684354560)" = 8
+  # Past 1 GB Heroku gives two workers per CPU plus one: the quota in cpu.max, rounded up.
+  printf '200000 100000\n' >"$WORK/cpu.max"
+  check "2.5 GB with 2 CPUs gives 5" test "$(concurrency memory.max 2684354560 "" "$WORK/cpu.max")" = 5
+  printf '750000 100000\n' >"$WORK/cpu.max"
+  check "14 GB with 7.5 CPUs gives 17" test "$(concurrency memory.max 15032385536 "" "$WORK/cpu.max")" = 17
+  check "2.5 GB without a CPU quota counts the CPUs" test "$(concurrency memory.max 2684354560)" = $(($(nproc) * 2 + 1))
   check "cgroup v1's limit is read" test "$(concurrency memory/memory.limit_in_bytes 1073741824)" = 4
   check "no limit (max) counts as 512 MB" test "$(concurrency memory.max max)" = 2
   check "cgroup v1's no limit counts as 512 MB" test "$(concurrency memory/memory.limit_in_bytes 9223372036854771712)" = 2
@@ -209,6 +422,9 @@ tests+=(
   test_python_flask
   test_python_pyproject
   test_python_versions
+  test_python_mirror_version
+  test_python_uv
+  test_python_version_properties
   test_python_requirements_error
   test_python_collectstatic
   test_python_profile
