@@ -47,12 +47,12 @@ gomod_parse() {
     line=${line%%//*}
     if [[ $line =~ ^module[[:space:]]+\"?([^\"[:space:]]+)\"?[[:space:]]*$ ]]; then
       GOMOD_MODULE=${BASH_REMATCH[1]}
-    elif [[ $line =~ ^go[[:space:]]+([^[:space:]]*)[[:space:]]*$ ]]; then
-      GOMOD_GO=${BASH_REMATCH[1]}
-    elif [[ $line =~ ^go[[:space:]]*$ ]]; then
-      GOMOD_GO="(nothing)"
-    elif [[ $line =~ ^toolchain[[:space:]]*(.*)$ ]]; then
-      rest=${BASH_REMATCH[1]}
+    elif [[ $line =~ ^go([[:space:]]+(.*))?$ ]]; then
+      rest=${BASH_REMATCH[2]}
+      GOMOD_GO=${rest%"${rest##*[![:space:]]}"}
+      [ -n "$GOMOD_GO" ] || GOMOD_GO="(nothing)"
+    elif [[ $line =~ ^toolchain([[:space:]]+(.*))?$ ]]; then
+      rest=${BASH_REMATCH[2]}
       GOMOD_TOOLCHAIN=${rest%"${rest##*[![:space:]]}"}
       [ -n "$GOMOD_TOOLCHAIN" ] || GOMOD_TOOLCHAIN="(nothing)"
     fi
