@@ -75,6 +75,7 @@ test_go_vendored() {
   bin_count=$(find "$app" -name go -type f -perm -u+x | wc -l)
   check "no go binary is in the slug" test "$bin_count" = 0
   check "Go's build cache is in CACHE_DIR" test -n "$(ls -A "$WORK/cache/go-vendored/go/build" 2>/dev/null)"
+  # shellcheck disable=SC2016 # the line as written in the file
   check ".profile.d/go.sh puts bin/ on PATH" grep -qF 'export PATH="$HOME/bin:$PATH"' "$app/.profile.d/go.sh"
   expect_release go go-vendored $'---\naddons: []\ndefault_process_types:\n  web: hello-go'
   serves go-vendored hello-go "Hello from go-vendored on Wharf (go$GO_TEST_VERSION)"
