@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-const BUILTIN: &[&str] = &["ruby", "python", "nodejs", "static", "procfile"];
+const BUILTIN: &[&str] = &["ruby", "python", "nodejs", "go", "static", "procfile"];
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))

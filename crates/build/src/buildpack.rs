@@ -2,7 +2,7 @@
 //! server, or a git URL), and the names the built-in ones answer to.
 
 /// The built-in buildpacks, in detection order: the first whose `bin/detect` passes wins.
-pub const BUILTIN: &[&str] = &["ruby", "python", "nodejs", "static", "procfile"];
+pub const BUILTIN: &[&str] = &["ruby", "python", "nodejs", "go", "static", "procfile"];
 
 /// Where a buildpack comes from, as an app's buildpack list names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
