@@ -5,10 +5,10 @@
 //   script NAME         exit 0 when scripts.NAME is a command, else 1
 //   dev-dependencies    exit 0 when devDependencies lists any package, else 1
 //   satisfies VERSION   exit 0 when VERSION meets engines.node, 1 when not, 3 when it
-//                       cannot tell (no semver module, or a range semver cannot read)
+//                       cannot tell (a range semver.js cannot read)
 "use strict";
 const fs = require("fs");
-const path = require("path");
+const semver = require("./semver.js");
 
 const [file, question, arg] = process.argv.slice(2);
 let pkg;
@@ -24,16 +24,6 @@ try {
 
 const engine = pkg.engines && typeof pkg.engines.node === "string" ? pkg.engines.node : "";
 
-// npm ships semver; use the copy of the stack's npm rather than a download.
-function semver() {
-  try {
-    const npmBin = fs.realpathSync(process.env.WHARF_NPM || "/usr/bin/npm");
-    return require(path.join(path.dirname(npmBin), "..", "node_modules", "semver"));
-  } catch (_) {
-    return null;
-  }
-}
-
 switch (question) {
   case "valid":
     process.exit(0);
@@ -48,9 +38,8 @@ switch (question) {
     process.exit(pkg.devDependencies && Object.keys(pkg.devDependencies).length > 0 ? 0 : 1);
     break;
   case "satisfies": {
-    const sv = semver();
-    if (!sv || sv.validRange(engine) === null) process.exit(3);
-    process.exit(sv.satisfies(arg, engine) ? 0 : 1);
+    if (!semver.validRange(engine)) process.exit(3);
+    process.exit(semver.satisfies(arg, engine) ? 0 : 1);
     break;
   }
   default:
