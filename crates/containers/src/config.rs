@@ -160,10 +160,12 @@ fn environment(spec: &ContainerSpec) -> Vec<String> {
     env
 }
 
-/// New pid, mount, UTS, IPC and network namespaces; the network one is the caller's when
-/// `network` names it.
+/// New pid, mount, UTS, IPC, cgroup and network namespaces; the network one is the caller's
+/// when `network` names it. The cgroup namespace roots the container's view of cgroups at its
+/// own cgroup, so that `/sys/fs/cgroup` shows its limits and nothing of the host's.
 fn namespaces(network: &Network) -> anyhow::Result<Vec<LinuxNamespace>> {
     let mut types = vec![
+        LinuxNamespaceType::Cgroup,
         LinuxNamespaceType::Pid,
         LinuxNamespaceType::Mount,
         LinuxNamespaceType::Uts,
@@ -254,6 +256,14 @@ fn mounts(spec: &ContainerSpec, bundle_dir: &Path) -> anyhow::Result<Vec<Mount>>
         )?,
         special("/dev/mqueue", "mqueue", &["nosuid", "noexec", "nodev"])?,
         special("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
+        // The container's own cgroup (the runtime mounts each controller's hierarchy as the
+        // cgroup namespace sees it: rooted at the container), read-only: a process reads its
+        // memory and CPU limits there, as JVMs, Node.js, Go and the buildpacks' profiles do.
+        special(
+            "/sys/fs/cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        )?,
     ];
     for bind_mount in spec.stack.binds() {
         mounts.push(bind(&bind_mount.source, &bind_mount.destination, true)?);
@@ -379,9 +389,9 @@ mod tests {
                 .iter()
                 .map(|ns| ns["type"].as_str().unwrap())
                 .collect();
-            assert_eq!(types, ["ipc", "mount", "pid", "uts", "network"]);
-            assert!(namespaces[..4].iter().all(|ns| ns.get("path").is_none()));
-            assert_eq!(namespaces[4]["path"], "/proc/1/fd/7");
+            assert_eq!(types, ["cgroup", "ipc", "mount", "pid", "uts", "network"]);
+            assert!(namespaces[..5].iter().all(|ns| ns.get("path").is_none()));
+            assert_eq!(namespaces[5]["path"], "/proc/1/fd/7");
             assert_eq!(config["hostname"], "web.1");
             let files = bundle_files(&sample(stack));
             assert!(files.contains(&("resolv.conf", "nameserver 198.19.0.1\n".to_owned())));
@@ -389,7 +399,7 @@ mod tests {
             let mut empty = sample(stack);
             empty.network = Network::Empty;
             let config = config_json(&empty);
-            let net = &config["linux"]["namespaces"][4];
+            let net = &config["linux"]["namespaces"][5];
             assert_eq!(net["type"], "network");
             assert!(net.get("path").is_none());
             assert!(bundle_files(&empty).contains(&("resolv.conf", String::new())));

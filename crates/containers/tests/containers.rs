@@ -372,6 +372,57 @@ async fn binds_are_read_only_or_writable_as_asked() {
     );
 }
 
+/// The container's own cgroup at `/sys/fs/cgroup`, as cgroup v2 or v1 lays it out: its limits
+/// are what the spec says, it holds only its own processes, and it cannot be written.
+#[tokio::test]
+async fn sees_its_own_cgroup_read_only() {
+    let fx = Fixture::new().await;
+    let script = r#"
+        cd /sys/fs/cgroup || exit 3
+        if [ -f memory.max ]; then
+            echo "memory $(cat memory.max)"; echo "pids $(cat pids.max)"
+            procs=cgroup.procs; target=memory.max
+        else
+            echo "memory $(cat memory/memory.limit_in_bytes)"; echo "pids $(cat pids/pids.max)"
+            echo "shares $(cat cpu/cpu.shares)"
+            procs=memory/cgroup.procs; target=memory/memory.limit_in_bytes
+        fi
+        echo "procs $(wc -l < $procs)"
+        echo "self $(grep -c ':/$' /proc/self/cgroup) of $(wc -l < /proc/self/cgroup)"
+        echo 1 > $target 2>/dev/null && echo "wrote the limit"
+        mkdir memory/escape 2>/dev/null || mkdir escape 2>/dev/null && echo "made a cgroup"
+        exit 0
+    "#;
+    let outcome = fx.run(&fx.spec("cgroup", script)).await;
+    assert_eq!(
+        outcome.report.status,
+        ExitStatus::Exited(0),
+        "{outcome:?}"
+    );
+    let lines: Vec<&str> = outcome.stdout.lines().collect();
+    assert!(lines.contains(&"memory 268435456"), "{outcome:?}");
+    assert!(lines.contains(&"pids 100"), "{outcome:?}");
+    if outcome.stdout.contains("shares") {
+        assert!(lines.contains(&"shares 512"), "{outcome:?}");
+    }
+    // tini, the shell and the command substitution's `wc`: the container's own, nobody else's.
+    let procs: usize = lines
+        .iter()
+        .find_map(|line| line.strip_prefix("procs "))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a process count: {outcome:?}"));
+    assert!((1..=5).contains(&procs), "{outcome:?}");
+    // Every hierarchy the process is in is the namespace's root: no host path shows.
+    let own = lines
+        .iter()
+        .find_map(|line| line.strip_prefix("self "))
+        .unwrap_or_else(|| panic!("/proc/self/cgroup: {outcome:?}"));
+    let (rooted, total) = own.split_once(" of ").unwrap();
+    assert_eq!(rooted.trim(), total.trim(), "{outcome:?}");
+    assert!(!outcome.stdout.contains("wrote the limit"), "{outcome:?}");
+    assert!(!outcome.stdout.contains("made a cgroup"), "{outcome:?}");
+}
+
 #[tokio::test]
 async fn reports_oom_kills() {
     let fx = Fixture::new().await;
