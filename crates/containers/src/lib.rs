@@ -9,7 +9,7 @@
 //!
 //! Invariants:
 //! - Nothing is mounted on the host: all mounts live in the container's mount namespace and go
-//!   with it; the stack directory is only written by [`Stack::prepare`].
+//!   with it; a stack's directory is only written by [`Stack::prepare`] and [`Stacks`].
 //! - A container is removed (with its cgroup) by [`Container::wait`] after its OOM counter is
 //!   read, or by [`Runtime::delete`]; [`Runtime::list`] finds leftovers after a crash.
 //! - The OCI configuration is a pure function of the [`ContainerSpec`] ([`oci_config`]).
@@ -21,6 +21,7 @@ mod runtime;
 mod seccomp;
 mod spec;
 mod stack;
+mod stacks;
 
 pub use cgroup::{CgroupLayout, CgroupStats, CgroupVersion};
 pub use config::{bundle_files, cgroups_path, oci_config, CGROUP_PARENT, INIT};
@@ -29,3 +30,7 @@ pub use runtime::{ContainerState, Runtime, RuntimeKind};
 pub use seccomp::DENIED_SYSCALLS;
 pub use spec::{validate_id, ContainerSpec, Limits, Mount, Network, Overlay};
 pub use stack::{Stack, StackBind, BUILD_USER, DYNO_USER, MOUNT_POINTS};
+pub use stacks::{
+    host_mirror, Stacks, StacksConfig, DEFAULT_MAX_AGE, DEFAULT_MIRROR, STACK_APT_PACKAGES,
+    STACK_PACKAGES,
+};

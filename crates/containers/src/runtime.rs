@@ -75,6 +75,9 @@ pub struct ContainerState {
     /// The init's pid on the host; 0 when stopped.
     #[serde(default)]
     pub pid: i64,
+    /// The container's bundle directory (its `config.json` names its root).
+    #[serde(default)]
+    pub bundle: PathBuf,
 }
 
 impl Runtime {
@@ -465,12 +468,14 @@ mod tests {
                 ContainerState {
                     id: "web.1".to_owned(),
                     status: "running".to_owned(),
-                    pid: 42
+                    pid: 42,
+                    bundle: PathBuf::from("/b"),
                 },
                 ContainerState {
                     id: "web.2".to_owned(),
                     status: "stopped".to_owned(),
-                    pid: 0
+                    pid: 0,
+                    bundle: PathBuf::new(),
                 },
             ]
         );

@@ -6,6 +6,10 @@
 //! never has mounts to clean up, and a container sees only what the list names: not the data
 //! dir, other apps, `/root`, `/home` or the host's `/etc/shadow`.
 //!
+//! A stack can also be a complete root filesystem that the server built ([`crate::Stacks`]):
+//! then only the mount points and the generated `/etc` are added, and nothing of the host is
+//! bound.
+//!
 //! Server paths only: the stack's directory and the host's own `/etc` and `/usr`; no
 //! container writes to either (they are bound read-only).
 
@@ -74,6 +78,9 @@ pub struct StackBind {
 pub struct Stack {
     rootfs: PathBuf,
     binds: Vec<StackBind>,
+    /// Held by every clone: while one is alive, [`crate::Stacks`] keeps this version on disk
+    /// (a build step or a dyno about to start a container on it).
+    lease: std::sync::Arc<()>,
 }
 
 impl Stack {
@@ -113,7 +120,46 @@ impl Stack {
                 binds.push(bind);
             }
         }
-        Ok(Stack { rootfs, binds })
+        Ok(Stack {
+            rootfs,
+            binds,
+            lease: std::sync::Arc::default(),
+        })
+    }
+
+    /// Makes a complete root filesystem (one debootstrap made) a stack: the mount points and
+    /// Wharf's generated `/etc` on top, nothing bound from the host. Idempotent; files are
+    /// rewritten atomically and only when they changed, since running containers share them.
+    pub fn prepare_built(rootfs: &Path) -> anyhow::Result<Stack> {
+        Self::prepare_built_from(rootfs, Path::new("/"))
+    }
+
+    fn prepare_built_from(rootfs: &Path, host_root: &Path) -> anyhow::Result<Stack> {
+        for name in MOUNT_POINTS.iter().chain(&SYSTEM_MOUNT_POINTS) {
+            ensure_dir(&rootfs.join(&name[1..]))?;
+        }
+        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))
+            .context("chmod the stack's /tmp")?;
+        let etc = rootfs.join("etc");
+        ensure_dir(&etc)?;
+        for (name, content) in generated_etc(host_root) {
+            let path = etc.join(name);
+            // Debian's own may be a symlink (resolv.conf): never write through one.
+            if fs::symlink_metadata(&path).is_ok_and(|metadata| !metadata.is_file()) {
+                remove(&path)?;
+            }
+            write_if_changed(&path, content.as_bytes())?;
+        }
+        Ok(Stack {
+            rootfs: rootfs.to_owned(),
+            binds: Vec::new(),
+            lease: std::sync::Arc::default(),
+        })
+    }
+
+    /// Whether a clone of this stack is alive elsewhere (a container about to start on it).
+    pub(crate) fn is_leased(&self) -> bool {
+        std::sync::Arc::strong_count(&self.lease) > 1
     }
 
     /// The root filesystem directory (the OCI `root.path`).
@@ -434,6 +480,47 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let error = Stack::prepare_from(dir.path(), host.path()).unwrap_err();
         assert!(format!("{error:#}").contains("merged /usr"), "{error:#}");
+    }
+
+    #[test]
+    fn a_built_root_gets_wharfs_etc_and_no_host_binds() {
+        let host = fake_host();
+        let built = tempfile::tempdir().unwrap();
+        let rootfs = built.path().join("rootfs");
+        fs::create_dir_all(rootfs.join("etc")).unwrap();
+        fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
+        fs::write(
+            rootfs.join("etc/passwd"),
+            "_apt:x:42:65534::/nonexistent:/bin/false\n",
+        )
+        .unwrap();
+        let outside = built.path().join("outside");
+        fs::write(&outside, "untouched").unwrap();
+        std::os::unix::fs::symlink(&outside, rootfs.join("etc/resolv.conf")).unwrap();
+
+        let stack = Stack::prepare_built_from(&rootfs, host.path()).unwrap();
+        assert!(
+            stack.binds().is_empty(),
+            "nothing of the host: {:?}",
+            stack.binds()
+        );
+        assert_eq!(stack.rootfs(), rootfs);
+        for point in MOUNT_POINTS.iter().chain(&SYSTEM_MOUNT_POINTS) {
+            assert!(rootfs.join(&point[1..]).is_dir(), "{point}");
+        }
+        let passwd = fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
+        assert!(passwd.contains("build:x:200001:200001:"), "{passwd}");
+        assert!(fs::symlink_metadata(rootfs.join("etc/resolv.conf"))
+            .unwrap()
+            .is_file());
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "untouched");
+        assert_eq!(
+            fs::read_to_string(rootfs.join("etc/resolv.conf")).unwrap(),
+            "nameserver 192.0.2.53\n"
+        );
+        assert!(!stack.is_leased());
+        let clone = stack.clone();
+        assert!(stack.is_leased() && clone.is_leased());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Account, Invalid};
+use crate::{Account, Invalid, StackName};
 
 const NAME_MIN: usize = 2;
 const NAME_MAX: usize = 30;
@@ -192,6 +192,11 @@ pub struct App {
     pub updated_at: OffsetDateTime,
     /// When the current release was created.
     pub released_at: Option<OffsetDateTime>,
+    /// The stack the app's next build runs on (`heroku stack:set`).
+    pub build_stack: StackName,
+    /// The stack of the current release's slug, once the app has one: what its dynos run on
+    /// until the next deploy.
+    pub release_stack: Option<String>,
 }
 
 /// An account given access to an app that it does not own.

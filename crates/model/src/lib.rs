@@ -11,6 +11,7 @@ mod domain;
 mod formation;
 mod release;
 mod size;
+mod stack;
 
 pub use account::{Account, Email};
 pub use addon::{
@@ -32,6 +33,7 @@ pub use formation::{
 };
 pub use release::{NewRelease, ProcessTypes, Release, ReleaseStatus, Slug};
 pub use size::DynoSize;
+pub use stack::{StackName, StackSource};
 
 /// A rule that input broke, with a message that says what was wrong and what to do.
 /// The API turns it into a 422 `invalid_params` error.

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 use uuid::Uuid;
-use wharf_model::{Account, App, AppName, ConfigVars, ReleaseStatus};
+use wharf_model::{Account, App, AppName, ConfigVars, ReleaseStatus, StackName};
 
 use crate::accounts::is_unique_violation;
 use crate::releases::{insert_release, ReleaseInsert};
@@ -32,9 +32,12 @@ pub(crate) const CURRENT_RELEASE: &str =
 
 fn app_select() -> String {
     format!(
-        "SELECT ap.id, ap.name, ap.maintenance, ap.repo_size, ap.created_at, ap.updated_at, {},
+        "SELECT ap.id, ap.name, ap.maintenance, ap.repo_size, ap.created_at, ap.updated_at,
+           ap.build_stack, {},
            (SELECT s.size FROM releases r LEFT JOIN slugs s ON s.id = r.slug_id
              WHERE {CURRENT_RELEASE}) AS slug_size,
+           (SELECT s.stack FROM releases r LEFT JOIN slugs s ON s.id = r.slug_id
+             WHERE {CURRENT_RELEASE}) AS release_stack,
            (SELECT r.created_at FROM releases r WHERE {CURRENT_RELEASE}) AS released_at
          FROM apps ap JOIN accounts o ON o.id = ap.owner_id",
         account_columns("o")
@@ -59,6 +62,8 @@ fn app_from(row: &AnyRow) -> anyhow::Result<App> {
         released_at: get_opt_text(row, "released_at")?
             .map(|t| parse_time(&t))
             .transpose()?,
+        build_stack: StackName::parse(&get_text(row, "build_stack")?)?,
+        release_stack: get_opt_text(row, "release_stack")?,
     })
 }
 
@@ -80,13 +85,15 @@ impl Store {
         let created = now();
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO apps (id, name, owner_id, maintenance, repo_size, created_at, updated_at)
-             VALUES ($1, $2, $3, 0, NULL, $4, $4)",
+            "INSERT INTO apps (id, name, owner_id, maintenance, repo_size, created_at, updated_at,
+                 build_stack)
+             VALUES ($1, $2, $3, 0, NULL, $4, $4, $5)",
         )
         .bind(id.to_string())
         .bind(name.as_str())
         .bind(owner.id.to_string())
         .bind(time_text(created))
+        .bind(StackName::DEFAULT.as_str())
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -117,6 +124,8 @@ impl Store {
             created_at: created,
             updated_at: created,
             released_at: Some(created),
+            build_stack: StackName::DEFAULT,
+            release_stack: None,
         })
     }
 
@@ -184,6 +193,21 @@ impl Store {
             other => other?,
         };
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets the stack the app's next build runs on. Idempotent.
+    pub async fn set_build_stack(&self, app_id: Uuid, stack: StackName) -> Result<()> {
+        let updated =
+            sqlx::query("UPDATE apps SET build_stack = $2, updated_at = $3 WHERE id = $1")
+                .bind(app_id.to_string())
+                .bind(stack.as_str())
+                .bind(time_text(now()))
+                .execute(&self.pool)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Err(app_gone());
+        }
         Ok(())
     }
 

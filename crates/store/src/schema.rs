@@ -187,6 +187,10 @@ const MIGRATIONS: &[&str] = &[
         created_by TEXT NOT NULL REFERENCES accounts (id)
     );
     "#,
+    // 7: the stack an app's next build runs on; apps from before had only debian-12.
+    r#"
+    ALTER TABLE apps ADD COLUMN build_stack TEXT NOT NULL DEFAULT 'debian-12';
+    "#,
 ];
 
 pub(crate) async fn migrate(store: &Store) -> anyhow::Result<()> {
