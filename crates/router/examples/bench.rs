@@ -425,10 +425,12 @@ async fn router(
                 .iter()
                 .enumerate()
                 .map(|(n, addr)| Backend {
+                    id: Uuid::from_u128(n as u128 + 1),
                     dyno: format!("web.{}", n + 1),
                     addr: *addr,
                 })
                 .collect(),
+            session_affinity: false,
         },
     );
     let (routes, routes_rx) = watch::channel(Arc::new(table));

@@ -81,12 +81,15 @@ struct DynoState {
 
 impl Balancer {
     /// Picks a dyno among `backends` (skipping the addresses in `tried`) and counts a request
-    /// in flight to it until the returned guard is dropped.
+    /// in flight to it until the returned guard is dropped. `preferred` (the dyno a client's
+    /// session affinity cookie names) is picked when it is neither tried nor quarantined,
+    /// however busy; otherwise the choice is `balancing`'s.
     pub fn choose(
         &self,
         backends: &[Backend],
         tried: &[SocketAddr],
         balancing: Balancing,
+        preferred: Option<usize>,
     ) -> Option<(usize, Outstanding)> {
         let random = rand::random::<u64>();
         let mut now = None;
@@ -101,7 +104,15 @@ impl Balancer {
                 tried: tried.contains(&b.addr),
             }
         };
-        let index = if backends.len() <= CANDIDATES_ON_STACK {
+        let preferred = preferred.filter(|&index| {
+            backends.get(index).is_some_and(|backend| {
+                let preferred = candidate(backend);
+                !preferred.tried && !preferred.quarantined
+            })
+        });
+        let index = if let Some(index) = preferred {
+            Some(index)
+        } else if backends.len() <= CANDIDATES_ON_STACK {
             let mut candidates = [Candidate::default(); CANDIDATES_ON_STACK];
             for (slot, backend) in candidates.iter_mut().zip(backends) {
                 *slot = candidate(backend);
@@ -239,6 +250,7 @@ mod tests {
 
     fn backend(n: u16) -> Backend {
         Backend {
+            id: uuid::Uuid::from_u128(n.into()),
             dyno: format!("web.{n}"),
             addr: SocketAddr::from(([127, 0, 0, 1], 6000 + n)),
         }
@@ -249,10 +261,10 @@ mod tests {
         let balancer = Balancer::default();
         let backends = [backend(1), backend(2)];
         let (first, a) = balancer
-            .choose(&backends, &[], Balancing::LeastOutstanding)
+            .choose(&backends, &[], Balancing::LeastOutstanding, None)
             .expect("a dyno");
         let (second, b) = balancer
-            .choose(&backends, &[], Balancing::LeastOutstanding)
+            .choose(&backends, &[], Balancing::LeastOutstanding, None)
             .expect("a dyno");
         assert_ne!(first, second, "the idle dyno gets the second request");
         assert_eq!(balancer.outstanding(backends[first].addr), 1);
@@ -265,18 +277,46 @@ mod tests {
         assert!(!balancer.quarantined(backends[1].addr));
         for _ in 0..20 {
             let (index, _) = balancer
-                .choose(&backends, &[], Balancing::Random)
+                .choose(&backends, &[], Balancing::Random, None)
                 .expect("a dyno");
             assert_eq!(index, 1);
         }
         let tried = [backends[1].addr];
         let (index, _) = balancer
-            .choose(&backends, &tried, Balancing::Random)
+            .choose(&backends, &tried, Balancing::Random, None)
             .expect("the quarantined dyno, as nothing else is left");
         assert_eq!(index, 0);
 
         balancer.retain(|_| false);
         assert_eq!(balancer.outstanding(backends[0].addr), 0);
+    }
+
+    #[test]
+    fn a_preferred_dyno_is_picked_unless_tried_or_quarantined() {
+        let balancer = Balancer::default();
+        let backends = [backend(1), backend(2)];
+        let choose = |tried: &[SocketAddr], preferred| {
+            balancer
+                .choose(&backends, tried, Balancing::LeastOutstanding, preferred)
+                .map(|(index, _)| index)
+        };
+        // However busy it is.
+        let _busy: Vec<_> = (0..5)
+            .map(|_| {
+                balancer
+                    .choose(&backends, &[], Balancing::LeastOutstanding, Some(0))
+                    .expect("a dyno")
+            })
+            .collect();
+        assert_eq!(balancer.outstanding(backends[0].addr), 5);
+        assert_eq!(choose(&[], Some(0)), Some(0));
+        assert_eq!(choose(&[], None), Some(1), "the idle one, by balancing");
+        // Tried already (it refused the connection): another dyno.
+        assert_eq!(choose(&[backends[0].addr], Some(0)), Some(1));
+        // Out of range (the table changed): balancing decides.
+        assert_eq!(choose(&[], Some(7)), Some(1));
+        balancer.quarantine(backends[0].addr);
+        assert_eq!(choose(&[], Some(0)), Some(1));
     }
 
     proptest::proptest! {

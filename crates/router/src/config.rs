@@ -1,11 +1,12 @@
-//! The router's settings: the base domain, how requests are balanced, Heroku's timeouts, and
-//! where wake signals for idle apps go.
+//! The router's settings: the base domain, how requests are balanced, Heroku's timeouts,
+//! where wake signals for idle apps go, and the key of session affinity cookies.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::affinity::AffinityKey;
 use crate::balance::Balancing;
 
 /// H19: how long connecting to a dyno may take.
@@ -54,10 +55,12 @@ pub struct RouterConfig {
     pub wake: Option<mpsc::Sender<Uuid>>,
     /// Threads accepting and serving client connections, each with a runtime of its own.
     pub threads: usize,
+    /// Signs session affinity cookies (the server keeps one across restarts).
+    pub affinity_key: AffinityKey,
 }
 
 impl RouterConfig {
-    /// Heroku's timeouts, least-outstanding balancing, no wake signals.
+    /// Heroku's timeouts, least-outstanding balancing, no wake signals, a random affinity key.
     pub fn new(base_domain: impl Into<String>) -> RouterConfig {
         RouterConfig {
             base_domain: base_domain.into(),
@@ -65,6 +68,7 @@ impl RouterConfig {
             timeouts: Timeouts::default(),
             wake: None,
             threads: std::thread::available_parallelism().map_or(2, usize::from),
+            affinity_key: AffinityKey::random(),
         }
     }
 }

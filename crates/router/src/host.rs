@@ -224,6 +224,7 @@ mod tests {
             crashed: false,
             booting: false,
             backends: Vec::new(),
+            session_affinity: false,
         };
         let mut table = RouteTable::default();
         for name in ["myapp", "blog", "shop"] {

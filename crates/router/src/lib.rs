@@ -6,11 +6,12 @@
 //! never calls the store, so traffic survives a store outage. Each request ends in one
 //! [`RouterLogLine`] handed to the `log` callback with the app's id.
 //!
-//! Pure parts: [`table::decide`] (serve, hold or refuse), [`host`] matching, [`balance::pick`],
+//! Pure parts: [`table::decide`], [`affinity`] (signed session affinity cookies) (serve, hold or refuse), [`host`] matching, [`balance::pick`],
 //! [`headers`] rewriting, [`error`] mapping and the [`logline`] format. IO: [`pool`] (dyno
 //! connections), `upstream` (HTTP/1.1 to dynos), `body` (streaming with idle timeouts), `proxy` (one request), [`server`]
 //! (listeners and shutdown), and [`tls`] (certificates by SNI).
 
+pub mod affinity;
 pub mod balance;
 mod body;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod table;
 pub mod tls;
 mod upstream;
 
+pub use affinity::AffinityKey;
 pub use balance::Balancing;
 pub use config::{RouterConfig, Timeouts};
 pub use error::{ClientError, DynoError, Fault, PlatformError, RouterError};

@@ -1,6 +1,8 @@
 //! One request through the router: find the app by host, decide from its routes (serve,
-//! hold for a booting app, or refuse with Heroku's code), pick a dyno, send the request with
-//! rewritten headers, and stream the response back (or bridge an upgraded connection).
+//! hold for a booting app, or refuse with Heroku's code), pick a dyno (the one a session
+//! affinity cookie names, when the app asks for affinity and that dyno is up), send the
+//! request with rewritten headers, and stream the response back (or bridge an upgraded
+//! connection).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -20,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use crate::affinity;
 use crate::balance::{Balancer, Outstanding};
 use crate::body::{ClientBodyState, DynoBody, ForwardBody, OnEnd, ProxyBody};
 use crate::config::RouterConfig;
@@ -267,6 +270,14 @@ async fn forward(
 ) -> Response<ProxyBody> {
     let timeouts = shared.config.timeouts;
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let affinity = table
+        .apps
+        .get(app_name)
+        .filter(|app| app.session_affinity)
+        .map(|app| Affinity {
+            app_id: app.app_id,
+            pinned: affinity::pinned_dyno(&shared.config.affinity_key, app.app_id, req.headers()),
+        });
     let replayable = req.method().is_idempotent();
     let mut body = ForwardBody::new(req.into_body(), timeouts.client_idle);
     let body_state = body.state();
@@ -277,9 +288,15 @@ async fn forward(
     let mut last_error = None;
     loop {
         let chosen = table.apps.get(app_name).and_then(|app| {
+            // A pinned dyno that is gone (stopped, restarting, replaced by a deploy) or
+            // failing is no error: the request is balanced as usual and pinned anew.
+            let preferred = affinity
+                .as_ref()
+                .and_then(|affinity| affinity.pinned)
+                .and_then(|dyno| affinity::position(&app.backends, dyno));
             shared
                 .balancer
-                .choose(&app.backends, &tried, shared.config.balancing)
+                .choose(&app.backends, &tried, shared.config.balancing, preferred)
                 .map(|(index, outstanding)| (app.backends[index].clone(), outstanding))
         });
         let Some((backend, outstanding)) = chosen else {
@@ -320,6 +337,9 @@ async fn forward(
         match sent {
             Err(_elapsed) => return refuse(record, DynoError::RequestTimeout.into()),
             Ok(Ok(response)) => {
+                let set_cookie = affinity.as_ref().and_then(|affinity| {
+                    affinity.set_cookie(&shared.config.affinity_key, &backend, &conn.forwarded)
+                });
                 return respond(
                     shared,
                     conn,
@@ -329,6 +349,7 @@ async fn forward(
                     addr,
                     outstanding,
                     client_upgrade,
+                    set_cookie,
                 );
             }
             Ok(Err(error)) => {
@@ -375,6 +396,7 @@ fn respond(
     addr: SocketAddr,
     outstanding: Outstanding,
     client_upgrade: Option<OnUpgrade>,
+    set_cookie: Option<HeaderValue>,
 ) -> Response<ProxyBody> {
     let status = head.status;
     record.status(status);
@@ -409,7 +431,36 @@ fn respond(
     *response.status_mut() = status;
     *response.headers_mut() = head.headers;
     headers::rewrite_response(response.headers_mut(), switching);
+    if let Some(cookie) = set_cookie {
+        // Beside the app's own cookies, never instead of them.
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
     response
+}
+
+/// Session affinity for one request of an app that has it on.
+struct Affinity {
+    app_id: Uuid,
+    /// The dyno a valid cookie of the request names (up or not).
+    pinned: Option<Uuid>,
+}
+
+impl Affinity {
+    /// The cookie to send with the response of `served`: none when the request's cookie
+    /// already names it, else one that does (a new client, an invalid cookie, or a pinned
+    /// dyno that was gone or failing).
+    fn set_cookie(
+        &self,
+        key: &affinity::AffinityKey,
+        served: &crate::table::Backend,
+        forwarded: &Forwarded,
+    ) -> Option<HeaderValue> {
+        if served.id.is_nil() || self.pinned == Some(served.id) {
+            return None;
+        }
+        let https = forwarded.proto() == "https";
+        Some(affinity::set_cookie(key, self.app_id, served.id, https))
+    }
 }
 
 /// Copies bytes both ways between an upgraded client connection and its dyno, until either

@@ -35,11 +35,18 @@ pub struct AppRoutes {
     pub booting: bool,
     /// The web dynos that are up, and where they listen.
     pub backends: Vec<Backend>,
+    /// The `http-session-affinity` feature: a client's requests go to the dyno named in its
+    /// signed cookie while that dyno is up (see [`crate::affinity`]).
+    pub session_affinity: bool,
 }
 
 /// One web dyno that is up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
+    /// The dyno's id: stable while it lives (restarts in place keep it), never reused, and
+    /// different for the old and the new `web.1` of a preboot. Session affinity names dynos
+    /// by it; nil means the dyno can be pinned to by no cookie.
+    pub id: Uuid,
     /// Its name, `web.1`.
     pub dyno: String,
     pub addr: SocketAddr,
@@ -88,10 +95,12 @@ mod tests {
             booting,
             backends: (0..up)
                 .map(|n| Backend {
+                    id: Uuid::from_u128(n as u128 + 1),
                     dyno: format!("web.{}", n + 1),
                     addr: SocketAddr::from(([127, 0, 0, 1], 5000 + n as u16)),
                 })
                 .collect(),
+            session_affinity: false,
         }
     }
 

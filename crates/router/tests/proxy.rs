@@ -534,6 +534,7 @@ async fn holds_requests_for_a_booting_app_and_wakes_it_once() {
     router.set_table(table([(name.clone(), routes.clone())]));
     routes.booting = false;
     routes.backends.push(wharf_router::Backend {
+        id: uuid::Uuid::from_u128(1),
         dyno: "web.1".into(),
         addr: upstream.addr,
     });

@@ -1,19 +1,25 @@
 //! Feeds the router: turns the dyno manager's table of `up` web dynos, plus what the store
-//! knows of each app (maintenance, how many web dynos it should have), into the router's
-//! route table, and writes the router's request lines into the apps' logs.
+//! knows of each app (maintenance, how many web dynos it should have, session affinity), into
+//! the router's route table, and writes the router's request lines into the apps' logs. Also
+//! keeps the key that signs session affinity cookies under the data dir.
 //!
 //! This runs beside the router, never in a request's path: when the store is down the router
 //! keeps routing with the last table it got.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+use anyhow::Context;
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use wharf_dynos::{DynoManager, DynoState, LogLine, LogSource};
 use wharf_router::tls::certified_key;
-use wharf_router::{AppRoutes, Backend, CertResolver, RouteTable, RouterLogLine};
+use wharf_router::{AffinityKey, AppRoutes, Backend, CertResolver, RouteTable, RouterLogLine};
 use wharf_store::{DomainRoute, SniCertificate, Store};
 
 /// How often what the store knows is read again (maintenance, formation, domains).
@@ -22,9 +28,62 @@ const REFRESH: Duration = Duration::from_secs(1);
 /// when it is full.
 const WAKE_QUEUE: usize = 256;
 
+/// The file, in the data dir, that holds the key signing session affinity cookies.
+pub const AFFINITY_KEY_FILE: &str = "router-affinity-key";
+
+/// The key that signs session affinity cookies: `<data-dir>/router-affinity-key` (64 hex
+/// digits, mode 0600), made on the first start. Kept, so that clients stay with their dynos
+/// across a restart of the server.
+pub fn affinity_key(data_dir: &Path) -> anyhow::Result<AffinityKey> {
+    let path = data_dir.join(AFFINITY_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let secret = parse_hex(text.trim()).with_context(|| {
+                format!(
+                    "{} is not 64 hex digits: delete it and a new key is made at start \
+                     (clients then get new session affinity cookies)",
+                    path.display()
+                )
+            })?;
+            Ok(AffinityKey::new(&secret))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let secret = AffinityKey::new_secret();
+            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+            // Written aside, then renamed: a crash leaves no half key.
+            let temporary = path.with_extension("tmp");
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&temporary)
+                .with_context(|| format!("create {}", temporary.display()))?;
+            file.write_all(format!("{hex}\n").as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("write {}", temporary.display()))?;
+            std::fs::rename(&temporary, &path)
+                .with_context(|| format!("write {}", path.display()))?;
+            Ok(AffinityKey::new(&secret))
+        }
+        Err(error) => Err(error).with_context(|| format!("read {}", path.display())),
+    }
+}
+
+fn parse_hex(text: &str) -> anyhow::Result<[u8; 32]> {
+    anyhow::ensure!(text.len() == 64 && text.is_ascii(), "not 64 hex digits");
+    let mut secret = [0u8; 32];
+    for (byte, pair) in secret.iter_mut().zip(text.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).context("not ASCII")?;
+        *byte = u8::from_str_radix(pair, 16).context("not hex")?;
+    }
+    Ok(secret)
+}
+
 /// Publishes route tables on the returned channel until `shutdown`.
 ///
-/// What the store knows (apps, maintenance, formations, domains) is read every [`REFRESH`],
+/// What the store knows (apps, maintenance, formations, domains, the `http-session-affinity`
+/// feature) is read every [`REFRESH`],
 /// and at once when the API changed something ([`DynoManager::desired_changes`]: maintenance
 /// mode is on for the next request); a change of the dyno manager's routes rebuilds the table
 /// at once from the last read, with no store query, so a dyno that comes up (a woken app, say)
@@ -111,6 +170,7 @@ struct KnownApp {
     name: String,
     maintenance: bool,
     web_quantity: u32,
+    session_affinity: bool,
 }
 
 impl Known {
@@ -121,6 +181,13 @@ impl Known {
     }
 
     async fn read(store: &Store) -> anyhow::Result<Known> {
+        let affinity: HashSet<uuid::Uuid> = store
+            .all_app_features(wharf_router::affinity::FEATURE)
+            .await?
+            .into_iter()
+            .filter(|feature| feature.enabled)
+            .map(|feature| feature.app_id)
+            .collect();
         let mut apps = Vec::new();
         for app in store.all_apps().await? {
             let web_quantity = store
@@ -134,6 +201,7 @@ impl Known {
                 name: app.name.to_string(),
                 maintenance: app.maintenance,
                 web_quantity,
+                session_affinity: affinity.contains(&app.id),
             });
         }
         let names: HashMap<uuid::Uuid, &str> =
@@ -168,6 +236,13 @@ fn build(known: &Known, dynos: &DynoManager) -> RouteTable {
             .map(|list| {
                 list.iter()
                     .map(|(dyno, addr)| Backend {
+                        // The up dyno of that name listening there (the old and the new
+                        // `web.1` of a preboot listen apart); nil, so pinned to by no cookie,
+                        // for a moment when the registry moved on since the routes were sent.
+                        id: web
+                            .iter()
+                            .find(|d| d.name == *dyno && d.address == Some(*addr))
+                            .map_or(uuid::Uuid::nil(), |d| d.id),
                         dyno: dyno.clone(),
                         addr: *addr,
                     })
@@ -187,6 +262,7 @@ fn build(known: &Known, dynos: &DynoManager) -> RouteTable {
                 crashed,
                 booting,
                 backends,
+                session_affinity: app.session_affinity,
             },
         );
     }
@@ -302,4 +378,32 @@ pub fn forward_wakes(
         }
     });
     (sender, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_affinity_key_is_made_once_private_and_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let app = uuid::Uuid::from_u128(1);
+        let dyno = uuid::Uuid::from_u128(2);
+        let token = affinity_key(dir.path())
+            .expect("a new key")
+            .token(app, dyno);
+        let path = dir.path().join(AFFINITY_KEY_FILE);
+        let mode = std::fs::metadata(&path)
+            .expect("the key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = affinity_key(dir.path()).expect("the same key");
+        assert_eq!(again.verify(app, token.as_bytes()), Some(dyno));
+
+        std::fs::write(&path, "not a key\n").expect("overwrite");
+        let error = format!("{:#}", affinity_key(dir.path()).expect_err("refused"));
+        assert!(error.contains("delete it"), "{error}");
+    }
 }

@@ -388,6 +388,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let router = Router::new(
         RouterConfig {
             wake: Some(wake),
+            affinity_key: routing::affinity_key(&args.data_dir)?,
             ..RouterConfig::new(args.base_domain.clone())
         },
         routes,

@@ -186,10 +186,12 @@ pub fn app(name: &str, backends: &[SocketAddr]) -> (String, AppRoutes) {
                 .iter()
                 .enumerate()
                 .map(|(n, addr)| Backend {
+                    id: Uuid::from_u128(n as u128 + 1),
                     dyno: format!("web.{}", n + 1),
                     addr: *addr,
                 })
                 .collect(),
+            session_affinity: false,
         },
     )
 }
