@@ -16,6 +16,7 @@ mod dyno;
 mod formation;
 mod log_drain;
 mod release;
+mod stack;
 
 pub use account::*;
 pub use addon::*;
@@ -27,6 +28,7 @@ pub use dyno::*;
 pub use formation::*;
 pub use log_drain::*;
 pub use release::*;
+pub use stack::*;
 
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use wharf_api_types as api;
 use wharf_build::buildpack::BuildpackSource;
-use wharf_model::{Account, App, Build, Collaborator, DynoSize, FormationEntry, Release, Slug};
+use wharf_model::{
+    Account, App, Build, Collaborator, DynoSize, FormationEntry, Release, Slug, StackName,
+};
 
 use crate::ApiConfig;
 
@@ -63,14 +65,17 @@ pub fn account(account: &Account) -> api::Account {
 }
 
 pub fn app(app: &App, config: &ApiConfig) -> api::App {
-    let stack = named(STACK_ID, &config.stack);
+    let build_stack = stack_ref(app.build_stack.as_str());
     api::App {
         id: app.id.to_string(),
         name: app.name.to_string(),
         owner: account_ref(&app.owner),
         region: named(REGION_ID, REGION),
-        stack: stack.clone(),
-        build_stack: stack,
+        stack: app
+            .release_stack
+            .as_deref()
+            .map_or_else(|| build_stack.clone(), stack_ref),
+        build_stack,
         generation: named(GENERATION_ID, GENERATION),
         web_url: Some(config.web_url(app.name.as_str())),
         git_url: Some(config.git_url(app.name.as_str())),
@@ -87,6 +92,30 @@ pub fn app(app: &App, config: &ApiConfig) -> api::App {
         created_at: timestamp(app.created_at),
         updated_at: timestamp(app.updated_at),
         released_at: app.released_at.map(timestamp),
+    }
+}
+
+/// A stack by name, with its id when this server offers it (a slug may name another).
+fn stack_ref(name: &str) -> api::NamedRef {
+    match StackName::parse(name) {
+        Ok(stack) => named(stack.id(), stack.as_str()),
+        Err(_) => named(STACK_ID, name),
+    }
+}
+
+/// `GET /stacks`: Heroku's shape; created when Debian released it.
+pub fn stack(stack: StackName) -> api::Stack {
+    let released = match stack {
+        StackName::Debian12 => "2023-06-10T00:00:00Z",
+        StackName::Debian13 => "2025-08-09T00:00:00Z",
+    };
+    api::Stack {
+        id: stack.id().to_string(),
+        name: stack.as_str().to_owned(),
+        state: "public".to_owned(),
+        default: stack.is_default(),
+        created_at: released.to_owned(),
+        updated_at: released.to_owned(),
     }
 }
 
@@ -149,7 +178,7 @@ pub fn slug(slug: &Slug) -> api::Slug {
         commit: slug.commit.clone(),
         commit_description: slug.commit_description.clone(),
         buildpack_provided_description: slug.buildpack_provided_description.clone(),
-        stack: named(STACK_ID, &slug.stack),
+        stack: stack_ref(&slug.stack),
         size: slug.size,
         checksum: slug.checksum.clone(),
         created_at: created.clone(),

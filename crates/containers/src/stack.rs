@@ -27,13 +27,15 @@ pub const BUILD_USER: (u32, u32) = (200_001, 200_001);
 
 /// Empty directories in the stack where the container's own filesystems and the caller's binds
 /// go. A container mount may target exactly these (or go below `/tmp` or an overlay `/app`).
-pub const MOUNT_POINTS: [&str; 7] = [
+pub const MOUNT_POINTS: [&str; 9] = [
     "/app",
     "/tmp",
     "/cache",
     "/env",
     "/buildpack",
     "/exports",
+    "/runtimes",
+    "/runtime",
     "/wharf",
 ];
 

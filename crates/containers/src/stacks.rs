@@ -116,10 +116,22 @@ struct Inner {
 }
 
 impl Stacks {
-    /// Removes what an interrupted build left (`.building-*`).
-    pub fn new(config: StacksConfig) -> anyhow::Result<Stacks> {
+    pub fn new(config: StacksConfig) -> Stacks {
+        Stacks {
+            inner: Arc::new(Inner {
+                config,
+                current: Mutex::new(HashMap::new()),
+                retired: Mutex::new(Vec::new()),
+                building: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Removes what an interrupted build left (`.building-*`); the server calls it at start,
+    /// before any stack is built.
+    pub fn remove_unfinished(&self) -> anyhow::Result<()> {
         for name in StackName::ALL {
-            let dir = config.versions_dir(name);
+            let dir = self.inner.config.versions_dir(name);
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue;
             };
@@ -137,14 +149,7 @@ impl Stacks {
                 }
             }
         }
-        Ok(Stacks {
-            inner: Arc::new(Inner {
-                config,
-                current: Mutex::new(HashMap::new()),
-                retired: Mutex::new(Vec::new()),
-                building: tokio::sync::Mutex::new(()),
-            }),
-        })
+        Ok(())
     }
 
     pub fn config(&self) -> &StacksConfig {
@@ -691,13 +696,14 @@ mod tests {
         for name in ["20250101T000000Z/rootfs/etc", ".building-1/rootfs/etc"] {
             fs::create_dir_all(versions.join(name)).unwrap();
         }
-        let stacks = Stacks::new(StacksConfig::new(data.path())).unwrap();
+        let stacks = Stacks::new(StacksConfig::new(data.path()));
+        stacks.remove_unfinished().unwrap();
         assert!(versions.join("20250101T000000Z/rootfs").is_dir());
         assert!(!versions.join(".building-1").exists());
         assert!(stacks.is_ready(StackName::Debian13));
         assert!(stacks.is_ready(StackName::Debian12));
         let empty = tempfile::tempdir().unwrap();
-        let fresh = Stacks::new(StacksConfig::new(empty.path())).unwrap();
+        let fresh = Stacks::new(StacksConfig::new(empty.path()));
         assert!(!fresh.is_ready(StackName::Debian13));
     }
 

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use rand::Rng;
 use wharf_api_types as api;
-use wharf_model::{generate_app_name, AppName};
+use wharf_model::{generate_app_name, AppName, StackName};
 use wharf_store::StoreError;
 
 use super::AppCtx;
@@ -65,13 +65,18 @@ pub async fn create(
     caller: Caller,
     Body(body): Body<api::AppCreate>,
 ) -> ApiResult<(StatusCode, Json<api::App>)> {
-    let app = match body.name {
+    let stack = body.stack.as_deref().map(StackName::parse).transpose()?;
+    let mut app = match body.name {
         Some(name) => {
             let name = AppName::parse(&name)?;
             state.store.create_app(&name, &caller.account).await?
         }
         None => create_with_generated_name(&state, &caller).await?,
     };
+    if let Some(stack) = stack.filter(|stack| *stack != app.build_stack) {
+        state.store.set_build_stack(app.id, stack).await?;
+        app.build_stack = stack;
+    }
     tracing::info!(app = %app.name, owner = %caller.account.email, "created app");
     Ok((StatusCode::CREATED, Json(views::app(&app, &state.config))))
 }
@@ -109,18 +114,19 @@ pub async fn update(
     if rename.is_some() {
         ctx.require_owner("rename it")?;
     }
-    if let Some(stack) = &body.build_stack {
-        if *stack != state.config.stack {
-            return Err(ApiError::invalid(format!(
-                "Stack {stack:?} is not available: this server has only {}",
-                state.config.stack
-            )));
-        }
-    }
+    let stack = body
+        .build_stack
+        .as_deref()
+        .map(StackName::parse)
+        .transpose()?;
     state
         .store
         .update_app(ctx.app.id, rename, body.maintenance)
         .await?;
+    if let Some(stack) = stack {
+        // The next build runs on it; the live release keeps its slug's stack until then.
+        state.store.set_build_stack(ctx.app.id, stack).await?;
+    }
     // The router reads the new name or maintenance mode now, not at its next refresh.
     state.changed(ctx.app.id, &[]);
     let shown = rename.map_or(ctx.app.name.as_str(), AppName::as_str);

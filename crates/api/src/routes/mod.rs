@@ -19,6 +19,7 @@ mod releases;
 mod sizes;
 mod slugs;
 mod sni_endpoints;
+mod stacks;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
@@ -211,6 +212,8 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route("/users/{user}/apps", get(apps::list_for_user))
         .route("/dyno-sizes", get(sizes::list))
         .route("/dyno-sizes/{size}", get(sizes::show))
+        .route("/stacks", get(stacks::list))
+        .route("/stacks/{stack}", get(stacks::show))
         .route("/apps", get(apps::list).post(apps::create))
         .route(
             "/apps/{app}",

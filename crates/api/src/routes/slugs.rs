@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use uuid::Uuid;
 use wharf_api_types as api;
-use wharf_model::ProcessType;
+use wharf_model::{ProcessType, StackName};
 use wharf_store::NewSlug;
 
 use super::AppCtx;
@@ -27,14 +27,10 @@ pub async fn create(
             )));
         }
     }
-    if let Some(stack) = &body.stack {
-        if *stack != state.config.stack {
-            return Err(ApiError::invalid(format!(
-                "Stack {stack:?} is not available: this server has only {}",
-                state.config.stack
-            )));
-        }
-    }
+    let stack = match &body.stack {
+        Some(stack) => StackName::parse(stack)?,
+        None => ctx.app.build_stack,
+    };
     let slug = state
         .store
         .create_slug(
@@ -44,7 +40,7 @@ pub async fn create(
                 commit: body.commit,
                 commit_description: body.commit_description,
                 buildpack_provided_description: body.buildpack_provided_description,
-                stack: state.config.stack.clone(),
+                stack: stack.to_string(),
                 size: None,
                 checksum: None,
             },
