@@ -168,13 +168,13 @@ pub enum Command {
     #[command(name = "drains:remove")]
     DrainsRemove(DrainArgs),
     /// List an app's features and whether they are on
-    #[command(name = "labs")]
+    #[command(name = "labs", visible_alias = "features")]
     Labs(AppJsonArgs),
-    /// Turn an app feature on (e.g. log-runtime-metrics)
-    #[command(name = "labs:enable")]
+    /// Turn an app feature on (e.g. log-runtime-metrics, http-session-affinity)
+    #[command(name = "labs:enable", visible_alias = "features:enable")]
     LabsEnable(FeatureArgs),
     /// Turn an app feature off
-    #[command(name = "labs:disable")]
+    #[command(name = "labs:disable", visible_alias = "features:disable")]
     LabsDisable(FeatureArgs),
 
     /// Show whether maintenance mode is on
