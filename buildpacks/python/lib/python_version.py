@@ -9,7 +9,8 @@ Where the request comes from, first found wins (Heroku's order, then what uv and
   2. .python-version          3.14 or 3.14.1; blank lines and # comments skipped
   3. pyproject.toml           [project] requires-python, a PEP 440 specifier (uv's source)
   4. pyproject.toml           [tool.poetry.dependencies] python (Poetry's ^ and ~ too)
-Without any, Heroku's default line DEFAULT_MINOR.
+Without any, the stack's Python (Heroku would pick its default line, DEFAULT_MINOR, which the
+message names): an app that asks for nothing downloads nothing.
 
     python3 -I python_version.py choose APP_DIR STACK_VERSION AVAILABLE_FILE [CACHED...]
 prints `stack|cached|install VERSION` on the first line and the reason on the second, or
@@ -23,7 +24,7 @@ import stat
 import sys
 
 # Heroku's default for apps that name no version ("newly created Python apps use the latest
-# patch version of Python 3.13", Heroku's Python support reference).
+# patch version of Python 3.13", Heroku's Python support reference): named in messages.
 DEFAULT_MINOR = "3.13"
 # The largest version file read; longer ones are refused, not truncated.
 MAX_FILE_BYTES = 64 * 1024
@@ -241,19 +242,18 @@ def choose(app_dir, stack_version, available, cached):
     """(kind, version, reason): kind is stack, cached or install."""
     request = read_request(app_dir)
     if request is None:
-        origin, wrote, spec = None, DEFAULT_MINOR, Specifier(f"=={DEFAULT_MINOR}.*")
-    else:
-        origin, wrote, spec = request
+        # The stack's Python: no download for an app that asks for nothing, and the same
+        # Python on every build of it until the app or its stack changes.
+        return ("stack", stack_version,
+                f"No Python version requested: using Python {stack_version} of the stack."
+                f" Name a version in .python-version (Heroku's default is {DEFAULT_MINOR}) to choose it")
+    origin, wrote, spec = request
     if spec.contains(stack_version):
-        why = f"from {origin} ({wrote})" if origin else "(no version requested)"
-        return ("stack", stack_version, f"Using Python {stack_version} of the stack {why}")
+        return ("stack", stack_version, f"Using Python {stack_version} of the stack from {origin} ({wrote})")
     choices = sorted({v for v in list(available) + list(cached) if spec.contains(v)}, key=parse_version)
     if choices:
         newest = choices[-1]
-        if origin:
-            why = f'Resolved {origin} "{wrote}" to {newest} (newest available)'
-        else:
-            why = f"No Python version requested: Heroku's default, the newest Python {DEFAULT_MINOR} ({newest})"
+        why = f'Resolved {origin} "{wrote}" to {newest} (newest available)'
         return ("cached" if newest in cached else "install", newest, why)
     exact = [v for operator, v, star in spec.clauses if operator == "==" and not star]
     if exact and len(exact[0]) == 3 and exact[0][:2] == parse_version(stack_version)[:2]:
@@ -261,10 +261,6 @@ def choose(app_dir, stack_version, available, cached):
                 f"Warning: {origin} asks for Python {wrote.removeprefix('python-')}, but neither the stack nor the"
                 f" mirror has it: building with Python {stack_version}, the stack's {stack_version.rsplit('.', 1)[0]} release."
                 f" Ask for {stack_version.rsplit('.', 1)[0]} in {origin} to silence this.")
-    if origin is None:
-        return ("stack", stack_version,
-                f"No Python version requested, and Python {DEFAULT_MINOR} (Heroku's default) cannot be had here:"
-                f" using Python {stack_version} of the stack")
     offered = sorted({v for v in list(available) + list(cached) + [stack_version]}, key=parse_version)
     lines = [f'{origin} asks for Python "{_show(wrote)}", which cannot be had here.']
     wanted_minor = _requested_minor(spec)
