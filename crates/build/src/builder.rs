@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use uuid::Uuid;
-use wharf_containers::{Runtime, Stack};
+use wharf_containers::{Runtime, Stack, Stacks, StacksConfig};
+use wharf_model::StackName;
 use wharf_model::{Account, App, Build, BuildStatus};
 use wharf_store::{BuildOutcome, Store};
 
@@ -42,6 +43,13 @@ pub struct BuilderConfig {
     pub build_disk_bytes: u64,
     /// The most bytes an app's build cache (`/cache`) may hold.
     pub cache_disk_bytes: u64,
+    /// The server-wide cache of language runtimes that built-in buildpacks install (one
+    /// directory per stack beneath), `<data-dir>/runtimes` unless moved.
+    pub runtimes_dir: PathBuf,
+    /// The server's runtime settings (`WHARF_PYTHON_MIRROR`, ...), given to runtime steps.
+    pub runtime_env: Vec<(String, String)>,
+    /// Where stacks are and how built ones are made (`WHARF_STACK_MIRROR`, ...).
+    pub stacks: StacksConfig,
 }
 
 impl BuilderConfig {
@@ -65,7 +73,16 @@ impl BuilderConfig {
             disk: None,
             build_disk_bytes: Self::DEFAULT_BUILD_DISK,
             cache_disk_bytes: Self::DEFAULT_CACHE_DISK,
+            runtimes_dir: data_dir.join("runtimes"),
+            runtime_env: Vec::new(),
+            stacks: StacksConfig::new(data_dir),
         }
+    }
+
+    /// The runtime cache of one stack: runtimes built for one stack's libraries are never
+    /// used on another.
+    pub(crate) fn stack_runtimes_dir(&self, stack: &str) -> PathBuf {
+        self.runtimes_dir.join(stack)
     }
 
     pub(crate) fn builds_dir(&self) -> PathBuf {
@@ -131,8 +148,10 @@ pub struct Builder {
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) config: BuilderConfig,
-    /// The container runtime and stack, found on first use.
+    /// The container runtime and the default stack, found on first use.
     pub(crate) containers: tokio::sync::OnceCell<(Runtime, Stack)>,
+    /// Every stack: builds run on their app's build stack.
+    pub(crate) stacks: Stacks,
     pub(crate) app_locks: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     pub(crate) live: Mutex<HashMap<Uuid, Arc<BuildLog>>>,
 }
@@ -142,6 +161,7 @@ impl Builder {
         Builder {
             inner: Arc::new(Inner {
                 store,
+                stacks: Stacks::new(config.stacks.clone()),
                 config,
                 containers: tokio::sync::OnceCell::new(),
                 app_locks: Mutex::new(HashMap::new()),
@@ -164,13 +184,40 @@ impl Builder {
                 let runtime = Runtime::detect(&data_dir.join("runtime"))
                     .await
                     .context("find a container runtime (crun or runc)")?;
-                let stack_dir = data_dir.join("stack");
-                let stack = tokio::task::spawn_blocking(move || Stack::prepare(&stack_dir))
+                let stacks = self.inner.stacks.clone();
+                tokio::task::spawn_blocking(move || stacks.remove_unfinished())
                     .await
-                    .context("prepare the stack")??;
+                    .context("remove unfinished stack builds: task failed")??;
+                let stack = self
+                    .inner
+                    .stacks
+                    .get(StackName::DEFAULT)
+                    .await
+                    .context("prepare the stack")?;
                 Ok((runtime, stack))
             })
             .await
+    }
+
+    /// The server's stacks (shared with the dyno manager, so both use the same versions).
+    pub fn stacks(&self) -> &Stacks {
+        &self.inner.stacks
+    }
+
+    /// The stack a build runs on, built first if this is its first use (and saying so).
+    pub(crate) async fn build_stack(
+        &self,
+        name: StackName,
+        log: &BuildLog,
+    ) -> anyhow::Result<Stack> {
+        if !self.inner.stacks.is_ready(name) {
+            log.heading(&format!("Preparing the {name} stack (first use)"));
+            log.detail("This takes a few minutes, once per server");
+        }
+        self.inner.stacks.get(name).await.map_err(|error| {
+            tracing::error!(stack = %name, error = format!("{error:#}"), "prepare a stack");
+            anyhow::anyhow!("The {name} stack could not be prepared: the server's log says why")
+        })
     }
 
     /// The log of a running build, if it is running on this server.

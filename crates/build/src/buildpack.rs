@@ -140,15 +140,18 @@ mod tests {
 
     #[test]
     fn registered_names() {
-        check("go", BuildpackSource::Registered("go".into()));
+        check(
+            "company-go",
+            BuildpackSource::Registered("company-go".into()),
+        );
         check(
             "company-ruby_2.7",
             BuildpackSource::Registered("company-ruby_2.7".into()),
         );
-        let err = refused("heroku/ruby");
-        assert!(err.contains("python, nodejs, static, procfile"), "{err}");
+        let err = refused("heroku/php");
+        assert!(err.contains(&BUILTIN.join(", ")), "{err}");
         assert!(err.contains("buildpacks:register"), "{err}");
-        refused("Go");
+        refused("Company-Go");
         refused(".hidden");
     }
 

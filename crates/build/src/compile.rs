@@ -17,8 +17,13 @@ use crate::archive::{pack_slug, unpack, LinkPolicy};
 use crate::builder::{BuildRequest, Builder};
 use crate::buildpack::{BuildpackSource, BUILTIN};
 use crate::log::BuildLog;
-use crate::step::{chown_tree, mount, profile_command, StepOutput};
+use crate::step::{chown_tree, mount, profile_command, StepKind, StepOutput};
 use crate::{procfile, release_yaml};
+
+/// Where a runtime step and the compile after it see the server's runtime cache (writable in
+/// the runtime step, read-only in compile) and the step's choice (the same).
+pub(crate) const RUNTIMES_MOUNT: &str = "/runtimes";
+pub(crate) const RUNTIME_MOUNT: &str = "/runtime";
 
 /// The largest Procfile or `.slugignore` the server reads.
 const SMALL_FILE_LIMIT: u64 = 256 * 1024;
@@ -37,7 +42,9 @@ impl Builder {
     ) -> anyhow::Result<i64> {
         let config = &self.inner.config;
         let store = &self.inner.store;
-        log.heading(&format!("Building on the {} stack", config.stack_name));
+        let stack = request.app.build_stack;
+        self.build_stack(stack, log).await?;
+        log.heading(&format!("Building on the {stack} stack"));
         let app_dir = work.join("app");
         let env_dir = work.join("env");
         let exports_dir = work.join("exports");
@@ -63,7 +70,7 @@ impl Builder {
         let buildpacks = self.select_buildpacks(build_id, request, work, log).await?;
         outcome.buildpacks = buildpacks.iter().map(|(name, _)| name.clone()).collect();
         for (index, (name, dir)) in buildpacks.iter().enumerate() {
-            let mounts = vec![
+            let mut mounts = vec![
                 mount(&app_dir, "/app", false),
                 mount(&cache_dir, "/cache", false),
                 mount(&env_dir, "/env", true),
@@ -72,17 +79,31 @@ impl Builder {
             ];
             // Earlier buildpacks' `export` files (copied by the server into a directory of its
             // own, read-only here), sourced before this one compiles.
-            let script = "set -a; for f in /exports/*; do [ -f \"$f\" ] && . \"$f\"; done; \
-                          set +a; exec /buildpack/bin/compile /app /cache /env";
+            let mut script = "set -a; for f in /exports/*; do [ -f \"$f\" ] && . \"$f\"; done; \
+                              set +a; "
+                .to_owned();
+            if let Some(runtime) = self
+                .install_runtime(build_id, index, name, dir, &app_dir, request, work, log)
+                .await?
+            {
+                // What the runtime step installed and chose, read-only from here on: app code
+                // runs in compile.
+                mounts.push(mount(&runtime.runtimes, RUNTIMES_MOUNT, true));
+                mounts.push(mount(&runtime.choice, RUNTIME_MOUNT, true));
+                script.push_str(&format!(
+                    "export WHARF_RUNTIMES_DIR={RUNTIMES_MOUNT} WHARF_RUNTIME_DIR={RUNTIME_MOUNT}; "
+                ));
+            }
+            script.push_str("exec /buildpack/bin/compile /app /cache /env");
             let report = self
                 .run_container(
                     &format!("build-{build_id}-compile-{index}"),
                     work,
-                    vec!["bash".into(), "-c".into(), script.into()],
+                    vec!["bash".into(), "-c".into(), script],
                     mounts,
                     request,
                     StepOutput::log(log),
-                    None,
+                    StepKind::Build,
                 )
                 .await?;
             if report.oom_killed {
@@ -149,7 +170,7 @@ impl Builder {
                         commit: request.version.clone(),
                         commit_description: None,
                         buildpack_provided_description: outcome.buildpacks.first().cloned(),
-                        stack: config.stack_name.clone(),
+                        stack: stack.to_string(),
                         size: Some(packed.size as i64),
                         checksum: Some(packed.checksum),
                     },
@@ -199,7 +220,7 @@ impl Builder {
                     vec![mount(&app_dir, "/app", false)],
                     request,
                     StepOutput::log(log),
-                    Some((&config_vars, release.version)),
+                    StepKind::ReleasePhase(&config_vars, release.version),
                 )
                 .await?;
             let succeeded = report.code == 0 && !report.oom_killed;
@@ -308,7 +329,7 @@ impl Builder {
                     stdout: &silent,
                     stderr: log,
                 },
-                None,
+                StepKind::Build,
             )
             .await?;
         let output = String::from_utf8_lossy(&silent.contents())
@@ -356,7 +377,7 @@ impl Builder {
                             stdout: &output,
                             stderr: log,
                         },
-                        None,
+                        StepKind::Build,
                     )
                     .await?;
                 if report.code != 0 {

@@ -11,7 +11,7 @@ use crate::builder::{BuildRequest, Builder};
 use crate::buildpack::BuildpackSource;
 use crate::compile::blocking;
 use crate::log::BuildLog;
-use crate::step::{chown_tree, mount, StepOutput};
+use crate::step::{chown_tree, mount, StepKind, StepOutput};
 
 impl Builder {
     /// Makes the buildpack available at `dest` (a fresh directory of the work dir), owned by
@@ -122,7 +122,7 @@ impl Builder {
                 vec![mount(dest, "/buildpack", false)],
                 request,
                 StepOutput::log(log),
-                None,
+                StepKind::Build,
             )
             .await?;
         if report.code != 0 {

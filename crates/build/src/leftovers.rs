@@ -104,6 +104,9 @@ impl Builder {
         if let Err(error) = self.expire_sources().await {
             tracing::warn!(error = format!("{error:#}"), "expire sources");
         }
+        if let Err(error) = self.collect_runtime_garbage().await {
+            tracing::warn!(error = format!("{error:#}"), "collect runtime garbage");
+        }
         Ok(())
     }
 
@@ -123,8 +126,9 @@ impl Builder {
     }
 
     /// Runs [`Builder::expire_sources`] every [`SOURCE_EXPIRY_INTERVAL`] until `shutdown`
-    /// resolves.
-    pub async fn expire_sources_until(&self, shutdown: impl Future<Output = ()>) {
+    /// resolves, and [`Builder::collect_runtime_garbage`] then too while no build runs (a
+    /// build may be copying a runtime the collector would take).
+    pub async fn expire_until(&self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -133,6 +137,17 @@ impl Builder {
             }
             if let Err(error) = self.expire_sources().await {
                 tracing::warn!(error = format!("{error:#}"), "expire sources");
+            }
+            let idle = self
+                .inner
+                .live
+                .lock()
+                .expect("live builds lock is never poisoned")
+                .is_empty();
+            if idle {
+                if let Err(error) = self.collect_runtime_garbage().await {
+                    tracing::warn!(error = format!("{error:#}"), "collect runtime garbage");
+                }
             }
         }
     }

@@ -12,4 +12,5 @@ pub mod leftovers;
 pub mod log;
 pub mod procfile;
 pub mod release_yaml;
+pub mod runtime;
 mod step;

@@ -17,9 +17,22 @@ const BUILD_PIDS: i64 = 4096;
 const BUILD_CPU_SHARES: u64 = 1024;
 const BUILD_TMP_BYTES: u64 = 1024 * 1024 * 1024;
 
+/// What a step runs as, which decides its environment and working directory.
+#[derive(Clone, Copy)]
+pub(crate) enum StepKind<'a> {
+    /// Detect, compile, release and fetch steps: the build environment, in `/app`.
+    Build,
+    /// A release phase: the release's config vars and version, in `/app`.
+    ReleasePhase(&'a ConfigVars, i64),
+    /// A built-in buildpack's runtime step: the server's runtime settings (mirrors) and
+    /// nothing of the app's, in `/` with `HOME` on the container's private `/tmp`, so that no
+    /// tool it runs reads configuration from the app.
+    Runtime,
+}
+
 impl Builder {
-    /// Runs one step in a container, its output into `output`. `release` gives the config
-    /// vars and version of a release phase; other steps get the build environment.
+    /// Runs one step in a container, its output into `output`, with the environment and
+    /// working directory of its `kind`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn run_container(
         &self,
@@ -29,24 +42,33 @@ impl Builder {
         mounts: Vec<Mount>,
         request: &BuildRequest,
         output: StepOutput<'_>,
-        release: Option<(&ConfigVars, i64)>,
+        kind: StepKind<'_>,
     ) -> anyhow::Result<StepReport> {
         let config = &self.inner.config;
+        let home = match kind {
+            StepKind::Runtime => "/tmp",
+            StepKind::Build | StepKind::ReleasePhase(..) => "/app",
+        };
         let mut env = vec![
             ("PATH".to_owned(), "/usr/local/bin:/usr/bin:/bin".to_owned()),
-            ("HOME".to_owned(), "/app".to_owned()),
+            ("HOME".to_owned(), home.to_owned()),
             ("LANG".to_owned(), "C.UTF-8".to_owned()),
-            ("STACK".to_owned(), config.stack_name.clone()),
-            (
+            ("STACK".to_owned(), request.app.build_stack.to_string()),
+        ];
+        match kind {
+            StepKind::Build => env.push((
                 "SOURCE_VERSION".to_owned(),
                 request.version.clone().unwrap_or_default(),
-            ),
-        ];
-        if let Some((vars, version)) = release {
-            env.extend(vars.iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
-            env.push(("DYNO".to_owned(), format!("release.{version}")));
+            )),
+            StepKind::ReleasePhase(vars, version) => {
+                env.extend(vars.iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
+                env.push(("DYNO".to_owned(), format!("release.{version}")));
+            }
+            StepKind::Runtime => env.extend(config.runtime_env.iter().cloned()),
         }
-        let (runtime, stack) = self.containers().await?;
+        let (runtime, _) = self.containers().await?;
+        // Ready: `compile` prepared it before the first step.
+        let stack = self.inner.stacks.get(request.app.build_stack).await?;
         // The step's own network namespace (the same rules as a dyno's), released once its
         // container is gone.
         let attachment = match &config.network {
@@ -64,7 +86,10 @@ impl Builder {
             stack: stack.clone(),
             args,
             env,
-            cwd: "/app".to_owned(),
+            cwd: match kind {
+                StepKind::Runtime => "/".to_owned(),
+                StepKind::Build | StepKind::ReleasePhase(..) => "/app".to_owned(),
+            },
             user: BUILD_USER,
             hostname: request.app.name.to_string(),
             mounts,

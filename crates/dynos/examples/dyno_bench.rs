@@ -101,7 +101,8 @@ impl Bench {
                 .await
                 .context("start the dyno network")?,
         );
-        let manager = DynoManager::new(store.clone(), config, runtime.clone(), stack.clone());
+        let stacks = wharf_containers::Stacks::new(wharf_containers::StacksConfig::new(dir.path()));
+        let manager = DynoManager::new(store.clone(), config, runtime.clone(), stacks);
         Ok(Bench {
             dir,
             store,

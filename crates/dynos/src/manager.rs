@@ -15,7 +15,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
-use wharf_containers::{Runtime, Stack};
+use wharf_containers::{Runtime, Stacks};
 use wharf_model::DynoSize;
 use wharf_store::Store;
 
@@ -154,7 +154,8 @@ pub(crate) struct Shared {
     pub store: Store,
     pub config: DynoManagerConfig,
     pub runtime: Runtime,
-    pub stack: Stack,
+    /// Every stack; a dyno runs on its slug's.
+    pub stacks: Stacks,
     pub logs: LogBuffer,
     pub slugs: SlugCache,
     pub registry: Mutex<Registry>,
@@ -179,7 +180,7 @@ impl DynoManager {
         store: Store,
         config: DynoManagerConfig,
         runtime: Runtime,
-        stack: Stack,
+        stacks: Stacks,
     ) -> DynoManager {
         let (routes, _) = watch::channel(RouteTable::new());
         DynoManager {
@@ -193,7 +194,7 @@ impl DynoManager {
                 traffic: Traffic::default(),
                 config,
                 runtime,
-                stack,
+                stacks,
                 registry: Mutex::new(Registry::default()),
                 routes,
                 desired_changes: watch::channel(0).0,

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use wharf_containers::{
     ContainerSpec, ContainerStdio, ExitReport, Limits, Mount, Network, Overlay, Stack, DYNO_USER,
 };
-use wharf_model::DynoSize;
+use wharf_model::{DynoSize, StackName};
 
 use crate::logs::{LineSplitter, LogBuffer, LogLine, LogSource};
 use crate::manager::Shared;
@@ -406,6 +406,28 @@ struct Launched {
     started: Instant,
 }
 
+/// The stack a dyno runs on: the one its slug was built on, so that a release keeps its stack
+/// until the next deploy and a rollback runs the old slug on its own. A slug whose stack this
+/// server does not offer (made through the API before stacks could be chosen) runs on the
+/// default stack.
+async fn slug_stack(shared: &Arc<Shared>, input: &RunInput) -> anyhow::Result<Stack> {
+    let slug = shared
+        .store
+        .slug(input.app_id, input.slug_id)
+        .await
+        .context("read the slug")?
+        .context("the slug is gone")?;
+    let name = StackName::parse(&slug.stack).unwrap_or_else(|_| {
+        tracing::warn!(slug = %slug.id, stack = slug.stack, "a slug of an unknown stack runs on the default stack");
+        StackName::DEFAULT
+    });
+    shared
+        .stacks
+        .get(name)
+        .await
+        .with_context(|| format!("prepare the {name} stack"))
+}
+
 /// Extracts the slug, writes the bundle and starts the container; `None` when the dyno was
 /// stopped meanwhile.
 async fn launch(
@@ -416,6 +438,7 @@ async fn launch(
     let (container_id, port, dyno_dir) = (run.container_id, run.port, run.dyno_dir);
     let slug_dir = shared.slugs.extract(input.slug_id).await?;
     let wharf_dir = shared.wharf_dir().await?;
+    let stack = slug_stack(shared, input).await?;
     let mut spec = dyno_spec(
         &DynoLaunch {
             container_id,
@@ -429,7 +452,7 @@ async fn launch(
             layer_dir: run.layer_dir,
             wharf_dir: &wharf_dir,
         },
-        &shared.stack,
+        &stack,
     );
     let stdin = match run.one_off {
         Some(io) => one_off::prepare(io, &mut spec, &input.command, &input.config, dyno_dir)

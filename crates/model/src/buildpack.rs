@@ -13,8 +13,9 @@ pub const BUILDPACK_NAME_MAX: usize = 64;
 /// The names the built-in buildpacks answer to (with their `heroku/` and `wharf/` aliases,
 /// which no registered name can spell, having no `/`). A registered buildpack may not take
 /// one: `python` must always mean the built-in one.
-pub const RESERVED_BUILDPACK_NAMES: &[&str] =
-    &["python", "nodejs", "node", "node.js", "static", "procfile"];
+pub const RESERVED_BUILDPACK_NAMES: &[&str] = &[
+    "ruby", "python", "nodejs", "node", "node.js", "go", "static", "procfile",
+];
 
 /// A registered buildpack's name: 1 to 64 of lowercase letters, digits, `-`, `_` and `.`,
 /// starting with a letter or digit, and none of [`RESERVED_BUILDPACK_NAMES`].

@@ -31,6 +31,7 @@ const PRIVATE_DIRS: &[&str] = &[
     "slugs",
     "sources",
     "stack",
+    "stacks",
     "tls",
 ];
 

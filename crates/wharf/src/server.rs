@@ -153,6 +153,85 @@ pub struct ServerArgs {
     /// The most a build's work dir (its /app, buildpacks and slug) may hold, in MiB
     #[arg(long, env = "WHARF_BUILD_DISK_MB", default_value_t = 4096)]
     pub build_disk_mb: u64,
+    /// Where the language runtimes built-in buildpacks install (Node.js, CPython, Go) are
+    /// cached for every app, one directory per stack (default: <data-dir>/runtimes)
+    #[arg(long, env = "WHARF_RUNTIMES_DIR")]
+    pub runtimes_dir: Option<PathBuf>,
+    /// Where the Python buildpack downloads standalone CPython builds the stack lacks: a
+    /// mirror of python-build-standalone's releases (default: uv's own source)
+    #[arg(long, env = "WHARF_PYTHON_MIRROR")]
+    pub python_mirror: Option<String>,
+    /// The npm registry the Node.js buildpack installs Node.js, npm, yarn and pnpm from
+    /// (default: https://registry.npmjs.org)
+    #[arg(long, env = "WHARF_NODE_MIRROR")]
+    pub node_mirror: Option<String>,
+    /// Where the Go buildpack downloads Go toolchains (default: the Go module proxy)
+    #[arg(long, env = "WHARF_GO_MIRROR")]
+    pub go_mirror: Option<String>,
+    /// The Debian mirror built stacks (debian-13) are made from (default: the host's apt
+    /// mirror, else http://deb.debian.org/debian)
+    #[arg(long, env = "WHARF_STACK_MIRROR")]
+    pub stack_mirror: Option<String>,
+    /// Where the packages built stacks are made of are cached between builds of a stack
+    /// (default: <data-dir>/stacks/cache)
+    #[arg(long, env = "WHARF_STACK_CACHE")]
+    pub stack_cache: Option<PathBuf>,
+    /// A built stack older than this many days is built again (new containers start on the
+    /// new version; the old one is removed once no container uses it)
+    #[arg(long, env = "WHARF_STACK_MAX_AGE_DAYS", default_value_t = 30)]
+    pub stack_max_age_days: u64,
+}
+
+impl ServerArgs {
+    /// The runtime settings runtime steps get, as the environment variables buildpacks read.
+    fn runtime_env(&self) -> Vec<(String, String)> {
+        [
+            ("WHARF_PYTHON_MIRROR", &self.python_mirror),
+            ("WHARF_NODE_MIRROR", &self.node_mirror),
+            ("WHARF_GO_MIRROR", &self.go_mirror),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value.clone()?)))
+        .collect()
+    }
+}
+
+/// Where stacks are and how built ones are made, from the server's settings.
+fn stacks_config(args: &ServerArgs) -> wharf_containers::StacksConfig {
+    let mut config = wharf_containers::StacksConfig::new(&args.data_dir);
+    if let Some(mirror) = &args.stack_mirror {
+        config.mirror = mirror.trim_end_matches('/').to_owned();
+    }
+    if let Some(cache) = &args.stack_cache {
+        config.cache_dir = cache.clone();
+    }
+    config.max_age = Duration::from_secs(args.stack_max_age_days.saturating_mul(24 * 60 * 60));
+    config
+}
+
+/// How often built stacks are checked for their age and unused versions removed.
+const STACK_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Builds again the stacks older than their maximum age and removes versions no container
+/// uses, every [`STACK_MAINTENANCE_INTERVAL`] (the first time at start).
+async fn maintain_stacks(
+    stacks: wharf_containers::Stacks,
+    runtime: wharf_containers::Runtime,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(STACK_MAINTENANCE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            result = stacks.maintain(&runtime) => if let Err(error) = result {
+                tracing::error!(error = format!("{error:#}"), "maintain the stacks");
+            }
+        }
+    }
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -241,6 +320,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             network: Some(network.clone()),
             disk: Some(disk.clone()),
             build_disk_bytes: args.build_disk_mb.saturating_mul(1024 * 1024),
+            runtimes_dir: args
+                .runtimes_dir
+                .clone()
+                .unwrap_or_else(|| args.data_dir.join("runtimes")),
+            runtime_env: args.runtime_env(),
+            stacks: stacks_config(&args),
             ..BuilderConfig::new(&args.data_dir, STACK)
         },
     );
@@ -248,9 +333,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || wharf_build::builtin::install(&buildpacks_dir))
         .await
         .context("install the built-in buildpacks")??;
-    let (runtime, stack) = builder.containers().await.context(
+    let (runtime, _) = builder.containers().await.context(
         "Wharf runs builds and dynos in containers: run `scripts/start` as root to install crun or runc",
     )?;
+    let runtime = runtime.clone();
     tracing::info!(runtime = runtime.name(), "containers ready");
     // No build runs yet: whatever builds left (a SIGKILL mid-build) goes before any starts.
     builder
@@ -272,7 +358,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             ..DynoManagerConfig::new(&args.data_dir)
         },
         runtime.clone(),
-        stack.clone(),
+        builder.stacks().clone(),
     );
 
     // The apps' recent log lines come back before anything appends new ones.
@@ -350,6 +436,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let mut subsystems = JoinSet::new();
+    tokio::spawn(maintain_stacks(
+        state.builder.stacks().clone(),
+        runtime.clone(),
+        shutdown.clone(),
+    ));
     let addon_registry = state.addons.clone();
     if let Some(postgres) = managed_postgres {
         tokio::spawn(crate::addons::enforce_limits(
@@ -361,7 +452,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let sources_shutdown = shutdown.clone();
     subsystems.spawn(async move {
         sources
-            .expire_sources_until(async move { sources_shutdown.cancelled().await })
+            .expire_until(async move { sources_shutdown.cancelled().await })
             .await;
         Ok(())
     });

@@ -50,12 +50,12 @@ impl TestApi {
             .unwrap()
             .unwrap();
         let builder = Builder::new(store.clone(), BuilderConfig::new(dir.path(), "debian-12"));
-        let (runtime, stack) = builder.containers().await.unwrap().clone();
+        let (runtime, _) = builder.containers().await.unwrap().clone();
         let dynos = DynoManager::new(
             store.clone(),
             DynoManagerConfig::new(dir.path()),
             runtime,
-            stack,
+            builder.stacks().clone(),
         );
         let state = ApiState::new(
             store.clone(),

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wharf_build::builder::BuilderConfig;
-use wharf_containers::{Runtime, Stack};
+use wharf_containers::{Runtime, Stacks, StacksConfig};
 use wharf_dynos::{DynoInfo, DynoManager, DynoManagerConfig, DynoState, DYNO_PREFIX};
 use wharf_model::{
     Account, App, AppName, DynoSize, Email, FormationUpdate, Quantity, Release, ReleaseStatus,
@@ -30,7 +30,7 @@ pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub store: Store,
     pub runtime: Runtime,
-    pub stack: Stack,
+    pub stacks: Stacks,
     pub owner: Account,
     /// The dynos' network, of this fixture's own.
     pub network: wharf_network::DynoNetwork,
@@ -46,7 +46,7 @@ impl Fixture {
         let runtime = Runtime::detect(&dir.path().join("runtime"))
             .await
             .expect("a container runtime");
-        let stack = Stack::prepare(&dir.path().join("stack")).expect("prepare the stack");
+        let stacks = Stacks::new(StacksConfig::new(dir.path()));
         let email = Email::parse("owner@example.com").expect("valid email");
         let owner = store
             .create_account(&email, true, &Uuid::new_v4().to_string(), "test")
@@ -59,7 +59,7 @@ impl Fixture {
             dir,
             store,
             runtime,
-            stack,
+            stacks,
             owner,
             network,
         }
@@ -88,7 +88,7 @@ impl Fixture {
             self.store.clone(),
             config,
             self.runtime.clone(),
-            self.stack.clone(),
+            self.stacks.clone(),
         );
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(manager.clone().run(shutdown.clone()));

@@ -58,6 +58,10 @@ pub fn dyno_network(data_dir: &Path) -> (String, String) {
     (format!("wt{k}"), format!("198.19.{k}.0/24"))
 }
 
+/// The runtime cache every test server shares (outside the repository, like the Heroku CLI
+/// the CLI tests install).
+pub const TEST_RUNTIMES_DIR: &str = "/var/cache/wharf-tests/runtimes";
+
 impl Server {
     /// Starts `wharf server` on `data_dir` with the API on a free loopback port.
     pub fn start(data_dir: &Path) -> Server {
@@ -80,6 +84,10 @@ impl Server {
             .env("WHARF_LOG", "warn")
             .env("WHARF_NETWORK_NAME", &network_name)
             .env("WHARF_DYNO_NETWORK", &dyno_network)
+            // Runtimes (Node.js, CPython, Go) that builds install, kept between test runs so
+            // that each downloads once per machine; installs into it are atomic, so test
+            // servers side by side share it as servers on one host would.
+            .env("WHARF_RUNTIMES_DIR", TEST_RUNTIMES_DIR)
             .env_remove("WHARF_DATABASE_URL")
             .env_remove("WHARF_PUBLIC_URL")
             .envs(env.iter().copied())
