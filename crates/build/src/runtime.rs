@@ -165,7 +165,14 @@ pub fn collect_garbage(
     retention: Duration,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    for stack in subdirs(root)? {
+    // Only the stacks' own directories: a cache laid out otherwise (a stack's directory used
+    // as the root) is left alone rather than read a level off.
+    let stacks = subdirs(root)?.into_iter().filter(|dir| {
+        dir.file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| wharf_model::StackName::parse(name).is_ok())
+    });
+    for stack in stacks {
         for language in subdirs(&stack)? {
             for entry in std::fs::read_dir(&language)? {
                 let entry = entry?;
@@ -289,6 +296,17 @@ mod tests {
             b"keep",
             "nothing outside the cache is touched"
         );
+    }
+
+    #[test]
+    fn only_stack_directories_are_collected() {
+        let root = tempfile::tempdir().unwrap();
+        // A stack's cache used as the root: `node` is no stack, its units no languages.
+        let unit = unit(root.path(), "node", "22.3.0", "bin");
+        let later = SystemTime::now() + Duration::from_secs(31 * 24 * 60 * 60);
+        let removed = collect_garbage(root.path(), later, RUNTIME_RETENTION).unwrap();
+        assert!(removed.is_empty(), "{removed:?}");
+        assert!(unit.join("bin/tool").exists());
     }
 
     #[test]
