@@ -1,8 +1,10 @@
 //! Router benchmark, on loopback only: requests/s and p50/p99 latency through the router
 //! against straight to an upstream and through nginx (when installed: `apt-get install
 //! nginx-light`) proxying to the same upstream with keep-alive, with 1, 64 and 256 keep-alive
-//! connections; and random against least-outstanding balancing over four upstreams (all
-//! equal; one slow; each serving one request at a time).
+//! connections; random against least-outstanding balancing over four upstreams (all equal;
+//! one slow; each serving one request at a time); and session affinity on over the four equal
+//! upstreams, for clients without a cookie (each response signs one) and with one (each
+//! request's cookie is verified; they all reach one upstream).
 //!
 //! `cargo run --release -p wharf-router --example bench [-- --seconds N] [--rounds N] [--rust]
 //! [--only TEXT] [--connections N] [--bridge]` (`--only` runs the rows whose name and
@@ -37,9 +39,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use wharf_router::{AppRoutes, Backend, Balancing, RouteTable, Router, RouterConfig};
+use wharf_router::{AffinityKey, AppRoutes, Backend, Balancing, RouteTable, Router, RouterConfig};
 
 const HOST: &str = "bench.wharf.test";
+/// Signs the session affinity cookies of the affinity rows.
+const AFFINITY_KEY: &[u8] = b"bench affinity key";
 const BODY: &[u8] = b"hello from a dyno\n";
 /// Connections the upstreams accepted (the router's pool should keep this near the client
 /// connection count).
@@ -129,18 +133,20 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     let mut routers = Vec::new();
-    for (balancing, backends) in [
-        (Balancing::LeastOutstanding, vec![direct]),
-        (Balancing::Random, equal.clone()),
-        (Balancing::LeastOutstanding, equal.clone()),
-        (Balancing::Random, uneven.clone()),
-        (Balancing::LeastOutstanding, uneven.clone()),
-        (Balancing::Random, serial.clone()),
-        (Balancing::LeastOutstanding, serial.clone()),
+    for (balancing, backends, affinity) in [
+        (Balancing::LeastOutstanding, vec![direct], false),
+        (Balancing::Random, equal.clone(), false),
+        (Balancing::LeastOutstanding, equal.clone(), false),
+        (Balancing::Random, uneven.clone(), false),
+        (Balancing::LeastOutstanding, uneven.clone(), false),
+        (Balancing::Random, serial.clone(), false),
+        (Balancing::LeastOutstanding, serial.clone(), false),
+        (Balancing::LeastOutstanding, equal.clone(), true),
     ] {
         let addr = router_runtime.block_on(router(
             balancing,
             &backends,
+            affinity,
             lines.clone(),
             shutdown.clone(),
         ))?;
@@ -197,7 +203,15 @@ fn main() -> anyhow::Result<()> {
             routers[6],
             4,
         ),
+        ("4 equal dynos, affinity, new clients", routers[7], 64),
+        ("4 equal dynos, affinity, pinned clients", routers[7], 64),
     ];
+    // The pinned clients' cookie: web.1 of the bench app.
+    let pinned_cookie = format!(
+        "{}={}",
+        wharf_router::affinity::COOKIE,
+        AffinityKey::new(AFFINITY_KEY).token(Uuid::nil(), Uuid::from_u128(1))
+    );
     let selected = |(name, _, connections): &(&str, SocketAddr, usize)| {
         only.as_ref()
             .is_none_or(|o| format!("{name} {connections}").contains(o.as_str()))
@@ -214,14 +228,15 @@ fn main() -> anyhow::Result<()> {
             } else {
                 Proxy::Router
             };
-            measured[row].push(measure(addr, connections, duration, use_wrk, proxy)?);
+            measured[row].push(measure(addr, connections, duration, use_wrk, proxy, None)?);
         }
     }
     for ((name, _, connections), runs) in comparison.iter().zip(measured) {
         print_row(name, *connections, &median(runs));
     }
     for (name, addr, connections) in balancing.into_iter().filter(selected) {
-        let run = measure(addr, connections, duration, use_wrk, Proxy::Router)?;
+        let cookie = name.contains("pinned").then_some(pinned_cookie.as_str());
+        let run = measure(addr, connections, duration, use_wrk, Proxy::Router, cookie)?;
         print_row(name, connections, &run);
     }
     println!("\nrouter lines written: {}", lines.load(Ordering::Relaxed));
@@ -256,6 +271,7 @@ fn measure(
     duration: Duration,
     use_wrk: bool,
     proxy: Proxy<'_>,
+    cookie: Option<&str>,
 ) -> anyhow::Result<Measured> {
     let proxy_cpu = || match proxy {
         Proxy::None => None,
@@ -265,9 +281,9 @@ fn measure(
     let connections_before = UPSTREAM_CONNECTIONS.load(Ordering::Relaxed);
     let cpu_before = proxy_cpu();
     let figures = if use_wrk {
-        wrk(addr, connections, duration)?
+        wrk(addr, connections, duration, cookie)?
     } else {
-        generate(addr, connections, duration)?
+        generate(addr, connections, duration, cookie)?
     };
     let requests = (figures.requests_per_second * duration.as_secs_f64()).max(1.0);
     let proxy_cpu = cpu_before
@@ -409,6 +425,7 @@ async fn upstream(
 async fn router(
     balancing: Balancing,
     backends: &[SocketAddr],
+    session_affinity: bool,
     lines: Arc<AtomicU64>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
@@ -430,13 +447,14 @@ async fn router(
                     addr: *addr,
                 })
                 .collect(),
-            session_affinity: false,
+            session_affinity,
         },
     );
     let (routes, routes_rx) = watch::channel(Arc::new(table));
     let mut config = RouterConfig::new("wharf.test");
     config.balancing = balancing;
     config.threads = 2;
+    config.affinity_key = AffinityKey::new(AFFINITY_KEY);
     let router = Router::new(config, routes_rx, move |_app, line| {
         std::hint::black_box(line.message());
         lines.fetch_add(1, Ordering::Relaxed);
@@ -480,9 +498,20 @@ fn wrk_installed() -> bool {
         .is_ok_and(|o| !o.stdout.is_empty() || !o.stderr.is_empty())
 }
 
-fn wrk(addr: SocketAddr, connections: usize, duration: Duration) -> anyhow::Result<Figures> {
+fn wrk(
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    cookie: Option<&str>,
+) -> anyhow::Result<Figures> {
     let output = Command::new("wrk")
         .args(["-t1", "--latency", "-H", &format!("Host: {HOST}")])
+        .args(
+            cookie
+                .map(|cookie| ["-H".to_owned(), format!("Cookie: {cookie}")])
+                .into_iter()
+                .flatten(),
+        )
         .arg(format!("-c{connections}"))
         .arg(format!("-d{}s", duration.as_secs()))
         .arg(format!("http://{addr}/"))
@@ -539,7 +568,13 @@ fn parse_wrk_duration(text: &str) -> anyhow::Result<Duration> {
 
 /// The built-in load generator: `connections` keep-alive connections, each sending requests
 /// back to back for `duration`, on a runtime of its own.
-fn generate(addr: SocketAddr, connections: usize, duration: Duration) -> anyhow::Result<Figures> {
+fn generate(
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    cookie: Option<&str>,
+) -> anyhow::Result<Figures> {
+    let cookie = cookie.map(str::to_owned);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -547,6 +582,7 @@ fn generate(addr: SocketAddr, connections: usize, duration: Duration) -> anyhow:
         let deadline = Instant::now() + duration;
         let mut tasks = Vec::new();
         for _ in 0..connections {
+            let cookie = cookie.clone();
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
@@ -556,10 +592,11 @@ fn generate(addr: SocketAddr, connections: usize, duration: Duration) -> anyhow:
                     hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
                 tokio::spawn(conn);
                 while Instant::now() < deadline {
-                    let request = Request::builder()
-                        .uri("/")
-                        .header("host", HOST)
-                        .body(Empty::<Bytes>::new())?;
+                    let mut request = Request::builder().uri("/").header("host", HOST);
+                    if let Some(cookie) = &cookie {
+                        request = request.header("cookie", cookie.as_str());
+                    }
+                    let request = request.body(Empty::<Bytes>::new())?;
                     let started = Instant::now();
                     sender.ready().await?;
                     let response = sender.send_request(request).await?;
