@@ -110,9 +110,20 @@ async fn app_features_and_dyno_metrics() {
         .await;
     assert_eq!(listed.status, StatusCode::OK);
     let features = listed.body.as_array().unwrap();
-    assert_eq!(features.len(), 1);
-    assert_eq!(features[0]["name"], "log-runtime-metrics");
-    assert_eq!(features[0]["enabled"], false);
+    let names: Vec<&str> = features
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["log-runtime-metrics", "http-session-affinity"]);
+    assert!(
+        features.iter().all(|f| f["enabled"] == false),
+        "off by default"
+    );
+    assert_eq!(
+        features[1]["doc_url"],
+        "https://devcenter.heroku.com/articles/session-affinity"
+    );
+    assert_eq!(features[1]["state"], "general");
     for field in [
         "created_at",
         "description",
@@ -156,6 +167,32 @@ async fn app_features_and_dyno_metrics() {
         )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let message = unknown.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("preboot-everything") && message.contains("http-session-affinity"),
+        "{message}"
+    );
+    for enabled in [true, false] {
+        let set = api
+            .call(
+                "PATCH",
+                "/apps/labbed/features/http-session-affinity",
+                Some(&key),
+                Some(json!({ "enabled": enabled })),
+            )
+            .await;
+        assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+        assert_eq!(set.body["enabled"], enabled);
+        let shown = api
+            .call(
+                "GET",
+                "/apps/labbed/features/http-session-affinity",
+                Some(&key),
+                None,
+            )
+            .await;
+        assert_eq!(shown.body["enabled"], enabled);
+    }
     let metrics = api
         .call("GET", "/apps/labbed/dynos/web.1/metrics", Some(&key), None)
         .await;
