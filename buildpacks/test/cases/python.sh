@@ -388,6 +388,22 @@ test_python_profile() {
   check "cgroup v1's no limit counts as 512 MB" test "$(concurrency memory/memory.limit_in_bytes 9223372036854771712)" = 2
   check "no cgroup files count as 512 MB" test "$(concurrency "" "")" = 2
   check "the app's own WEB_CONCURRENCY wins" test "$(concurrency memory.max 536870912 7)" = 7
+  # A dyno's quota is its cgroup's soft limit, half its hard limit (R15 kills at twice the
+  # quota): the quota counts.
+  quota() {
+    rm -rf "$cgroup" && mkdir -p "$cgroup/memory"
+    printf '%s\n' "$2" >"$cgroup/$1"
+    printf '%s\n' "$4" >"$cgroup/$3"
+    # shellcheck disable=SC2016 # expanded by the dyno's shell
+    env -i HOME="$app" PATH=/usr/bin:/bin WHARF_CGROUP_DIR="$cgroup" \
+      bash -c '. "$HOME/.profile.d/python.sh"; echo "$WEB_CONCURRENCY"' 2>&1
+  }
+  check "cgroup v2's memory.low under memory.max is the quota" \
+    test "$(quota memory.max 2147483648 memory.low 1073741824)" = 4
+  check "cgroup v1's soft limit under the limit is the quota" \
+    test "$(quota memory/memory.limit_in_bytes 1073741824 memory/memory.soft_limit_in_bytes 536870912)" = 2
+  check "cgroup v1's unset soft limit leaves the limit" \
+    test "$(quota memory/memory.limit_in_bytes 1073741824 memory/memory.soft_limit_in_bytes 9223372036854771712)" = 4
   # shellcheck disable=SC2016 # expanded by the dyno's shell
   check "the virtualenv comes first on PATH, unbuffered, no PYTHONHOME" \
     env -i HOME="$app" PATH=/usr/bin:/bin PYTHONHOME=/x bash -c \

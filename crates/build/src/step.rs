@@ -97,6 +97,7 @@ impl Builder {
             tmp_size_bytes: BUILD_TMP_BYTES,
             limits: Limits {
                 memory_bytes: config.build_memory_bytes,
+                memory_quota_bytes: 0,
                 pids: BUILD_PIDS,
                 cpu_shares: BUILD_CPU_SHARES,
             },

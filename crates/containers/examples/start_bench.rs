@@ -198,6 +198,7 @@ fn echo_spec(stack: &Stack, id: String) -> ContainerSpec {
         tmp_size_bytes: 16 << 20,
         limits: Limits {
             memory_bytes: 256 << 20,
+            memory_quota_bytes: 0,
             pids: 100,
             cpu_shares: 1024,
         },

@@ -206,12 +206,11 @@ fn resources(spec: &ContainerSpec) -> anyhow::Result<oci_spec::runtime::LinuxRes
     if limits.memory_bytes > 0 {
         let bytes = i64::try_from(limits.memory_bytes)?;
         // `swap` is memory plus swap: equal to the limit means no swap at all.
-        resources = resources.memory(
-            LinuxMemoryBuilder::default()
-                .limit(bytes)
-                .swap(bytes)
-                .build()?,
-        );
+        let mut memory = LinuxMemoryBuilder::default().limit(bytes).swap(bytes);
+        if limits.memory_quota_bytes > 0 {
+            memory = memory.reservation(i64::try_from(limits.memory_quota_bytes)?);
+        }
+        resources = resources.memory(memory.build()?);
     }
     if limits.pids > 0 {
         resources = resources.pids(LinuxPidsBuilder::default().limit(limits.pids).build()?);
@@ -359,6 +358,7 @@ mod tests {
             tmp_size_bytes: 64 << 20,
             limits: Limits {
                 memory_bytes: 512 << 20,
+                memory_quota_bytes: 0,
                 pids: 256,
                 cpu_shares: 1024,
             },

@@ -348,6 +348,7 @@ impl Runtime {
             tmp_size_bytes: 1 << 20,
             limits: Limits {
                 memory_bytes: 64 << 20,
+                memory_quota_bytes: 0,
                 pids: 16,
                 cpu_shares: 0,
             },

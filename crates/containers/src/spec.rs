@@ -69,6 +69,10 @@ pub struct Overlay {
 pub struct Limits {
     /// Memory limit; memory plus swap is set to the same value, so the container never swaps.
     pub memory_bytes: u64,
+    /// The memory the container is meant to use, below the limit (a dyno's quota; R14 above
+    /// it): the cgroup's soft limit (v1 `memory.soft_limit_in_bytes`, v2 `memory.low`), which
+    /// the container reads at `/sys/fs/cgroup` to size itself. Zero: none.
+    pub memory_quota_bytes: u64,
     /// Maximum number of processes and threads.
     pub pids: i64,
     /// Relative CPU weight (cgroup v1 `cpu.shares`; the runtime converts it for v2).

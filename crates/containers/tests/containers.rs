@@ -58,6 +58,7 @@ impl Fixture {
             tmp_size_bytes: 16 << 20,
             limits: Limits {
                 memory_bytes: 256 << 20,
+                memory_quota_bytes: 0,
                 pids: 100,
                 cpu_shares: 512,
             },
@@ -381,9 +382,11 @@ async fn sees_its_own_cgroup_read_only() {
         cd /sys/fs/cgroup || exit 3
         if [ -f memory.max ]; then
             echo "memory $(cat memory.max)"; echo "pids $(cat pids.max)"
+            echo "quota $(cat memory.low)"
             procs=cgroup.procs; target=memory.max
         else
             echo "memory $(cat memory/memory.limit_in_bytes)"; echo "pids $(cat pids/pids.max)"
+            echo "quota $(cat memory/memory.soft_limit_in_bytes)"
             echo "shares $(cat cpu/cpu.shares)"
             procs=memory/cgroup.procs; target=memory/memory.limit_in_bytes
         fi
@@ -393,14 +396,13 @@ async fn sees_its_own_cgroup_read_only() {
         mkdir memory/escape 2>/dev/null || mkdir escape 2>/dev/null && echo "made a cgroup"
         exit 0
     "#;
-    let outcome = fx.run(&fx.spec("cgroup", script)).await;
-    assert_eq!(
-        outcome.report.status,
-        ExitStatus::Exited(0),
-        "{outcome:?}"
-    );
+    let mut spec = fx.spec("cgroup", script);
+    spec.limits.memory_quota_bytes = 128 << 20;
+    let outcome = fx.run(&spec).await;
+    assert_eq!(outcome.report.status, ExitStatus::Exited(0), "{outcome:?}");
     let lines: Vec<&str> = outcome.stdout.lines().collect();
     assert!(lines.contains(&"memory 268435456"), "{outcome:?}");
+    assert!(lines.contains(&"quota 134217728"), "{outcome:?}");
     assert!(lines.contains(&"pids 100"), "{outcome:?}");
     if outcome.stdout.contains("shares") {
         assert!(lines.contains(&"shares 512"), "{outcome:?}");

@@ -118,6 +118,7 @@ pub(crate) fn dyno_spec(launch: &DynoLaunch<'_>, stack: &Stack) -> ContainerSpec
         tmp_size_bytes: DYNO_TMP_BYTES,
         limits: Limits {
             memory_bytes: size.memory_mb() * MEMORY_LIMIT_FACTOR * 1024 * 1024,
+            memory_quota_bytes: size.memory_mb() * 1024 * 1024,
             pids: i64::from(size.max_processes()),
             cpu_shares: u64::from(size.compute()) * CPU_SHARES_PER_COMPUTE,
         },
@@ -770,6 +771,7 @@ mod tests {
             spec.limits,
             Limits {
                 memory_bytes: 2048 << 20,
+                memory_quota_bytes: 1024 << 20,
                 pids: 512,
                 cpu_shares: 2048
             }

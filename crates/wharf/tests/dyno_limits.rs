@@ -1,6 +1,7 @@
-//! Dynos see their own limits: per dyno size, a one-off dyno reads its own memory limit and
-//! pids limit at `/sys/fs/cgroup` (read-only, nothing of the host's or another dyno's), and
-//! the built-in buildpacks size `WEB_CONCURRENCY` from it as Heroku documents (Node.js: memory
+//! Dynos see their own limits: per dyno size, a one-off dyno reads its own memory quota (the
+//! cgroup's soft limit) and limit (twice the quota, where R15 kills) at `/sys/fs/cgroup`
+//! (read-only, nothing of the host's or another dyno's), and the built-in buildpacks size
+//! `WEB_CONCURRENCY` from the quota as Heroku documents (Node.js: memory
 //! ÷ `WEB_MEMORY`; Python: 2 up to 512 MB, 4 up to 1 GB, then two per CPU plus one), unless the
 //! app sets its own.
 #![allow(clippy::unwrap_used)]
@@ -12,18 +13,26 @@ use std::collections::BTreeMap;
 use support::fixture_apps::push_fixture;
 use support::{Server, User};
 
-/// What a one-off dyno of `size` prints about its cgroup and `WEB_CONCURRENCY`.
+/// What a one-off dyno prints about its cgroup and `WEB_CONCURRENCY`, as `probe.KEY=VALUE`
+/// lines (the command's own text never holds `probe.` at a line's start).
 const PROBE: &str = r#"
 cd /sys/fs/cgroup
-if [ -f memory.max ]; then memory=$(cat memory.max); procs=cgroup.procs
-else memory=$(cat memory/memory.limit_in_bytes); procs=memory/cgroup.procs; fi
-echo "memory=$memory"
-echo "procs=$(wc -l < $procs)"
-echo "concurrency=$WEB_CONCURRENCY"
-if touch memory.max memory/memory.limit_in_bytes 2>/dev/null; then echo "writable=yes"; else echo "writable=no"; fi
+if [ -f memory.max ]; then
+  limit=$(cat memory.max); quota=$(cat memory.low); procs=cgroup.procs
+else
+  limit=$(cat memory/memory.limit_in_bytes); quota=$(cat memory/memory.soft_limit_in_bytes)
+  procs=memory/cgroup.procs
+fi
+p=probe.
+echo "${p}limit=$limit"
+echo "${p}quota=$quota"
+echo "${p}procs=$(wc -l < $procs)"
+echo "${p}concurrency=$WEB_CONCURRENCY"
+if touch memory.max memory/memory.limit_in_bytes 2>/dev/null; then w=yes; else w=no; fi
+echo "${p}writable=$w"
 "#;
 
-/// Runs the probe in a one-off dyno of `size`: its `key=value` lines.
+/// Runs the probe in a one-off dyno of `size`: its `KEY=VALUE` lines.
 fn probe(
     server: &Server,
     user: &User,
@@ -42,7 +51,8 @@ fn probe(
     let output = user.run(&args).ok();
     output
         .lines()
-        .filter_map(|line| line.trim().split_once('='))
+        .filter_map(|line| line.trim().strip_prefix("probe."))
+        .filter_map(|line| line.split_once('='))
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
         .collect()
 }
@@ -60,7 +70,7 @@ fn dynos_see_their_own_limits_and_size_web_concurrency_by_them() {
 
     let cpus = std::thread::available_parallelism().unwrap().get();
     // (size, memory in MB, Node.js WEB_CONCURRENCY, Python WEB_CONCURRENCY)
-    let sizes = [
+    let sizes: [(&str, u64, usize, usize); 4] = [
         ("basic", 512, 1, 2),
         ("standard-2x", 1024, 2, 4),
         ("performance-m", 2560, 5, cpus * 2 + 1),
@@ -69,12 +79,11 @@ fn dynos_see_their_own_limits_and_size_web_concurrency_by_them() {
     for (size, memory_mb, node, python) in sizes {
         for (app, expected) in [("limits-node", node), ("limits-python", python)] {
             let seen = probe(&server, &user, app, size, &[]);
-            let limit = (memory_mb * 1024 * 1024).to_string();
-            assert_eq!(
-                seen.get("memory"),
-                Some(&limit),
-                "{app} on {size}: {seen:?}"
-            );
+            // The size's quota is the soft limit; the kernel kills (R15) at twice it.
+            let quota = (memory_mb * 1024 * 1024).to_string();
+            let limit = (memory_mb * 2 * 1024 * 1024).to_string();
+            assert_eq!(seen.get("quota"), Some(&quota), "{app} on {size}: {seen:?}");
+            assert_eq!(seen.get("limit"), Some(&limit), "{app} on {size}: {seen:?}");
             assert_eq!(
                 seen.get("concurrency"),
                 Some(&expected.to_string()),
