@@ -26,6 +26,17 @@ pub fn host_and_port(url: &str) -> (String, u16) {
 
 /// Pushes the fixture app `buildpacks/test/fixtures/<fixture>` to `app`; returns git's output.
 pub fn push_fixture(server: &Server, key: &str, app: &str, fixture: &str) -> String {
+    push_fixture_with(server, key, app, fixture, &[])
+}
+
+/// [`push_fixture`] with `files` (path, contents) written over the fixture's first.
+pub fn push_fixture_with(
+    server: &Server,
+    key: &str,
+    app: &str,
+    fixture: &str,
+    files: &[(&str, &str)],
+) -> String {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../buildpacks/test/fixtures")
         .join(fixture);
@@ -37,6 +48,9 @@ pub fn push_fixture(server: &Server, key: &str, app: &str, fixture: &str) -> Str
         .status()
         .unwrap();
     assert!(copied.success());
+    for (path, contents) in files {
+        std::fs::write(repo.path().join(path), contents).unwrap();
+    }
     git(repo.path(), &["init", "--quiet", "--initial-branch=main"]);
     git(repo.path(), &["add", "-A"]);
     git(repo.path(), &["commit", "--quiet", "-m", "app"]);
