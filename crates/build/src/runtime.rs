@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use uuid::Uuid;
+use wharf_tenant_fs::{Kind, TreeDir, TreeError};
 
 use crate::builder::{BuildRequest, Builder};
 use crate::buildpack::BuildpackSource;
@@ -68,9 +69,10 @@ impl Builder {
         // Server path: the build's own copy of a built-in buildpack, written by the server
         // from the binary and mounted into no container yet; not followed if a link.
         let script = buildpack_dir.join("bin").join("runtime");
-        match std::fs::symlink_metadata(&script) {
-            Ok(meta) if meta.is_file() => {}
-            _ => return Ok(None),
+        // Server path: as above.
+        let found = std::fs::symlink_metadata(&script);
+        if !found.is_ok_and(|meta| meta.file_type().is_file()) {
+            return Ok(None);
         }
         let config = &self.inner.config;
         let runtimes = config.stack_runtimes_dir(request.app.build_stack.as_str());
@@ -136,20 +138,25 @@ impl Builder {
 /// the step's empty choice directory.
 fn prepare_dirs(runtimes: &Path, choice: &Path) -> anyhow::Result<()> {
     let (uid, gid) = BUILD_USER;
-    // Server path: the server's runtimes dir and its stack dir; `create_dir_all` leaves an
-    // existing one alone, and the ownership check below refuses one that is not a plain
-    // directory of the server's or the build user's.
+    // The server's runtimes dir and its stack dir (which only the server creates: build
+    // containers write below it); `create_dir_all` leaves an existing one alone and the check
+    // refuses one that is not a plain directory of the server's or the build user's.
+    // Server path: as said.
     std::fs::create_dir_all(runtimes).with_context(|| format!("create {}", runtimes.display()))?;
+    // Server path: as above.
     let meta = std::fs::symlink_metadata(runtimes)?;
+    let (is_dir, owner) = (meta.file_type().is_dir(), meta.uid());
     anyhow::ensure!(
-        meta.is_dir() && (meta.uid() == 0 || meta.uid() == uid),
+        is_dir && (owner == 0 || owner == uid),
         "{} is not a directory of the server's",
         runtimes.display()
     );
+    // Server path: as above.
     std::os::unix::fs::lchown(runtimes, Some(uid), Some(gid))
         .with_context(|| format!("give {} to the build user", runtimes.display()))?;
     // Server path: the build's work dir, the server's own; a fresh name per step.
     std::fs::create_dir(choice).with_context(|| format!("create {}", choice.display()))?;
+    // Server path: as above.
     std::os::unix::fs::lchown(choice, Some(uid), Some(gid))
         .with_context(|| format!("give {} to the build user", choice.display()))?;
     Ok(())
@@ -157,79 +164,72 @@ fn prepare_dirs(runtimes: &Path, choice: &Path) -> anyhow::Result<()> {
 
 /// Removes, under `root/<stack>/<language>/`, every unit whose last use (its `.wharf-used`
 /// mark, else the unit itself) is older than `retention`, and every `.tmp.*` install older
-/// than a day. Returns what it removed. Links are never followed: a link where a directory
-/// should be is removed as the link itself.
+/// than a day. Returns what it removed. What lies below the stacks' directories is written by
+/// build containers, so it is read and removed through [`TreeDir`]: a link is removed as the
+/// link itself, never followed.
 pub fn collect_garbage(
     root: &Path,
     now: SystemTime,
     retention: Duration,
 ) -> anyhow::Result<Vec<PathBuf>> {
+    let root_dir = match TreeDir::open(root) {
+        Ok(dir) => dir,
+        Err(TreeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new())
+        }
+        Err(error) => return Err(error).with_context(|| format!("open {}", root.display())),
+    };
+    let now = unix_seconds(now);
     let mut removed = Vec::new();
-    // Only the stacks' own directories: a cache laid out otherwise (a stack's directory used
-    // as the root) is left alone rather than read a level off.
-    let stacks = subdirs(root)?.into_iter().filter(|dir| {
-        dir.file_name()
-            .and_then(|name| name.to_str())
-            .is_some_and(|name| wharf_model::StackName::parse(name).is_ok())
-    });
-    for stack in stacks {
-        for language in subdirs(&stack)? {
-            for entry in std::fs::read_dir(&language)? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let path = entry.path();
-                let meta = std::fs::symlink_metadata(&path)?;
+    for stack in root_dir.entries()? {
+        // Only the stacks' own directories: a cache laid out otherwise (a stack's directory
+        // used as the root) is left alone rather than read a level off.
+        let is_stack = stack
+            .name
+            .to_str()
+            .is_some_and(|name| wharf_model::StackName::parse(name).is_ok());
+        if stack.kind != Kind::Dir || !is_stack {
+            continue;
+        }
+        let stack_dir = root_dir.dir(Path::new(&stack.name))?;
+        for language in stack_dir.entries()? {
+            if language.kind != Kind::Dir {
+                continue;
+            }
+            let language_dir = stack_dir.dir(Path::new(&language.name))?;
+            for unit in language_dir.entries()? {
+                let name = unit.name.to_string_lossy();
                 let expired = if name.starts_with(".tmp.") {
-                    older_than(&meta, now, ABANDONED_INSTALL)
+                    now - unit.stat.st_mtime > ABANDONED_INSTALL.as_secs() as i64
                 } else if name.starts_with('.') {
                     false
                 } else {
-                    let last_use = std::fs::symlink_metadata(path.join(USED_MARK))
-                        .ok()
-                        .filter(|mark| mark.is_file())
-                        .unwrap_or_else(|| meta.clone());
-                    older_than(&last_use, now, retention)
+                    let mut last_use = unit.stat.st_mtime;
+                    if unit.kind == Kind::Dir {
+                        let mark = language_dir
+                            .dir(Path::new(&unit.name))?
+                            .entries()?
+                            .into_iter()
+                            .find(|entry| entry.name == USED_MARK && entry.kind == Kind::File);
+                        if let Some(mark) = mark {
+                            last_use = mark.stat.st_mtime;
+                        }
+                    }
+                    now - last_use > retention.as_secs() as i64
                 };
-                if !expired {
-                    continue;
+                if expired {
+                    language_dir.remove(Path::new(&unit.name))?;
+                    removed.push(root.join(&stack.name).join(&language.name).join(&unit.name));
                 }
-                // `remove_dir_all` does not follow links, at the top or beneath.
-                let result = if meta.is_dir() {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
-                result.with_context(|| format!("remove {}", path.display()))?;
-                removed.push(path);
             }
         }
     }
     Ok(removed)
 }
 
-/// The real directories (not links) directly in `dir`; none when `dir` does not exist.
-fn subdirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(error).with_context(|| format!("read {}", dir.display())),
-    };
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            dirs.push(entry.path());
-        }
-    }
-    Ok(dirs)
-}
-
-fn older_than(meta: &std::fs::Metadata, now: SystemTime, age: Duration) -> bool {
-    meta.modified()
-        .ok()
-        .and_then(|modified| now.duration_since(modified).ok())
-        .is_some_and(|elapsed| elapsed > age)
+fn unix_seconds(time: SystemTime) -> i64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
 #[cfg(test)]
