@@ -39,7 +39,7 @@ pub struct AppCreate {
     /// Accepted for compatibility; Wharf has one region per server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// Accepted for compatibility; Wharf has one stack per server.
+    /// The stack the app builds on (`debian-12` when left out), by name or id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<String>,
 }
@@ -51,7 +51,7 @@ pub struct AppUpdate {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<bool>,
-    /// Accepted for compatibility; Wharf has one stack per server.
+    /// The stack the app's next build runs on, by name or id (`stack:set`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_stack: Option<String>,
 }

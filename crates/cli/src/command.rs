@@ -10,6 +10,7 @@ use crate::commands::pg_backups::{
 use crate::commands::redis::{
     RedisCliArgs, RedisCredentialsArgs, RedisInfoArgs, RedisMaxmemoryArgs,
 };
+use crate::commands::stacks::StackSetArgs;
 
 use crate::commands::addons::{
     AddonArgs, AddonsArgs, AddonsAttachArgs, AddonsCreateArgs, AddonsDestroyArgs, AddonsDetachArgs,
@@ -176,6 +177,13 @@ pub enum Command {
     /// Turn an app feature off
     #[command(name = "labs:disable", visible_alias = "features:disable")]
     LabsDisable(FeatureArgs),
+
+    /// List the stacks (debian-12, debian-13): the app's is marked with *
+    #[command(name = "stack", visible_alias = "apps:stacks")]
+    Stack(AppArgs),
+    /// Set the stack the app's next build runs on
+    #[command(name = "stack:set")]
+    StackSet(StackSetArgs),
 
     /// Show whether maintenance mode is on
     #[command(name = "maintenance")]

@@ -133,6 +133,11 @@ impl Ui {
         self.paint(GREEN, name)
     }
 
+    /// What is in use now (the app's stack), in Heroku's green.
+    pub fn current(&self, text: &str) -> String {
+        self.paint(GREEN, text)
+    }
+
     fn paint(&self, style: Style, text: &str) -> String {
         format::paint(self.color, style, text)
     }

@@ -52,13 +52,22 @@ pub async fn info(args: AppsInfoArgs, settings: &Settings, ui: &mut Ui) -> Resul
     }
     let app: App = decode(value, "the app")?;
     let size = |bytes: Option<i64>| bytes.map(human_size).unwrap_or_default();
+    // Heroku's words when the next build runs on another stack (after `stack:set`).
+    let stack = if app.build_stack.name == app.stack.name {
+        app.stack.name
+    } else {
+        format!(
+            "{} (next build will use {})",
+            app.stack.name, app.build_stack.name
+        )
+    };
     let pairs = [
         ("Git URL", app.git_url.unwrap_or_default()),
         ("Owner", app.owner.email),
         ("Region", app.region.name),
         ("Repo Size", size(app.repo_size)),
         ("Slug Size", size(app.slug_size)),
-        ("Stack", app.stack.name),
+        ("Stack", stack),
         ("Web URL", app.web_url.unwrap_or_default()),
         ("Maintenance", on_off(app.maintenance).to_string()),
     ]

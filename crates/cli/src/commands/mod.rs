@@ -25,6 +25,7 @@ pub(crate) mod redis;
 mod releases;
 mod rollback;
 mod run;
+pub(crate) mod stacks;
 
 pub(crate) use run::{parse_env, EnvPairs};
 
@@ -85,6 +86,8 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::Labs(args) => drains::labs(args, settings, ui).await,
         Command::LabsEnable(args) => drains::set_feature(args, true, settings, ui).await,
         Command::LabsDisable(args) => drains::set_feature(args, false, settings, ui).await,
+        Command::Stack(args) => stacks::list(args, settings, ui).await,
+        Command::StackSet(args) => stacks::set(args, settings, ui).await,
         Command::Maintenance(args) => maintenance::show(args, settings, ui).await,
         Command::MaintenanceOn(args) => maintenance::set(args, true, settings, ui).await,
         Command::MaintenanceOff(args) => maintenance::set(args, false, settings, ui).await,

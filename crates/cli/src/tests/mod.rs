@@ -20,3 +20,4 @@ mod logs;
 mod parsing;
 mod releases;
 mod server;
+mod stacks;
