@@ -27,7 +27,7 @@ fn concrete(path: &str) -> String {
         .replace("{repo}", "owned.git")
         .replace("{domain}", "www.example.com")
         .replace("{endpoint}", "tokyo-00001")
-        .replace("{name}", "go")
+        .replace("{name}", "php")
 }
 
 fn body_for(method: &str) -> Option<serde_json::Value> {

@@ -58,18 +58,18 @@ async fn only_admins_register_and_everyone_lists_names() {
     let api = TestApi::new().await;
     let user = api.user("user@example.com").await;
     let root = tempfile::tempdir().unwrap();
-    let dir = buildpack_dir(root.path(), "go");
+    let dir = buildpack_dir(root.path(), "php");
 
-    let refused = register(&api, &user, "go", &dir).await;
+    let refused = register(&api, &user, "php", &dir).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
     // The refusal does not depend on the body: a non-admin learns nothing about paths.
-    let refused_missing = register(&api, &user, "go", "/no/such/dir").await;
+    let refused_missing = register(&api, &user, "php", "/no/such/dir").await;
     assert_eq!(refused_missing.status, StatusCode::FORBIDDEN);
     assert_eq!(refused_missing.body, refused.body);
 
-    let created = register(&api, &api.admin_key, "go", &dir).await;
+    let created = register(&api, &api.admin_key, "php", &dir).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
-    assert_eq!(created.body["name"], "go");
+    assert_eq!(created.body["name"], "php");
     assert_eq!(created.body["dir"], dir.as_str());
     assert_eq!(created.body["created_by"]["email"], "admin@example.com");
 
@@ -87,28 +87,28 @@ async fn only_admins_register_and_everyone_lists_names() {
         .call("GET", "/buildpack-registrations", Some(&user), None)
         .await;
     assert_eq!(as_user.status, StatusCode::OK);
-    assert_eq!(as_user.body[0]["name"], "go");
+    assert_eq!(as_user.body[0]["name"], "php");
     assert_eq!(as_user.body[0]["dir"], Value::Null, "{:?}", as_user.body);
     assert_eq!(as_user.body[0]["created_by"], Value::Null);
 
     let not_yours = api
-        .call("DELETE", "/buildpack-registrations/go", Some(&user), None)
+        .call("DELETE", "/buildpack-registrations/php", Some(&user), None)
         .await;
     assert_eq!(not_yours.status, StatusCode::FORBIDDEN);
     let removed = api
         .call(
             "DELETE",
-            "/buildpack-registrations/go",
+            "/buildpack-registrations/php",
             Some(&api.admin_key),
             None,
         )
         .await;
     assert_eq!(removed.status, StatusCode::OK, "{:?}", removed.body);
-    assert_eq!(removed.body["name"], "go");
+    assert_eq!(removed.body["name"], "php");
     let again = api
         .call(
             "DELETE",
-            "/buildpack-registrations/go",
+            "/buildpack-registrations/php",
             Some(&api.admin_key),
             None,
         )
@@ -137,16 +137,16 @@ async fn registration_checks_the_name_and_the_directory() {
         ("python", good.as_str(), "built-in"),
         ("Go", good.as_str(), "invalid"),
         ("heroku/go", good.as_str(), "invalid"),
-        ("go", "relative/dir", "not an absolute path"),
-        ("go", "/no/such/dir", "does not exist"),
-        ("go", file.to_str().unwrap(), "not a directory"),
-        ("go", no_compile.as_str(), "has no bin/compile"),
+        ("php", "relative/dir", "not an absolute path"),
+        ("php", "/no/such/dir", "does not exist"),
+        ("php", file.to_str().unwrap(), "not a directory"),
+        ("php", no_compile.as_str(), "has no bin/compile"),
         (
-            "go",
+            "php",
             not_executable.as_str(),
             "bin/detect that is not executable",
         ),
-        ("go", &format!("{good}/../good"), ".."),
+        ("php", &format!("{good}/../good"), ".."),
     ] {
         let reply = register(&api, &admin, name, dir).await;
         assert_eq!(
@@ -162,10 +162,10 @@ async fn registration_checks_the_name_and_the_directory() {
         );
     }
     // The directory is kept as written, without `.` or a trailing slash.
-    let created = register(&api, &admin, "go", &format!("{good}/./")).await;
+    let created = register(&api, &admin, "php", &format!("{good}/./")).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     assert_eq!(created.body["dir"], good.as_str());
-    let twice = register(&api, &admin, "go", &good).await;
+    let twice = register(&api, &admin, "php", &good).await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
     assert!(
         message(&twice).contains("registered already"),
@@ -232,9 +232,9 @@ async fn apps_use_registered_buildpacks_by_name_until_unregistered() {
     let user = api.user("user@example.com").await;
     api.app(&user, "named").await;
     let root = tempfile::tempdir().unwrap();
-    let dir = buildpack_dir(root.path(), "go");
+    let dir = buildpack_dir(root.path(), "php");
     assert_eq!(
-        register(&api, &api.admin_key, "go", &dir).await.status,
+        register(&api, &api.admin_key, "php", &dir).await.status,
         StatusCode::CREATED
     );
 
@@ -242,7 +242,7 @@ async fn apps_use_registered_buildpacks_by_name_until_unregistered() {
         &api,
         &user,
         "named",
-        &["heroku/python", "go", "https://example.com/bp.git#v1"],
+        &["heroku/python", "php", "https://example.com/bp.git#v1"],
     )
     .await;
     assert_eq!(set.status, StatusCode::OK, "{:?}", set.body);
@@ -255,21 +255,21 @@ async fn apps_use_registered_buildpacks_by_name_until_unregistered() {
         .collect();
     assert_eq!(
         names,
-        ["wharf/python", "go", "https://example.com/bp.git#v1"]
+        ["wharf/python", "php", "https://example.com/bp.git#v1"]
     );
     // A user never sees the registered directory through the app.
     assert!(!set.body.to_string().contains(&dir), "{}", set.body);
 
     api.call(
         "DELETE",
-        "/buildpack-registrations/go",
+        "/buildpack-registrations/php",
         Some(&api.admin_key),
         None,
     )
     .await;
-    let gone = install(&api, &user, "named", &["go"]).await;
+    let gone = install(&api, &user, "named", &["php"]).await;
     assert_eq!(gone.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(message(&gone).contains("\"go\""), "{:?}", gone.body);
+    assert!(message(&gone).contains("\"php\""), "{:?}", gone.body);
 }
 
 /// Uploads `bytes` as a new source of `app`; returns the source URL and the file's path.

@@ -26,18 +26,18 @@ async fn admin(store: &Store) -> Account {
 
 async fn registrations_are_unique_by_name(store: &Store) {
     let admin = admin(store).await;
-    assert_eq!(store.buildpack_registration("go").await.unwrap(), None);
+    assert_eq!(store.buildpack_registration("php").await.unwrap(), None);
     let registered = store
-        .register_buildpack("go", "/opt/buildpacks/go", &admin)
+        .register_buildpack("php", "/opt/buildpacks/php", &admin)
         .await
         .unwrap();
-    assert_eq!(registered.name, "go");
-    assert_eq!(registered.dir, "/opt/buildpacks/go");
+    assert_eq!(registered.name, "php");
+    assert_eq!(registered.dir, "/opt/buildpacks/php");
     assert_eq!(registered.created_by, admin);
-    let found = store.buildpack_registration("go").await.unwrap();
+    let found = store.buildpack_registration("php").await.unwrap();
     assert_eq!(found.as_ref(), Some(&registered));
 
-    let again = store.register_buildpack("go", "/opt/other", &admin).await;
+    let again = store.register_buildpack("php", "/opt/other", &admin).await;
     assert!(
         matches!(&again, Err(StoreError::Conflict(m)) if m.contains("registered already")),
         "{again:?}"
@@ -45,12 +45,12 @@ async fn registrations_are_unique_by_name(store: &Store) {
     // The first registration stands.
     assert_eq!(
         store
-            .buildpack_registration("go")
+            .buildpack_registration("php")
             .await
             .unwrap()
             .unwrap()
             .dir,
-        "/opt/buildpacks/go"
+        "/opt/buildpacks/php"
     );
     // Names are exact: no case folding, no prefix matching.
     assert_eq!(store.buildpack_registration("g").await.unwrap(), None);
@@ -63,21 +63,21 @@ async fn registrations_are_listed_and_unregistered_once(store: &Store) {
     for (name, dir) in [
         ("rust", "/srv/rust"),
         ("clojure", "/srv/clj"),
-        ("go", "/srv/go"),
+        ("php", "/srv/php"),
     ] {
         store.register_buildpack(name, dir, &admin).await.unwrap();
     }
     let listed = store.buildpack_registrations().await.unwrap();
     let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["clojure", "go", "rust"]);
-    assert_eq!(listed[1].dir, "/srv/go");
+    assert_eq!(names, ["clojure", "php", "rust"]);
+    assert_eq!(listed[1].dir, "/srv/php");
 
-    let removed = store.unregister_buildpack("go").await.unwrap();
+    let removed = store.unregister_buildpack("php").await.unwrap();
     assert_eq!(removed, listed[1]);
-    assert_eq!(store.buildpack_registration("go").await.unwrap(), None);
-    let twice = store.unregister_buildpack("go").await;
+    assert_eq!(store.buildpack_registration("php").await.unwrap(), None);
+    let twice = store.unregister_buildpack("php").await;
     assert!(
-        matches!(&twice, Err(StoreError::NotFound(m)) if m.contains("go")),
+        matches!(&twice, Err(StoreError::NotFound(m)) if m.contains("php")),
         "{twice:?}"
     );
     let never = store.unregister_buildpack("/etc").await;
@@ -92,7 +92,7 @@ async fn registrations_are_listed_and_unregistered_once(store: &Store) {
     assert_eq!(names, ["clojure", "rust"]);
     // The name is free again.
     store
-        .register_buildpack("go", "/srv/go2", &admin)
+        .register_buildpack("php", "/srv/php2", &admin)
         .await
         .unwrap();
 }

@@ -17,28 +17,28 @@ fn registration(name: &str, dir: Option<&str>) -> serde_json::Value {
 
 #[tokio::test]
 async fn register_sends_the_name_and_directory() {
-    let answer = registration("go", Some("/opt/buildpacks/go")).to_string();
+    let answer = registration("php", Some("/opt/buildpacks/php")).to_string();
     let outcome = run(
-        &["buildpacks:register", "go", "/opt/buildpacks/go"],
+        &["buildpacks:register", "php", "/opt/buildpacks/php"],
         vec![json(&format!("POST {PATH}"), 201, &answer)],
     )
     .await;
     assert!(outcome.result.is_ok(), "{:?}", outcome.error_lines());
     assert_eq!(
         outcome.request(&format!("POST {PATH}")).json(),
-        serde_json::json!({"name": "go", "dir": "/opt/buildpacks/go"})
+        serde_json::json!({"name": "php", "dir": "/opt/buildpacks/php"})
     );
     assert_eq!(
         outcome.stdout,
-        "Registered buildpack go (/opt/buildpacks/go)\n\
-         Apps use it with `wharf buildpacks:add go -a APP`.\n"
+        "Registered buildpack php (/opt/buildpacks/php)\n\
+         Apps use it with `wharf buildpacks:add php -a APP`.\n"
     );
 }
 
 #[tokio::test]
 async fn register_shows_the_servers_refusal() {
     let outcome = run(
-        &["buildpacks:register", "go", "/opt/go"],
+        &["buildpacks:register", "php", "/opt/go"],
         vec![json(
             &format!("POST {PATH}"),
             403,
@@ -59,7 +59,7 @@ async fn register_shows_the_servers_refusal() {
 async fn registered_lists_names_and_what_the_caller_may_see() {
     let admin_view = serde_json::json!([
         registration("clojure", Some("/srv/clj")),
-        registration("go", Some("/srv/go")),
+        registration("php", Some("/srv/php")),
     ]);
     let outcome = run(
         &["buildpacks:registered"],
@@ -70,16 +70,16 @@ async fn registered_lists_names_and_what_the_caller_may_see() {
         outcome.stdout,
         "=== Registered buildpacks\n\
          clojure  /srv/clj  admin@localhost\n\
-         go  /srv/go  admin@localhost\n"
+         php  /srv/php  admin@localhost\n"
     );
 
-    let user_view = serde_json::json!([registration("go", None)]);
+    let user_view = serde_json::json!([registration("php", None)]);
     let outcome = run(
         &["buildpacks:registered"],
         vec![json(&format!("GET {PATH}"), 200, &user_view.to_string())],
     )
     .await;
-    assert_eq!(outcome.stdout, "=== Registered buildpacks\ngo\n");
+    assert_eq!(outcome.stdout, "=== Registered buildpacks\nphp\n");
 
     let outcome = run(
         &["buildpacks:registered"],
@@ -95,7 +95,7 @@ async fn registered_lists_names_and_what_the_caller_may_see() {
 
 #[tokio::test]
 async fn registered_json_prints_the_api_answer() {
-    let body = serde_json::json!([registration("go", None)]);
+    let body = serde_json::json!([registration("php", None)]);
     let outcome = run(
         &["buildpacks:registered", "--json"],
         vec![json(&format!("GET {PATH}"), 200, &body.to_string())],
@@ -107,15 +107,15 @@ async fn registered_json_prints_the_api_answer() {
 
 #[tokio::test]
 async fn unregister_deletes_by_name() {
-    let answer = registration("go", Some("/srv/go")).to_string();
+    let answer = registration("php", Some("/srv/php")).to_string();
     let outcome = run(
-        &["buildpacks:unregister", "go"],
-        vec![json(&format!("DELETE {PATH}/go"), 200, &answer)],
+        &["buildpacks:unregister", "php"],
+        vec![json(&format!("DELETE {PATH}/php"), 200, &answer)],
     )
     .await;
     assert!(outcome.result.is_ok(), "{:?}", outcome.error_lines());
     assert!(
-        outcome.stdout.starts_with("Unregistered buildpack go\n"),
+        outcome.stdout.starts_with("Unregistered buildpack php\n"),
         "{}",
         outcome.stdout
     );
