@@ -282,8 +282,8 @@ impl Builder {
             }
             anyhow::bail!(
                 "No default language could be detected for this app: add a Procfile, \
-                 requirements.txt, package.json or index.html, or set a buildpack with \
-                 `wharf buildpacks:add`"
+                 Gemfile, requirements.txt, package.json, go.mod or index.html, or set a \
+                 buildpack with `wharf buildpacks:add`"
             );
         }
         for (index, url) in listed.iter().enumerate() {
