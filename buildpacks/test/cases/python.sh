@@ -266,6 +266,33 @@ test_python_uv() {
   check "and says to run uv lock" output_has "run 'uv lock', commit uv.lock and push again."
 }
 
+test_python_poetry() {
+  local app
+  app=$(new_app python-poetry python-poetry)
+  check "detected as Python" test "$(detected "$app")" = Python
+  compile python python-poetry
+  check "compile succeeds" test "$STATUS" = 0
+  check "says it installs from poetry.lock" output_has "-----> Installing dependencies from poetry.lock with Poetry "
+  check "the locked packages are installed" "$app/.heroku/python/bin/python" -c 'import flask, gunicorn'
+  check "the dev group is not" bash -c "! '$app/.heroku/python/bin/python' -c 'import pytest' 2>/dev/null"
+  check "nor Poetry itself" bash -c "! '$app/.heroku/python/bin/python' -c 'import poetry' 2>/dev/null"
+  serves python-poetry "$(sed -n 's/^web: //p' "$app/Procfile")" "Hello from python-poetry on Wharf (Python 3.11."
+  compile python python-poetry
+  check "a second build reuses the cached Poetry" bash -c "! grep -q 'Installing Poetry' '$LOG'"
+
+  app=$(new_app python-poetry-stale python-poetry)
+  sed -i 's/flask==3.0.3/flask==3.0.2/' "$app/pyproject.toml"
+  compile python python-poetry-stale
+  check "an out-of-date poetry.lock fails" test "$STATUS" != 0
+  check "and says to run poetry lock" output_has "run 'poetry lock', commit poetry.lock and push again."
+
+  app=$(new_app python-poetry-two python-poetry)
+  touch "$app/requirements.txt"
+  compile python python-poetry-two
+  check "poetry.lock beside requirements.txt fails" test "$STATUS" != 0
+  check "with Heroku's message" output_has "Multiple Python package manager files were found"
+}
+
 test_python_version_properties() {
   local venv="$WORK/packaging-venv"
   LOG="$WORK/properties.log"
@@ -441,6 +468,7 @@ tests+=(
   test_python_versions
   test_python_mirror_version
   test_python_uv
+  test_python_poetry
   test_python_version_properties
   test_python_requirements_error
   test_python_collectstatic
