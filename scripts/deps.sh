@@ -61,7 +61,9 @@ if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" = tmpfs ] \
 fi
 
 # The stack: what apps build and run with (the host's /usr, read-only in every container).
-apt_install python3-venv
+# The debian-13 stack is a root filesystem of its own that Wharf makes with debootstrap on its
+# first use.
+apt_install python3-venv debootstrap
 command -v node >/dev/null 2>&1 || apt_install nodejs
 command -v npm >/dev/null 2>&1 || apt_install npm
 # Ruby apps build and run with the stack's Ruby and Bundler; the -dev packages are the headers
