@@ -45,8 +45,6 @@ pub struct ApiConfig {
     pub base_domain: String,
     /// The router's HTTP port, for apps' web URLs (left out of the URL when it is 80).
     pub router_port: u16,
-    /// The name of the stack apps build and run on.
-    pub stack: String,
     /// All of Wharf's state on disk.
     pub data_dir: std::path::PathBuf,
     /// Where processes on this host reach the API (for repository hooks).

@@ -186,7 +186,8 @@ pub fn slug(slug: &Slug) -> api::Slug {
     }
 }
 
-pub fn build(build: &Build, config: &ApiConfig) -> api::Build {
+/// A build; one without a slug yet shows the stack the app builds on.
+pub fn build(build: &Build, app: &App, config: &ApiConfig) -> api::Build {
     api::Build {
         id: build.id.to_string(),
         app: api::IdRef {
@@ -207,7 +208,10 @@ pub fn build(build: &Build, config: &ApiConfig) -> api::Build {
         output_stream_url: format!("{}/build-output/{}", config.public_url, build.output_token),
         release: build.release_id.map(|id| api::IdRef { id: id.to_string() }),
         slug: build.slug_id.map(|id| api::IdRef { id: id.to_string() }),
-        stack: config.stack.clone(),
+        stack: build
+            .stack
+            .clone()
+            .unwrap_or_else(|| app.build_stack.to_string()),
         user: account_ref(&build.user),
         created_at: timestamp(build.created_at),
         updated_at: timestamp(build.updated_at),

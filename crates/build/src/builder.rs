@@ -21,8 +21,6 @@ pub use crate::step::{container_network, profile_command};
 #[derive(Debug, Clone)]
 pub struct BuilderConfig {
     pub data_dir: PathBuf,
-    /// The stack's name, given to buildpacks as `STACK`.
-    pub stack_name: String,
     /// The most bytes a slug (compressed) may have.
     pub slug_limit: u64,
     /// The most bytes a source archive may unpack to.
@@ -60,10 +58,9 @@ impl BuilderConfig {
     pub const DEFAULT_BUILD_DISK: u64 = 4 * 1024 * 1024 * 1024;
     pub const DEFAULT_CACHE_DISK: u64 = 2 * 1024 * 1024 * 1024;
 
-    pub fn new(data_dir: &Path, stack_name: &str) -> BuilderConfig {
+    pub fn new(data_dir: &Path) -> BuilderConfig {
         BuilderConfig {
             data_dir: data_dir.to_owned(),
-            stack_name: stack_name.to_owned(),
             slug_limit: Self::DEFAULT_SLUG_LIMIT,
             source_limit: Self::DEFAULT_SOURCE_LIMIT,
             build_timeout: Self::DEFAULT_BUILD_TIMEOUT,

@@ -76,7 +76,7 @@ impl Bench {
                 },
             )
             .await?;
-        let out = BuilderConfig::new(dir.path(), "wharf-1").slug_path(slug.id);
+        let out = BuilderConfig::new(dir.path()).slug_path(slug.id);
         std::fs::create_dir_all(out.parent().context("slugs dir")?)?;
         wharf_build::archive::pack_slug(
             &source,

@@ -33,7 +33,7 @@ pub(crate) struct SlugCache {
 impl SlugCache {
     pub fn new(data_dir: &Path) -> SlugCache {
         SlugCache {
-            builder: BuilderConfig::new(data_dir, "wharf"),
+            builder: BuilderConfig::new(data_dir),
             extracted: data_dir.join("slugs").join("extracted"),
             locks: Mutex::new(HashMap::new()),
         }

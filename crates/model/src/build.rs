@@ -51,6 +51,8 @@ pub struct Build {
     /// The buildpacks that ran, once known.
     pub buildpacks: Vec<String>,
     pub slug_id: Option<Uuid>,
+    /// The stack its slug was built on, once it has one.
+    pub stack: Option<String>,
     pub release_id: Option<Uuid>,
     pub user: Account,
     /// The secret in the build's output stream URL.

@@ -23,7 +23,8 @@ pub struct BuildOutcome {
 fn build_select() -> String {
     format!(
         "SELECT b.id, b.app_id, b.status, b.source_url, b.source_version, b.buildpacks,
-                b.slug_id, b.release_id, b.output_token, b.created_at, b.updated_at, {}
+                b.slug_id, b.release_id, b.output_token, b.created_at, b.updated_at,
+                (SELECT s.stack FROM slugs s WHERE s.id = b.slug_id) AS slug_stack, {}
          FROM builds b JOIN accounts u ON u.id = b.user_id",
         account_columns("u")
     )
@@ -42,6 +43,7 @@ fn build_from(row: &AnyRow) -> anyhow::Result<Build> {
         source_version: get_opt_text(row, "source_version")?,
         buildpacks: get_json(row, "buildpacks")?,
         slug_id: parse_id(get_opt_text(row, "slug_id")?)?,
+        stack: get_opt_text(row, "slug_stack")?,
         release_id: parse_id(get_opt_text(row, "release_id")?)?,
         user: account_from(row, "u")?,
         output_token: get_text(row, "output_token")?,
@@ -68,6 +70,7 @@ impl Store {
             source_version: source_version.map(str::to_owned),
             buildpacks: Vec::new(),
             slug_id: None,
+            stack: None,
             release_id: None,
             user: user.clone(),
             output_token: output_token.to_owned(),

@@ -73,6 +73,7 @@ async fn build_stack_is_set_per_app(store: &Store) {
         .create_app(&AppName::parse("staying").unwrap(), &owner)
         .await
         .unwrap();
+    assert_eq!(staying.build_stack, StackName::Debian12);
     store
         .set_build_stack(moving.id, StackName::Debian13)
         .await

@@ -27,8 +27,6 @@ use wharf_tls::Tls;
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(50);
 /// The file, in the data dir, that holds the first admin's API key.
 pub const ADMIN_KEY_FILE: &str = "admin-api-key";
-/// The stack apps build and run on: the host's Debian release.
-const STACK: &str = "debian-12";
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServerArgs {
@@ -326,7 +324,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| args.data_dir.join("runtimes")),
             runtime_env: args.runtime_env(),
             stacks: stacks_config(&args),
-            ..BuilderConfig::new(&args.data_dir, STACK)
+            ..BuilderConfig::new(&args.data_dir)
         },
     );
     let buildpacks_dir = builder.config().builtin_buildpacks();
@@ -409,7 +407,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             public_url: public_url.clone(),
             base_domain: args.base_domain.clone(),
             router_port,
-            stack: STACK.to_owned(),
             data_dir: args.data_dir.clone(),
             internal_url: local_url(api_address),
             wharf_binary: std::env::current_exe().context("find the wharf binary")?,

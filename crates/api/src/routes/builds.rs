@@ -162,7 +162,7 @@ pub async fn list(
     let builds = state.store.builds(ctx.app.id).await?;
     let items = builds
         .iter()
-        .map(|b| views::build(b, &state.config))
+        .map(|b| views::build(b, &ctx.app, &state.config))
         .collect();
     let field = spec.field.clone();
     Ok(page_by(
@@ -190,7 +190,7 @@ pub async fn show(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Json<api::Build>> {
     let build = find(&state, &ctx, &id).await?;
-    Ok(Json(views::build(&build, &state.config)))
+    Ok(Json(views::build(&build, &ctx.app, &state.config)))
 }
 
 /// Starts a build of an uploaded source; it runs on after this answers.
@@ -242,7 +242,7 @@ pub async fn create(
     });
     Ok((
         StatusCode::CREATED,
-        Json(views::build(&build, &state.config)),
+        Json(views::build(&build, &ctx.app, &state.config)),
     ))
 }
 

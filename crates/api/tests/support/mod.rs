@@ -49,7 +49,7 @@ impl TestApi {
             .await
             .unwrap()
             .unwrap();
-        let builder = Builder::new(store.clone(), BuilderConfig::new(dir.path(), "debian-12"));
+        let builder = Builder::new(store.clone(), BuilderConfig::new(dir.path()));
         let (runtime, _) = builder.containers().await.unwrap().clone();
         let dynos = DynoManager::new(
             store.clone(),
@@ -63,7 +63,6 @@ impl TestApi {
                 public_url: "http://127.0.0.1:5000".into(),
                 base_domain: "localhost".into(),
                 router_port: 8080,
-                stack: "debian-12".into(),
                 data_dir: dir.path().to_owned(),
                 internal_url: "http://127.0.0.1:5000".into(),
                 wharf_binary: "/bin/false".into(),

@@ -134,7 +134,7 @@ impl Fixture {
             )
             .await
             .expect("create slug");
-        let out = BuilderConfig::new(self.data_dir(), "wharf-1").slug_path(slug.id);
+        let out = BuilderConfig::new(self.data_dir()).slug_path(slug.id);
         std::fs::create_dir_all(out.parent().expect("slugs dir")).expect("mkdir slugs");
         wharf_build::archive::pack_slug(
             source.path(),
