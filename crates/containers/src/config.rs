@@ -17,7 +17,8 @@ use crate::seccomp;
 use crate::spec::{ContainerSpec, Network};
 use crate::stack::hosts_file;
 
-/// PID 1 of every container: Debian's tini, from the host's `/usr` (bound read-only). `-g`
+/// PID 1 of every container: Debian's tini, from the stack's `/usr` (on `debian-12` the host's,
+/// bound read-only; built stacks install it, see `STACK_PACKAGES`). `-g`
 /// sends the signals it gets to the whole process group of the command.
 pub const INIT: [&str; 3] = ["/usr/bin/tini", "-g", "--"];
 

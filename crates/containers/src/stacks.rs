@@ -54,6 +54,8 @@ pub const STACK_PACKAGES: &[&str] = &[
     "libssl-dev",
     "tzdata",
     "locales",
+    // PID 1 of every container (`crate::config::INIT`).
+    "tini",
 ];
 
 /// Installed with apt inside the new root after debootstrap: debootstrap's own resolver does
@@ -68,6 +70,15 @@ pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 const BUILDING_PREFIX: &str = ".building-";
+/// In a version's directory: what it was built with ([`build_inputs`]: the packages and the
+/// host's local certificate authorities). A version whose record differs from what this
+/// server would build (or that has none) is outdated: it is built again on its next use, since
+/// containers may need what it lacks (as `tini`, their PID 1).
+const PACKAGES_FILE: &str = "packages";
+/// The certificate authorities the host's operator added (Debian's `update-ca-certificates`
+/// reads them, `*.crt`): a built stack trusts them too, so that its apps reach what the host
+/// reaches (an egress proxy that inspects TLS, an internal registry). The server's own files.
+const LOCAL_CA_DIR: &str = "/usr/local/share/ca-certificates";
 
 /// Where stacks live and how built ones are made.
 #[derive(Clone, Debug)]
@@ -163,7 +174,7 @@ impl Stacks {
             StackSource::Host => true,
             StackSource::Debootstrap { .. } => {
                 self.cached(name).is_some()
-                    || newest_version(&self.inner.config.versions_dir(name)).is_some()
+                    || current_version(&self.inner.config.versions_dir(name)).is_some()
             }
         }
     }
@@ -186,7 +197,7 @@ impl Stacks {
             }
             StackSource::Debootstrap { suite } => {
                 let versions = config.versions_dir(name);
-                match newest_version(&versions) {
+                match current_version(&versions) {
                     Some(version) => {
                         let rootfs = versions.join(version).join("rootfs");
                         blocking(move || Stack::prepare_built(&rootfs)).await?
@@ -233,8 +244,9 @@ impl Stacks {
                 .ok()
                 .and_then(|built| SystemTime::now().duration_since(built).ok())
                 .unwrap_or_default();
-            if age > self.inner.config.max_age {
-                tracing::info!(stack = %name, version, "rebuild a stack older than its maximum age");
+            let expected = build_inputs(&read_local_cas(Path::new(LOCAL_CA_DIR)));
+            if age > self.inner.config.max_age || is_outdated(&versions.join(&version), &expected) {
+                tracing::info!(stack = %name, version, "rebuild a stack older than its maximum age or built with other packages");
                 self.update(name)
                     .await
                     .with_context(|| format!("update {name}"))?;
@@ -345,6 +357,8 @@ async fn build_version(
         )
         .await?;
         install_with_apt(&rootfs, &cache.join("apt")).await?;
+        let local_cas = read_local_cas(Path::new(LOCAL_CA_DIR));
+        install_local_cas(&rootfs, &local_cas).await?;
         let version = version_name(SystemTime::now());
         let done = versions.join(&version);
         let prepared_rootfs = done.join("rootfs");
@@ -352,6 +366,9 @@ async fn build_version(
             let rootfs = rootfs.clone();
             move || {
                 Stack::prepare_built(&rootfs)?;
+                let packages = building.join(PACKAGES_FILE);
+                fs::write(&packages, build_inputs(&local_cas))
+                    .with_context(|| format!("write {}", packages.display()))?;
                 fs::rename(&building, &done)
                     .with_context(|| format!("rename {} to {}", building.display(), done.display()))
             }
@@ -506,6 +523,72 @@ fn list_versions(dir: &Path) -> Vec<String> {
 
 fn newest_version(dir: &Path) -> Option<String> {
     list_versions(dir).pop()
+}
+
+/// The newest version in `dir` unless it is outdated ([`is_outdated`]).
+fn current_version(dir: &Path) -> Option<String> {
+    let expected = build_inputs(&read_local_cas(Path::new(LOCAL_CA_DIR)));
+    newest_version(dir).filter(|version| !is_outdated(&dir.join(version), &expected))
+}
+
+/// What a built stack is made of, as [`PACKAGES_FILE`] records it: its packages one a line,
+/// then each local certificate authority's name and PEM.
+fn build_inputs(local_cas: &[(String, String)]) -> String {
+    let packages = STACK_PACKAGES.iter().chain(STACK_APT_PACKAGES);
+    let mut record: String = packages.map(|name| format!("{name}\n")).collect();
+    for (name, pem) in local_cas {
+        record.push_str(&format!("ca {name}\n{pem}\n"));
+    }
+    record
+}
+
+/// Whether the version at `dir` was built from other inputs than `expected`.
+fn is_outdated(dir: &Path, expected: &str) -> bool {
+    fs::read_to_string(dir.join(PACKAGES_FILE)).map_or(true, |record| record != expected)
+}
+
+/// The `*.crt` regular files directly in `dir`, by name, with their contents; none when `dir`
+/// is missing.
+fn read_local_cas(dir: &Path) -> Vec<(String, String)> {
+    let mut cas: Vec<(String, String)> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let pem = fs::read_to_string(entry.path()).ok()?;
+            name.ends_with(".crt").then_some((name, pem))
+        })
+        .collect();
+    cas.sort();
+    cas
+}
+
+/// Adds the host's local certificate authorities to the new root's trust store.
+async fn install_local_cas(rootfs: &Path, local_cas: &[(String, String)]) -> anyhow::Result<()> {
+    if local_cas.is_empty() {
+        return Ok(());
+    }
+    let dir = rootfs.join(&LOCAL_CA_DIR[1..]);
+    let cas = local_cas.to_vec();
+    blocking(move || {
+        fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        for (name, pem) in cas {
+            let path = dir.join(&name);
+            fs::write(&path, pem).with_context(|| format!("write {}", path.display()))?;
+        }
+        Ok(())
+    })
+    .await?;
+    run_logged(
+        tokio::process::Command::new("chroot")
+            .arg(rootfs)
+            .args(["/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+            .arg("update-ca-certificates"),
+        "update-ca-certificates in the new stack",
+    )
+    .await
 }
 
 /// `20250601T120000Z`: the UTC time a version was built, sorting like time.
@@ -690,6 +773,45 @@ mod tests {
     }
 
     #[test]
+    fn a_version_built_with_other_packages_is_not_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let version = dir.path().join("20250601T000000Z");
+        fs::create_dir_all(version.join("rootfs")).unwrap();
+        // Built before the record was kept.
+        assert_eq!(current_version(dir.path()), None);
+        fs::write(version.join(PACKAGES_FILE), "ca-certificates\ncurl\n").unwrap();
+        assert_eq!(current_version(dir.path()), None);
+        let expected = build_inputs(&read_local_cas(Path::new(LOCAL_CA_DIR)));
+        fs::write(version.join(PACKAGES_FILE), &expected).unwrap();
+        assert_eq!(
+            current_version(dir.path()).as_deref(),
+            Some("20250601T000000Z")
+        );
+        assert!(expected.lines().any(|name| name == "tini"));
+        // A certificate authority the host's operator adds makes the version outdated.
+        let added = [("proxy.crt".to_owned(), "PEM".to_owned())];
+        assert!(is_outdated(&version, &build_inputs(&added)));
+    }
+
+    #[test]
+    fn local_cas_are_the_crt_files_of_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("b.crt"), "B").unwrap();
+        fs::write(dir.path().join("a.crt"), "A").unwrap();
+        fs::write(dir.path().join("notes.txt"), "no").unwrap();
+        fs::create_dir(dir.path().join("sub.crt")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.crt")).unwrap();
+        assert_eq!(
+            read_local_cas(dir.path()),
+            [
+                ("a.crt".to_owned(), "A".to_owned()),
+                ("b.crt".to_owned(), "B".to_owned())
+            ]
+        );
+        assert!(read_local_cas(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
     fn start_up_removes_unfinished_builds_only() {
         let data = tempfile::tempdir().unwrap();
         let versions = data.path().join("stacks/debian-13");
@@ -700,6 +822,14 @@ mod tests {
         stacks.remove_unfinished().unwrap();
         assert!(versions.join("20250101T000000Z/rootfs").is_dir());
         assert!(!versions.join(".building-1").exists());
+        // Built with other packages: built again on first use.
+        assert!(!stacks.is_ready(StackName::Debian13));
+        let expected = build_inputs(&read_local_cas(Path::new(LOCAL_CA_DIR)));
+        fs::write(
+            versions.join("20250101T000000Z").join(PACKAGES_FILE),
+            expected,
+        )
+        .unwrap();
         assert!(stacks.is_ready(StackName::Debian13));
         assert!(stacks.is_ready(StackName::Debian12));
         let empty = tempfile::tempdir().unwrap();
