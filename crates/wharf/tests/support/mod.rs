@@ -62,6 +62,9 @@ pub fn dyno_network(data_dir: &Path) -> (String, String) {
 /// the CLI tests install).
 pub const TEST_RUNTIMES_DIR: &str = "/var/cache/wharf-tests/runtimes";
 
+/// The .deb cache every test server's stack builds share.
+pub const TEST_STACK_CACHE: &str = "/var/cache/wharf-tests/stacks";
+
 impl Server {
     /// Starts `wharf server` on `data_dir` with the API on a free loopback port.
     pub fn start(data_dir: &Path) -> Server {
@@ -88,6 +91,8 @@ impl Server {
             // that each downloads once per machine; installs into it are atomic, so test
             // servers side by side share it as servers on one host would.
             .env("WHARF_RUNTIMES_DIR", TEST_RUNTIMES_DIR)
+            // Debian packages of built stacks (debian-13), downloaded once per machine.
+            .env("WHARF_STACK_CACHE", TEST_STACK_CACHE)
             .env_remove("WHARF_DATABASE_URL")
             .env_remove("WHARF_PUBLIC_URL")
             .envs(env.iter().copied())
