@@ -131,7 +131,10 @@ fn a_python_the_stack_lacks_comes_from_the_mirror_once() {
         second.contains(&format!("Using cached Python {version}")),
         "{second}"
     );
-    assert!(!second.contains("from the server's Python mirror"), "{second}");
+    assert!(
+        !second.contains("from the server's Python mirror"),
+        "{second}"
+    );
 }
 
 #[test]
