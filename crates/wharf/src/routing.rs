@@ -7,8 +7,6 @@
 //! keeps routing with the last table it got.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,19 +49,7 @@ pub fn affinity_key(data_dir: &Path) -> anyhow::Result<AffinityKey> {
             let secret = AffinityKey::new_secret();
             let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
             // Written aside, then renamed: a crash leaves no half key.
-            let temporary = path.with_extension("tmp");
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temporary)
-                .with_context(|| format!("create {}", temporary.display()))?;
-            file.write_all(format!("{hex}\n").as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("write {}", temporary.display()))?;
-            std::fs::rename(&temporary, &path)
-                .with_context(|| format!("write {}", path.display()))?;
+            crate::server::write_secret(&path, &hex)?;
             Ok(AffinityKey::new(&secret))
         }
         Err(error) => Err(error).with_context(|| format!("read {}", path.display())),

@@ -675,7 +675,7 @@ async fn bootstrap_admin(store: &Store, args: &ServerArgs) -> anyhow::Result<()>
 }
 
 /// Writes `contents` to `path` with mode 0600, atomically (temp file, fsync, rename).
-fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
+pub(crate) fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
     let temporary = path.with_extension("tmp");
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -265,16 +265,7 @@ fn wait_for_text(chunks: &mpsc::Receiver<String>, seen: &mut String, expected: &
 
 /// A repository with the procfile-only fixture app plus a worker process type.
 fn app_repository() -> tempfile::TempDir {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../buildpacks/test/fixtures/procfile-only");
-    let repo = tempfile::tempdir().unwrap();
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", fixture.display()))
-        .arg(repo.path())
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    let repo = support::fixture_apps::fixture_copy("procfile-only");
     std::fs::write(
         repo.path().join("Procfile"),
         "web: python3 server.py\nworker: python3 -c 'import time; time.sleep(86400)'\n",

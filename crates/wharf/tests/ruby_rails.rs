@@ -8,79 +8,15 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::fixture_apps::wait_for_page;
-use support::{git, Server, User};
+use support::fixture_apps::{fixture_copy, push_repo, request, wait_for_page};
+use support::{Server, User};
 
 /// How long a build and a dyno's start (Rails boots in a few seconds) may take.
 const BUILD_DEADLINE: Duration = Duration::from_secs(300);
 /// How long the test waits for pages and jobs.
 const DEADLINE: Duration = Duration::from_secs(120);
-
-/// One POST through the router: the status and body, or `None` when nothing answered.
-fn post(server: &Server, app: &str, path: &str) -> Option<(u16, String)> {
-    let authority = server.router_url.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(authority).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {app}.localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_owned()))
-}
-
-/// A git repository holding the fixture app `buildpacks/test/fixtures/<fixture>`, committed.
-fn fixture_repo(fixture: &str) -> tempfile::TempDir {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../buildpacks/test/fixtures")
-        .join(fixture);
-    let repo = tempfile::tempdir().unwrap();
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", source.display()))
-        .arg(repo.path())
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    git(repo.path(), &["init", "--quiet", "--initial-branch=main"]);
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "--quiet", "-m", "app"]);
-    repo
-}
-
-/// `git push` of the repository's main branch to `app`: git's output.
-fn push(server: &Server, key: &str, app: &str, repo: &Path) -> String {
-    let authority = server.url.strip_prefix("http://").unwrap();
-    let output = Command::new("git")
-        .args([
-            "push",
-            &format!("http://git:{key}@{authority}/{app}.git"),
-            "main",
-        ])
-        .current_dir(repo)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "push failed:\n{text}");
-    text
-}
 
 fn create_addon(user: &User, service: &str, app: &str) {
     let created = user.run(&["addons:create", service, "-a", app]).ok();
@@ -100,9 +36,9 @@ fn a_rails_app_with_a_sidekiq_worker_deploys_migrates_and_does_its_jobs() {
     create_addon(&user, "heroku-postgresql", "rails-app");
     create_addon(&user, "heroku-redis", "rails-app");
 
-    let repo = fixture_repo("ruby-rails-sidekiq");
+    let repo = fixture_copy("ruby-rails-sidekiq");
     let started = Instant::now();
-    let output = push(&server, &key, "rails-app", repo.path());
+    let output = push_repo(&server, &key, "rails-app", repo.path());
     println!(
         "first push of ruby-rails-sidekiq: {} s",
         started.elapsed().as_secs()
@@ -142,7 +78,7 @@ fn a_rails_app_with_a_sidekiq_worker_deploys_migrates_and_does_its_jobs() {
     assert!(jobs.contains("0 jobs in the database:"), "{jobs}");
 
     user.run(&["ps:scale", "worker=1", "-a", "rails-app"]).ok();
-    let queued = post(&server, "rails-app", "/jobs?n=21");
+    let queued = request(&server, "POST", "rails-app", "/jobs?n=21");
     let Some((201, body)) = &queued else {
         panic!("POST /jobs answered {queued:?}");
     };
@@ -153,12 +89,8 @@ fn a_rails_app_with_a_sidekiq_worker_deploys_migrates_and_does_its_jobs() {
     assert!(jobs.contains("1 jobs in the database: 1=done"), "{jobs}");
 
     // A second push (a new commit) builds from the cached gems and keeps the database.
-    git(
-        repo.path(),
-        &["commit", "--quiet", "--allow-empty", "-m", "again"],
-    );
     let started = Instant::now();
-    let output = push(&server, &key, "rails-app", repo.path());
+    let output = push_repo(&server, &key, "rails-app", repo.path());
     println!(
         "second push of ruby-rails-sidekiq: {} s",
         started.elapsed().as_secs()

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::fixture_apps::{run_in_dyno, wait_for_page};
-use support::{commit_and_push, Server, User};
+use support::fixture_apps::{fixture_copy, push_repo, run_in_dyno, wait_for_page};
+use support::{Server, User};
 
 /// How long a page of a freshly deployed app may take to answer.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -34,14 +34,6 @@ fn current_version(user: &User) -> i64 {
         .find(|release| release["current"] == true)
         .and_then(|release| release["version"].as_i64())
         .unwrap()
-}
-
-/// Commits `repo` as it is and pushes it to the app; the push must succeed. Returns git's
-/// output (the build's).
-fn push(server: &Server, key: &str, repo: &Path) -> String {
-    let (pushed, output) = commit_and_push(server, key, APP, repo);
-    assert!(pushed, "push failed:\n{output}");
-    output
 }
 
 /// Bytes under `dir`, as `du` counts them (apparent sizes).
@@ -88,16 +80,7 @@ fn an_app_moves_to_debian_13_and_back() {
     );
 
     // Python 3.13 is debian-13's own: the build downloads no Python.
-    let repo = tempfile::tempdir().unwrap();
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../buildpacks/test/fixtures/python-flask");
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", fixture.display()))
-        .arg(repo.path())
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    let repo = fixture_copy("python-flask");
     let python_version = repo.path().join(".python-version");
     assert_eq!(
         std::fs::read_to_string(&python_version).unwrap().trim(),
@@ -105,7 +88,7 @@ fn an_app_moves_to_debian_13_and_back() {
     );
     std::fs::write(&python_version, "3.13\n").unwrap();
     let started = Instant::now();
-    let first = push(&server, &key, repo.path());
+    let first = push_repo(&server, &key, APP, repo.path());
     let first_push = started.elapsed();
     assert!(
         first.contains("Preparing the debian-13 stack (first use)"),
@@ -139,7 +122,7 @@ fn an_app_moves_to_debian_13_and_back() {
     // The second build on debian-13 finds the stack ready.
     let started = Instant::now();
     std::fs::write(repo.path().join("again.txt"), "again\n").unwrap();
-    let again = push(&server, &key, repo.path());
+    let again = push_repo(&server, &key, APP, repo.path());
     eprintln!(
         "stacks: second debian-13 push took {:.0} s",
         started.elapsed().as_secs_f64()
@@ -153,7 +136,7 @@ fn an_app_moves_to_debian_13_and_back() {
         format!("=== ⬢ {APP} Available Stacks\n  debian-12 (active on next deploy)\n* debian-13\n")
     );
     std::fs::write(&python_version, "3.11\n").unwrap();
-    let back = push(&server, &key, repo.path());
+    let back = push_repo(&server, &key, APP, repo.path());
     assert!(!back.contains("Preparing the debian-12 stack"), "{back}");
     wait_for_page(&server, APP, "/", PAGE, DEADLINE);
     let seen = run_in_dyno(&server, &user, APP, PROBE).ok();

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{git, Outcome, Server, User};
+use super::{commit_and_push, Outcome, Server, User};
 
 /// The first address of `subnet` (`198.19.K.0/24` gives `198.19.K.1`).
 pub fn gateway(subnet: &str) -> String {
@@ -37,6 +37,15 @@ pub fn push_fixture_with(
     fixture: &str,
     files: &[(&str, &str)],
 ) -> String {
+    let repo = fixture_copy(fixture);
+    for (path, contents) in files {
+        std::fs::write(repo.path().join(path), contents).unwrap();
+    }
+    push_repo(server, key, app, repo.path())
+}
+
+/// A copy of the fixture app `buildpacks/test/fixtures/<fixture>` in a temp dir.
+pub fn fixture_copy(fixture: &str) -> tempfile::TempDir {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../buildpacks/test/fixtures")
         .join(fixture);
@@ -48,34 +57,20 @@ pub fn push_fixture_with(
         .status()
         .unwrap();
     assert!(copied.success());
-    for (path, contents) in files {
-        std::fs::write(repo.path().join(path), contents).unwrap();
-    }
-    git(repo.path(), &["init", "--quiet", "--initial-branch=main"]);
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "--quiet", "-m", "app"]);
-    let authority = server.url.strip_prefix("http://").unwrap();
-    let output = Command::new("git")
-        .args([
-            "push",
-            &format!("http://git:{key}@{authority}/{app}.git"),
-            "main",
-        ])
-        .current_dir(repo.path())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "push failed:\n{text}");
+    repo
+}
+
+/// Commits what `repo` holds (a git repository, made if missing) and pushes it to `app`;
+/// returns git's output, and fails the test if the push was refused.
+pub fn push_repo(server: &Server, key: &str, app: &str, repo: &Path) -> String {
+    let (pushed, text) = commit_and_push(server, key, app, repo);
+    assert!(pushed, "push failed:\n{text}");
     text
 }
 
-/// One GET through the router: the status and body, or `None` when nothing answered.
-pub fn get(server: &Server, app: &str, path: &str) -> Option<(u16, String)> {
+/// One request without a body through the router: the status and body, or `None` when
+/// nothing answered.
+pub fn request(server: &Server, method: &str, app: &str, path: &str) -> Option<(u16, String)> {
     let authority = server.router_url.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(authority).ok()?;
     stream
@@ -83,7 +78,7 @@ pub fn get(server: &Server, app: &str, path: &str) -> Option<(u16, String)> {
         .ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {app}.localhost\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {app}.localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut response = String::new();
@@ -91,6 +86,11 @@ pub fn get(server: &Server, app: &str, path: &str) -> Option<(u16, String)> {
     let (head, body) = response.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, body.to_owned()))
+}
+
+/// One GET through the router: the status and body, or `None` when nothing answered.
+pub fn get(server: &Server, app: &str, path: &str) -> Option<(u16, String)> {
+    request(server, "GET", app, path)
 }
 
 /// Polls `path` until it answers 200 with a body containing `needle`.
