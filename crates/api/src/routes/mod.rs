@@ -66,6 +66,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/users/{user}/apps", Access::Account),
     ("GET", "/dyno-sizes", Access::Account),
     ("GET", "/dyno-sizes/{size}", Access::Account),
+    ("GET", "/stacks", Access::Account),
+    ("GET", "/stacks/{stack}", Access::Account),
     ("GET", "/apps", Access::Account),
     ("POST", "/apps", Access::Account),
     ("GET", "/apps/{app}", Access::App),
