@@ -473,6 +473,29 @@ fn heroku_cli_drives_wharf() {
     http_request_until(router, "myapp.localhost", "/", 503);
     cli.ok(dir, &["maintenance:off"]);
     assert_eq!(cli.ok(dir, &["maintenance"]).trim(), "off");
+
+    // The router's session affinity, with Heroku's `features` commands.
+    let affinity_line = |text: &str| {
+        text.lines()
+            .find(|line| line.contains("http-session-affinity"))
+            .unwrap_or_else(|| panic!("no http-session-affinity in:\n{text}"))
+            .to_owned()
+    };
+    assert!(affinity_line(&cli.ok(dir, &["features"])).contains("[ ]"));
+    cli.ok(dir, &["features:enable", "http-session-affinity"]);
+    assert!(affinity_line(&cli.ok(dir, &["features"])).contains("[+]"));
+    cli.ok(dir, &["features:disable", "http-session-affinity"]);
+    assert!(affinity_line(&cli.ok(dir, &["features"])).contains("[ ]"));
+
+    // Stacks: Heroku's `stack` lists Wharf's, `stack:set` chooses the next build's.
+    let stacks = cli.ok(dir, &["stack"]);
+    assert!(stacks.contains("* debian-12"), "{stacks}");
+    assert!(stacks.contains("debian-13"), "{stacks}");
+    let set = cli.ok(dir, &["stack:set", "debian-13"]);
+    assert!(set.contains("debian-13"), "{set}");
+    let info = cli.ok(dir, &["apps:info"]);
+    assert!(info.contains("debian-13"), "{info}");
+    cli.ok(dir, &["stack:set", "debian-12"]);
     http_request_until(router, "myapp.localhost", "/", 200);
 
     // Through `wharf tunnel`, as for a server on another machine: the CLI talks TLS to the
