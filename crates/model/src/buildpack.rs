@@ -79,7 +79,7 @@ mod tests {
 
     #[test]
     fn buildpack_name_rules() {
-        check("go", true);
+        check("php", true);
         check("company-ruby_2.7", true);
         check("1c", true);
         check("x", true);
