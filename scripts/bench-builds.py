@@ -75,6 +75,8 @@ def git(repo, *args):
 def main():
     wharf, mirror_dir = sys.argv[1], sys.argv[2]
     work = tempfile.mkdtemp(prefix="wharf-bench-builds-")
+    # The add-on servers' users pass through to the data dir, as on a real install.
+    os.chmod(work, 0o711)
     mirror = start_mirror(mirror_dir)
     server = None
     try:
