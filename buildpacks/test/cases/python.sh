@@ -389,7 +389,14 @@ test_python_profile() {
   compile python python-profile
   check "compile succeeds" test "$STATUS" = 0
   cgroup="$WORK/cgroup"
-  # concurrency LIMIT_FILE LIMIT [PRESET] [CPU_MAX]: WEB_CONCURRENCY after sourcing the profile.
+  # profile_concurrency [PRESET]: WEB_CONCURRENCY after sourcing the profile with the stand-in
+  # cgroup.
+  profile_concurrency() {
+    # shellcheck disable=SC2016 # expanded by the dyno's shell
+    env -i HOME="$app" PATH=/usr/bin:/bin WHARF_CGROUP_DIR="$cgroup" ${1:+WEB_CONCURRENCY=$1} \
+      bash -c '. "$HOME/.profile.d/python.sh"; echo "$WEB_CONCURRENCY"' 2>&1
+  }
+  # concurrency LIMIT_FILE LIMIT [PRESET] [CPU_MAX]: WEB_CONCURRENCY with one limit file.
   concurrency() {
     rm -rf "$cgroup" && mkdir -p "$cgroup/memory"
     if [ -n "$1" ]; then
@@ -398,9 +405,7 @@ test_python_profile() {
     if [ -n "${4:-}" ]; then
       cp "$4" "$cgroup/cpu.max"
     fi
-    # shellcheck disable=SC2016 # expanded by the dyno's shell
-    env -i HOME="$app" PATH=/usr/bin:/bin WHARF_CGROUP_DIR="$cgroup" ${3:+WEB_CONCURRENCY=$3} \
-      bash -c '. "$HOME/.profile.d/python.sh"; echo "$WEB_CONCURRENCY"' 2>&1
+    profile_concurrency "${3:-}"
   }
   check "512 MB gives 2" test "$(concurrency memory.max 536870912)" = 2
   check "1 GB gives 4" test "$(concurrency memory.max 1073741824)" = 4
@@ -417,13 +422,11 @@ test_python_profile() {
   check "the app's own WEB_CONCURRENCY wins" test "$(concurrency memory.max 536870912 7)" = 7
   # A dyno's quota is its cgroup's soft limit, half its hard limit (R15 kills at twice the
   # quota): the quota counts.
+  # quota LIMIT_FILE LIMIT QUOTA_FILE QUOTA: WEB_CONCURRENCY with a limit and a soft limit.
   quota() {
-    rm -rf "$cgroup" && mkdir -p "$cgroup/memory"
-    printf '%s\n' "$2" >"$cgroup/$1"
+    concurrency "$1" "$2" >/dev/null
     printf '%s\n' "$4" >"$cgroup/$3"
-    # shellcheck disable=SC2016 # expanded by the dyno's shell
-    env -i HOME="$app" PATH=/usr/bin:/bin WHARF_CGROUP_DIR="$cgroup" \
-      bash -c '. "$HOME/.profile.d/python.sh"; echo "$WEB_CONCURRENCY"' 2>&1
+    profile_concurrency
   }
   check "cgroup v2's memory.low under memory.max is the quota" \
     test "$(quota memory.max 2147483648 memory.low 1073741824)" = 4

@@ -66,12 +66,13 @@ impl Builder {
         ) {
             return Ok(None);
         }
-        // Server path: the build's own copy of a built-in buildpack, written by the server
-        // from the binary and mounted into no container yet; not followed if a link.
-        let script = buildpack_dir.join("bin").join("runtime");
-        // Server path: as above.
-        let found = std::fs::symlink_metadata(&script);
-        if !found.is_ok_and(|meta| meta.file_type().is_file()) {
+        // The build's own copy of a built-in buildpack; looked at through `TreeDir`, like
+        // every buildpack directory a container has mounted, so no link in it is followed.
+        let has_runtime = crate::compile::blocking(buildpack_dir.to_owned(), |buildpack| {
+            Ok(buildpack.kind(Path::new("bin/runtime"))? == Some(Kind::File))
+        })
+        .await?;
+        if !has_runtime {
             return Ok(None);
         }
         let config = &self.inner.config;
