@@ -160,68 +160,76 @@ async function route() {
   const mine = ++generation;
   const { controller, cleanups } = current;
   const stale = () => mine !== generation;
-  const target = parseHash(window.location.hash);
+  const hash = window.location.hash;
+  const target = parseHash(hash);
   drawTop();
   if (target.page === 'login') {
     if (api.session()) return navigate('#/apps');
   } else if (!api.session()) {
-    afterLogin = window.location.hash || '#/apps';
+    afterLogin = hash || '#/apps';
     return navigate('#/login');
   }
-  if (target.page === 'missing') {
-    document.title = 'Not found · Wharf';
-    replace(main, notFound('There is no such page in the dashboard.'));
-    return;
-  }
   main.setAttribute('aria-busy', 'true');
-  const ctx = {
-    signal: controller.signal,
-    onLeave: (cleanup) => cleanups.push(cleanup),
-    navigate,
-    stale,
-  };
+  delete main.dataset.rendered;
   try {
-    if (target.page === 'app') {
-      let app;
-      try {
-        app = await api.get(`/apps/${encodeURIComponent(target.app)}`, { signal: controller.signal });
-      } catch (error) {
-        if (stale() || error.name === 'AbortError' || error.status === 401) return;
-        document.title = 'App not found · Wharf';
-        replace(main, error.status === 404 ? notFound(`App not found: ${error.message}`) : notice('error', error.message));
-        return;
-      }
-      const module = await PAGES[target.tab]();
-      if (stale()) return;
-      const label = APP_TABS.find(([name]) => name === target.tab)[1];
-      document.title = `${app.name} · ${label} · Wharf`;
-      const body = h('div', { class: 'tab-body' });
-      replace(main, appShell(app, target.tab), body);
-      ctx.app = app;
-      await module.render(body, ctx);
-    } else {
-      const module = await PAGES[target.page]();
-      if (stale()) return;
-      document.title = `${target.page[0].toUpperCase()}${target.page.slice(1)} · Wharf`;
-      const body = h('div', { class: 'page-body' });
-      replace(main, body);
-      ctx.flash = flash;
-      flash = null;
-      ctx.loggedIn = (who) => {
-        api.setSession(who);
-        const next = afterLogin;
-        afterLogin = '#/apps';
-        navigate(next === '#/login' ? '#/apps' : next);
-      };
-      await module.render(body, ctx);
-    }
+    await show(target, { signal: controller.signal, onLeave: (cleanup) => cleanups.push(cleanup), navigate, stale });
   } catch (error) {
     if (stale() || error.name === 'AbortError' || error.status === 401) return;
     console.error(error);
     replace(main, notice('error', error.message || String(error)));
   } finally {
-    if (!stale()) main.removeAttribute('aria-busy');
+    if (!stale()) {
+      main.removeAttribute('aria-busy');
+      // Which route the page on screen shows (the browser tests wait on it).
+      main.dataset.rendered = hash;
+    }
   }
+}
+
+/** Draws the page `target` names into `main`. */
+async function show(target, ctx) {
+  const { stale, signal } = ctx;
+  if (target.page === 'missing') {
+    document.title = 'Not found · Wharf';
+    replace(main, notFound('There is no such page in the dashboard.'));
+    return;
+  }
+  if (target.page === 'app') {
+    let app;
+    try {
+      app = await api.get(`/apps/${encodeURIComponent(target.app)}`, { signal });
+    } catch (error) {
+      if (stale() || error.name === 'AbortError' || error.status === 401) throw error;
+      document.title = 'App not found · Wharf';
+      replace(main, error.status === 404 ? notFound(`App not found: ${error.message}`) : notice('error', error.message));
+      return;
+    }
+    const module = await PAGES[target.tab]();
+    if (stale()) return;
+    const label = APP_TABS.find(([name]) => name === target.tab)[1];
+    document.title = `${app.name} · ${label} · Wharf`;
+    const body = h('div', { class: 'tab-body' });
+    replace(main, appShell(app, target.tab), body);
+    await module.render(body, { ...ctx, app });
+    return;
+  }
+  const module = await PAGES[target.page]();
+  if (stale()) return;
+  document.title = `${target.page[0].toUpperCase()}${target.page.slice(1)} · Wharf`;
+  const body = h('div', { class: 'page-body' });
+  replace(main, body);
+  const pageFlash = flash;
+  flash = null;
+  await module.render(body, {
+    ...ctx,
+    flash: pageFlash,
+    loggedIn: (who) => {
+      api.setSession(who);
+      const next = afterLogin;
+      afterLogin = '#/apps';
+      navigate(next === '#/login' ? '#/apps' : next);
+    },
+  });
 }
 
 api.onSessionEnded((message) => {

@@ -63,7 +63,9 @@ function formationEditor(app, formation, sizes, ctx, refreshDynos) {
     for (const { process, size, quantity } of rows) {
       const update = { type: process.type };
       const wanted = quantity.value.trim();
-      if (wanted !== String(process.quantity)) update.quantity = wanted;
+      // The field holds an absolute number (`-1` is a mistake, not "one fewer"); other text
+      // goes as typed, so `+1` scales up and nonsense gets the API's own message.
+      if (wanted !== String(process.quantity)) update.quantity = /^-?\d+$/.test(wanted) ? Number(wanted) : wanted;
       if (size.value !== process.size) update.size = size.value;
       if (Object.keys(update).length > 1) updates.push(update);
     }

@@ -23,7 +23,7 @@ async function attempt(message, action, ok) {
 
 function configVars(app, ctx) {
   const { signal } = ctx;
-  const message = h('div', { class: 'form-message', 'aria-live': 'polite' });
+  const message = h('div', { class: 'form-message', id: 'config-message', 'aria-live': 'polite' });
   const slot = h('div', { class: 'config-vars' });
   const url = path('apps', app.name, 'config-vars');
   const change = (changes, ok) =>
