@@ -363,11 +363,13 @@ fn gateway(subnet: &str) -> Ipv4Addr {
 
 /// A port free on `address` now (bound, then released), for a listener the test must know
 /// in advance.
-fn free_port(address: Ipv4Addr) -> u16 {
-    TcpListener::bind((address, 0))
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port()
+/// `N` distinct free ports on `address`: every listener is held until all are bound, so the
+/// kernel cannot hand the same port out twice.
+fn free_ports<const N: usize>(address: Ipv4Addr) -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind((address, 0)).unwrap())
+        .collect();
+    std::array::from_fn(|index| listeners[index].local_addr().unwrap().port())
 }
 
 /// The port of an `http://host:port` URL.
@@ -416,8 +418,9 @@ impl Lab {
         let postgres = PrivatePostgres::start(&subnet);
         let redis = PrivateRedis::start();
         let on_lan = format!("{}:0", lan.host);
-        let api = format!("{}:{}", lan.host, free_port(lan.host));
-        let rendezvous = format!("{}:{}", lan.host, free_port(lan.host));
+        let [api_port, rendezvous_port] = free_ports(lan.host);
+        let api = format!("{}:{api_port}", lan.host);
+        let rendezvous = format!("{}:{rendezvous_port}", lan.host);
         let server = Server::start_with(
             data.path(),
             &[
@@ -438,7 +441,7 @@ impl Lab {
         let key = server.admin_key();
         let user = User::new(&server.url, Some(&key));
         Lab {
-            rendezvous_port: url_port(&rendezvous),
+            rendezvous_port,
             gateway: gateway(&subnet),
             server,
             key,
