@@ -45,7 +45,7 @@ fn app_select() -> String {
 }
 
 /// Apps the account `$1` owns or collaborates on.
-const VISIBLE_TO: &str = "(ap.owner_id = $1 OR EXISTS (SELECT 1 FROM collaborators c
+pub(crate) const VISIBLE_TO: &str = "(ap.owner_id = $1 OR EXISTS (SELECT 1 FROM collaborators c
      WHERE c.app_id = ap.id AND c.account_id = $1))";
 
 fn app_from(row: &AnyRow) -> anyhow::Result<App> {

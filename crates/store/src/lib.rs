@@ -29,8 +29,10 @@ mod log_drains;
 mod releases;
 mod rows;
 mod schema;
+mod sessions;
 mod slugs;
 mod sni_endpoints;
+mod summaries;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -46,8 +48,10 @@ pub use builds::BuildOutcome;
 pub use domains::DomainRoute;
 pub use log_drains::{AppFeature, LogDrain};
 pub use releases::{ReleaseOrder, ReleaseRange};
+pub use sessions::Session;
 pub use slugs::NewSlug;
 pub use sni_endpoints::SniCertificate;
+pub use summaries::{AppSummary, LiveRelease};
 
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;

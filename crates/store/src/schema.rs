@@ -191,6 +191,19 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE apps ADD COLUMN build_stack TEXT NOT NULL DEFAULT 'debian-12';
     "#,
+    // 8: the dashboard's log-in sessions, each opened with one API key and living no longer
+    // than it.
+    r#"
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        key_id TEXT NOT NULL REFERENCES api_keys (id),
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_expires_at ON sessions (expires_at);
+    "#,
 ];
 
 pub(crate) async fn migrate(store: &Store) -> anyhow::Result<()> {

@@ -36,6 +36,8 @@ contract!(
     domains_use_the_apps_sni_endpoints,
     removing_an_sni_endpoint_leaves_its_domains,
     deleting_an_app_removes_its_domains_and_sni_endpoints,
+    sessions_live_until_they_expire_or_close,
+    app_summaries_match_the_single_reads,
 );
 
 async fn account(store: &Store, email: &str) -> Account {
@@ -1050,4 +1052,93 @@ async fn deleting_an_app_removes_its_domains_and_sni_endpoints(store: &Store) {
         .add_sni_endpoint(reborn.id, "nara-00007", "CHAIN", "KEY")
         .await
         .unwrap();
+}
+
+async fn sessions_live_until_they_expire_or_close(store: &Store) {
+    let alice = account(store, "alice@example.com").await;
+    let key = store
+        .authenticate("hash-of-alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let hour = time::Duration::hours(1);
+    let later = time::OffsetDateTime::now_utc() + hour;
+    store
+        .open_session(key.key_id, "live", "csrf-1", later)
+        .await
+        .unwrap();
+    store
+        .open_session(key.key_id, "old", "csrf-2", later - hour - hour)
+        .await
+        .unwrap();
+    let live = store.session("live").await.unwrap().unwrap();
+    assert_eq!(live.caller.account, alice);
+    assert_eq!(live.caller.key_id, key.key_id);
+    assert_eq!(live.csrf_token, "csrf-1");
+    // Stored with microseconds, read back to the second at least.
+    assert!((live.expires_at - later).abs() < time::Duration::seconds(1));
+    assert!(store.session("old").await.unwrap().is_none(), "expired");
+    assert!(store.session("csrf-1").await.unwrap().is_none());
+    store.close_session("live").await.unwrap();
+    assert!(store.session("live").await.unwrap().is_none(), "closed");
+    store.close_session("live").await.unwrap();
+}
+
+async fn app_summaries_match_the_single_reads(store: &Store) {
+    let owner = account(store, "owner@example.com").await;
+    let friend = account(store, "friend@example.com").await;
+    let deployed = store.create_app(&name("deployed"), &owner).await.unwrap();
+    let fresh = store.create_app(&name("fresh"), &owner).await.unwrap();
+    store.create_app(&name("elsewhere"), &friend).await.unwrap();
+    deploy(
+        store,
+        deployed.id,
+        &[("web", "serve"), ("worker", "work"), ("release", "migrate")],
+        &owner,
+    )
+    .await;
+    store
+        .update_formation(deployed.id, &[scale("web", "3")])
+        .await
+        .unwrap();
+    store.add_collaborator(&fresh, &friend).await.unwrap();
+
+    let summaries = store.app_summaries(&owner).await.unwrap();
+    let names: Vec<_> = summaries
+        .iter()
+        .map(|s| s.access.app.name.to_string())
+        .collect();
+    assert_eq!(names, ["deployed", "fresh"]);
+    for summary in &summaries {
+        let app_id = summary.access.app.id;
+        assert_eq!(summary.formation, store.formation(app_id).await.unwrap());
+        let current = store.current_release(app_id).await.unwrap();
+        assert_eq!(summary.release.version, current.version);
+        assert_eq!(summary.release.description, current.description);
+        assert_eq!(summary.release.created_at, current.created_at);
+    }
+    let deployed = &summaries[0];
+    let quantities: Vec<_> = deployed
+        .formation
+        .iter()
+        .map(|e| (e.process_type.to_string(), e.quantity))
+        .collect();
+    assert_eq!(quantities, [("web".into(), 3), ("worker".into(), 0)]);
+    assert_eq!(deployed.release.version, 2);
+    assert!(summaries[1].formation.is_empty());
+
+    let theirs: Vec<_> = store
+        .app_summaries(&friend)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.access.app.name.to_string(), s.access.role))
+        .collect();
+    assert_eq!(
+        theirs,
+        [
+            ("elsewhere".to_owned(), Role::Owner),
+            ("fresh".to_owned(), Role::Collaborator)
+        ]
+    );
 }
