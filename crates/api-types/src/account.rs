@@ -72,3 +72,21 @@ pub struct OAuthAuthorization {
     pub created_at: String,
     pub updated_at: String,
 }
+
+/// `POST /session` (Wharf's own: the dashboard's log-in): an account's e-mail address and one
+/// of its API keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCreate {
+    pub email: String,
+    pub api_key: String,
+}
+
+/// A dashboard session: who is logged in, and the token every change must carry in
+/// `X-CSRF-Token`. The session itself is an HttpOnly cookie, never in a body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub email: String,
+    pub admin: bool,
+    pub csrf_token: String,
+    pub expires_at: String,
+}

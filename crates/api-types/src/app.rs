@@ -82,3 +82,35 @@ pub struct CollaboratorCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silent: Option<bool>,
 }
+
+/// `GET /app-summaries` (Wharf's own, for the dashboard's apps page in one request): each app
+/// the caller may see, with what the page shows beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSummary {
+    pub id: String,
+    pub name: String,
+    pub web_url: String,
+    pub owner: String,
+    pub maintenance: bool,
+    pub formation: Vec<FormationSummary>,
+    /// For an app with Eco web dynos: whether it sleeps now. `null` for any other app.
+    pub sleeping: Option<bool>,
+    pub last_release: Option<ReleaseSummary>,
+}
+
+/// One process type of an [`AppSummary`]: `web 2 × Basic`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormationSummary {
+    #[serde(rename = "type")]
+    pub process_type: String,
+    pub quantity: u32,
+    pub size: String,
+}
+
+/// The live release of an [`AppSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseSummary {
+    pub version: i64,
+    pub created_at: String,
+    pub description: String,
+}

@@ -41,6 +41,15 @@ impl ApiError {
         )
     }
 
+    /// A dashboard session that expired, was closed, or whose key is gone.
+    pub fn session_ended() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Your session has ended: log in again",
+        )
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }

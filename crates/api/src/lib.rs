@@ -3,9 +3,9 @@
 //! collaborators, slugs and dyno sizes.
 //!
 //! Invariants:
-//! - Every route but `/health` needs a valid API key ([`auth::require_key`]); a caller sees
-//!   only apps it owns or collaborates on, and any other app answers 404 exactly as a missing
-//!   one does.
+//! - Every route but `/health`, the dashboard's files and its log-in needs a valid API key or
+//!   dashboard session ([`auth::require_key`]); a caller sees only apps it owns or
+//!   collaborates on, and any other app answers 404 exactly as a missing one does.
 //! - Handlers validate everything before they write, and each write is one store call (one
 //!   transaction): a refused request changes nothing.
 //! - Responses are JSON with `Content-Type: application/json`; errors are
@@ -53,6 +53,8 @@ pub struct ApiConfig {
     pub wharf_binary: std::path::PathBuf,
     /// The rendezvous listener's port (one-off dynos' `attach_url`s), on the public host.
     pub rendezvous_port: u16,
+    /// How long a dashboard session lasts from its log-in.
+    pub session_lifetime: std::time::Duration,
 }
 
 impl ApiConfig {
@@ -197,7 +199,8 @@ pub async fn serve_tls(
     state: ApiState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(tls_listener::TlsListener::new(listener, tls), router(state))
+    let router = router(state).layer(axum::Extension(routes::OverTls));
+    axum::serve(tls_listener::TlsListener::new(listener, tls), router)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -28,6 +28,7 @@ fn concrete(path: &str) -> String {
         .replace("{domain}", "www.example.com")
         .replace("{endpoint}", "tokyo-00001")
         .replace("{name}", "php")
+        .replace("{*path}", "index.html")
 }
 
 fn body_for(method: &str) -> Option<serde_json::Value> {
@@ -45,6 +46,16 @@ async fn every_route_refuses_a_missing_or_bad_key() {
             let reply = api.call(method, &path, key, body_for(method)).await;
             match access {
                 Access::Public => assert_eq!(reply.status, StatusCode::OK, "{method} {path}"),
+                // Without a session cookie: nobody is logged in, a log-in without its JSON
+                // body is refused, and logging out has nothing to close.
+                Access::Session => {
+                    let expected = match *method {
+                        "GET" => StatusCode::UNAUTHORIZED,
+                        "POST" => StatusCode::BAD_REQUEST,
+                        _ => StatusCode::NO_CONTENT,
+                    };
+                    assert_eq!(reply.status, expected, "{method} {path}");
+                }
                 // The secret is in the URL; a made-up one finds nothing, whatever the key.
                 Access::Capability => {
                     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {path}")

@@ -95,6 +95,9 @@ pub struct ServerArgs {
     /// log-runtime-metrics feature)
     #[arg(long, env = "WHARF_METRICS_INTERVAL", default_value_t = 20)]
     pub metrics_interval: u64,
+    /// Seconds a dashboard log-in lasts
+    #[arg(long, env = "WHARF_SESSION_LIFETIME", default_value_t = 12 * 3600)]
+    pub session_lifetime: u64,
     /// E-mail address of the admin account a fresh server creates
     #[arg(long, env = "WHARF_ADMIN_EMAIL", default_value = "admin@localhost")]
     pub admin_email: String,
@@ -411,6 +414,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             internal_url: local_url(api_address),
             wharf_binary: std::env::current_exe().context("find the wharf binary")?,
             rendezvous_port: rendezvous_address.port(),
+            session_lifetime: Duration::from_secs(args.session_lifetime),
         },
         builder,
         dynos.clone(),

@@ -50,7 +50,12 @@ pub async fn authorize(
     caller: Caller,
     Body(body): Body<api::OAuthAuthorizationCreate>,
 ) -> ApiResult<(StatusCode, Json<api::OAuthAuthorization>)> {
-    if let Some(user) = &caller.credentials.user {
+    let Some(credentials) = &caller.credentials else {
+        return Err(ApiError::forbidden(
+            "A dashboard session cannot hand out API keys: run `wharf auth:token`",
+        ));
+    };
+    if let Some(user) = &credentials.user {
         let matches = Email::parse(user).is_ok_and(|email| email == caller.account.email);
         if !matches {
             return Err(ApiError::unauthorized());
@@ -65,7 +70,7 @@ pub async fn authorize(
             scope: body.scope.unwrap_or_else(|| vec!["global".to_owned()]),
             access_token: api::AccessToken {
                 id: caller.key_id.to_string(),
-                token: caller.credentials.key.clone(),
+                token: credentials.key.clone(),
                 expires_in: None,
             },
             user: api::AccountRef {

@@ -8,6 +8,7 @@ mod buildpack_registrations;
 mod builds;
 mod collaborators;
 mod config_vars;
+mod dashboard;
 mod domains;
 mod drains;
 mod dynos;
@@ -16,6 +17,7 @@ mod formation;
 mod logs;
 mod push;
 mod releases;
+mod session;
 mod sizes;
 mod slugs;
 mod sni_endpoints;
@@ -33,6 +35,7 @@ use wharf_model::App;
 use wharf_store::Role;
 
 pub use logs::LogSessions;
+pub use session::OverTls;
 
 use crate::auth::{require_key, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -54,12 +57,21 @@ pub enum Access {
     Git,
     /// Anyone holding the secret in the URL (upload, output and hook URLs the API hands out).
     Capability,
+    /// The dashboard's log-in: an e-mail address and key in the body, or the session cookie.
+    Session,
 }
 
 /// Every route the API serves (the tests check this list against the router and prove each
 /// route refuses callers it must refuse).
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/health", Access::Public),
+    // The dashboard: its page, its files, its log-in, and its apps list in one request.
+    ("GET", "/", Access::Public),
+    ("GET", "/assets/{*path}", Access::Public),
+    ("POST", "/session", Access::Session),
+    ("GET", "/session", Access::Session),
+    ("DELETE", "/session", Access::Session),
+    ("GET", "/app-summaries", Access::Account),
     ("GET", "/account", Access::Account),
     ("POST", "/oauth/authorizations", Access::Account),
     ("POST", "/users", Access::Admin),
@@ -216,6 +228,7 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route("/dyno-sizes/{size}", get(sizes::show))
         .route("/stacks", get(stacks::list))
         .route("/stacks/{stack}", get(stacks::show))
+        .route("/app-summaries", get(dashboard::app_summaries))
         .route("/apps", get(apps::list).post(apps::create))
         .route(
             "/apps/{app}",
@@ -393,6 +406,14 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route("/{repo}/git-upload-pack", post(crate::git::serve));
     Router::new()
         .route("/health", get(health))
+        .route("/", get(dashboard::index))
+        .route("/assets/{*path}", get(dashboard::asset))
+        .route(
+            "/session",
+            get(session::show)
+                .post(session::create)
+                .delete(session::destroy),
+        )
         .merge(authenticated)
         .merge(unauthenticated)
         .fallback(unknown_path)
@@ -471,7 +492,23 @@ async fn heroku_headers(request: Request, next: Next) -> Response {
     if !headers.contains_key(CONTENT_TYPE) {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
+    security_headers(headers);
     response
+}
+
+/// What every answer tells a browser: never guess a type, never show this in a frame, never
+/// send this URL on as a referrer, and (for anything but the dashboard's own files, which
+/// carry their own policy) run and load nothing at all.
+fn security_headers(headers: &mut axum::http::HeaderMap) {
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if !headers.contains_key("content-security-policy") {
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
 }
 
 fn requested_version(request: &Request) -> Option<String> {

@@ -67,6 +67,7 @@ impl TestApi {
                 internal_url: "http://127.0.0.1:5000".into(),
                 wharf_binary: "/bin/false".into(),
                 rendezvous_port: 5001,
+                session_lifetime: std::time::Duration::from_secs(3600),
             },
             builder,
             dynos,
