@@ -104,6 +104,11 @@ export function formatValue(value) {
   return value.toFixed(2);
 }
 
+/** An axis label: `0`, `0.5`, `250`, `1,000`. */
+function tickLabel(value) {
+  return Number(value.toPrecision(3)).toLocaleString('en-US');
+}
+
 function timeLabel(t, step) {
   const date = new Date(t);
   if (step >= 1440 * MINUTE) return date.toLocaleDateString('en-GB', { weekday: 'short', day: 'numeric' });
@@ -206,7 +211,7 @@ export function chart({ title, from, to, step = 60_000, series, events = [], mar
       const value = (yMax * i) / TICKS_Y;
       const yy = y(value).toFixed(1);
       grid.push(s('line', { class: 'grid', x1: MARGIN.left, x2: width - MARGIN.right, y1: yy, y2: yy }));
-      grid.push(s('text', { class: 'axis', x: MARGIN.left - 6, y: yy, 'text-anchor': 'end', 'dominant-baseline': 'middle' }, `${formatValue(value)}${unit && i === TICKS_Y ? ` ${unit}` : ''}`));
+      grid.push(s('text', { class: 'axis', x: MARGIN.left - 6, y: yy, 'text-anchor': 'end', 'dominant-baseline': 'middle' }, `${tickLabel(value)}${unit && i === TICKS_Y ? ` ${unit}` : ''}`));
     }
     const tickStep = TICK_STEPS.find((candidate) => (to - from) / candidate <= MAX_TICKS_X) || TICK_STEPS[TICK_STEPS.length - 1];
     const offset = new Date().getTimezoneOffset() * MINUTE;

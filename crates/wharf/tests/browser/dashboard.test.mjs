@@ -19,6 +19,8 @@ const ACCEPT = 'application/vnd.heroku+json; version=3';
 const WAIT_MS = 30_000;
 /** Scaling starts containers: allow longer. */
 const SCALE_WAIT_MS = 120_000;
+/** Metrics come a minute at a time. */
+const METRICS_WAIT_MS = 150_000;
 const POLL_MS = 250;
 
 function need(name) {
@@ -338,9 +340,17 @@ async function main() {
     });
 
     await step("the metrics charts hold the app's real data points", async () => {
-      const fromApi = await apiOk('GET', `/apps/${env.app}/metrics/dynos?range=1h`);
-      const web = fromApi.dynos.filter((d) => d.type === 'web');
-      check(web.length >= 1, `the API has metrics for no web dyno: ${JSON.stringify(fromApi.dynos.map((d) => d.dyno))}`);
+      // Samples are folded into minutes: wait until the API has one for a web dyno.
+      const fromApi = await until(
+        'the API to have memory samples of a web dyno',
+        async () => {
+          const body = await apiOk('GET', `/apps/${env.app}/metrics/dynos?range=1h`);
+          const sampled = body.dynos.some((d) => d.type === 'web' && d.points.some((p) => p.memory_rss_mb > 0));
+          return sampled ? body : null;
+        },
+        METRICS_WAIT_MS,
+      );
+      const web = fromApi.dynos.filter((d) => d.type === 'web' && d.points.some((p) => p.memory_rss_mb > 0));
       await go(`${appPath}/metrics`);
       const first = web[0].dyno;
       const memory = await until(`the memory chart of ${first} to have points`, () =>

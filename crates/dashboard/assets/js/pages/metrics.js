@@ -15,6 +15,10 @@ const RANGES = [
 /** Events drawn as lines on the charts; router (H…) and memory (R14/R15) codes are marks. */
 const ANNOTATIONS = new Set(['deploy', 'rollback', 'config', 'scale', 'restart', 'crash']);
 const PALETTE = 10;
+/** Events listed below the charts (all of them are drawn on the charts). */
+const EVENTS_LISTED = 20;
+/** How often the charts are read again while the page is open (the API's step is a minute). */
+const REFRESH_MS = 60_000;
 
 /** The range picked last, kept while the dashboard is open. */
 let chosenRange = '1h';
@@ -48,11 +52,19 @@ function eventsFor(events, dynos) {
   return events.filter((event) => ANNOTATIONS.has(event.kind) && (!event.dyno || dynos.includes(event.dyno)));
 }
 
+/** `minute`, `10 minutes`, `30 s`. */
+function stepWords(stepMs) {
+  const seconds = Math.round(stepMs / 1000);
+  if (seconds % 60 !== 0) return `${seconds} s`;
+  const minutes = seconds / 60;
+  return minutes === 1 ? 'minute' : `${minutes} minutes`;
+}
+
 function section(title, ...children) {
   return h('section', { class: 'card metrics-section' }, h('h2', null, title), children);
 }
 
-function webCharts(router, window, events, webDynos) {
+function webCharts(router, span, events, webDynos) {
   const points = router.points || [];
   const markers = events.filter((event) => /^H\d+$/.test(event.kind));
   const annotations = eventsFor(events, webDynos);
@@ -76,7 +88,7 @@ function webCharts(router, window, events, webDynos) {
         id: 'chart-response-time',
         title: 'Response time',
         unit: 'ms',
-        ...window,
+        ...span,
         step,
         series: [
           { name: 'p50', points: series(points, 'p50_ms'), cls: 's0' },
@@ -89,8 +101,8 @@ function webCharts(router, window, events, webDynos) {
       }),
       chart({
         id: 'chart-throughput',
-        title: `Throughput (requests per ${Math.round(step / 1000)} s)`,
-        ...window,
+        title: `Throughput (requests per ${stepWords(step)})`,
+        ...span,
         step,
         stacked: true,
         series: [
@@ -106,7 +118,7 @@ function webCharts(router, window, events, webDynos) {
   );
 }
 
-function dynoCharts(body, window, events) {
+function dynoCharts(body, span, events) {
   const step = (body.step_seconds || 60) * 1000;
   const byType = new Map();
   for (const dyno of body.dynos || []) {
@@ -120,7 +132,7 @@ function dynoCharts(body, window, events) {
     const load = chart({
       id: `chart-load-${type}`,
       title: `Load average (1m), ${type} dynos`,
-      ...window,
+      ...span,
       step,
       series: dynos.map((dyno, i) => ({ name: dyno.dyno, points: series(dyno.points, 'load_avg_1m'), cls: `s${i % PALETTE}` })),
       events: eventsFor(events, names),
@@ -130,7 +142,7 @@ function dynoCharts(body, window, events) {
         id: `chart-memory-${dyno.dyno}`,
         title: `Memory, ${dyno.dyno}`,
         unit: 'MB',
-        ...window,
+        ...span,
         step,
         series: [
           { name: 'RSS', points: series(dyno.points, 'memory_rss_mb'), cls: 's0' },
@@ -148,9 +160,9 @@ function dynoCharts(body, window, events) {
 
 function eventList(events) {
   if (events.length === 0) return null;
-  const recent = events.slice().sort((a, b) => b.at - a.at).slice(0, 50);
+  const recent = events.slice().sort((a, b) => b.at - a.at).slice(0, EVENTS_LISTED);
   return section(
-    'Events',
+    events.length > EVENTS_LISTED ? `Events (the last ${EVENTS_LISTED} of ${number(events.length)})` : 'Events',
     h(
       'ol',
       { class: 'event-list' },
@@ -174,7 +186,12 @@ export async function render(body, ctx) {
   const content = h('div', { class: 'metrics' }, h('p', { class: 'muted' }, 'Loading metrics…'));
   replace(body, h('div', { class: 'page-title' }, h('h2', null, 'Metrics'), picker), content);
 
-  const load = async () => {
+  let timer = null;
+  let loads = 0;
+  const disconnect = () => {
+    for (const old of content.querySelectorAll('.chart')) old.disconnect();
+  };
+  const drawPicker = () =>
     replace(
       picker,
       RANGES.map(([range, label]) =>
@@ -187,15 +204,23 @@ export async function render(body, ctx) {
             dataset: { range },
             onclick: () => {
               chosenRange = range;
-              load();
+              load(true);
             },
           },
           label,
         ),
       ),
     );
-    for (const old of content.querySelectorAll('.chart')) old.disconnect();
-    replace(content, h('p', { class: 'muted' }, 'Loading metrics…'));
+  /** Reads the range's metrics and redraws; `fresh` says so while it loads (a new range). */
+  const load = async (fresh) => {
+    const mine = ++loads;
+    const superseded = () => ctx.stale() || mine !== loads;
+    clearTimeout(timer);
+    drawPicker();
+    if (fresh) {
+      disconnect();
+      replace(content, h('p', { class: 'muted' }, 'Loading metrics…'));
+    }
     const query = `?range=${encodeURIComponent(chosenRange)}`;
     const base = path('apps', app.name, 'metrics');
     let dynos;
@@ -208,27 +233,30 @@ export async function render(body, ctx) {
         fetchOrNull(`${base}/events${query}`, signal),
       ]);
     } catch (error) {
-      if (error.name !== 'AbortError' && !ctx.stale()) replace(content, notice('error', error.message));
+      if (error.name !== 'AbortError' && !superseded()) replace(content, notice('error', error.message));
       return;
     }
-    if (ctx.stale()) return;
+    if (superseded()) return;
+    timer = setTimeout(() => load(false), REFRESH_MS);
+    disconnect();
     const any = dynos || router;
     if (!any) {
       replace(content, h('p', { class: 'empty', id: 'metrics-empty' }, 'No data yet: this server does not keep metrics for the app.'));
       return;
     }
-    const window = { from: Date.parse(any.from), to: Date.parse(any.to) };
+    const span = { from: Date.parse(any.from), to: Date.parse(any.to) };
     const events = ((eventsBody && eventsBody.events) || []).map((event) => ({ ...event, at: Date.parse(event.at) }));
     const webDynos = ((dynos && dynos.dynos) || []).filter((d) => (d.type || typeOf(d.dyno)) === 'web').map((d) => d.dyno);
     const parts = [];
-    if (router && ((router.points || []).length || webDynos.length)) parts.push(webCharts(router, window, events, webDynos));
-    if (dynos && (dynos.dynos || []).length) parts.push(...dynoCharts(dynos, window, events));
+    if (router && ((router.points || []).length || webDynos.length)) parts.push(webCharts(router, span, events, webDynos));
+    if (dynos && (dynos.dynos || []).length) parts.push(...dynoCharts(dynos, span, events));
     if (parts.length === 0) parts.push(h('p', { class: 'empty', id: 'metrics-empty' }, 'No data yet for this range: no dyno ran and no request came.'));
     parts.push(eventList(events));
     replace(content, parts);
   };
   ctx.onLeave(() => {
-    for (const old of content.querySelectorAll('.chart')) old.disconnect();
+    clearTimeout(timer);
+    disconnect();
   });
-  await load();
+  await load(true);
 }
