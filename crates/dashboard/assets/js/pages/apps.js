@@ -29,6 +29,7 @@ function appRow(app) {
       'td',
       null,
       h('a', { class: 'app-link', href: `#/apps/${encodeURIComponent(app.name)}` }, app.name),
+      app.maintenance ? h('span', { class: 'badge badge-warn' }, 'maintenance') : null,
       h('div', { class: 'muted small' }, app.owner),
     ),
     h(

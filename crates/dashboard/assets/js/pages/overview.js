@@ -78,6 +78,12 @@ function drawActivity(releases, base) {
   ];
 }
 
+/** `512 KB`, `12.3 MB`. */
+function bytes(count) {
+  if (count < 1024 * 1024) return `${Math.max(1, Math.round(count / 1024))} KB`;
+  return `${(count / 1048576).toFixed(1)} MB`;
+}
+
 function facts(app) {
   const rows = [
     ['Web URL', app.web_url ? h('a', { href: safeHref(app.web_url), target: '_blank', rel: 'noopener noreferrer' }, app.web_url) : '—'],
@@ -86,7 +92,7 @@ function facts(app) {
     ['Stack', app.stack.name + (app.build_stack.name !== app.stack.name ? ` (next build: ${app.build_stack.name})` : '')],
     ['Region', app.region.name],
     ['Framework', app.buildpack_provided_description || '—'],
-    ['Slug size', app.slug_size ? `${(app.slug_size / 1048576).toFixed(1)} MB` : '—'],
+    ['Slug size', app.slug_size ? bytes(app.slug_size) : '—'],
     ['Created', timeAgo(app.created_at)],
   ];
   return h('dl', { class: 'facts' }, rows.map(([term, value]) => [h('dt', null, term), h('dd', null, value)]));
