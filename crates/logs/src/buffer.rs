@@ -134,9 +134,15 @@ impl LogBuffer {
         lines: impl IntoIterator<Item = LogLine>,
         mut numbered: impl FnMut(u64),
     ) {
+        let history = self.inner.metrics.history();
         let mut apps = self.apps();
         let app = apps.entry(app_id).or_default();
         for line in lines {
+            // The platform's events for the metrics history; in order, under the lock, so
+            // that a release line follows the change it names.
+            if let Some(history) = history {
+                crate::events::observe(history, app_id, &line);
+            }
             let entry = Arc::new(Entry {
                 seq: app.next_seq,
                 line,

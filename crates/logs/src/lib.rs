@@ -1,7 +1,9 @@
 //! Wharf's log router: what dynos print and what the platform says about apps, as
 //! [`LogLine`]s in Heroku's format, kept per app in a numbered ring ([`LogBuffer`]) that
 //! survives restarts ([`persist`]), broadcast to live tails, forwarded to drains ([`Drains`]:
-//! syslog and HTTPS, as logplex does), and the dynos' runtime metrics ([`metrics`]).
+//! syslog and HTTPS, as logplex does), and the dynos' runtime metrics ([`metrics`]), which
+//! also go, with the platform's events ([`events`]), to the metrics history when the server
+//! keeps one.
 //!
 //! Invariants:
 //! - Appending never waits: not for tails, drains or the disk. Each consumer has its own
@@ -13,6 +15,7 @@
 
 mod buffer;
 mod drain;
+pub mod events;
 mod line;
 pub mod metrics;
 pub mod persist;

@@ -7,9 +7,12 @@
 //! with the number of CPUs the dyno kept busy over each interval (CPU-time delta divided by
 //! wall time). It counts running tasks, not tasks waiting for a CPU, so it reads lower than
 //! Heroku's under contention; 1.0 means one CPU fully used on average.
+//!
+//! When the server keeps a metrics history ([`Metrics::set_history`]), every sample also goes
+//! there (per minute, for days), and an app's history goes with the app.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -115,6 +118,7 @@ struct MetricsInner {
     default_enabled: Mutex<bool>,
     enabled: Mutex<HashMap<Uuid, bool>>,
     samples: Mutex<HashMap<(Uuid, String), VecDeque<Sample>>>,
+    history: OnceLock<wharf_metrics::Recorder>,
 }
 
 impl Default for Metrics {
@@ -125,6 +129,7 @@ impl Default for Metrics {
                 default_enabled: Mutex::new(false),
                 enabled: Mutex::new(HashMap::new()),
                 samples: Mutex::new(HashMap::new()),
+                history: OnceLock::new(),
             }),
         }
     }
@@ -171,7 +176,34 @@ impl Metrics {
         })
     }
 
+    /// Keeps samples, and the platform's events, in `history` too (set once, at start).
+    pub fn set_history(&self, history: wharf_metrics::Recorder) {
+        if self.inner.history.set(history).is_err() {
+            tracing::warn!("the metrics history was already set; keeping the first");
+        }
+    }
+
+    /// The metrics history, when the server keeps one.
+    pub fn history(&self) -> Option<&wharf_metrics::Recorder> {
+        self.inner.history.get()
+    }
+
     pub fn record(&self, app_id: Uuid, dyno: &str, sample: Sample) {
+        if let Some(history) = self.history() {
+            let r = &sample.reading;
+            history.record_dyno(
+                app_id,
+                dyno,
+                wharf_metrics::DynoSample {
+                    at: sample.at.unix_timestamp(),
+                    memory_rss: r.memory_rss,
+                    memory_swap: r.memory_swap,
+                    memory_cache: r.memory_cache,
+                    memory_quota: r.memory_quota,
+                    load_avg_1m: sample.load_avg_1m,
+                },
+            );
+        }
         let mut samples = self.inner.samples.lock().expect("metrics lock poisoned");
         let kept = samples.entry((app_id, dyno.to_owned())).or_default();
         if kept.len() >= SAMPLES_KEPT {
@@ -194,8 +226,11 @@ impl Metrics {
         samples.remove(&(app_id, dyno.to_owned()));
     }
 
-    /// Forgets an app (when it is deleted).
+    /// Forgets an app (when it is deleted), its history too.
     pub fn forget_app(&self, app_id: Uuid) {
+        if let Some(history) = self.history() {
+            history.forget_app(app_id);
+        }
         self.inner
             .samples
             .lock()
