@@ -15,6 +15,7 @@ mod domain;
 mod dyno;
 mod formation;
 mod log_drain;
+mod metrics;
 mod release;
 mod stack;
 
@@ -27,6 +28,7 @@ pub use domain::*;
 pub use dyno::*;
 pub use formation::*;
 pub use log_drain::*;
+pub use metrics::*;
 pub use release::*;
 pub use stack::*;
 

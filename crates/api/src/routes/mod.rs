@@ -15,6 +15,7 @@ mod dynos;
 mod features;
 mod formation;
 mod logs;
+mod metrics;
 mod push;
 mod releases;
 mod session;
@@ -209,6 +210,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/apps/{app}/features/{feature}", Access::App),
     ("PATCH", "/apps/{app}/features/{feature}", Access::App),
     ("GET", "/apps/{app}/dynos/{dyno}/metrics", Access::App),
+    // Wharf's own: the metrics history (router, dynos, events) the dashboard charts.
+    ("GET", "/apps/{app}/metrics/router", Access::App),
+    ("GET", "/apps/{app}/metrics/dynos", Access::App),
+    ("GET", "/apps/{app}/metrics/events", Access::App),
     ("PUT", "/sources/{token}", Access::Capability),
     ("GET", "/sources/{token}", Access::Capability),
     ("GET", "/build-output/{token}", Access::Capability),
@@ -315,6 +320,9 @@ pub(crate) fn build(state: ApiState) -> Router {
             "/apps/{app}/dynos/{dyno}/metrics",
             get(features::dyno_metrics),
         )
+        .route("/apps/{app}/metrics/router", get(metrics::router))
+        .route("/apps/{app}/metrics/dynos", get(metrics::dynos))
+        .route("/apps/{app}/metrics/events", get(metrics::events))
         .route("/apps/{app}/addons", get(addons::list).post(addons::create))
         .route(
             "/apps/{app}/addons/{addon}",
