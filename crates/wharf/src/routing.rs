@@ -333,11 +333,20 @@ impl ServedCertificates {
     }
 }
 
-/// Where the router's request lines go: the app's log, as `heroku[router]` lines. Each
-/// request also keeps its app awake.
-pub fn log_sink(dynos: DynoManager) -> impl Fn(uuid::Uuid, RouterLogLine) + Send + Sync + 'static {
+/// Where the router's request lines go: the app's log, as `heroku[router]` lines, and the
+/// metrics history (status, total time, error code). Each request also keeps its app awake.
+pub fn log_sink(
+    dynos: DynoManager,
+    history: wharf_metrics::Recorder,
+) -> impl Fn(uuid::Uuid, RouterLogLine) + Send + Sync + 'static {
     move |app_id, line| {
         dynos.touch(app_id);
+        // What the router line reports as connect + service; neither when no dyno was tried.
+        let total = match (line.connect, line.service) {
+            (None, None) => None,
+            (connect, service) => Some(connect.unwrap_or_default() + service.unwrap_or_default()),
+        };
+        history.record_request(app_id, line.status, total, line.error.map(|e| e.code()));
         dynos.logs().append(
             app_id,
             LogLine::now(LogSource::Heroku, "router", line.message()),

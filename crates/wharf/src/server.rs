@@ -95,6 +95,15 @@ pub struct ServerArgs {
     /// log-runtime-metrics feature)
     #[arg(long, env = "WHARF_METRICS_INTERVAL", default_value_t = 20)]
     pub metrics_interval: u64,
+    /// Days of metrics history kept per app (router figures, dyno memory and load, events,
+    /// in <data-dir>/metrics)
+    #[arg(
+        long,
+        env = "WHARF_METRICS_RETENTION_DAYS",
+        default_value_t = wharf_metrics::DEFAULT_RETENTION_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=366)
+    )]
+    pub metrics_retention_days: u32,
     /// Seconds a dashboard log-in lasts
     #[arg(long, env = "WHARF_SESSION_LIFETIME", default_value_t = 12 * 3600)]
     pub session_lifetime: u64,
@@ -369,6 +378,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .logs()
         .metrics()
         .set_interval(Duration::from_secs(args.metrics_interval));
+    // Metrics history: the router, the dyno samples and the platform's lines feed it.
+    let history = wharf_metrics::Recorder::open(&args.data_dir, args.metrics_retention_days)?;
+    dynos.logs().metrics().set_history(history.clone());
 
     let api_listener = TcpListener::bind(&args.api_listen)
         .await
@@ -462,6 +474,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         wharf_logs::persist::run(logs, log_dir, logs_shutdown).await;
         Ok(())
     });
+    let (metrics_history, metrics_shutdown) = (history.clone(), shutdown.clone());
+    subsystems.spawn(async move {
+        metrics_history.run(metrics_shutdown).await;
+        Ok(())
+    });
     let certificates = Arc::new(
         CertResolver::new(Some(tls.certified_key())).with_issuer(app_host_issuer(&tls, &args)),
     );
@@ -484,7 +501,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             ..RouterConfig::new(args.base_domain.clone())
         },
         routes,
-        routing::log_sink(dynos.clone()),
+        routing::log_sink(dynos.clone(), history),
     );
     dynos.watch_traffic(Arc::new(router.traffic_probe()));
     let router_tls = Arc::new(wharf_router::tls::server_config(certificates)?);
