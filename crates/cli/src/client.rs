@@ -316,6 +316,27 @@ impl Client {
         timeout: Duration,
     ) -> Result<Page> {
         let url = self.url(path)?;
+        self.send_url(method, url, range, body, timeout).await
+    }
+
+    /// A GET with query parameters (`range=24h`); one page.
+    pub async fn get_query(&self, path: &[&str], query: &[(&str, &str)]) -> Result<Value> {
+        let mut url = self.url(path)?;
+        url.query_pairs_mut().extend_pairs(query);
+        let page = self
+            .send_url(Method::GET, url, None, None, REQUEST_TIMEOUT)
+            .await?;
+        Ok(page.body)
+    }
+
+    async fn send_url(
+        &self,
+        method: Method,
+        url: Url,
+        range: Option<&str>,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Page> {
         let what = format!("{method} {}", url.path());
         let mut request = self.http.request(method, url).timeout(timeout);
         request = match &self.auth {

@@ -3,6 +3,7 @@
 use clap::Subcommand;
 
 use crate::commands::drains::{DrainArgs, FeatureArgs};
+use crate::commands::metrics::MetricsArgs;
 use crate::commands::pg::{PgInfoArgs, PgPsqlArgs, PgResetArgs};
 use crate::commands::pg_backups::{
     PgBackupsArgs, PgBackupsCaptureArgs, PgBackupsDownloadArgs, PgBackupsRestoreArgs,
@@ -184,6 +185,11 @@ pub enum Command {
     /// Set the stack the app's next build runs on
     #[command(name = "stack:set")]
     StackSet(StackSetArgs),
+
+    /// Show the app's metrics history: requests, latency and errors through the router,
+    /// dynos' memory and load, and events (deploys, config changes, scaling, crashes)
+    #[command(name = "metrics")]
+    Metrics(MetricsArgs),
 
     /// Show whether maintenance mode is on
     #[command(name = "maintenance")]

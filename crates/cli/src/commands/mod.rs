@@ -18,6 +18,7 @@ mod dynos;
 pub(crate) mod git_credentials;
 mod logs;
 mod maintenance;
+pub(crate) mod metrics;
 pub(crate) mod pg;
 pub(crate) mod pg_backups;
 mod ps;
@@ -88,6 +89,7 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::LabsDisable(args) => drains::set_feature(args, false, settings, ui).await,
         Command::Stack(args) => stacks::list(args, settings, ui).await,
         Command::StackSet(args) => stacks::set(args, settings, ui).await,
+        Command::Metrics(args) => metrics::show(args, settings, ui).await,
         Command::Maintenance(args) => maintenance::show(args, settings, ui).await,
         Command::MaintenanceOn(args) => maintenance::set(args, true, settings, ui).await,
         Command::MaintenanceOff(args) => maintenance::set(args, false, settings, ui).await,
