@@ -1,5 +1,5 @@
 // Wharf dashboard: time-series charts drawn as SVG, no library. Lines (min/max decimated to at
-// most one point per pixel column), stacked areas (bucket means), dashed reference lines,
+// most one point per pixel column), stacked bars (bucket means), dashed reference lines,
 // event annotations as vertical lines, markers for error events, and a hover read-out. Each
 // chart's container exposes what it drew: `el.chartData = {series, events}` and
 // `data-points` (the number of points drawn), for tests and curious users.
@@ -90,7 +90,8 @@ export function bucketMeans(seriesPoints, from, to, columns) {
 function niceMax(value) {
   if (!(value > 0)) return 1;
   const power = 10 ** Math.floor(Math.log10(value));
-  for (const factor of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+  // Each a multiple of TICKS_Y round steps: 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 1, 1.25, 1.5, 2, 2.5.
+  for (const factor of [1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8, 10]) {
     if (factor * power >= value) return factor * power;
   }
   return 10 * power;
@@ -128,38 +129,38 @@ function nearest(points, t) {
   return low;
 }
 
+/** An SVG path through `points`, broken where two are more than `gap` apart; a point with
+ * no neighbour is a zero-length segment, which the round line cap draws as a dot. */
 function linePath(points, x, y, gap) {
   let d = '';
   let previous = null;
+  let run = 0;
   for (const [t, v] of points) {
-    const command = previous === null || t - previous > gap ? 'M' : 'L';
-    d += `${command}${x(t).toFixed(1)} ${y(v).toFixed(1)}`;
+    const start = previous === null || t - previous > gap;
+    if (start && run === 1) d += 'h0';
+    d += `${start ? 'M' : 'L'}${x(t).toFixed(1)} ${y(v).toFixed(1)}`;
+    run = start ? 1 : run + 1;
     previous = t;
   }
+  if (run === 1) d += 'h0';
   return d;
 }
 
-function areaPath(times, lower, upper, x, y) {
+/** One path of bars, a bar per time from `lower` to `upper` (stacked columns). */
+function barPath(times, lower, upper, x, y, width) {
   let d = '';
-  let run = [];
-  const close = () => {
-    if (run.length === 0) return;
-    d += `M${run.map((i) => `${x(times[i]).toFixed(1)} ${y(upper[i]).toFixed(1)}`).join('L')}`;
-    d += `L${run.slice().reverse().map((i) => `${x(times[i]).toFixed(1)} ${y(lower[i]).toFixed(1)}`).join('L')}Z`;
-    run = [];
-  };
-  times.forEach((_, i) => {
-    if (upper[i] === null) close();
-    else run.push(i);
+  times.forEach((t, i) => {
+    if (upper[i] === null || upper[i] === lower[i]) return;
+    const top = y(upper[i]);
+    d += `M${(x(t) - width / 2).toFixed(1)} ${top.toFixed(1)}h${width.toFixed(1)}V${y(lower[i]).toFixed(1)}h${(-width).toFixed(1)}Z`;
   });
-  close();
   return d;
 }
 
 /**
  * A chart. `series`: `[{name, points: [[t_ms, value]], cls, dashed}]`; `events`: annotation
  * lines `[{at, kind, dyno, message}]`; `markers`: error events drawn as marks at the top;
- * `stacked`: draw the series as stacked areas; `unit`: shown after values.
+ * `stacked`: draw the series as stacked bars; `unit`: shown after values.
  */
 export function chart({ title, from, to, step = 60_000, series, events = [], markers = [], stacked = false, unit = '', id }) {
   const legend = h(
@@ -204,6 +205,8 @@ export function chart({ title, from, to, step = 60_000, series, events = [], mar
     const yMax = niceMax(top);
     const y = (v) => MARGIN.top + innerHeight - (v / yMax) * innerHeight;
     const bucketWidth = ((to - from) / columns) * 2;
+    // A bar per step (or per pixel column once the steps are narrower), with a little air.
+    const barWidth = Math.max(1, (Math.max(step, (to - from) / columns) / Math.max(1, to - from)) * innerWidth * 0.8);
     const gap = Math.max(2.5 * step, 2.5 * bucketWidth);
 
     const grid = [];
@@ -222,7 +225,7 @@ export function chart({ title, from, to, step = 60_000, series, events = [], mar
     const shapes = [];
     if (stackedRows) {
       stackedRows.cumulative.forEach(({ lower, upper }, k) => {
-        shapes.push(s('path', { class: `area ${series[k].cls}`, d: areaPath(stackedRows.times, lower, upper, x, y) }));
+        shapes.push(s('path', { class: `bars ${series[k].cls}`, d: barPath(stackedRows.times, lower, upper, x, y, barWidth) }));
       });
     } else {
       drawn.forEach((points, k) => {

@@ -351,7 +351,18 @@ async function main() {
         METRICS_WAIT_MS,
       );
       const web = fromApi.dynos.filter((d) => d.type === 'web' && d.points.some((p) => p.memory_rss_mb > 0));
+      // The request the logs step made, counted by the router.
+      await until(
+        'the API to count a request to the app',
+        async () => (await apiOk('GET', `/apps/${env.app}/metrics/router?range=1h`)).points.some((p) => p.status_2xx > 0),
+        METRICS_WAIT_MS,
+      );
+      // What the page itself read from the API, to hold its charts against.
+      const answers = ['dynos', 'router'].map((kind) =>
+        page.waitForResponse((r) => r.url().includes(`/apps/${env.app}/metrics/${kind}?range=1h`), { timeout: WAIT_MS }),
+      );
       await go(`${appPath}/metrics`);
+      const [seen, seenRouter] = await Promise.all(answers.map(async (answer) => (await answer).json()));
       const first = web[0].dyno;
       const memory = await until(`the memory chart of ${first} to have points`, () =>
         page.evaluate((id) => {
@@ -361,12 +372,10 @@ async function main() {
       );
       const rss = memory.series.find((series) => series.name === 'RSS');
       check(rss && rss.points.length > 0, 'the memory chart drew no RSS point');
-      // Every point drawn is a sample the API gave (decimation picks points, never makes them);
-      // the API is read again as it may have sampled since.
-      const again = await apiOk('GET', `/apps/${env.app}/metrics/dynos?range=1h`);
-      const samples = new Map(again.dynos.find((d) => d.dyno === first).points.map((p) => [Date.parse(p.at), p.memory_rss_mb]));
+      // Every point drawn is a sample the API gave (decimation picks points, never makes them).
+      const samples = new Map(seen.dynos.find((d) => d.dyno === first).points.map((p) => [Date.parse(p.at), p.memory_rss_mb]));
       for (const [t, value] of rss.points) {
-        check(samples.get(t) === value, `the chart drew RSS ${value} at ${new Date(t).toISOString()}, the API has ${samples.get(t)}`);
+        check(samples.get(t) === value, `the chart drew RSS ${value} at ${new Date(t).toISOString()}, the API said ${samples.get(t)}`);
       }
       check(rss.points.some(([, value]) => value > 0), 'every RSS point is 0');
       const load = await page.evaluate(() => {
@@ -375,15 +384,21 @@ async function main() {
       });
       check(load, 'there is no load chart for web');
       const names = load.series.map((series) => series.name).sort();
-      check(JSON.stringify(names) === JSON.stringify(web.map((d) => d.dyno).sort()), `the load chart has lines ${names}`);
+      const webNames = seen.dynos.filter((d) => d.type === 'web').map((d) => d.dyno).sort();
+      check(JSON.stringify(names) === JSON.stringify(webNames), `the load chart has lines ${names}, the API dynos ${webNames}`);
       check(load.series.some((series) => series.points.length > 0), 'the load chart drew no point');
-      for (const id of ['chart-response-time', 'chart-throughput']) {
-        const points = await page.evaluate((chartId) => {
-          const el = document.getElementById(chartId);
-          return el ? Number(el.dataset.points) : -1;
-        }, id);
-        check(points >= 0, `there is no ${id} chart`);
+      const charts = await page.evaluate(() =>
+        Object.fromEntries(['chart-response-time', 'chart-throughput'].map((id) => [id, document.getElementById(id)?.chartData || null])),
+      );
+      const twoXx = charts['chart-throughput']?.series.find((series) => series.name === '2xx');
+      check(twoXx && twoXx.points.length > 0, 'the throughput chart drew no 2xx point');
+      const counted = new Map(seenRouter.points.map((p) => [Date.parse(p.at), p.status_2xx]));
+      for (const [t, value] of twoXx.points) {
+        check(counted.get(t) === value, `the chart drew ${value} 2xx at ${new Date(t).toISOString()}, the API said ${counted.get(t)}`);
       }
+      check(twoXx.points.some(([, value]) => value > 0), 'the throughput chart shows no request');
+      const p95 = charts['chart-response-time']?.series.find((series) => series.name === 'p95');
+      check(p95 && p95.points.length > 0, 'the response time chart drew no p95 point');
       const plot = page.locator(`#chart-memory-${first.replace('.', '\\.')} .overlay`);
       await plot.hover();
       await page.locator(`#chart-memory-${first.replace('.', '\\.')} .chart-tooltip:not([hidden])`).waitFor({ timeout: WAIT_MS });

@@ -76,7 +76,7 @@ function webCharts(router, span, events, webDynos) {
     h(
       'p',
       { class: 'muted small' },
-      typeof totals.requests === 'number' ? `${number(totals.requests)} requests in this range. ` : '',
+      typeof totals.requests === 'number' ? `${number(totals.requests)} request${totals.requests === 1 ? '' : 's'} in this range. ` : '',
       errors.length
         ? ['Router errors: ', errors.map(([code, count]) => h('span', { class: `badge badge-error code-${code}` }, `${code} × ${number(count)}`))]
         : 'No router errors.',
