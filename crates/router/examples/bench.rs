@@ -4,7 +4,11 @@
 //! connections; random against least-outstanding balancing over four upstreams (all equal;
 //! one slow; each serving one request at a time); and session affinity on over the four equal
 //! upstreams, for clients without a cookie (each response signs one) and with one (each
-//! request's cookie is verified; they all reach one upstream).
+//! request's cookie is verified; they all reach one upstream). The proxy comparison also runs
+//! the router with the metrics history on (`metrics on`: the log callback records every
+//! request into a real `wharf_metrics::Recorder` flushing to a temp dir, as the server's does)
+//! against the same router with the callback only formatting the line; the two are printed
+//! side by side as a difference in requests/s and in CPU time per request.
 //!
 //! `cargo run --release -p wharf-router --example bench [-- --seconds N] [--rounds N] [--rust]
 //! [--only TEXT] [--connections N] [--bridge]` (`--only` runs the rows whose name and
@@ -105,6 +109,11 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let shutdown = CancellationToken::new();
     let lines = Arc::new(AtomicU64::new(0));
+    // The metrics history of the `metrics on` rows, flushed by its own task on the upstreams'
+    // runtime (as on the server, off the router's threads).
+    let history_dir = tempfile::tempdir()?;
+    let history = wharf_metrics::Recorder::open(history_dir.path(), 7)?;
+    runtime.spawn(history.clone().run(shutdown.clone()));
 
     let (direct, equal, uneven, serial, _network) = runtime.block_on(async {
         let fast = || upstream(Duration::ZERO, false, shutdown.clone(), None);
@@ -133,20 +142,27 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     let mut routers = Vec::new();
-    for (balancing, backends, affinity) in [
-        (Balancing::LeastOutstanding, vec![direct], false),
-        (Balancing::Random, equal.clone(), false),
-        (Balancing::LeastOutstanding, equal.clone(), false),
-        (Balancing::Random, uneven.clone(), false),
-        (Balancing::LeastOutstanding, uneven.clone(), false),
-        (Balancing::Random, serial.clone(), false),
-        (Balancing::LeastOutstanding, serial.clone(), false),
-        (Balancing::LeastOutstanding, equal.clone(), true),
+    for (balancing, backends, affinity, metrics) in [
+        (Balancing::LeastOutstanding, vec![direct], false, None),
+        (Balancing::Random, equal.clone(), false, None),
+        (Balancing::LeastOutstanding, equal.clone(), false, None),
+        (Balancing::Random, uneven.clone(), false, None),
+        (Balancing::LeastOutstanding, uneven.clone(), false, None),
+        (Balancing::Random, serial.clone(), false, None),
+        (Balancing::LeastOutstanding, serial.clone(), false, None),
+        (Balancing::LeastOutstanding, equal.clone(), true, None),
+        (
+            Balancing::LeastOutstanding,
+            vec![direct],
+            false,
+            Some(history.clone()),
+        ),
     ] {
         let addr = router_runtime.block_on(router(
             balancing,
             &backends,
             affinity,
+            metrics,
             lines.clone(),
             shutdown.clone(),
         ))?;
@@ -184,6 +200,7 @@ fn main() -> anyhow::Result<()> {
     for connections in [1, 64, 256] {
         comparison.push(("direct to upstream", direct, connections));
         comparison.push(("through router (1 dyno)", routers[0], connections));
+        comparison.push((METRICS_ON, routers[8], connections));
         for nginx in &nginx {
             comparison.push((nginx.work.row(), nginx.addr, connections));
         }
@@ -231,9 +248,11 @@ fn main() -> anyhow::Result<()> {
             measured[row].push(measure(addr, connections, duration, use_wrk, proxy, None)?);
         }
     }
-    for ((name, _, connections), runs) in comparison.iter().zip(measured) {
-        print_row(name, *connections, &median(runs));
+    let medians: Vec<Measured> = measured.into_iter().map(median).collect();
+    for ((name, _, connections), run) in comparison.iter().zip(&medians) {
+        print_row(name, *connections, run);
     }
+    print_metrics_cost(&comparison, &medians);
     for (name, addr, connections) in balancing.into_iter().filter(selected) {
         let cookie = name.contains("pinned").then_some(pinned_cookie.as_str());
         let run = measure(addr, connections, duration, use_wrk, Proxy::Router, cookie)?;
@@ -245,6 +264,58 @@ fn main() -> anyhow::Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(5));
     router_runtime.shutdown_timeout(Duration::from_secs(5));
     Ok(())
+}
+
+/// The row of the router recording every request into the metrics history.
+const METRICS_ON: &str = "through router (1 dyno), metrics on";
+
+/// What the metrics history costs the router: `metrics on` against the same router without
+/// it, per connection count, as differences in requests/s and CPU time per request.
+fn print_metrics_cost(rows: &[(&str, SocketAddr, usize)], medians: &[Measured]) {
+    let find = |name: &str, connections: usize| {
+        rows.iter()
+            .zip(medians)
+            .find(|((n, _, c), _)| *n == name && *c == connections)
+            .map(|(_, run)| run)
+    };
+    let mut printed_title = false;
+    for connections in [1, 64, 256] {
+        let (Some(off), Some(on)) = (
+            find("through router (1 dyno)", connections),
+            find(METRICS_ON, connections),
+        ) else {
+            continue;
+        };
+        if !printed_title {
+            println!("\nmetrics history on against off (medians; + is more):");
+            printed_title = true;
+        }
+        let change = |on: f64, off: f64| {
+            if off > 0.0 {
+                format!("{:+.1}%", (on - off) / off * 100.0)
+            } else {
+                "-".to_owned()
+            }
+        };
+        let cpu = match (on.proxy_cpu, off.proxy_cpu) {
+            (Some(on), Some(off)) => format!(
+                "{:.1}us against {:.1}us ({})",
+                on.as_secs_f64() * 1e6,
+                off.as_secs_f64() * 1e6,
+                change(on.as_secs_f64(), off.as_secs_f64())
+            ),
+            _ => "-".to_owned(),
+        };
+        println!(
+            "  {connections:>3} conns: req/s {:.0} against {:.0} ({}), router CPU/req {cpu}",
+            on.figures.requests_per_second,
+            off.figures.requests_per_second,
+            change(
+                on.figures.requests_per_second,
+                off.figures.requests_per_second
+            ),
+        );
+    }
 }
 
 /// Which proxy a row goes through, for its CPU time.
@@ -426,6 +497,7 @@ async fn router(
     balancing: Balancing,
     backends: &[SocketAddr],
     session_affinity: bool,
+    metrics: Option<wharf_metrics::Recorder>,
     lines: Arc<AtomicU64>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
@@ -455,7 +527,17 @@ async fn router(
     config.balancing = balancing;
     config.threads = 2;
     config.affinity_key = AffinityKey::new(AFFINITY_KEY);
-    let router = Router::new(config, routes_rx, move |_app, line| {
+    let router = Router::new(config, routes_rx, move |app, line| {
+        // As the server's sink: the request into the history, then the line.
+        if let Some(history) = &metrics {
+            let total = match (line.connect, line.service) {
+                (None, None) => None,
+                (connect, service) => {
+                    Some(connect.unwrap_or_default() + service.unwrap_or_default())
+                }
+            };
+            history.record_request(app, line.status, total, line.error.map(|e| e.code()));
+        }
         std::hint::black_box(line.message());
         lines.fetch_add(1, Ordering::Relaxed);
     });
