@@ -100,7 +100,8 @@ function drawTop() {
   );
 }
 
-async function logOut() {
+async function logOut(event) {
+  event.currentTarget.disabled = true;
   try {
     await api.del('/session');
   } catch (error) {

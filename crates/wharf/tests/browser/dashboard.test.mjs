@@ -117,6 +117,12 @@ function requestApp(path) {
 
 let page;
 let failures = 0;
+/** The page's last requests and console lines, printed when a step fails. */
+const recent = [];
+function remember(line) {
+  recent.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
+  if (recent.length > 40) recent.shift();
+}
 const steps = [];
 
 async function step(name, body) {
@@ -133,6 +139,7 @@ async function step(name, body) {
       console.error(`page at failure: ${page.url()}`);
       const text = await page.locator('main').innerText().catch(() => '');
       console.error(text.slice(0, 2000));
+      console.error(`the page's last requests and console lines:\n${recent.join('\n')}`);
     }
     throw error;
   }
@@ -170,6 +177,12 @@ async function main() {
       dialog.dismiss().catch(() => {});
     });
     opened.on('pageerror', (error) => pageErrors.push(error.message));
+    opened.on('console', (message) => remember(`console ${message.type()}: ${message.text()}`));
+    opened.on('requestfinished', async (request) => {
+      const response = await request.response().catch(() => null);
+      remember(`${request.method()} ${new URL(request.url()).pathname} ${response ? response.status() : '?'}`);
+    });
+    opened.on('requestfailed', (request) => remember(`${request.method()} ${new URL(request.url()).pathname} failed: ${request.failure()?.errorText}`));
     opened.on('console', (message) => {
       if (message.type() === 'error' && /Content.Security.Policy/i.test(message.text())) pageErrors.push(message.text());
     });
@@ -442,9 +455,11 @@ async function main() {
       const shown = await page.locator('.login-form .notice-error').textContent({ timeout: WAIT_MS });
       check(shown === 'Your session ended; log in again', `the login page says ${JSON.stringify(shown)}`);
       await logIn(env.email, env.key);
-      await page.waitForURL(/\/resources$/, { timeout: WAIT_MS });
+      await page.waitForFunction((target) => document.getElementById('main').dataset.rendered === target, `${appPath}/resources`, { timeout: WAIT_MS });
       await page.locator('button', { hasText: 'Log out' }).click();
+      await page.waitForURL(/#\/login$/, { timeout: WAIT_MS });
       await page.locator('#login-email').waitFor({ timeout: WAIT_MS });
+      check((await api('GET', '/account')).status === 200, 'logging out of the dashboard ended the API key');
       await page.reload();
       await page.locator('#login-email').waitFor({ timeout: WAIT_MS });
     });
