@@ -91,7 +91,10 @@ async fn read_formation(
 pub(crate) const CURRENT_RELEASE_JOIN: &str = "r.id = (SELECT r2.id FROM releases r2
      WHERE r2.app_id = ap.id AND r2.status = 'succeeded' ORDER BY r2.version DESC LIMIT 1)";
 
-pub(crate) fn entry_from(row: &AnyRow, defined: &ProcessTypes) -> anyhow::Result<Option<FormationEntry>> {
+pub(crate) fn entry_from(
+    row: &AnyRow,
+    defined: &ProcessTypes,
+) -> anyhow::Result<Option<FormationEntry>> {
     let process_type = get_text(row, "process_type")?;
     let Some(command) = defined.get(&process_type) else {
         return Ok(None);

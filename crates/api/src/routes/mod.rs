@@ -508,7 +508,10 @@ async fn heroku_headers(request: Request, next: Next) -> Response {
 /// send this URL on as a referrer, and (for anything but the dashboard's own files, which
 /// carry their own policy) run and load nothing at all.
 fn security_headers(headers: &mut axum::http::HeaderMap) {
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     if !headers.contains_key("content-security-policy") {
