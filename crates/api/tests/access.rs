@@ -258,3 +258,32 @@ async fn users_list_only_their_own_apps() {
         .await;
     assert_eq!(other.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn admins_list_every_user() {
+    let api = TestApi::new().await;
+    api.user("zed@example.com").await;
+    api.user("amy@example.com").await;
+    let reply = api.call("GET", "/users", Some(&api.admin_key), None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let listed: Vec<_> = reply
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| {
+            (
+                user["email"].as_str().unwrap(),
+                user["admin"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("admin@example.com", true),
+            ("amy@example.com", false),
+            ("zed@example.com", false)
+        ]
+    );
+}

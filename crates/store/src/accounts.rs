@@ -106,6 +106,20 @@ impl Store {
         .transpose()
     }
 
+    /// Every account, by e-mail address.
+    pub async fn all_accounts(&self) -> Result<Vec<Account>> {
+        let rows: Vec<AnyRow> = sqlx::query(&format!(
+            "SELECT {} FROM accounts a ORDER BY a.email",
+            account_columns("a")
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| account_from(row, "a"))
+            .collect::<anyhow::Result<_>>()?)
+    }
+
     pub async fn account_by_email(&self, email: &Email) -> Result<Option<Account>> {
         self.account_where("a.email = $1", email.as_str()).await
     }

@@ -145,8 +145,13 @@ async fn accounts_are_unique_and_found_by_key_hash(store: &Store) {
             .unwrap(),
         Some(alice.clone())
     );
-    assert_eq!(store.account_by_id(alice.id).await.unwrap(), Some(alice));
+    assert_eq!(
+        store.account_by_id(alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
     assert!(store.authenticate("nope").await.unwrap().is_none());
+    let bob = account(store, "bob@example.com").await;
+    assert_eq!(store.all_accounts().await.unwrap(), [alice, bob]);
 }
 
 async fn a_new_app_has_an_initial_release(store: &Store) {

@@ -125,6 +125,8 @@ fn the_dashboard_works_in_chromium_against_a_real_server() {
         .env("WHARF_APP_HOST", "dash.localhost")
         .env("WHARF_OTHER_EMAIL", "other@example.com")
         .env("WHARF_OTHER_API_KEY", &other)
+        .env("WHARF_ADMIN_EMAIL", "admin@localhost")
+        .env("WHARF_ADMIN_API_KEY", &admin)
         .env("SCREENSHOT_DIR", &screenshots)
         .env("CHROMIUM", CHROMIUM)
         .output()

@@ -79,6 +79,30 @@ fn the_log_router_knows_nothing_of_its_writers() {
 }
 
 #[test]
+fn the_metrics_history_and_the_dashboard_files_know_no_server_part() {
+    // The history is written by the router and the log router and read by the API: it knows
+    // none of them, so it can move to wherever the history is kept.
+    check_walls(
+        "metrics",
+        &[
+            SERVER_CRATES,
+            &[
+                "wharf-logs",
+                "wharf-dynos",
+                "wharf-router",
+                "wharf-containers",
+                "sqlx",
+                "axum",
+                "hyper",
+            ],
+        ]
+        .concat(),
+    );
+    // The dashboard's files are data: the page reaches the server only through its API.
+    check_walls("dashboard", &[SERVER_CRATES, IO_CRATES].concat());
+}
+
+#[test]
 fn the_tenant_tree_code_and_the_outbound_policy_know_no_server_part() {
     // What touches tenants' trees as root is small and blocking, and reachable from every
     // part that needs it; so is the policy of where tenants' URLs may lead.

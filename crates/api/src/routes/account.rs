@@ -23,9 +23,7 @@ pub async fn create_user(
     caller: Caller,
     Body(body): Body<api::UserCreate>,
 ) -> ApiResult<(StatusCode, Json<api::UserCreated>)> {
-    if !caller.account.admin {
-        return Err(ApiError::forbidden("Only admins can create users."));
-    }
+    require_admin(&caller)?;
     let email = Email::parse(&body.email)?;
     let key = generate_api_key();
     let description = format!("created by {}", caller.account.email);
@@ -41,6 +39,24 @@ pub async fn create_user(
             api_key: key,
         }),
     ))
+}
+
+fn require_admin(caller: &Caller) -> ApiResult<()> {
+    if caller.account.admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Only admins can see and create users."))
+    }
+}
+
+/// `GET /users` (Wharf's own; admins only): every account, by e-mail address.
+pub async fn list_users(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<api::Account>>> {
+    require_admin(&caller)?;
+    let accounts = state.store.all_accounts().await?;
+    Ok(Json(accounts.iter().map(views::account).collect()))
 }
 
 /// `POST /oauth/authorizations`: what `heroku login -i` sends, with the e-mail address and the

@@ -75,6 +75,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/app-summaries", Access::Account),
     ("GET", "/account", Access::Account),
     ("POST", "/oauth/authorizations", Access::Account),
+    ("GET", "/users", Access::Admin),
     ("POST", "/users", Access::Admin),
     ("GET", "/users/{user}/apps", Access::Account),
     ("GET", "/dyno-sizes", Access::Account),
@@ -227,7 +228,10 @@ pub(crate) fn build(state: ApiState) -> Router {
     let authenticated = Router::new()
         .route("/account", get(account::show))
         .route("/oauth/authorizations", post(account::authorize))
-        .route("/users", post(account::create_user))
+        .route(
+            "/users",
+            get(account::list_users).post(account::create_user),
+        )
         .route("/users/{user}/apps", get(apps::list_for_user))
         .route("/dyno-sizes", get(sizes::list))
         .route("/dyno-sizes/{size}", get(sizes::show))

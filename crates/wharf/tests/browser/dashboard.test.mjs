@@ -39,6 +39,8 @@ const env = {
   appHost: process.env.WHARF_APP_HOST || '',
   otherEmail: need('WHARF_OTHER_EMAIL'),
   otherKey: need('WHARF_OTHER_API_KEY'),
+  adminEmail: need('WHARF_ADMIN_EMAIL'),
+  adminKey: need('WHARF_ADMIN_API_KEY'),
   screenshots: need('SCREENSHOT_DIR'),
   chromium: process.env.CHROMIUM || '/usr/bin/chromium',
 };
@@ -478,6 +480,24 @@ async function main() {
         check((await page.locator('.tabs').count()) === 0, `${appPath}${tab} shows the app's tabs`);
       }
       await shot('not-found');
+    });
+
+    await step('an admin lists the users; a user gets no admin page', async () => {
+      await go('#/admin');
+      check(/only admins/i.test(await page.locator('main').innerText()), 'a user sees the admin page');
+      page = await newPage();
+      await page.goto(`${env.url}/#/login`);
+      await logIn(env.adminEmail, env.adminKey);
+      await page.waitForURL(/#\/apps$/);
+      await go('#/admin');
+      await page.locator('#users tr[data-email]').first().waitFor({ timeout: WAIT_MS });
+      const listed = await page.locator('#users tr[data-email]').evaluateAll((rows) => rows.map((row) => row.dataset.email));
+      const expected = (await apiOk('GET', '/users', { key: env.adminKey })).map((user) => user.email);
+      check(JSON.stringify(listed) === JSON.stringify(expected), `the admin page lists ${listed}, the API ${expected}`);
+      for (const email of [env.email, env.otherEmail, env.adminEmail]) {
+        check(listed.includes(email), `the admin page does not list ${email}`);
+      }
+      await shot('admin');
     });
 
     check(pageErrors.length === 0, `errors in the page: ${pageErrors.join(' | ')}`);

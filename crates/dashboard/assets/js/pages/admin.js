@@ -1,8 +1,8 @@
-// Wharf dashboard: the admin page. Creates a user (POST /users) and shows their API key once;
-// the API has no list of users yet.
+// Wharf dashboard: the admin page. Lists every user (GET /users) and creates one (POST /users),
+// showing their API key once.
 
 import * as api from '../api.js';
-import { h, notice, replace } from '../dom.js';
+import { h, notice, replace, timeAgo } from '../dom.js';
 
 export async function render(body, ctx) {
   const who = api.session();
@@ -10,6 +10,36 @@ export async function render(body, ctx) {
     replace(body, h('h1', null, 'Admin'), notice('error', 'Only admins can see this page.'));
     return;
   }
+  const users = h('div', { id: 'users' }, h('p', { class: 'muted' }, 'Loading…'));
+  const loadUsers = async () => {
+    try {
+      const accounts = await api.get('/users', { signal: ctx.signal });
+      if (ctx.stale && ctx.stale()) return;
+      replace(
+        users,
+        h(
+          'table',
+          { class: 'table' },
+          h('thead', null, h('tr', null, h('th', null, 'User'), h('th', null, 'Role'), h('th', null, 'Since'))),
+          h(
+            'tbody',
+            null,
+            accounts.map((account) =>
+              h(
+                'tr',
+                { dataset: { email: account.email } },
+                h('td', null, account.email),
+                h('td', null, account.admin ? 'admin' : 'user'),
+                h('td', null, timeAgo(account.created_at)),
+              ),
+            ),
+          ),
+        ),
+      );
+    } catch (error) {
+      if (error.name !== 'AbortError') replace(users, notice('error', error.message));
+    }
+  };
   const message = h('div', { class: 'form-message', 'aria-live': 'polite' });
   const created = h('div');
   const email = h('input', { type: 'email', id: 'new-user-email', placeholder: 'someone@example.com', autocomplete: 'off' });
@@ -27,6 +57,7 @@ export async function render(body, ctx) {
     try {
       const result = await api.post('/users', { email: address }, { signal: ctx.signal });
       email.value = '';
+      loadUsers();
       replace(
         created,
         h(
@@ -47,6 +78,7 @@ export async function render(body, ctx) {
     body,
     h('h1', null, 'Admin'),
     h('section', { class: 'card' }, h('h2', null, 'Create a user'), form, message, created),
-    h('section', { class: 'card' }, h('h2', null, 'Users'), h('p', { class: 'muted' }, 'The API does not list users yet; each user sees their own apps on the Apps page.')),
+    h('section', { class: 'card' }, h('h2', null, 'Users'), users),
   );
+  await loadUsers();
 }

@@ -4,7 +4,11 @@
 //! dashboard makes (1h, 24h, 7d of router, dynos and events), and the router's hot path
 //! (`record_request`, one thread and two threads on one app).
 //!
-//! `cargo run --release -p wharf-metrics --example bench`. Prints figures; asserts nothing.
+//! `cargo run --release -p wharf-metrics --example history`. Prints figures; asserts nothing.
+//!
+//! `... --example history -- --into DATA_DIR --app APP_ID` writes the same week into a
+//! stopped server's data dir for one of its apps, and stops there (`scripts/bench-dashboard`
+//! measures the dashboard's pages over it).
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,9 +21,20 @@ const REQUESTS_PER_MINUTE: u64 = 600;
 const DYNOS: usize = 10;
 
 fn main() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let recorder = Recorder::open(dir.path(), 8)?;
-    let app = Uuid::new_v4();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let into = match args.as_slice() {
+        [] => None,
+        [into, dir, app, id] if into == "--into" && app == "--app" => {
+            Some((std::path::PathBuf::from(dir), Uuid::parse_str(id)?))
+        }
+        _ => anyhow::bail!("usage: history [--into DATA_DIR --app APP_ID]"),
+    };
+    let temp = tempfile::tempdir()?;
+    let (dir, app) = match &into {
+        Some((dir, app)) => (dir.as_path(), *app),
+        None => (temp.path(), Uuid::new_v4()),
+    };
+    let recorder = Recorder::open(dir, 8)?;
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)?
         .as_secs() as i64;
@@ -103,7 +118,7 @@ fn main() -> anyhow::Result<()> {
     }
     recorder.flush_all()?;
     let mut bytes = 0;
-    for entry in std::fs::read_dir(dir.path().join("metrics").join(app.to_string()))? {
+    for entry in std::fs::read_dir(dir.join("metrics").join(app.to_string()))? {
         bytes += entry?.metadata()?.len();
     }
     println!(
@@ -113,8 +128,11 @@ fn main() -> anyhow::Result<()> {
         bytes as f64 / 1e6
     );
 
+    if into.is_some() {
+        return Ok(());
+    }
     // A restarted server: nothing in memory, everything from the files.
-    let recorder = Recorder::open(dir.path(), 8)?;
+    let recorder = Recorder::open(dir, 8)?;
     println!(
         "\n{:<10} {:>6} {:>10} {:>10} {:>10} {:>8}",
         "query", "range", "first", "median", "max", "points"
