@@ -56,6 +56,8 @@ def log_in(server):
 def main():
     wharf, history = sys.argv[1], sys.argv[2]
     work = tempfile.mkdtemp(prefix="wharf-bench-dashboard-")
+    # The add-on servers' users pass through it, as through any data dir's parents.
+    os.chmod(work, 0o711)
     data = os.path.join(work, "data")
     extra = {"WHARF_NETWORK_NAME": "wharfbd", "WHARF_DYNO_NETWORK": "198.19.240.0/20"}
     server = Server(wharf, data, extra)
