@@ -5,8 +5,14 @@
 //! (`0700` directories, `0600` files, nothing for group or others) at start and again once the
 //! subsystems made theirs, and the directories Wharf makes there later are made here first,
 //! private.
+//!
+//! One server per data dir: [`lock`] holds `wharf.lock` for the server's whole life, so a
+//! second server started on the same data dir is refused before it touches anything, and no
+//! dyno ever has two supervisors.
 
-use std::os::unix::fs::PermissionsExt;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::Context;
@@ -34,6 +40,56 @@ const PRIVATE_DIRS: &[&str] = &[
     "stacks",
     "tls",
 ];
+
+/// The file whose lock makes a server the only one on its data dir.
+const LOCK_FILE: &str = "wharf.lock";
+
+/// Creates the data dir if need be and takes its lock, for as long as the returned file stays
+/// open. The kernel drops the lock when the process ends, however it ends (a `kill -9`
+/// included), and the file is never inherited by a child (`O_CLOEXEC`), so nothing the server
+/// started can keep it. The holder's process id is written in the file for the refusal.
+pub fn lock(dir: &Path) -> anyhow::Result<File> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "create the data dir {} (run as root, or set WHARF_DATA_DIR to a directory you own)",
+            dir.display()
+        )
+    })?;
+    // Server path: the data dir's own lock file, never a tenant's.
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => String::new(),
+                pid => format!(" (process {pid})"),
+            };
+            anyhow::bail!(
+                "another wharf server{holder} is running on the data dir {}: stop it first, \
+                 or give this one a data dir of its own (WHARF_DATA_DIR)",
+                dir.display()
+            );
+        }
+        Err(TryLockError::Error(error)) => {
+            return Err(error).with_context(|| format!("lock {}", path.display()));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(file)
+}
 
 /// Creates the data dir (and its private directories) and sets every mode.
 pub fn prepare(dir: &Path) -> anyhow::Result<()> {

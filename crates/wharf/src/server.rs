@@ -246,6 +246,9 @@ async fn maintain_stacks(
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     init_logging();
+    // Before anything else touches the data dir, the network or a container: held until the
+    // server ends.
+    let _data_dir_lock = crate::data_dir::lock(&args.data_dir)?;
     let mut signals = ShutdownSignals::listen()?;
     let outbound = outbound_policy(&args.outbound_allow)?;
     let mut network_settings = wharf_network::Settings::parse(

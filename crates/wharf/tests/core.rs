@@ -297,3 +297,38 @@ fn a_server_on_postgresql_keeps_the_same_contract() {
     assert!(child.wait().unwrap().success());
     psql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
 }
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let (network_name, dyno_network) = support::dyno_network(data.path());
+    let second = std::process::Command::new(support::wharf_binary())
+        .arg("server")
+        .env("WHARF_DATA_DIR", data.path())
+        .env("WHARF_API_LISTEN", "127.0.0.1:0")
+        .env("WHARF_API_TLS_LISTEN", "127.0.0.1:0")
+        .env("WHARF_ROUTER_LISTEN", "127.0.0.1:0")
+        .env("WHARF_ROUTER_TLS_LISTEN", "127.0.0.1:0")
+        .env("WHARF_RENDEZVOUS_LISTEN", "127.0.0.1:0")
+        .env("WHARF_NETWORK_NAME", &network_name)
+        .env("WHARF_DYNO_NETWORK", &dyno_network)
+        .output()
+        .unwrap();
+    assert!(!second.status.success(), "{second:?}");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains("another wharf server (process ")
+            && said.contains("is running on the data dir"),
+        "{said}"
+    );
+    // The first one is untouched: it still answers, and stops cleanly.
+    let (status, _) = http_json(&server.url, "GET", "/health", "", &json!({}));
+    assert_eq!(status, 200);
+    assert!(server.terminate(Duration::from_secs(30)).success());
+    // Once it is gone, the data dir is free again, a `kill -9` included.
+    let again = Server::start(data.path());
+    again.kill();
+    let last = Server::start(data.path());
+    assert!(last.terminate(Duration::from_secs(30)).success());
+}
