@@ -20,6 +20,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use wharf_model::Account;
+use wharf_store::Session;
 
 use crate::error::ApiError;
 use crate::ApiState;
@@ -160,9 +161,7 @@ async fn session_caller(
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Caller, ApiError> {
-    let token = session_token(headers)
-        .filter(|_| !cross_site(headers))
-        .ok_or_else(ApiError::unauthorized)?;
+    let token = cookie_token(headers).ok_or_else(ApiError::unauthorized)?;
     let session = state
         .store
         .session(&hash_api_key(token))
@@ -170,19 +169,31 @@ async fn session_caller(
         .ok_or_else(ApiError::session_ended)?;
     let reads = [Method::GET, Method::HEAD, Method::OPTIONS];
     if !reads.contains(method) {
-        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if !sent.is_some_and(|sent| tokens_match(sent, &session.csrf_token)) {
-            return Err(ApiError::forbidden(
-                "This change needs the session's CSRF token in `X-CSRF-Token`: reload the \
-                 dashboard and try again",
-            ));
-        }
+        require_csrf(headers, &session)?;
     }
     Ok(Caller {
         account: session.caller.account,
         key_id: session.caller.key_id,
         credentials: None,
     })
+}
+
+/// The session token of the request's cookie, unless a browser marks the request cross-site.
+pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    session_token(headers).filter(|_| !cross_site(headers))
+}
+
+/// Refuses a change made with `session` that does not carry its CSRF token.
+pub(crate) fn require_csrf(headers: &HeaderMap, session: &Session) -> Result<(), ApiError> {
+    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    if sent.is_some_and(|sent| tokens_match(sent, &session.csrf_token)) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "This change needs the session's CSRF token in `X-CSRF-Token`: reload the \
+             dashboard and try again",
+        ))
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

@@ -303,16 +303,7 @@ fn a_second_server_on_the_same_data_dir_is_refused() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());
     let (network_name, dyno_network) = support::dyno_network(data.path());
-    let second = std::process::Command::new(support::wharf_binary())
-        .arg("server")
-        .env("WHARF_DATA_DIR", data.path())
-        .env("WHARF_API_LISTEN", "127.0.0.1:0")
-        .env("WHARF_API_TLS_LISTEN", "127.0.0.1:0")
-        .env("WHARF_ROUTER_LISTEN", "127.0.0.1:0")
-        .env("WHARF_ROUTER_TLS_LISTEN", "127.0.0.1:0")
-        .env("WHARF_RENDEZVOUS_LISTEN", "127.0.0.1:0")
-        .env("WHARF_NETWORK_NAME", &network_name)
-        .env("WHARF_DYNO_NETWORK", &dyno_network)
+    let second = support::server_command(data.path(), &network_name, &dyno_network)
         .output()
         .unwrap();
     assert!(!second.status.success(), "{second:?}");

@@ -14,8 +14,8 @@ use wharf_model::Email;
 use wharf_store::Session;
 
 use crate::auth::{
-    cross_site, generate_api_key, hash_api_key, session_token, tokens_match, CSRF_HEADER,
-    SECURE_SESSION_COOKIE, SESSION_COOKIE,
+    cookie_token, cross_site, generate_api_key, hash_api_key, require_csrf, SECURE_SESSION_COOKIE,
+    SESSION_COOKIE,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::json::decode;
@@ -124,24 +124,18 @@ pub async fn destroy(
     tls: Option<Extension<OverTls>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    if let (Some(session), Some(token)) = (
-        live_session(&state, &headers).await?,
-        session_token(&headers),
-    ) {
-        let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if !sent.is_some_and(|sent| tokens_match(sent, &session.csrf_token)) {
-            return Err(ApiError::forbidden(
-                "Logging out needs the session's CSRF token in `X-CSRF-Token`",
-            ));
+    if let Some(token_hash) = cookie_token(&headers).map(hash_api_key) {
+        if let Some(session) = state.store.session(&token_hash).await? {
+            require_csrf(&headers, &session)?;
+            state.store.close_session(&token_hash).await?;
         }
-        state.store.close_session(&hash_api_key(token)).await?;
     }
     let cookie = session_cookie(None, tls.is_some(), 0);
     Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie))
 }
 
 async fn live_session(state: &ApiState, headers: &HeaderMap) -> ApiResult<Option<Session>> {
-    match session_token(headers).filter(|_| !cross_site(headers)) {
+    match cookie_token(headers) {
         Some(token) => Ok(state.store.session(&hash_api_key(token)).await?),
         None => Ok(None),
     }

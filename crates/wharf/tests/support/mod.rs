@@ -58,6 +58,32 @@ pub fn dyno_network(data_dir: &Path) -> (String, String) {
     (format!("wt{k}"), format!("198.19.{k}.0/24"))
 }
 
+/// `wharf server` on `data_dir` with every listener on a free loopback port and the dyno
+/// network `network_name`/`dyno_network`, as every test server runs.
+pub fn server_command(data_dir: &Path, network_name: &str, dyno_network: &str) -> Command {
+    let mut command = Command::new(wharf_binary());
+    command
+        .arg("server")
+        .env("WHARF_DATA_DIR", data_dir)
+        .env("WHARF_API_LISTEN", "127.0.0.1:0")
+        .env("WHARF_API_TLS_LISTEN", "127.0.0.1:0")
+        .env("WHARF_ROUTER_LISTEN", "127.0.0.1:0")
+        .env("WHARF_ROUTER_TLS_LISTEN", "127.0.0.1:0")
+        .env("WHARF_RENDEZVOUS_LISTEN", "127.0.0.1:0")
+        .env("WHARF_LOG", "warn")
+        .env("WHARF_NETWORK_NAME", network_name)
+        .env("WHARF_DYNO_NETWORK", dyno_network)
+        // Runtimes (Node.js, CPython, Go) that builds install, kept between test runs so
+        // that each downloads once per machine; installs into it are atomic, so test
+        // servers side by side share it as servers on one host would.
+        .env("WHARF_RUNTIMES_DIR", TEST_RUNTIMES_DIR)
+        // Debian packages of built stacks (debian-13), downloaded once per machine.
+        .env("WHARF_STACK_CACHE", TEST_STACK_CACHE)
+        .env_remove("WHARF_DATABASE_URL")
+        .env_remove("WHARF_PUBLIC_URL");
+    command
+}
+
 /// The runtime cache every test server shares (outside the repository, like the Heroku CLI
 /// the CLI tests install).
 pub const TEST_RUNTIMES_DIR: &str = "/var/cache/wharf-tests/runtimes";
@@ -76,25 +102,7 @@ impl Server {
         // Every listener on a free port and a dyno network of its own, so that tests run
         // side by side.
         let (network_name, dyno_network) = dyno_network(data_dir);
-        let mut child = Command::new(wharf_binary())
-            .arg("server")
-            .env("WHARF_DATA_DIR", data_dir)
-            .env("WHARF_API_LISTEN", "127.0.0.1:0")
-            .env("WHARF_API_TLS_LISTEN", "127.0.0.1:0")
-            .env("WHARF_ROUTER_LISTEN", "127.0.0.1:0")
-            .env("WHARF_ROUTER_TLS_LISTEN", "127.0.0.1:0")
-            .env("WHARF_RENDEZVOUS_LISTEN", "127.0.0.1:0")
-            .env("WHARF_LOG", "warn")
-            .env("WHARF_NETWORK_NAME", &network_name)
-            .env("WHARF_DYNO_NETWORK", &dyno_network)
-            // Runtimes (Node.js, CPython, Go) that builds install, kept between test runs so
-            // that each downloads once per machine; installs into it are atomic, so test
-            // servers side by side share it as servers on one host would.
-            .env("WHARF_RUNTIMES_DIR", TEST_RUNTIMES_DIR)
-            // Debian packages of built stacks (debian-13), downloaded once per machine.
-            .env("WHARF_STACK_CACHE", TEST_STACK_CACHE)
-            .env_remove("WHARF_DATABASE_URL")
-            .env_remove("WHARF_PUBLIC_URL")
+        let mut child = server_command(data_dir, &network_name, &dyno_network)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
