@@ -5,7 +5,8 @@
 //!
 //! This test binary has its own `main`: started with `WHARF_SHIM_TEST_AS_SHIM` set, it *is* the
 //! shim (`wharf_shim::main`, as in the `wharf-shim` binary); otherwise it runs the tests, each
-//! on its own thread.
+//! on its own thread. With `WHARF_SHIM_BIN=path/to/wharf-shim`, the tests run that binary
+//! instead (`cargo build -p wharf --bin wharf-shim`), to measure its own resident set.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -20,6 +21,7 @@ use rustix::process::{Pid, Signal};
 use wharf_shim::frame;
 
 const AS_SHIM: &str = "WHARF_SHIM_TEST_AS_SHIM";
+const SHIM_BIN: &str = "WHARF_SHIM_BIN";
 /// How long any one thing may take before the test fails (never a sleep).
 const PATIENCE: Duration = Duration::from_secs(20);
 const ID: &str = "web.1";
@@ -258,8 +260,7 @@ fn a_failing_runtime_gives_a_failed_line() {
 }
 
 fn an_unknown_flag_exits_2() {
-    let output = Command::new(std::env::current_exe().expect("test binary"))
-        .env(AS_SHIM, "1")
+    let output = shim_command()
         .args(["--dir", "/nonexistent", "--frobnicate", "1"])
         .output()
         .expect("run the shim");
@@ -349,10 +350,10 @@ fn resident_set_with_a_live_server() {
             .map(|value| value.trim().to_owned())
             .unwrap_or_default()
     };
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
+    let profile = match std::env::var_os(SHIM_BIN) {
+        Some(bin) => bin.to_string_lossy().into_owned(),
+        None if cfg!(debug_assertions) => "the debug test binary".to_owned(),
+        None => "the release test binary".to_owned(),
     };
     eprintln!(
         "shim resident set ({profile}, live server): VmRSS {} (RssAnon {}, RssFile {}), VmHWM {}",
@@ -401,8 +402,7 @@ impl Setup {
     }
 
     fn spawn(&self, extra: &[&str]) -> Child {
-        Command::new(std::env::current_exe().expect("test binary"))
-            .env(AS_SHIM, "1")
+        shim_command()
             .arg("--dir")
             .arg(&self.dir)
             .arg("--runtime")
@@ -628,6 +628,18 @@ impl Server {
             }
             frame::EXIT => seen.exit = Some(frame::parse_exit(payload).expect("status")),
             _ => unreachable!("decode checks kinds"),
+        }
+    }
+}
+
+/// The shim: `WHARF_SHIM_BIN` if given, else this test binary acting as the shim.
+fn shim_command() -> Command {
+    match std::env::var_os(SHIM_BIN) {
+        Some(bin) => Command::new(bin),
+        None => {
+            let mut command = Command::new(std::env::current_exe().expect("test binary"));
+            command.env(AS_SHIM, "1");
+            command
         }
     }
 }
