@@ -7,8 +7,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use tokio::process::{Child, ChildStderr, ChildStdout};
+use tokio::process::Child;
+use tokio::sync::watch;
 
+use crate::held::{Held, Output};
 use crate::runtime::{Runtime, RUNTIME_LOG};
 
 /// What the container's stdout and stderr are connected to (stdin is always empty).
@@ -53,23 +55,54 @@ pub struct ExitReport {
     pub oom_killed: bool,
 }
 
-/// A running container, started by [`Runtime::run`].
+/// A running container, started by [`Runtime::run`] or found again by [`Runtime::adopt`].
 ///
 /// Dropping it without [`Container::wait`] leaves the container running; remove it with
-/// [`Runtime::delete`] (or find it later with [`Runtime::list`]).
-#[derive(Debug)]
+/// [`Runtime::delete`] (or find it later with [`Runtime::list`]). A held container (the
+/// runtime has a holder) keeps running with its output buffered by its holder, for
+/// [`Runtime::adopt`] to take up again.
 pub struct Container {
     id: String,
-    child: Child,
+    process: Process,
     runtime: Runtime,
     bundle_dir: PathBuf,
 }
 
+enum Process {
+    /// The runtime's `run` in the foreground, a child of this process.
+    Foreground(Child),
+    /// Detached, with a holder process of its own.
+    Held(Held),
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("id", &self.id)
+            .field("held", &matches!(self.process, Process::Held(_)))
+            .finish()
+    }
+}
+
 impl Container {
-    pub(crate) fn new(id: String, child: Child, runtime: Runtime, bundle_dir: PathBuf) -> Self {
+    pub(crate) fn foreground(
+        id: String,
+        child: Child,
+        runtime: Runtime,
+        bundle_dir: PathBuf,
+    ) -> Self {
         Container {
             id,
-            child,
+            process: Process::Foreground(child),
+            runtime,
+            bundle_dir,
+        }
+    }
+
+    pub(crate) fn held(id: String, held: Held, runtime: Runtime, bundle_dir: PathBuf) -> Self {
+        Container {
+            id,
+            process: Process::Held(held),
             runtime,
             bundle_dir,
         }
@@ -79,15 +112,38 @@ impl Container {
         &self.id
     }
 
+    /// The pid of a held container's init on the host (`None` in the foreground).
+    pub fn init_pid(&self) -> Option<u32> {
+        match &self.process {
+            Process::Held(held) => Some(held.init_pid),
+            Process::Foreground(_) => None,
+        }
+    }
+
     /// The container's stdout (with [`ContainerStdio::Piped`]; once).
-    pub fn stdout(&mut self) -> Option<ChildStdout> {
-        self.child.stdout.take()
+    pub fn stdout(&mut self) -> Option<Output> {
+        match &mut self.process {
+            Process::Foreground(child) => child.stdout.take().map(|out| Box::pin(out) as Output),
+            Process::Held(held) => held.stdout.take(),
+        }
     }
 
     /// The container's stderr (with [`ContainerStdio::Piped`]; once). The runtime's own
     /// complaints also go to its log in the bundle.
-    pub fn stderr(&mut self) -> Option<ChildStderr> {
-        self.child.stderr.take()
+    pub fn stderr(&mut self) -> Option<Output> {
+        match &mut self.process {
+            Process::Foreground(child) => child.stderr.take().map(|err| Box::pin(err) as Output),
+            Process::Held(held) => held.stderr.take(),
+        }
+    }
+
+    /// Bytes of output the holder dropped while no server was connected (its buffer is
+    /// bounded); changes when more are reported. Always 0 in the foreground.
+    pub fn lost_output(&self) -> watch::Receiver<u64> {
+        match &self.process {
+            Process::Held(held) => held.lost.clone(),
+            Process::Foreground(_) => watch::channel(0).1,
+        }
     }
 
     /// Waits for the container to exit, reads its cgroup's OOM kill counter (the runtime ran
@@ -95,17 +151,34 @@ impl Container {
     /// An error means the runtime could not run the container at all (its message is in it).
     /// Pipes not taken are closed first, so unread output cannot block the container.
     pub async fn wait(mut self) -> anyhow::Result<ExitReport> {
-        drop(self.child.stdout.take());
-        drop(self.child.stderr.take());
-        let status = self
-            .child
-            .wait()
-            .await
-            .with_context(|| format!("wait for container {}", self.id))?;
-        let status = match (status.code(), status.signal()) {
-            (Some(code), _) => ExitStatus::Exited(code),
-            (None, Some(signal)) => ExitStatus::Signaled(signal),
-            (None, None) => ExitStatus::Exited(-1),
+        drop(self.stdout());
+        drop(self.stderr());
+        let status = match &mut self.process {
+            Process::Foreground(child) => {
+                let status = child
+                    .wait()
+                    .await
+                    .with_context(|| format!("wait for container {}", self.id))?;
+                match (status.code(), status.signal()) {
+                    (Some(code), _) => ExitStatus::Exited(code),
+                    (None, Some(signal)) => ExitStatus::Signaled(signal),
+                    (None, None) => ExitStatus::Exited(-1),
+                }
+            }
+            Process::Held(held) => match (&mut held.exit).await.ok().flatten() {
+                Some((code, 0)) => ExitStatus::Exited(code),
+                Some((_, signal)) => ExitStatus::Signaled(signal),
+                None => {
+                    // Its holder was killed: the container cannot be watched any more.
+                    if let Err(error) = self.runtime.delete(&self.id).await {
+                        tracing::warn!(container = %self.id, "remove an unheld container: {error:#}");
+                    }
+                    anyhow::bail!(
+                        "container {}: its holder ended without its exit status",
+                        self.id
+                    );
+                }
+            },
         };
 
         let cgroups = self.runtime.cgroups().clone();
@@ -120,7 +193,8 @@ impl Container {
         let oom_kills =
             oom_kills.with_context(|| format!("container {}: read OOM counter", self.id))?;
 
-        if !status.success() {
+        // A held container's runtime ran only to start it: a failed start never gets here.
+        if !status.success() && matches!(self.process, Process::Foreground(_)) {
             if let Some(message) = self.runtime_error().await {
                 anyhow::bail!(
                     "{} could not run container {}: {message}",
@@ -145,7 +219,7 @@ impl Container {
 }
 
 /// The messages of the error lines in a runtime's JSON log, joined; `None` when there are none.
-fn runtime_errors(log: &str) -> Option<String> {
+pub(crate) fn runtime_errors(log: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Line {
         level: String,

@@ -17,6 +17,7 @@
 pub mod cgroup;
 mod config;
 mod container;
+mod held;
 mod runtime;
 mod seccomp;
 mod spec;
@@ -26,6 +27,7 @@ mod stacks;
 pub use cgroup::{CgroupLayout, CgroupStats, CgroupVersion};
 pub use config::{bundle_files, cgroups_path, oci_config, CGROUP_PARENT, INIT};
 pub use container::{Container, ContainerStdio, ExitReport, ExitStatus};
+pub use held::{HolderConfig, Output};
 pub use runtime::{ContainerState, Runtime, RuntimeKind};
 pub use seccomp::DENIED_SYSCALLS;
 pub use spec::{validate_id, ContainerSpec, Limits, Mount, Network, Overlay};

@@ -18,6 +18,7 @@ use tokio::process::Command;
 use crate::cgroup::{CgroupLayout, CgroupStats};
 use crate::config::{bundle_files, oci_config};
 use crate::container::{Container, ContainerStdio, ExitStatus};
+use crate::held::{self, HolderConfig};
 use crate::spec::{validate_id, ContainerSpec, Limits, Network};
 use crate::stack::{Stack, DYNO_USER};
 
@@ -64,6 +65,8 @@ pub struct Runtime {
     binary: PathBuf,
     state_dir: PathBuf,
     cgroups: CgroupLayout,
+    /// Containers run detached under a holder each (see [`Runtime::with_holder`]).
+    holder: Option<HolderConfig>,
 }
 
 /// A container as the runtime lists it.
@@ -128,6 +131,7 @@ impl Runtime {
             binary,
             state_dir: state_dir.to_path_buf(),
             cgroups,
+            holder: None,
         };
         runtime.check_keep_option().await?;
         runtime.probe().await.context("run a probe container")?;
@@ -153,6 +157,19 @@ impl Runtime {
         &self.state_dir
     }
 
+    /// This runtime, running each container detached under a holder of its own
+    /// (`wharf-shim`): the container outlives this process, and [`Runtime::adopt`] takes it up
+    /// again from another.
+    pub fn with_holder(mut self, holder: HolderConfig) -> Runtime {
+        self.holder = Some(holder);
+        self
+    }
+
+    /// The holder containers run under, if any.
+    pub fn holder(&self) -> Option<&HolderConfig> {
+        self.holder.as_ref()
+    }
+
     /// The host's cgroup layout, as read at start-up.
     pub fn cgroups(&self) -> &CgroupLayout {
         &self.cgroups
@@ -176,6 +193,27 @@ impl Runtime {
             .await
             .context("write bundle: task failed")??;
 
+        if let Some(holder) = &self.holder {
+            let started = held::start(
+                holder,
+                (&self.binary, &self.state_dir),
+                bundle_dir,
+                &spec.id,
+            )
+            .await?;
+            if let held::Started::Failed(status) = started {
+                let log = tokio::fs::read_to_string(bundle_dir.join(RUNTIME_LOG))
+                    .await
+                    .unwrap_or_default();
+                let why = crate::container::runtime_errors(&log).unwrap_or(status);
+                // What a failed start left (a created container, its cgroup) goes now.
+                if let Err(error) = self.delete(&spec.id).await {
+                    tracing::warn!(container = %spec.id, "remove a container that did not start: {error:#}");
+                }
+                bail!("{} could not run container {}: {why}", self.name(), spec.id);
+            }
+            return self.adopt(&spec.id, bundle_dir, stdio).await;
+        }
         let mut command = Command::new(&self.binary);
         command
             .arg("--root")
@@ -206,9 +244,31 @@ impl Runtime {
                 }
             }
         }
-        Ok(Container::new(
+        Ok(Container::foreground(
             spec.id.clone(),
             child,
+            self.clone(),
+            bundle_dir.to_path_buf(),
+        ))
+    }
+
+    /// Takes up a container that runs under its holder (started by this or an earlier server
+    /// process with [`Runtime::run`]): its output buffered since, then live, and its exit.
+    /// An error when its holder is gone (the container, if still there, is then unheld: remove
+    /// it).
+    pub async fn adopt(
+        &self,
+        id: &str,
+        bundle_dir: &Path,
+        stdio: ContainerStdio,
+    ) -> anyhow::Result<Container> {
+        validate_id(id)?;
+        let held = held::Held::connect(bundle_dir, stdio)
+            .await
+            .with_context(|| format!("reach the holder of container {id}"))?;
+        Ok(Container::held(
+            id.to_owned(),
+            held,
             self.clone(),
             bundle_dir.to_path_buf(),
         ))

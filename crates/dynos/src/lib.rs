@@ -35,6 +35,7 @@
 //! `wharf/bin/wharf` (bound read-only at `/wharf` in every dyno).
 
 mod activity;
+mod adopt;
 mod desired;
 mod disks;
 mod executor;

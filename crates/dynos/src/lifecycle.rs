@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rand::Rng;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::logs::{now_micros, LogLine, LogSource};
@@ -51,6 +52,7 @@ impl Shared {
             app_id: entry.app_id,
             name: entry.name.clone(),
             slug_id: entry.slug_id,
+            release: entry.release,
             command: entry.command.clone(),
             config: entry.config.clone(),
             size: entry.size,
@@ -75,14 +77,32 @@ impl Shared {
         if entry.state != DynoState::Starting || entry.intent.is_some() {
             return;
         }
-        entry.cycle_at = self.config.cycle_after.map(|after| {
-            let jitter = rand::thread_rng().gen_range(Duration::ZERO..=self.config.cycle_jitter);
-            entry.started_at + after + jitter
-        });
+        entry.cycle_at = self.cycle_at(entry.started_at);
         let app_id = entry.app_id;
         self.transition(&mut registry, id, DynoState::Up);
         drop(registry);
         self.notify(app_id);
+    }
+
+    /// When a dyno whose process started at `started_at` is cycled (restarted), if cycling
+    /// is on.
+    pub(crate) fn cycle_at(&self, started_at: OffsetDateTime) -> Option<OffsetDateTime> {
+        self.config.cycle_after.map(|after| {
+            let jitter = rand::thread_rng().gen_range(Duration::ZERO..=self.config.cycle_jitter);
+            started_at + after + jitter
+        })
+    }
+
+    /// The dyno's supervisor left it running for the next server: its run is over here.
+    pub(crate) fn detached(&self, id: Uuid) {
+        let finished = self
+            .registry()
+            .dynos
+            .get_mut(&id)
+            .and_then(|entry| entry.run.take());
+        if let Some(run) = finished {
+            run.done.cancel();
+        }
     }
 
     /// Records how a run ended; returns whether the dyno runs again (a restart in place).

@@ -69,6 +69,9 @@ pub struct DynoManagerConfig {
     /// Where dynos' writable layers (`/app`'s upper dir) live, each capped at its size's
     /// disk (`DynoSize::disk_mb`); `None` puts them uncapped in the data dir.
     pub disk: Option<wharf_disk::DiskPool>,
+    /// At shutdown, leave the formation's dynos running for the next server to take up
+    /// (with a runtime whose containers have holders); otherwise every dyno is stopped.
+    pub leave_running: bool,
 }
 
 impl DynoManagerConfig {
@@ -97,6 +100,7 @@ impl DynoManagerConfig {
             sleep_after: Some(Self::DEFAULT_SLEEP_AFTER),
             network: None,
             disk: None,
+            leave_running: false,
         }
     }
 }
@@ -172,6 +176,10 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     /// Set when shutdown begins: nothing starts after it.
     pub closing: CancellationToken,
+    /// Set when the server ends leaving dynos running: supervisors let go of them.
+    pub detaching: CancellationToken,
+    /// Dynos taken up from the last server, until their supervisors' first runs.
+    pub adopted: Mutex<std::collections::HashMap<Uuid, crate::adopt::Adopted>>,
     pub wharf_dir: tokio::sync::OnceCell<PathBuf>,
 }
 
@@ -202,22 +210,26 @@ impl DynoManager {
                 wake: Notify::new(),
                 tasks: TaskTracker::new(),
                 closing: CancellationToken::new(),
+                detaching: CancellationToken::new(),
+                adopted: Mutex::new(std::collections::HashMap::new()),
                 wharf_dir: tokio::sync::OnceCell::new(),
             }),
         }
     }
 
-    /// Removes leftover dynos, then reconciles on every [`DynoManager::notify`], every
-    /// `reconcile_interval`, and whenever a dyno changes state; on `shutdown` stops every dyno
-    /// (SIGTERM, then SIGKILL after the stop timeout) and returns once they are gone. An error
-    /// means the leftovers could not be listed at start, or dynos outlived the shutdown deadline
-    /// (the next start removes them).
+    /// Takes up the dynos the last server left running and removes its other leftovers,
+    /// then reconciles on every [`DynoManager::notify`], every `reconcile_interval`, and
+    /// whenever a dyno changes state. On `shutdown` it either leaves the formation running
+    /// for the next server (`leave_running`; one-offs are stopped) or stops every dyno
+    /// (SIGTERM, then SIGKILL after the stop timeout), and returns once they are let go or
+    /// gone. An error means the leftovers could not be listed at start, or dynos outlived the
+    /// shutdown deadline (the next start removes them).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let shared = &self.shared;
         shared
-            .remove_leftovers(true)
+            .take_up_leftovers()
             .await
-            .context("remove leftover dynos")?;
+            .context("take up the dynos left running")?;
         let mut next_full = tokio::time::Instant::now();
         loop {
             let now = tokio::time::Instant::now();
@@ -232,7 +244,7 @@ impl DynoManager {
                 tracing::warn!("reconcile dynos: {error:#}");
             }
             if scope.is_none() {
-                if let Err(error) = shared.remove_leftovers(false).await {
+                if let Err(error) = shared.remove_unknown().await {
                     tracing::warn!("remove unknown dynos: {error:#}");
                 }
             }
@@ -444,9 +456,8 @@ impl Shared {
         Some(tokio::time::Instant::now() + wait)
     }
 
-    /// Removes every container with the dyno prefix that the registry does not know (all of
-    /// them at start-up), and at start-up every per-dyno directory and half-extracted slug.
-    async fn remove_leftovers(&self, startup: bool) -> anyhow::Result<()> {
+    /// Removes every container with the dyno prefix that the registry does not know.
+    async fn remove_unknown(&self) -> anyhow::Result<()> {
         let states = self
             .runtime
             .states(DYNO_PREFIX)
@@ -464,57 +475,36 @@ impl Shared {
                 tracing::warn!(container = %state.id, "remove leftover dyno: {error:#}");
             }
         }
-        if startup {
-            let dynos_dir = self.config.data_dir.join("dynos");
-            let slugs = &self.slugs;
-            let cleared = tokio::task::spawn_blocking(move || clear_dir(&dynos_dir))
-                .await
-                .context("clear dyno directories: task failed")?;
-            cleared.context("clear dyno directories")?;
-            if let Some(disks) = &self.disks {
-                for name in disks.pool().names()? {
-                    if name.starts_with(DYNO_PREFIX) {
-                        if let Err(error) = disks.remove(&name).await {
-                            tracing::warn!(disk = %name, "remove a leftover dyno disk: {error:#}");
-                        }
-                    }
-                }
-            }
-            // Extracted slugs stay: the formation is about to need most of them again.
-            slugs.collect_garbage(None, true);
-        }
         Ok(())
     }
 
-    /// Stops every dyno and waits (with a deadline) for them and their supervisors.
+    /// Stops every dyno (or, leaving them running, every one-off and lets go of the rest)
+    /// and waits (with a deadline) for them and their supervisors.
     async fn shut_down(&self) -> anyhow::Result<()> {
         self.closing.cancel();
+        let leave = self.config.leave_running && self.runtime.holder().is_some();
         let waits: Vec<CancellationToken> = {
             let mut registry = self.registry();
-            let ids: Vec<Uuid> = registry.dynos.keys().copied().collect();
+            let ids: Vec<Uuid> = registry
+                .dynos
+                .values()
+                .filter(|d| !leave || d.one_off)
+                .map(|d| d.id)
+                .collect();
             ids.into_iter()
                 .filter_map(|id| self.stop_dyno(&mut registry, id))
                 .collect()
         };
+        if leave {
+            if let Some(network) = &self.config.network {
+                network.leave_running();
+            }
+            self.detaching.cancel();
+        }
         let stopped = self.await_runs(waits).await;
         self.tasks.close();
         let finished = tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait()).await;
         stopped.context("stop dynos")?;
         finished.map_err(|_| anyhow::anyhow!("dyno supervisors still running at shutdown"))
-    }
-}
-
-/// Removes everything inside `dir` (which may not exist), following no link that dynos left.
-fn clear_dir(dir: &Path) -> anyhow::Result<()> {
-    match wharf_tenant_fs::TreeDir::open(dir) {
-        Ok(tree) => tree
-            .clear()
-            .with_context(|| format!("clear {}", dir.display())),
-        Err(wharf_tenant_fs::TreeError::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Ok(())
-        }
-        Err(error) => Err(error).with_context(|| format!("open {}", dir.display())),
     }
 }

@@ -40,6 +40,14 @@ pub const IDLING: &str = "Idling";
 pub const UNIDLING: &str = "Unidling";
 pub const R15: &str = "Error R15 (Memory quota vastly exceeded)";
 pub const R14: &str = "Error R14 (Memory quota exceeded)";
+/// The dyno's holder dropped output while no server read it (its buffer is bounded).
+pub fn output_lost(bytes: u64) -> String {
+    format!(
+        "Error L10 (output buffer overflow) -> {bytes} bytes of this dyno's output were dropped \
+         while Wharf was restarting"
+    )
+}
+
 pub const R99: &str = "Error R99 (Platform error) -> Failed to launch the dyno";
 
 pub fn boot_timeout(timeout: Duration) -> String {

@@ -305,7 +305,7 @@ async fn supervise_one_off(
             match end {
                 RunEnd::LaunchFailed => messages::R99,
                 RunEnd::Stopped => STOPPED_BEFORE_START,
-                RunEnd::Exited => STATUS_LOST,
+                RunEnd::Exited | RunEnd::Detached => STATUS_LOST,
             },
         );
     }

@@ -56,6 +56,11 @@ impl PortAllocator {
         None
     }
 
+    /// Marks `port` as held (a dyno taken up from the last server listens on it).
+    pub fn hold(&mut self, port: u16) {
+        self.held.insert(port);
+    }
+
     /// A port nothing on the host listens on (checked by binding it on all addresses).
     pub fn allocate(&mut self) -> Option<u16> {
         self.allocate_with(|port| TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok())

@@ -13,10 +13,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 use wharf_containers::{
-    ContainerSpec, ContainerStdio, ExitReport, Limits, Mount, Network, Overlay, Stack, DYNO_USER,
+    Container, ContainerSpec, ContainerStdio, ExitReport, Limits, Mount, Network, Overlay, Stack,
+    DYNO_USER,
 };
 use wharf_model::{DynoSize, StackName};
 
+use crate::adopt::{write_record, Adopted, DynoRecord};
 use crate::logs::{LineSplitter, LogBuffer, LogLine, LogSource};
 use crate::manager::Shared;
 use crate::messages;
@@ -136,6 +138,8 @@ pub(crate) enum RunEnd {
     Stopped,
     /// The container could not be started.
     LaunchFailed,
+    /// The server is ending and leaves the container running for the next one to take up.
+    Detached,
 }
 
 /// What a run needs to know about its dyno, copied out of the registry.
@@ -143,6 +147,7 @@ pub(crate) struct RunInput {
     pub app_id: Uuid,
     pub name: DynoName,
     pub slug_id: Uuid,
+    pub release: i64,
     pub command: String,
     pub config: Vec<(String, String)>,
     pub size: DynoSize,
@@ -160,6 +165,10 @@ pub(crate) async fn supervise(shared: Arc<Shared>, id: Uuid) {
             return;
         };
         let (end, _) = run_once(&shared, id, &input, None).await;
+        if matches!(end, RunEnd::Detached) {
+            shared.detached(id);
+            return;
+        }
         if !shared.end_run(id, end) {
             return;
         }
@@ -173,6 +182,9 @@ pub(crate) async fn run_once(
     input: &RunInput,
     one_off: Option<&OneOffIo>,
 ) -> (RunEnd, Option<i32>) {
+    if let Some(adopted) = shared.take_adopted(id) {
+        return run_adopted(shared, id, input, adopted).await;
+    }
     let container_id = container_id(input.app_id, &input.name, &random_suffix());
     let port = if input.name.is_web() {
         match shared.allocate_port() {
@@ -205,6 +217,81 @@ pub(crate) async fn run_once(
         messages::starting(&input.command),
     );
     let dyno_dir = shared.config.data_dir.join("dynos").join(&container_id);
+    let end = if shared.runtime.holder().is_some() {
+        // What the next server needs to take the dyno up, should this one end first.
+        let record = DynoRecord {
+            dyno_id: id,
+            app_id: input.app_id,
+            container_id: container_id.clone(),
+            name: input.name.to_string(),
+            release: input.release,
+            slug_id: input.slug_id,
+            command: input.command.clone(),
+            config: input.config.clone(),
+            size: input.size.name().to_owned(),
+            started_at: crate::logs::now_micros().unix_timestamp_nanos() / 1000,
+            network_address: place
+                .attachment
+                .as_ref()
+                .map(wharf_network::Attachment::address),
+            route: address,
+            port,
+            disk: place.disk.as_ref().map(|(name, _)| name.clone()),
+            one_off: one_off.is_some(),
+        };
+        write_record(&dyno_dir, &record).await
+    } else {
+        Ok(())
+    };
+    let end = match end {
+        Ok(()) => {
+            run_container(
+                shared,
+                id,
+                input,
+                &ContainerRun {
+                    container_id: &container_id,
+                    port,
+                    address,
+                    network: place.network(),
+                    dyno_dir: &dyno_dir,
+                    layer_dir: place.layer_dir().unwrap_or(&dyno_dir),
+                    one_off,
+                },
+                None,
+            )
+            .await
+        }
+        Err(error) => {
+            tracing::error!(dyno = %input.name, "record the dyno: {error:#}");
+            shared.log(input.app_id, &input.name, messages::R99);
+            (RunEnd::LaunchFailed, None)
+        }
+    };
+    finish(shared, input, (place, &dyno_dir, port), end).await
+}
+
+/// Supervises a dyno taken up from the last server: its container runs already.
+async fn run_adopted(
+    shared: &Arc<Shared>,
+    id: Uuid,
+    input: &RunInput,
+    adopted: Adopted,
+) -> (RunEnd, Option<i32>) {
+    let Adopted {
+        container,
+        container_id,
+        route,
+        port,
+        attachment,
+        disk,
+    } = adopted;
+    let place = Place {
+        attachment,
+        disk,
+        disks: shared.disks.clone(),
+    };
+    let dyno_dir = shared.config.data_dir.join("dynos").join(&container_id);
     let end = run_container(
         shared,
         id,
@@ -212,16 +299,32 @@ pub(crate) async fn run_once(
         &ContainerRun {
             container_id: &container_id,
             port,
-            address,
+            address: route,
             network: place.network(),
             dyno_dir: &dyno_dir,
             layer_dir: place.layer_dir().unwrap_or(&dyno_dir),
-            one_off,
+            one_off: None,
         },
+        Some(container),
     )
     .await;
+    finish(shared, input, (place, &dyno_dir, port), end).await
+}
+
+/// After a run: its network place, disk, directory and port are released, unless the
+/// container was left running for the next server.
+async fn finish(
+    shared: &Arc<Shared>,
+    input: &RunInput,
+    (place, dyno_dir, port): (Place, &Path, Option<u16>),
+    end: (RunEnd, Option<i32>),
+) -> (RunEnd, Option<i32>) {
+    if matches!(end.0, RunEnd::Detached) {
+        place.leave();
+        return end;
+    }
     place.release().await;
-    if let Err(error) = remove_dir(&dyno_dir).await {
+    if let Err(error) = remove_dir(dyno_dir).await {
         tracing::warn!(dyno = %input.name, "remove the dyno's directory: {error:#}");
     }
     if let Some(port) = port {
@@ -291,6 +394,13 @@ impl Place {
         self.disk.as_ref().map(|(_, path)| path.as_path())
     }
 
+    /// Leaves the network place and the disk to the container, which runs on.
+    fn leave(self) {
+        if let Some(attachment) = self.attachment {
+            attachment.leave();
+        }
+    }
+
     async fn release(self) {
         drop(self.attachment);
         if let (Some((name, _)), Some(disks)) = (&self.disk, &self.disks) {
@@ -318,10 +428,23 @@ async fn run_container(
     id: Uuid,
     input: &RunInput,
     run: &ContainerRun<'_>,
+    adopted: Option<Container>,
 ) -> (RunEnd, Option<i32>) {
     let container_id = run.container_id;
     let log = |message: &str| shared.log(input.app_id, &input.name, message);
-    let container = match launch(shared, input, run).await {
+    let booted = adopted.is_some();
+    let launched = match adopted {
+        Some(container) => Ok(Some(follow(
+            shared,
+            input,
+            run,
+            container,
+            None,
+            Instant::now(),
+        ))),
+        None => launch(shared, input, run).await,
+    };
+    let container = match launched {
         Ok(Some(container)) => container,
         Ok(None) => return (RunEnd::Stopped, None),
         Err(error) => {
@@ -343,7 +466,7 @@ async fn run_container(
         shared,
         id,
         input,
-        (container_id, run.address),
+        (container_id, run.address.filter(|_| !booted)),
         started,
         activity,
         &mut wait,
@@ -351,6 +474,17 @@ async fn run_container(
     .await;
     let report = match end {
         Supervised::Exited(report) => report,
+        Supervised::Detach => {
+            // Letting go of the container ends the connection to its holder between two
+            // frames; what was read reaches the logs, what follows waits in the holder for
+            // the next server.
+            wait.abort();
+            drain(pumps).await;
+            if let Some(stdin) = stdin {
+                stdin.abort();
+            }
+            return (RunEnd::Detached, None);
+        }
         Supervised::Stop => {
             if let Some(address) = run.address {
                 // Out of the routes already: let the requests in flight finish first.
@@ -465,11 +599,25 @@ async fn launch(
         return Ok(None);
     }
     let started = Instant::now();
-    let mut container = shared
+    let container = shared
         .runtime
         .run(&spec, &dyno_dir.join("bundle"), ContainerStdio::Piped)
         .await
         .context("start the container")?;
+    Ok(Some(follow(shared, input, run, container, stdin, started)))
+}
+
+/// Follows a started container: its output into the logs (or an attached one-off's
+/// terminal), an attached one-off's input into it, and its exit.
+fn follow(
+    shared: &Arc<Shared>,
+    input: &RunInput,
+    run: &ContainerRun<'_>,
+    mut container: Container,
+    stdin: Option<PathBuf>,
+    started: Instant,
+) -> Launched {
+    report_lost_output(shared, input, container.lost_output());
     let process = input.name.to_string();
     let activity = run.one_off.map(|io| io.activity.clone());
     let pipes: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
@@ -494,16 +642,38 @@ async fn launch(
         _ => None,
     };
     let wait = tokio::spawn(container.wait());
-    Ok(Some(Launched {
+    Launched {
         wait,
         pumps,
         input: input_task,
         started,
-    }))
+    }
+}
+
+/// Logs what the container's holder dropped of its output while no server read it (its
+/// buffer is bounded), as Heroku's L10 tells of dropped log lines.
+fn report_lost_output(
+    shared: &Arc<Shared>,
+    input: &RunInput,
+    mut lost: tokio::sync::watch::Receiver<u64>,
+) {
+    let (shared, app_id, name) = (shared.clone(), input.app_id, input.name.clone());
+    tokio::spawn(async move {
+        let mut reported = 0;
+        while lost.changed().await.is_ok() {
+            let total = *lost.borrow_and_update();
+            if total > reported {
+                shared.log(app_id, &name, messages::output_lost(total - reported));
+                reported = total;
+            }
+        }
+    });
 }
 
 enum Supervised {
     Exited(Option<ExitReport>),
+    /// The server is ending and leaves the dyno running.
+    Detach,
     Stop,
     BootTimeout,
     /// A one-off had no input or output for [`one_off::IDLE_TIMEOUT`].
@@ -521,6 +691,7 @@ async fn supervise_container(
     wait: &mut WaitHandle,
 ) -> Supervised {
     let stop = &input.handle.stop;
+    let detach = &shared.detaching;
     let idle = one_off::idle(activity);
     tokio::pin!(idle);
     if let Some(address) = address {
@@ -529,6 +700,7 @@ async fn supervise_container(
             tokio::select! {
                 report = &mut *wait => return Supervised::Exited(exit_report(report, container_id)),
                 () = stop.cancelled() => return Supervised::Stop,
+                () = detach.cancelled(), if activity.is_none() => return Supervised::Detach,
                 () = tokio::time::sleep(BOOT_POLL) => {}
             }
             if accepts(address).await {
@@ -550,6 +722,7 @@ async fn supervise_container(
         tokio::select! {
             report = &mut *wait => return Supervised::Exited(exit_report(report, container_id)),
             () = stop.cancelled() => return Supervised::Stop,
+            () = detach.cancelled(), if activity.is_none() => return Supervised::Detach,
             () = &mut idle => return Supervised::Idle,
             () = metrics.tick() => metrics.sample(shared, id, input, container_id).await,
             _ = sampling.tick() => {

@@ -6,9 +6,13 @@
 //! to the host's resolvers (`dns.rs`).
 //!
 //! Invariants:
-//! - Start-up is reconcile from nothing: every veth on the bridge a killed server left is
-//!   deleted, the bridge gets exactly the gateway address, and the table is replaced in one
-//!   transaction. A clean stop removes the table and the bridge.
+//! - Start-up keeps what running containers use and nothing else: a bridge that already has
+//!   exactly the gateway's subnet stays, with the veths on it (their containers outlived the
+//!   last server: [`DynoNetwork::survivors`], each either taken up with
+//!   [`DynoNetwork::adopt`] or deleted by [`DynoNetwork::release_survivors`]); any other
+//!   bridge of the name is made again, stray veths are deleted, and the table is replaced in
+//!   one transaction. A clean stop removes the table and the bridge, unless containers are
+//!   left running for the next server ([`DynoNetwork::leave_running`]).
 //! - Nothing of the operator's is changed but `net.ipv4.ip_forward` (turned on when off, and
 //!   then the table keeps the host from routing anything but containers' traffic); a subnet
 //!   that overlaps a route or address of the host is refused at start.
@@ -65,6 +69,8 @@ struct Inner {
     bridge: u32,
     addresses: Mutex<Addresses>,
     shutdown: CancellationToken,
+    /// Set by [`DynoNetwork::leave_running`]: the links and the table stay at the end.
+    left_running: std::sync::atomic::AtomicBool,
 }
 
 /// Container addresses in use, handed out round-robin so that an address just released (and
@@ -72,6 +78,9 @@ struct Inner {
 struct Addresses {
     next: u32,
     held: HashSet<u32>,
+    /// Addresses whose veths were on the bridge at start, not yet adopted or released
+    /// (also in `held`).
+    survivors: HashSet<u32>,
 }
 
 impl DynoNetwork {
@@ -81,7 +90,7 @@ impl DynoNetwork {
     pub async fn start(settings: Settings) -> anyhow::Result<DynoNetwork> {
         firewall::check_available().await?;
         let (name, subnet) = (settings.name.clone(), settings.subnet);
-        let (bridge, host_networks) =
+        let (bridge, host_networks, survivors) =
             tokio::task::spawn_blocking(move || prepare_links(&name, subnet))
                 .await
                 .context("prepare the bridge: task failed")??;
@@ -134,9 +143,11 @@ impl DynoNetwork {
                 bridge,
                 addresses: Mutex::new(Addresses {
                     next: 0,
-                    held: HashSet::new(),
+                    held: survivors.clone(),
+                    survivors,
                 }),
                 shutdown,
+                left_running: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -170,10 +181,85 @@ impl DynoNetwork {
             address,
             veth,
             namespace: None,
+            owns_veth: false,
         };
         attachment.namespace = Some(namespace::create(&plan).await?);
         without_ipv6(&attachment.veth);
         Ok(attachment)
+    }
+
+    /// Addresses of the containers whose veths were on the bridge when the network started
+    /// (they outlived the last server), not yet adopted or released.
+    pub fn survivors(&self) -> Vec<Ipv4Addr> {
+        let subnet = self.inner.settings.subnet;
+        let mut survivors: Vec<Ipv4Addr> = self
+            .addresses()
+            .survivors
+            .iter()
+            .map(|n| subnet.container_address(*n))
+            .collect();
+        survivors.sort();
+        survivors
+    }
+
+    /// Takes up the place of a container that outlived the last server (one of
+    /// [`DynoNetwork::survivors`]), released like any attachment when dropped. Nothing here
+    /// holds its namespace: it lives as long as the container's processes.
+    pub fn adopt(&self, address: Ipv4Addr) -> anyhow::Result<Attachment> {
+        let subnet = self.inner.settings.subnet;
+        let n = u32::from(address).wrapping_sub(u32::from(subnet.container_address(0)));
+        if !self.addresses().survivors.remove(&n) {
+            bail!("{address} is not the address of a container that outlived the last server");
+        }
+        Ok(Attachment {
+            network: self.inner.clone(),
+            address,
+            veth: veth_name(address),
+            namespace: None,
+            owns_veth: true,
+        })
+    }
+
+    /// Deletes the veths of the survivors nobody adopted (their containers are gone or
+    /// being removed) and frees their addresses.
+    pub async fn release_survivors(&self) {
+        let subnet = self.inner.settings.subnet;
+        let left: Vec<u32> = self.addresses().survivors.drain().collect();
+        let veths: Vec<String> = left
+            .iter()
+            .map(|n| veth_name(subnet.container_address(*n)))
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            let Ok(mut netlink) = Netlink::open() else {
+                return;
+            };
+            for veth in veths {
+                if let Err(error) = netlink.delete_link(&veth) {
+                    tracing::warn!(veth = %veth, "delete a leftover veth: {error:#}");
+                }
+            }
+        })
+        .await;
+        let mut addresses = self.addresses();
+        for n in left {
+            addresses.held.remove(&n);
+        }
+    }
+
+    /// Leaves the bridge, the veths and the table in place when this server ends, for the
+    /// containers it leaves running (the next server adopts them). The DNS relay still ends
+    /// with the server.
+    pub fn leave_running(&self) {
+        self.inner
+            .left_running
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn addresses(&self) -> std::sync::MutexGuard<'_, Addresses> {
+        self.inner
+            .addresses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn allocate(&self) -> anyhow::Result<Ipv4Addr> {
@@ -217,6 +303,13 @@ impl Inner {
             return;
         }
         self.shutdown.cancel();
+        if self.left_running.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::info!(
+                bridge = %self.settings.name,
+                "the dyno network stays for the containers left running"
+            );
+            return;
+        }
         let name = &self.settings.name;
         if let Err(error) = firewall::remove_blocking(name) {
             tracing::warn!("remove the nftables table inet {name}: {error:#}");
@@ -240,6 +333,8 @@ pub struct Attachment {
     address: Ipv4Addr,
     veth: String,
     namespace: Option<namespace::Namespace>,
+    /// Adopted: its veth is deleted on release though no namespace is held here.
+    owns_veth: bool,
 }
 
 impl Attachment {
@@ -259,6 +354,13 @@ impl Attachment {
     pub fn nameserver(&self) -> Ipv4Addr {
         self.network.settings.subnet.gateway()
     }
+
+    /// Leaves the container's place to it (it runs on after this server): its veth stays,
+    /// for the next server to [`DynoNetwork::adopt`].
+    pub fn leave(mut self) {
+        self.namespace = None;
+        self.owns_veth = false;
+    }
 }
 
 impl Drop for Attachment {
@@ -268,7 +370,7 @@ impl Drop for Attachment {
     /// the device), so it runs on a thread of its own, and the address is free again only
     /// once the pair is gone (its veth is named after it).
     fn drop(&mut self) {
-        let had_namespace = self.namespace.take().is_some();
+        let had_namespace = self.namespace.take().is_some() || self.owns_veth;
         let (network, address, veth) = (self.network.clone(), self.address, self.veth.clone());
         let release = move || {
             if had_namespace {
@@ -318,9 +420,30 @@ fn veth_name(address: Ipv4Addr) -> String {
 /// and makes the bridge with exactly the gateway address, up. Its index, and the networks
 /// the host routes to (its main table's routes but the default), which containers may not
 /// reach unless the operator allows them: the host's LAN, VPNs, other bridges.
-fn prepare_links(name: &str, subnet: Subnet) -> anyhow::Result<(u32, Vec<(Ipv4Addr, u8)>)> {
-    remove_links(name, false)?;
+fn prepare_links(
+    name: &str,
+    subnet: Subnet,
+) -> anyhow::Result<(u32, Vec<(Ipv4Addr, u8)>, HashSet<u32>)> {
     let mut netlink = Netlink::open()?;
+    let existing = netlink.link_index(name)?;
+    // A bridge of this subnet already (a server that left containers running, or was
+    // killed): kept, with the veths on it, whose containers may be adopted.
+    let keep = existing.is_some_and(|index| {
+        netlink.routes().is_ok_and(|routes| {
+            routes.iter().any(|route| {
+                route.device == Some(index)
+                    && route.table == MAIN_TABLE
+                    && route.destination == subnet.network()
+                    && route.prefix == subnet.prefix()
+            })
+        })
+    });
+    let survivors = if keep {
+        keep_links(name, subnet)?
+    } else {
+        remove_links(name, false)?;
+        HashSet::new()
+    };
     let bridge = netlink.link_index(name)?;
     let routes = netlink.routes()?;
     let host_networks = routes
@@ -344,6 +467,10 @@ fn prepare_links(name: &str, subnet: Subnet) -> anyhow::Result<(u32, Vec<(Ipv4Ad
             );
         }
     }
+    if let (true, Some(bridge)) = (keep, bridge) {
+        netlink.set_up(bridge)?;
+        return Ok((bridge, host_networks, survivors));
+    }
     if bridge.is_some() {
         // Recreated so that it has the gateway address alone, whatever a run with another
         // subnet gave it.
@@ -355,7 +482,28 @@ fn prepare_links(name: &str, subnet: Subnet) -> anyhow::Result<(u32, Vec<(Ipv4Ad
     without_ipv6(name);
     netlink.add_address(bridge, subnet.gateway(), subnet.prefix())?;
     netlink.set_up(bridge)?;
-    Ok((bridge, host_networks))
+    Ok((bridge, host_networks, survivors))
+}
+
+/// Deletes the stray veths (named like a container's, on no bridge) and returns the
+/// addresses (as offsets in `subnet`) of the veths on bridge `name`.
+fn keep_links(name: &str, subnet: Subnet) -> anyhow::Result<HashSet<u32>> {
+    let mut netlink = Netlink::open()?;
+    let links = netlink.links()?;
+    let bridge = links.iter().find(|link| link.name == name).map(|l| l.index);
+    let first = u32::from(subnet.container_address(0));
+    let mut survivors = HashSet::new();
+    for link in links.iter().filter(|link| is_veth_name(&link.name)) {
+        let on_bridge = bridge.is_some() && link.master == bridge;
+        let n = u32::from_str_radix(&link.name[VETH_PREFIX.len()..], 16)
+            .map_or(u32::MAX, |address| address.wrapping_sub(first));
+        if on_bridge && n < subnet.capacity() {
+            survivors.insert(n);
+        } else if link.master.is_none() || on_bridge {
+            netlink.delete_link(&link.name)?;
+        }
+    }
+    Ok(survivors)
 }
 
 /// Deletes every veth attached to bridge `name` and every unattached one named like a

@@ -190,6 +190,19 @@ pub struct ServerArgs {
     /// new version; the old one is removed once no container uses it)
     #[arg(long, env = "WHARF_STACK_MAX_AGE_DAYS", default_value_t = 30)]
     pub stack_max_age_days: u64,
+    /// Stop every dyno when the server stops (SIGTERM, the stop timeout, SIGKILL), leaving
+    /// no container behind. By default a stopping server leaves the formation running, and
+    /// the next start on the same data dir takes it up without restarting a dyno
+    #[arg(long, env = "WHARF_STOP_DYNOS")]
+    pub stop_dynos: bool,
+    /// A dyno left running with no server for this many seconds is stopped and removed by
+    /// its holder, as is one whose data dir is gone: nothing runs on after a server that
+    /// never comes back
+    #[arg(long, env = "WHARF_DYNO_ORPHAN_AFTER", default_value_t = 900)]
+    pub dyno_orphan_after: u64,
+    /// The holder each dyno runs under (default: `wharf-shim` beside this binary)
+    #[arg(long, env = "WHARF_SHIM")]
+    pub shim: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -349,7 +362,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let (runtime, _) = builder.containers().await.context(
         "Wharf runs builds and dynos in containers: run `scripts/start` as root to install crun or runc",
     )?;
-    let runtime = runtime.clone();
+    // Dynos run detached, each under a holder of its own, so that they outlive this process.
+    let runtime = runtime.clone().with_holder(wharf_containers::HolderConfig {
+        binary: shim_binary(&args)?,
+        orphan_after: Duration::from_secs(args.dyno_orphan_after),
+        stop_grace: DynoManagerConfig::DEFAULT_STOP_TIMEOUT,
+    });
     tracing::info!(runtime = runtime.name(), "containers ready");
     // No build runs yet: whatever builds left (a SIGKILL mid-build) goes before any starts.
     builder
@@ -368,6 +386,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 .then(|| Duration::from_secs(args.eco_sleep_after)),
             network: Some(network.clone()),
             disk: Some(disk.clone()),
+            leave_running: !args.stop_dynos,
             ..DynoManagerConfig::new(&args.data_dir)
         },
         runtime.clone(),
@@ -472,9 +491,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .await;
         Ok(())
     });
-    let (logs, logs_shutdown) = (dynos.logs().clone(), shutdown.clone());
+    // The logs are written out last, after the dyno manager let go of (or stopped) every
+    // dyno and read the last of their output.
+    let logs_shutdown = CancellationToken::new();
+    let logs = dynos.logs().clone();
+    let logs_done = logs_shutdown.clone();
     subsystems.spawn(async move {
-        wharf_logs::persist::run(logs, log_dir, logs_shutdown).await;
+        wharf_logs::persist::run(logs, log_dir, logs_done).await;
         Ok(())
     });
     let (metrics_history, metrics_shutdown) = (history.clone(), shutdown.clone());
@@ -522,11 +545,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     println!("wharf: routing app traffic on http://{router_address}");
     println!("wharf: routing app traffic on https://{router_tls_address}");
     let dynos_shutdown = shutdown.clone();
+    let logs_last = logs_shutdown.clone().drop_guard();
     subsystems.spawn(async move {
-        dynos
-            .run(dynos_shutdown)
-            .await
-            .context("run the dyno manager")
+        let ran = dynos.run(dynos_shutdown).await;
+        drop(logs_last);
+        ran.context("run the dyno manager")
     });
     let rendezvous = state.rendezvous.clone();
     let rendezvous_shutdown = shutdown.clone();
@@ -596,9 +619,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // Add-on servers write their data out; then every container is gone: the bridge (their
     // address) and the table go too.
     crate::addons::stop(&addon_registry).await;
+    // Left running, the dynos keep the bridge, the table and their disks (the network
+    // knows, and leaves them); stopped, nothing of theirs is left.
     network.close().await;
-    if let Err(error) = disk.close().await {
-        tracing::warn!(error = format!("{error:#}"), "unmount the disk pool");
+    if args.stop_dynos {
+        if let Err(error) = disk.close().await {
+            tracing::warn!(error = format!("{error:#}"), "unmount the disk pool");
+        }
+    } else {
+        tracing::info!("dynos left running for the next start to take up");
     }
     store.close().await;
     tracing::info!("stopped");
@@ -826,4 +855,22 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
+}
+
+/// The dynos' holder: `--shim`, else `wharf-shim` beside this binary.
+fn shim_binary(args: &ServerArgs) -> anyhow::Result<PathBuf> {
+    let path = match &args.shim {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("find the running executable")?
+            .with_file_name("wharf-shim"),
+    };
+    if !path.is_file() {
+        anyhow::bail!(
+            "the dynos' holder {} is missing: install it beside wharf (scripts/start does), \
+             or name it with WHARF_SHIM",
+            path.display()
+        );
+    }
+    Ok(path)
 }

@@ -79,6 +79,10 @@ pub fn server_command(data_dir: &Path, network_name: &str, dyno_network: &str) -
         .env("WHARF_RUNTIMES_DIR", TEST_RUNTIMES_DIR)
         // Debian packages of built stacks (debian-13), downloaded once per machine.
         .env("WHARF_STACK_CACHE", TEST_STACK_CACHE)
+        // A test server's clean stop leaves no container behind (tests of restarts that
+        // leave dynos running say so); what a killed one leaves stops by itself in minutes.
+        .env("WHARF_STOP_DYNOS", "true")
+        .env("WHARF_DYNO_ORPHAN_AFTER", "300")
         .env_remove("WHARF_DATABASE_URL")
         .env_remove("WHARF_PUBLIC_URL");
     command

@@ -1,0 +1,263 @@
+//! Containers run detached under a holder (`wharf-shim`, one per container): the holder keeps
+//! the container's output pipes and reaps its init, so the container outlives the server
+//! process that started it. This is the server's side: starting a holder, and a connection to
+//! one (new or found again after a restart) that yields the output, what was lost while nobody
+//! was connected, and the exit status.
+//!
+//! Server paths only: the holder's socket in the server's bundle dir.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::net::UnixStream;
+use tokio::process::Command;
+use tokio::sync::{oneshot, watch};
+use wharf_shim::frame;
+
+use crate::container::ContainerStdio;
+
+/// A container's output as the caller reads it.
+pub type Output = Pin<Box<dyn tokio::io::AsyncRead + Send + Sync>>;
+
+/// How long starting a container under its holder may take (the runtime's `run -d`, on a
+/// loaded host).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long connecting to a holder may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much output may wait between the holder's socket and the caller's reader.
+const OUTPUT_BUFFER: usize = 1024 * 1024;
+
+/// The holder binary and what it does on its own.
+#[derive(Clone, Debug)]
+pub struct HolderConfig {
+    /// `wharf-shim`.
+    pub binary: PathBuf,
+    /// A holder that no server has connected to for this long stops its container
+    /// (SIGTERM, `stop_grace`, SIGKILL) and removes it: nothing outlives a server that never
+    /// comes back. A holder whose bundle dir is gone (the data dir removed) does the same at
+    /// once.
+    pub orphan_after: Duration,
+    pub stop_grace: Duration,
+}
+
+/// What a holder said when it started its container.
+pub(crate) enum Started {
+    /// The container runs (the holder's hello gives its init's pid).
+    Running,
+    /// The runtime could not start it (its log in the bundle says why).
+    Failed(String),
+}
+
+/// Starts `id` from `bundle_dir` detached under a holder, and waits until the runtime has
+/// started it (or failed to).
+pub(crate) async fn start(
+    holder: &HolderConfig,
+    runtime: (&Path, &Path),
+    bundle_dir: &Path,
+    id: &str,
+) -> anyhow::Result<Started> {
+    let (binary, state_dir) = runtime;
+    let mut command = Command::new(&holder.binary);
+    command
+        .arg("--dir")
+        .arg(bundle_dir)
+        .arg("--runtime")
+        .arg(binary)
+        .arg("--root")
+        .arg(state_dir)
+        .arg("--bundle")
+        .arg(bundle_dir)
+        .arg("--id")
+        .arg(id)
+        .arg("--orphan-after")
+        .arg(holder.orphan_after.as_secs().max(1).to_string())
+        .arg("--stop-grace")
+        .arg(holder.stop_grace.as_secs().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("start {} for container {id}", holder.binary.display()))?;
+    let stdout = child.stdout.take().context("the holder's stdout")?;
+    let mut stderr = child.stderr.take().context("the holder's stderr")?;
+    let mut line = String::new();
+    let read = async {
+        let mut reader = tokio::io::BufReader::new(stdout);
+        reader.read_line(&mut line).await
+    };
+    let read = tokio::time::timeout(START_TIMEOUT, read).await;
+    // The holder lives on in a session of its own; reap it whenever it ends.
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    match read {
+        Err(_) => bail!("container {id}: the runtime did not start it in {START_TIMEOUT:?}"),
+        Ok(Err(error)) => Err(error).context("read the holder's answer"),
+        Ok(Ok(_)) => {
+            if line.starts_with("started ") {
+                return Ok(Started::Running);
+            }
+            if let Some(status) = line.trim().strip_prefix("failed") {
+                return Ok(Started::Failed(status.trim().to_owned()));
+            }
+            let mut complaint = String::new();
+            let _ =
+                tokio::time::timeout(CONNECT_TIMEOUT, stderr.read_to_string(&mut complaint)).await;
+            bail!(
+                "container {id}: its holder ended before it started the container: {}",
+                complaint.trim()
+            )
+        }
+    }
+}
+
+/// The holder's socket for the container whose bundle is `bundle_dir`.
+pub(crate) fn socket_path(bundle_dir: &Path) -> PathBuf {
+    bundle_dir.join(wharf_shim::SOCKET)
+}
+
+/// A connection to a container's holder: the container's output, what was lost, its exit.
+pub(crate) struct Held {
+    pub init_pid: u32,
+    pub stdout: Option<Output>,
+    pub stderr: Option<Output>,
+    /// `Some((code, signal))` once the init exited; `None` when the holder went without
+    /// saying (it was killed).
+    pub exit: oneshot::Receiver<Option<(i32, i32)>>,
+    /// Bytes of output the holder dropped while no server was connected.
+    pub lost: watch::Receiver<u64>,
+}
+
+impl Held {
+    /// Connects to the holder of the container whose bundle is `bundle_dir`. Its buffered
+    /// output comes first, then what the container writes from now on.
+    pub(crate) async fn connect(bundle_dir: &Path, stdio: ContainerStdio) -> anyhow::Result<Held> {
+        let path = socket_path(bundle_dir);
+        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(&path))
+            .await
+            .with_context(|| format!("connect to {}: no answer", path.display()))?
+            .with_context(|| format!("connect to {}", path.display()))?;
+        let hello = tokio::time::timeout(CONNECT_TIMEOUT, next_frame(&mut stream))
+            .await
+            .context("the holder said nothing")??;
+        let init_pid = match hello {
+            Some((frame::HELLO, payload)) if frame::parse_hello(&payload).is_some() => {
+                frame::parse_hello(&payload).unwrap_or_default()
+            }
+            other => bail!(
+                "the holder at {} began with {:?} rather than its hello",
+                path.display(),
+                other.map(|(kind, _)| kind)
+            ),
+        };
+        let (exit_tx, exit) = oneshot::channel();
+        let (lost_tx, lost) = watch::channel(0u64);
+        let (outputs, readers) = match stdio {
+            ContainerStdio::Piped => {
+                let (out_w, out_r) = tokio::io::duplex(OUTPUT_BUFFER);
+                let (err_w, err_r) = tokio::io::duplex(OUTPUT_BUFFER);
+                (
+                    [Some(out_w), Some(err_w)],
+                    [
+                        Some(Box::pin(out_r) as Output),
+                        Some(Box::pin(err_r) as Output),
+                    ],
+                )
+            }
+            ContainerStdio::Null => ([None, None], [None, None]),
+        };
+        tokio::spawn(relay(stream, outputs, lost_tx, exit_tx));
+        let [stdout, stderr] = readers;
+        Ok(Held {
+            init_pid,
+            stdout,
+            stderr,
+            exit,
+            lost,
+        })
+    }
+}
+
+/// Reads the holder's frames until its exit frame (or its end): output to the readers (a
+/// reader gone means the output is not wanted), losses to `lost`, the exit to `exit`. Stops
+/// early, between two frames, when the waiter is gone (the server lets go of the container):
+/// the holder then buffers what follows for the next server, and nothing read is dropped.
+async fn relay(
+    mut stream: UnixStream,
+    outputs: [Option<DuplexStream>; 2],
+    lost: watch::Sender<u64>,
+    mut exit: oneshot::Sender<Option<(i32, i32)>>,
+) {
+    let [mut stdout, mut stderr] = outputs;
+    let status = loop {
+        tokio::select! {
+            biased;
+            () = exit.closed() => break None,
+            readable = stream.readable() => {
+                if readable.is_err() {
+                    break None;
+                }
+            }
+        }
+        let (kind, payload) = match next_frame(&mut stream).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break None,
+            Err(error) => {
+                tracing::warn!("a container holder's stream: {error:#}");
+                break None;
+            }
+        };
+        match kind {
+            frame::STDOUT | frame::STDERR => {
+                let output = if kind == frame::STDOUT {
+                    &mut stdout
+                } else {
+                    &mut stderr
+                };
+                if let Some(writer) = output {
+                    if writer.write_all(&payload).await.is_err() {
+                        *output = None;
+                    }
+                }
+            }
+            frame::LOST => {
+                if let Some(bytes) = frame::parse_lost(&payload) {
+                    lost.send_modify(|n| *n += bytes);
+                }
+            }
+            frame::EXIT => break frame::parse_exit(&payload),
+            _ => {}
+        }
+    };
+    // Output first, then the exit: the readers see their end before the waiter its status.
+    drop((stdout, stderr));
+    let _ = stream.shutdown().await;
+    drop(stream);
+    let _ = exit.send(status);
+}
+
+/// The next whole frame from the holder (read exactly: nothing of the next is consumed);
+/// `None` at the end of the stream.
+async fn next_frame(stream: &mut UnixStream) -> anyhow::Result<Option<(u8, Vec<u8>)>> {
+    let mut header = [0u8; frame::HEADER_LEN];
+    match stream.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(error).context("read from the holder"),
+    }
+    let length = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if length > frame::MAX_PAYLOAD {
+        bail!("the holder sent a frame of {length} bytes");
+    }
+    let mut payload = vec![0u8; length];
+    stream
+        .read_exact(&mut payload)
+        .await
+        .context("read from the holder")?;
+    Ok(Some((header[0], payload)))
+}

@@ -1,0 +1,387 @@
+//! End to end: restarting `wharf server` does not restart dynos. Each dyno runs detached
+//! under its holder (`wharf-shim`); a server that stops (SIGTERM) or dies (SIGKILL) leaves the
+//! formation running, and the next start on the data dir takes every dyno up again: the same
+//! containers and processes, no `Starting process` line, routes back at once, output written
+//! meanwhile delivered, and a dyno that exited while no server watched is found, logged and
+//! restarted. With `--stop-dynos` a clean stop leaves nothing behind.
+// A test that cannot go on fails by panicking.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::{fixture_apps, http_json, wait_for, Server, User, DEADLINE};
+
+/// Settings of a server that leaves its dynos running when it stops.
+const LEAVE_RUNNING: [(&str, &str); 2] =
+    [("WHARF_STOP_DYNOS", "false"), ("WHARF_LOG_LINES", "20000")];
+
+/// A web process that answers every request, and a worker that counts, ten lines a second.
+const PROCFILE: &str = "web: python3 server.py\n\
+    worker: i=0; while true; do i=$((i+1)); echo \"tick $i\"; sleep 0.1; done\n";
+
+/// Each dyno container of the data dir's runtime: its init's pid and that process's start
+/// time (clock ticks since boot): the same pair means the same process, never restarted.
+fn processes(data: &Path) -> BTreeMap<String, (u32, u64)> {
+    let root = data.join("runtime");
+    let mut processes = BTreeMap::new();
+    for id in support::runtime_containers(data) {
+        let pid = ["crun", "runc"].iter().find_map(|runtime| {
+            let output = Command::new(runtime)
+                .arg("--root")
+                .arg(&root)
+                .args(["state", &id])
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            let state: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+            state["pid"].as_u64().filter(|pid| *pid > 0)
+        });
+        let Some(pid) = pid else { continue };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Field 22, counted after the command's closing parenthesis.
+        let started = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+            .and_then(|ticks| ticks.parse().ok())
+            .unwrap_or(0);
+        processes.insert(id, (pid as u32, started));
+    }
+    processes
+}
+
+/// The app's log, as many lines as the server keeps.
+fn app_log(server: &Server, key: &str, app: &str) -> String {
+    let (status, session) = http_json(
+        &server.url,
+        "POST",
+        &format!("/apps/{app}/log-sessions"),
+        key,
+        &serde_json::json!({"lines": 20000}),
+    );
+    assert_eq!(status, 201, "{session}");
+    support::http_get(session["logplex_url"].as_str().unwrap())
+}
+
+/// The worker's counts in the log, in order.
+fn ticks(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|line| line.contains("app[worker.1]: tick "))
+        .filter_map(|line| line.rsplit_once("tick ")?.1.trim().parse().ok())
+        .collect()
+}
+
+/// The counts missing between the first and the last one seen.
+fn missing(ticks: &[u64]) -> Vec<u64> {
+    let mut missing = Vec::new();
+    for pair in ticks.windows(2) {
+        missing.extend(pair[0] + 1..pair[1].max(pair[0] + 1));
+    }
+    missing
+}
+
+/// Requests through the router to each app in turn, one at a time, until stopped: how many
+/// failed, and when the first and last failures were.
+struct Load {
+    stop: Arc<AtomicBool>,
+    results: Arc<Mutex<LoadResults>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default, Debug, Clone)]
+struct LoadResults {
+    sent: u64,
+    failed: u64,
+    /// The longest run of consecutive failures, in time.
+    longest_gap: Duration,
+}
+
+impl Load {
+    fn start(authority: Arc<Mutex<String>>, hosts: Vec<String>) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let results = Arc::new(Mutex::new(LoadResults::default()));
+        let (stop_flag, shared) = (stop.clone(), results.clone());
+        let thread = std::thread::spawn(move || {
+            let mut failing_since: Option<Instant> = None;
+            // Bounded: a test that hangs elsewhere never leaves this running for ever.
+            for n in 0..200_000usize {
+                if stop_flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let host = &hosts[n % hosts.len()];
+                let target = authority.lock().unwrap().clone();
+                let ok = get_ok(&target, host);
+                let mut results = shared.lock().unwrap();
+                results.sent += 1;
+                if ok {
+                    if let Some(since) = failing_since.take() {
+                        results.longest_gap = results.longest_gap.max(since.elapsed());
+                    }
+                } else {
+                    results.failed += 1;
+                    failing_since.get_or_insert_with(Instant::now);
+                    drop(results);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        });
+        Load {
+            stop,
+            results,
+            thread: Some(thread),
+        }
+    }
+
+    fn take(&self) -> LoadResults {
+        std::mem::take(&mut *self.results.lock().unwrap())
+    }
+
+    fn finish(mut self) -> LoadResults {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+        self.take()
+    }
+}
+
+/// One GET through the router; true on a 200.
+fn get_ok(authority: &str, host: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(authority) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    if write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200 ")
+}
+
+/// Waits until `check` holds, or fails with `what`.
+fn wait_until(what: impl Fn() -> String, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out: {}", what());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn restarting_the_server_restarts_no_dyno() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), &LEAVE_RUNNING);
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    for app in ["steady", "calm", "brisk"] {
+        user.run(&["apps:create", app]).ok();
+    }
+    fixture_apps::push_fixture_with(
+        &server,
+        &key,
+        "steady",
+        "procfile-only",
+        &[("Procfile", PROCFILE)],
+    );
+    fixture_apps::push_fixture(&server, &key, "calm", "procfile-only");
+    fixture_apps::push_fixture(&server, &key, "brisk", "procfile-only");
+    user.run(&["ps:scale", "web=2", "worker=1", "-a", "steady"])
+        .ok();
+    wait_for(&server, &key, "steady", &["web.1", "web.2", "worker.1"], 2);
+    wait_for(&server, &key, "calm", &["web.1"], 2);
+    wait_for(&server, &key, "brisk", &["web.1"], 2);
+    let before = processes(data.path());
+    assert_eq!(before.len(), 5, "{before:?}");
+
+    // The router moves to the new server's port on each start; the load follows it.
+    let authority = Arc::new(Mutex::new(server.router_authority()));
+    let load = Load::start(
+        authority.clone(),
+        // Two apps under load; the third's log (its worker's count) stays short enough to
+        // read whole.
+        vec!["calm.localhost".to_owned(), "brisk.localhost".to_owned()],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut report = Vec::new();
+
+    // 1. A clean stop (SIGTERM), then a start.
+    let stopping = Instant::now();
+    assert!(server.terminate_as_is(DEADLINE).success());
+    let stop_took = stopping.elapsed();
+    assert_eq!(
+        processes(data.path()),
+        before,
+        "the stop left every dyno running"
+    );
+    let server = Server::start_with(data.path(), &LEAVE_RUNNING);
+    *authority.lock().unwrap() = server.router_authority();
+    wait_for(&server, &key, "steady", &["web.1", "web.2", "worker.1"], 2);
+    wait_for(&server, &key, "calm", &["web.1"], 2);
+    wait_for(&server, &key, "brisk", &["web.1"], 2);
+    assert_eq!(
+        processes(data.path()),
+        before,
+        "the same containers and processes"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    report.push(("SIGTERM, start", stop_took, load.take()));
+    let log = app_log(&server, &key, "steady");
+    assert_eq!(
+        log.matches("Starting process with command").count(),
+        3,
+        "no dyno started again: {log}"
+    );
+    let counted = ticks(&log);
+    assert!(counted.len() > 10, "{log}");
+    assert_eq!(
+        missing(&counted),
+        Vec::<u64>::new(),
+        "the worker's output is whole"
+    );
+
+    // 2. SIGKILL, then a start.
+    server.kill();
+    assert_eq!(
+        processes(data.path()),
+        before,
+        "a killed server's dynos run on"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let server = Server::start_with(data.path(), &LEAVE_RUNNING);
+    *authority.lock().unwrap() = server.router_authority();
+    wait_for(&server, &key, "steady", &["web.1", "web.2", "worker.1"], 2);
+    assert_eq!(
+        processes(data.path()),
+        before,
+        "the same containers and processes"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    report.push(("SIGKILL, start", Duration::ZERO, load.take()));
+    let log = app_log(&server, &key, "steady");
+    assert_eq!(
+        log.matches("Starting process with command").count(),
+        3,
+        "{log}"
+    );
+    let counted = ticks(&log);
+    // What a killed server had read but not yet written to its log store is gone with it:
+    // at most its flush interval (250 ms) of lines, about three of the worker's.
+    let lost = missing(&counted);
+    eprintln!("worker lines lost to the SIGKILL: {lost:?}");
+    assert!(lost.len() <= 5, "lost {lost:?}");
+
+    // 3. The worker's process ends while no server runs: found and restarted.
+    server.kill();
+    let worker = before
+        .keys()
+        .find(|id| id.contains("-worker.1-"))
+        .unwrap()
+        .clone();
+    let killed = ["crun", "runc"].iter().any(|runtime| {
+        Command::new(runtime)
+            .arg("--root")
+            .arg(data.path().join("runtime"))
+            .args(["kill", &worker, "KILL"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    });
+    assert!(killed, "killed the worker's container");
+    let server = Server::start_with(data.path(), &LEAVE_RUNNING);
+    *authority.lock().unwrap() = server.router_authority();
+    wait_until(
+        || format!("{:?}", processes(data.path())),
+        || {
+            let now = processes(data.path());
+            now.len() == 5 && !now.contains_key(&worker)
+        },
+    );
+    wait_for(&server, &key, "steady", &["web.1", "web.2", "worker.1"], 2);
+    let after = processes(data.path());
+    for (id, process) in &before {
+        if *id != worker {
+            assert_eq!(after.get(id), Some(process), "{id} ran on");
+        }
+    }
+    let log = app_log(&server, &key, "steady");
+    assert!(
+        log.contains("heroku[worker.1]: Process exited with status 137"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("heroku[worker.1]: Starting process with command")
+            .count(),
+        2,
+        "{log}"
+    );
+    let results = load.finish();
+    report.push(("SIGKILL, worker gone", Duration::ZERO, results));
+    for (how, stop_took, results) in &report {
+        eprintln!(
+            "restart ({how}): stop took {stop_took:?}; {} requests, {} failed, longest run of \
+             failures {:?}",
+            results.sent, results.failed, results.longest_gap
+        );
+    }
+
+    // 4. A server with --stop-dynos takes them up too, and its clean stop leaves nothing.
+    server.kill();
+    let server = Server::start_with(data.path(), &[("WHARF_STOP_DYNOS", "true")]);
+    wait_for(&server, &key, "steady", &["web.1", "web.2", "worker.1"], 2);
+    let network_name = server.network_name.clone();
+    assert!(server.terminate_as_is(DEADLINE).success());
+    assert!(
+        support::runtime_containers(data.path()).is_empty(),
+        "{:?}",
+        support::runtime_containers(data.path())
+    );
+    let links = || {
+        String::from_utf8(
+            Command::new("ip")
+                .args(["-o", "link"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+    };
+    assert!(
+        !links().contains(&format!(": {network_name}:")),
+        "{}",
+        links()
+    );
+    let cgroups = ["/sys/fs/cgroup/wharf", "/sys/fs/cgroup/memory/wharf"]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("dyno-"))
+        .map(|entry| entry.path())
+        .collect::<Vec<_>>();
+    assert!(cgroups.is_empty(), "{cgroups:?}");
+    let holders = || {
+        let output = Command::new("pgrep")
+            .args(["-f", &format!("wharf-shim --dir {}", data.path().display())])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    wait_until(
+        || format!("holders left: {}", holders()),
+        || holders().is_empty(),
+    );
+}
