@@ -28,52 +28,27 @@ const ID: &str = "web.1";
 
 type Test = (&'static str, fn());
 
-const TESTS: &[Test] = &[
-    (
-        "started_line_and_hello_then_output_in_order",
-        started_line_and_hello_then_output_in_order,
-    ),
-    (
-        "output_written_without_a_server_reaches_the_next",
-        output_written_without_a_server_reaches_the_next,
-    ),
-    (
-        "past_the_buffer_the_next_server_learns_the_exact_loss",
-        past_the_buffer_the_next_server_learns_the_exact_loss,
-    ),
-    (
-        "an_exit_without_a_server_is_reported_to_the_next",
-        an_exit_without_a_server_is_reported_to_the_next,
-    ),
-    (
-        "an_init_killed_by_a_signal_reports_the_signal",
-        an_init_killed_by_a_signal_reports_the_signal,
-    ),
-    (
-        "a_failing_runtime_gives_a_failed_line",
-        a_failing_runtime_gives_a_failed_line,
-    ),
-    ("an_unknown_flag_exits_2", an_unknown_flag_exits_2),
-    (
-        "an_orphaned_shim_stops_its_container",
-        an_orphaned_shim_stops_its_container,
-    ),
-    (
-        "an_init_ignoring_term_is_killed_after_the_grace",
-        an_init_ignoring_term_is_killed_after_the_grace,
-    ),
-    (
-        "a_deleted_directory_stops_the_container",
-        a_deleted_directory_stops_the_container,
-    ),
-    (
-        "a_second_server_replaces_the_first",
-        a_second_server_replaces_the_first,
-    ),
-    (
-        "resident_set_with_a_live_server",
-        resident_set_with_a_live_server,
-    ),
+/// `(name, test)` for each test function named.
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), $name as fn())),*]
+    };
+}
+
+const TESTS: &[Test] = tests![
+    started_line_and_hello_then_output_in_order,
+    output_written_without_a_server_reaches_the_next,
+    past_the_buffer_the_next_server_learns_the_exact_loss,
+    a_server_that_stops_reading_is_dropped_without_loss,
+    an_exit_without_a_server_is_reported_to_the_next,
+    an_init_killed_by_a_signal_reports_the_signal,
+    a_failing_runtime_gives_a_failed_line,
+    an_unknown_flag_exits_2,
+    an_orphaned_shim_stops_its_container,
+    an_init_ignoring_term_is_killed_after_the_grace,
+    a_deleted_directory_stops_the_container,
+    a_second_server_replaces_the_first,
+    resident_set_with_a_live_server,
 ];
 
 fn main() {
@@ -121,6 +96,15 @@ fn started_line_and_hello_then_output_in_order() {
     );
     let init = shim.init;
     assert!(Path::new(&format!("/proc/{init}")).exists());
+    let setup = &shim.setup;
+    let run = format!(
+        "--root {state} --log {bundle}/runtime.log --log-format json run -d \
+         --pid-file {dir}/init.pid --bundle {bundle} {ID}\n",
+        state = setup.temp.path().join("state").display(),
+        bundle = setup.bundle.display(),
+        dir = setup.dir.display(),
+    );
+    assert_eq!(shim.calls(), run);
     assert_eq!(
         fs::read_to_string(shim.dir.join("init.pid"))
             .expect("pid file")
@@ -202,6 +186,48 @@ fn past_the_buffer_the_next_server_learns_the_exact_loss() {
         "what arrived is not the end of the output"
     );
     assert_eq!(seen.lost_frames, 1);
+}
+
+fn a_server_that_stops_reading_is_dropped_without_loss() {
+    const LINES: usize = 400_000;
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let written = scratch.path().join("written");
+    let go = scratch.path().join("go");
+    let shim = Shim::start(
+        &format!(
+            "while [ ! -e {go} ]; do sleep 0.02; done; \
+             seq -f %07g 1 {LINES}; touch {written}; exec sleep 1000",
+            go = go.display(),
+            written = written.display()
+        ),
+        &["--buffer-bytes", "100000"],
+    );
+    let all: String = (1..=LINES).map(|n| format!("{n:07}\n")).collect();
+    // The first server reads nothing: once its socket is full the shim stops reading the
+    // pipes (the container waits), and after 10 s it drops the server.
+    let mut first = shim.connect();
+    fs::write(&go, "").expect("write go");
+    let log = shim.dir.join(wharf_shim::LOG_FILE);
+    wait_for(
+        || fs::read_to_string(&log).is_ok_and(|log| log.contains("read nothing")),
+        "the shim to drop the server that does not read",
+    );
+    assert!(!written.exists(), "the container waited for the server");
+    let first = first.read_complete_frames();
+    assert_eq!(first.hello, Some(shim.init));
+    let before = first.lost as usize + first.stdout.len();
+    assert!(first.stdout == all[first.lost as usize..before]);
+    wait_for(|| written.exists(), "the container to write everything");
+
+    let mut second = shim.connect();
+    let seen =
+        second.read_until(|seen| before + seen.lost as usize + seen.stdout.len() >= all.len());
+    let resumed = before + seen.lost as usize;
+    assert_eq!(resumed + seen.stdout.len(), all.len());
+    assert!(
+        seen.stdout == all[resumed..],
+        "the second server's output does not follow on"
+    );
 }
 
 fn an_exit_without_a_server_is_reported_to_the_next() {
@@ -342,32 +368,34 @@ fn resident_set_with_a_live_server() {
     let shim = Shim::start("while :; do echo tick; sleep 0.01; done", &[]);
     let mut server = shim.connect();
     server.read_until(|seen| seen.stdout.matches("tick").count() >= 50);
-    let status = fs::read_to_string(format!("/proc/{}/status", shim.child.id())).expect("status");
-    let field = |name: &str| {
-        status
-            .lines()
+    let pid = shim.child.id();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    // Pss shares the binary's and libc's pages among the processes mapping them; Anonymous is
+    // the shim's own memory (heap, stack), which is what each more shim costs.
+    let rollup = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let kib = |text: &str, name: &str| -> u64 {
+        text.lines()
             .find_map(|line| line.strip_prefix(name))
-            .map(|value| value.trim().to_owned())
-            .unwrap_or_default()
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
     };
-    let profile = match std::env::var_os(SHIM_BIN) {
+    let shim_binary = match std::env::var_os(SHIM_BIN) {
         Some(bin) => bin.to_string_lossy().into_owned(),
         None if cfg!(debug_assertions) => "the debug test binary".to_owned(),
         None => "the release test binary".to_owned(),
     };
     eprintln!(
-        "shim resident set ({profile}, live server): VmRSS {} (RssAnon {}, RssFile {}), VmHWM {}",
-        field("VmRSS:"),
-        field("RssAnon:"),
-        field("RssFile:"),
-        field("VmHWM:")
+        "shim resident set ({shim_binary}, live server): VmRSS {} kB (RssAnon {} kB, \
+         RssFile {} kB), Pss {} kB, Anonymous {} kB, VmHWM {} kB",
+        kib(&status, "VmRSS:"),
+        kib(&status, "RssAnon:"),
+        kib(&status, "RssFile:"),
+        kib(&rollup, "Pss:"),
+        kib(&rollup, "Anonymous:"),
+        kib(&status, "VmHWM:"),
     );
-    let kib: u64 = field("VmRSS:")
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .expect("VmRSS in kB");
-    assert!(kib < 4 * 1024, "VmRSS {kib} kB");
+    let rss = kib(&status, "VmRSS:");
+    assert!(rss > 0 && rss < 4 * 1024, "VmRSS {rss} kB");
 }
 
 // ---- the fixture -----------------------------------------------------------------------------
@@ -572,6 +600,32 @@ impl Server {
             }
         }
         &self.seen
+    }
+
+    /// Reads until the shim closes the connection; returns the whole frames received (the
+    /// last may have come in part, when the shim gave up on this server).
+    fn read_complete_frames(&mut self) -> Seen {
+        let deadline = Instant::now() + PATIENCE;
+        let mut chunk = [0; 65536];
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the shim did not close the connection"
+            );
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(len) => self.buffer.extend_from_slice(&chunk[..len]),
+                Err(error) if is_timeout(&error) => {}
+                Err(error) => panic!("read: {error}"),
+            }
+        }
+        let buffer = std::mem::take(&mut self.buffer);
+        let mut rest = &buffer[..];
+        while let Some((kind, range, total)) = frame::decode(rest).expect("valid frames") {
+            self.record(kind, &rest[range]);
+            rest = &rest[total..];
+        }
+        std::mem::take(&mut self.seen)
     }
 
     /// Expects the shim to close this connection.
