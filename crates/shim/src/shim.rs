@@ -142,6 +142,7 @@ impl Shim {
     /// Timers: reaping, the stalled server, the end of the drain, stopping, the watchdog.
     fn tick(&mut self, now: Instant) -> Option<i32> {
         self.reap();
+        self.check_init_without_pidfd();
         if let Some(client) = &self.client {
             if client
                 .stalled_since
@@ -311,6 +312,18 @@ impl Shim {
                 Err(Errno::INTR) => {}
                 Ok(None) | Err(_) => return,
             }
+        }
+    }
+
+    /// Without a pidfd (an old kernel, or the init gone before the shim could open one), the
+    /// init's end shows in `reap`, or, if it is not the shim's child, as its pid vanishing.
+    fn check_init_without_pidfd(&mut self) {
+        if self.init.status.is_some() || self.init.pidfd.is_some() {
+            return;
+        }
+        if rustix::process::test_kill_process(self.init.pid) == Err(Errno::SRCH) {
+            self.log("the init is gone and was not the shim's child: status unknown");
+            self.init_exited((-1, 0));
         }
     }
 

@@ -44,7 +44,8 @@ pub(crate) struct Started {
     /// Read ends of the container's stdout and stderr.
     pub(crate) pipes: [OwnedFd; 2],
     pub(crate) init: Pid,
-    /// Readable once the init exits; `None` if the kernel has no pidfds (the tick reaps then).
+    /// Readable once the init exits; `None` if the kernel has no pidfds or the init is gone
+    /// already (the tick notices then).
     pub(crate) pidfd: Option<OwnedFd>,
     pub(crate) cgroups: Vec<PathBuf>,
 }

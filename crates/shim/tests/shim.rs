@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
@@ -22,6 +22,8 @@ use wharf_shim::frame;
 
 const AS_SHIM: &str = "WHARF_SHIM_TEST_AS_SHIM";
 const SHIM_BIN: &str = "WHARF_SHIM_BIN";
+/// The fake runtime, one for all tests.
+static RUNTIME: OnceLock<PathBuf> = OnceLock::new();
 /// How long any one thing may take before the test fails (never a sleep).
 const PATIENCE: Duration = Duration::from_secs(20);
 const ID: &str = "web.1";
@@ -42,6 +44,7 @@ const TESTS: &[Test] = tests![
     a_server_that_stops_reading_is_dropped_without_loss,
     an_exit_without_a_server_is_reported_to_the_next,
     an_init_killed_by_a_signal_reports_the_signal,
+    an_init_the_shim_cannot_reap_has_an_unknown_status,
     a_failing_runtime_gives_a_failed_line,
     an_unknown_flag_exits_2,
     an_orphaned_shim_stops_its_container,
@@ -55,6 +58,13 @@ fn main() {
     if std::env::var_os(AS_SHIM).is_some() {
         std::process::exit(wharf_shim::main());
     }
+    // Written before any thread forks: a file open for writing while another thread forks
+    // would make its exec fail with "text file busy".
+    let runtime_dir = tempfile::tempdir().expect("temp dir");
+    let runtime = runtime_dir.path().join("runc");
+    fs::write(&runtime, FAKE_RUNTIME).expect("write runtime");
+    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o755)).expect("chmod");
+    RUNTIME.set(runtime).expect("set once");
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|arg| !arg.starts_with('-'))
@@ -269,6 +279,18 @@ fn an_init_killed_by_a_signal_reports_the_signal() {
     assert_eq!(shim.wait().code(), Some(0));
 }
 
+fn an_init_the_shim_cannot_reap_has_an_unknown_status() {
+    let setup = Setup::new("echo short; exit 5");
+    fs::write(setup.bundle.join("reap-init"), "").expect("write marker");
+    let shim = Shim::spawn(setup, &[]);
+    let mut server = shim.connect();
+    let seen = server.read_until(|seen| seen.exit.is_some());
+    assert_eq!(seen.stdout, "short\n");
+    assert_eq!(seen.exit, Some((-1, 0)));
+    let exit_file = fs::read_to_string(shim.dir.join(wharf_shim::EXIT_FILE)).expect("exit file");
+    assert_eq!(wharf_shim::parse_exit_file(&exit_file), Some((-1, 0)));
+}
+
 fn a_failing_runtime_gives_a_failed_line() {
     let setup = Setup::new("exec sleep 1000");
     fs::write(setup.bundle.join("fail"), "").expect("write fail marker");
@@ -338,7 +360,7 @@ fn a_deleted_directory_stops_the_container() {
     let mut shim = Shim::start("while :; do echo tick; sleep 0.05; done", &[]);
     // As when the data dir goes: the runtime's state went with it, so its kill fails and the
     // shim kills the init itself.
-    fs::write(shim.setup.runtime_dir().join("kill-fails"), "").expect("write marker");
+    fs::write(shim.setup.state().join("kill-fails"), "").expect("write marker");
     let mut server = shim.connect();
     server.read_until(|seen| seen.stdout.contains("tick"));
     fs::remove_dir_all(&shim.dir).expect("remove the shim's dir");
@@ -413,20 +435,17 @@ impl Setup {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().join("shim");
         let bundle = temp.path().join("bundle");
-        let runtime_dir = temp.path().join("runtime");
-        for path in [&dir, &bundle, &runtime_dir, &temp.path().join("state")] {
+        for path in [&dir, &bundle, &temp.path().join("state")] {
             fs::create_dir(path).expect("create dir");
         }
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("chmod");
         fs::write(bundle.join("init.sh"), container).expect("write init");
-        let runtime = runtime_dir.join("runc");
-        fs::write(&runtime, FAKE_RUNTIME).expect("write runtime");
-        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o755)).expect("chmod");
         Setup { temp, dir, bundle }
     }
 
-    fn runtime_dir(&self) -> PathBuf {
-        self.temp.path().join("runtime")
+    /// The runtime's state root (`--root`), where the fake runtime keeps its files.
+    fn state(&self) -> PathBuf {
+        self.temp.path().join("state")
     }
 
     fn spawn(&self, extra: &[&str]) -> Child {
@@ -434,9 +453,9 @@ impl Setup {
             .arg("--dir")
             .arg(&self.dir)
             .arg("--runtime")
-            .arg(self.runtime_dir().join("runc"))
+            .arg(RUNTIME.get().expect("written in main"))
             .arg("--root")
-            .arg(self.temp.path().join("state"))
+            .arg(self.state())
             .arg("--bundle")
             .arg(&self.bundle)
             .args(["--id", ID])
@@ -449,24 +468,33 @@ impl Setup {
     }
 }
 
-/// `run -d --pid-file F --bundle B ID` starts `B/init.sh` in its own session; `kill --all ID
-/// SIG` signals that session's process group (failing if `kill-fails` exists beside it);
-/// `delete` succeeds. Every command line goes to `calls` beside it.
+/// `--root STATE run -d --pid-file F --bundle B ID` starts `B/init.sh` in its own session
+/// (forked off, as runc's init is, so that it is never this script's child to reap; with
+/// `B/reap-init`, as its own child, which it waits for); `kill
+/// --all ID SIG` signals that session's process group (failing if `STATE/kill-fails`
+/// exists); `delete` succeeds. Every command line goes to `STATE/calls`.
 const FAKE_RUNTIME: &str = r#"#!/bin/sh
-here=$(dirname "$0")
-echo "$*" >> "$here/calls"
+state=$2
+echo "$*" >> "$state/calls"
 while [ "$1" != run ] && [ "$1" != kill ] && [ "$1" != delete ]; do shift; done
 case $1 in
 run)
     pid_file=$4; bundle=$6
     if [ -e "$bundle/fail" ]; then echo '{"msg":"no such image"}' >> "$bundle/runtime.log"; exit 3; fi
-    setsid sh "$bundle/init.sh" &
-    echo $! > "$here/init.pid"
-    echo $! > "$pid_file"
+    if [ -e "$bundle/reap-init" ]; then
+        setsid sh "$bundle/init.sh" &
+        echo $! > "$pid_file"
+        wait
+        exit 0
+    fi
+    setsid -f sh -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec sh "$1"' \
+        "$state/init.pid" "$bundle/init.sh"
+    while [ ! -e "$state/init.pid" ]; do sleep 0.01; done
+    cp "$state/init.pid" "$pid_file"
     ;;
 kill)
-    [ -e "$here/kill-fails" ] && exit 1
-    kill -s "$4" -- "-$(cat "$here/init.pid")"
+    [ -e "$state/kill-fails" ] && exit 1
+    kill -s "$4" -- "-$(cat "$state/init.pid")"
     ;;
 delete)
     ;;
@@ -485,7 +513,10 @@ struct Shim {
 
 impl Shim {
     fn start(container: &str, extra: &[&str]) -> Shim {
-        let setup = Setup::new(container);
+        Shim::spawn(Setup::new(container), extra)
+    }
+
+    fn spawn(setup: Setup, extra: &[&str]) -> Shim {
         let mut child = setup.spawn(extra);
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
@@ -532,7 +563,7 @@ impl Shim {
     }
 
     fn calls(&self) -> String {
-        fs::read_to_string(self.setup.runtime_dir().join("calls")).unwrap_or_default()
+        fs::read_to_string(self.setup.state().join("calls")).unwrap_or_default()
     }
 
     fn try_wait(&mut self) -> Option<ExitStatus> {
