@@ -401,7 +401,7 @@ fn resident_set_with_a_live_server() {
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
     };
-    let shim_binary = match std::env::var_os(SHIM_BIN) {
+    let shim_binary = match std::env::var_os(SHIM_BIN).filter(|bin| !bin.is_empty()) {
         Some(bin) => bin.to_string_lossy().into_owned(),
         None if cfg!(debug_assertions) => "the debug test binary".to_owned(),
         None => "the release test binary".to_owned(),
@@ -719,7 +719,7 @@ impl Server {
 
 /// The shim: `WHARF_SHIM_BIN` if given, else this test binary acting as the shim.
 fn shim_command() -> Command {
-    match std::env::var_os(SHIM_BIN) {
+    match std::env::var_os(SHIM_BIN).filter(|bin| !bin.is_empty()) {
         Some(bin) => Command::new(bin),
         None => {
             let mut command = Command::new(std::env::current_exe().expect("test binary"));
