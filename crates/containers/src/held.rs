@@ -28,6 +28,8 @@ pub type Output = Pin<Box<dyn tokio::io::AsyncRead + Send + Sync>>;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long connecting to a holder may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a holder let go of may take to close its end.
+const LET_GO_GRACE: Duration = Duration::from_secs(2);
 /// How much output may wait between the holder's socket and the caller's reader.
 const OUTPUT_BUFFER: usize = 1024 * 1024;
 
@@ -184,9 +186,10 @@ impl Held {
 }
 
 /// Reads the holder's frames until its exit frame (or its end): output to the readers (a
-/// reader gone means the output is not wanted), losses to `lost`, the exit to `exit`. Stops
-/// early, between two frames, when the waiter is gone (the server lets go of the container):
-/// the holder then buffers what follows for the next server, and nothing read is dropped.
+/// reader gone means the output is not wanted), losses to `lost`, the exit to `exit`. When the
+/// waiter is gone (the server lets go of the container) it tells the holder, which stops
+/// sending (and buffers what follows for the next server), and reads what was sent until
+/// the holder closes: nothing sent is dropped.
 async fn relay(
     mut stream: UnixStream,
     outputs: [Option<DuplexStream>; 2],
@@ -194,21 +197,49 @@ async fn relay(
     mut exit: oneshot::Sender<Option<(i32, i32)>>,
 ) {
     let [mut stdout, mut stderr] = outputs;
+    let mut letting_go = false;
+    let mut buffer = Vec::with_capacity(64 * 1024);
     let status = loop {
-        tokio::select! {
-            biased;
-            () = exit.closed() => break None,
-            readable = stream.readable() => {
-                if readable.is_err() {
-                    break None;
+        let (kind, payload) = match frame::decode(&buffer) {
+            Ok(Some((kind, payload, total))) => {
+                let payload = buffer[payload].to_vec();
+                buffer.drain(..total);
+                (kind, payload)
+            }
+            Ok(None) => {
+                // A read is cancel safe: a read given up for the let-go consumed nothing.
+                let mut chunk = [0u8; 16 * 1024];
+                let read = match letting_go {
+                    false => tokio::select! {
+                        biased;
+                        () = exit.closed() => {
+                            // Nobody waits any more: tell the holder (it stops sending and
+                            // closes; a frame it cut short it sends whole to the next server),
+                            // and read what it sent until then.
+                            letting_go = true;
+                            let _ = stream.shutdown().await;
+                            continue;
+                        }
+                        read = stream.read(&mut chunk) => read,
+                    },
+                    true => tokio::time::timeout(LET_GO_GRACE, stream.read(&mut chunk))
+                        .await
+                        .unwrap_or(Ok(0)),
+                };
+                match read {
+                    Ok(0) => break None,
+                    Ok(n) => {
+                        buffer.extend_from_slice(&chunk[..n]);
+                        continue;
+                    }
+                    Err(error) => {
+                        tracing::warn!("read from a container's holder: {error}");
+                        break None;
+                    }
                 }
             }
-        }
-        let (kind, payload) = match next_frame(&mut stream).await {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break None,
             Err(error) => {
-                tracing::warn!("a container holder's stream: {error:#}");
+                tracing::warn!("a container holder's stream: {error}");
                 break None;
             }
         };
@@ -236,7 +267,9 @@ async fn relay(
     };
     // Output first, then the exit: the readers see their end before the waiter its status.
     drop((stdout, stderr));
-    let _ = stream.shutdown().await;
+    if !letting_go {
+        let _ = stream.shutdown().await;
+    }
     drop(stream);
     let _ = exit.send(status);
 }
@@ -260,4 +293,84 @@ async fn next_frame(stream: &mut UnixStream) -> anyhow::Result<Option<(u8, Vec<u
         .await
         .context("read from the holder")?;
     Ok(Some((header[0], payload)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A holder that says hello, sends `frames`, then waits for the server to close.
+    async fn fake_holder(dir: &Path, frames: Vec<(u8, Vec<u8>)>) -> tokio::task::JoinHandle<()> {
+        let listener = tokio::net::UnixListener::bind(socket_path(dir)).unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut out = Vec::new();
+            frame::encode(frame::HELLO, &42u32.to_le_bytes(), &mut out);
+            for (kind, payload) in frames {
+                frame::encode(kind, &payload, &mut out);
+            }
+            stream.write_all(&out).await.unwrap();
+            let mut rest = Vec::new();
+            let _ = stream.read_to_end(&mut rest).await;
+        })
+    }
+
+    #[tokio::test]
+    async fn output_losses_and_exit_arrive_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = fake_holder(
+            dir.path(),
+            vec![
+                (frame::STDOUT, b"out\n".to_vec()),
+                (frame::STDERR, b"err\n".to_vec()),
+                (frame::LOST, 7u64.to_le_bytes().to_vec()),
+                (frame::EXIT, frame::exit_payload(-1, 9).to_vec()),
+            ],
+        )
+        .await;
+        let mut held = Held::connect(dir.path(), ContainerStdio::Piped)
+            .await
+            .unwrap();
+        assert_eq!(held.init_pid, 42);
+        let mut out = String::new();
+        held.stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .await
+            .unwrap();
+        let mut err = String::new();
+        held.stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .await
+            .unwrap();
+        assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
+        assert_eq!((&mut held.exit).await.unwrap(), Some((-1, 9)));
+        assert_eq!(*held.lost.borrow(), 7);
+        holder.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn letting_go_ends_the_output_and_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = fake_holder(dir.path(), vec![(frame::STDOUT, b"a\n".to_vec())]).await;
+        let mut held = Held::connect(dir.path(), ContainerStdio::Piped)
+            .await
+            .unwrap();
+        let mut stdout = held.stdout.take().unwrap();
+        drop(held);
+        let mut out = String::new();
+        tokio::time::timeout(Duration::from_secs(5), stdout.read_to_string(&mut out))
+            .await
+            .expect("the output ends once the container is let go")
+            .unwrap();
+        assert_eq!(out, "a\n");
+        tokio::time::timeout(Duration::from_secs(5), holder)
+            .await
+            .expect("the holder sees the connection end")
+            .unwrap();
+    }
 }

@@ -90,10 +90,13 @@ impl DynoNetwork {
     pub async fn start(settings: Settings) -> anyhow::Result<DynoNetwork> {
         firewall::check_available().await?;
         let (name, subnet) = (settings.name.clone(), settings.subnet);
-        let (bridge, host_networks, survivors) =
-            tokio::task::spawn_blocking(move || prepare_links(&name, subnet))
-                .await
-                .context("prepare the bridge: task failed")??;
+        let Links {
+            bridge,
+            host_networks,
+            survivors,
+        } = tokio::task::spawn_blocking(move || prepare_links(&name, subnet))
+            .await
+            .context("prepare the bridge: task failed")??;
         let shutdown = CancellationToken::new();
         let turned_forwarding_on = std::sync::atomic::AtomicBool::new(false);
         let configured = async {
@@ -420,10 +423,7 @@ fn veth_name(address: Ipv4Addr) -> String {
 /// and makes the bridge with exactly the gateway address, up. Its index, and the networks
 /// the host routes to (its main table's routes but the default), which containers may not
 /// reach unless the operator allows them: the host's LAN, VPNs, other bridges.
-fn prepare_links(
-    name: &str,
-    subnet: Subnet,
-) -> anyhow::Result<(u32, Vec<(Ipv4Addr, u8)>, HashSet<u32>)> {
+fn prepare_links(name: &str, subnet: Subnet) -> anyhow::Result<Links> {
     let mut netlink = Netlink::open()?;
     let existing = netlink.link_index(name)?;
     // A bridge of this subnet already (a server that left containers running, or was
@@ -469,7 +469,11 @@ fn prepare_links(
     }
     if let (true, Some(bridge)) = (keep, bridge) {
         netlink.set_up(bridge)?;
-        return Ok((bridge, host_networks, survivors));
+        return Ok(Links {
+            bridge,
+            host_networks,
+            survivors,
+        });
     }
     if bridge.is_some() {
         // Recreated so that it has the gateway address alone, whatever a run with another
@@ -482,7 +486,19 @@ fn prepare_links(
     without_ipv6(name);
     netlink.add_address(bridge, subnet.gateway(), subnet.prefix())?;
     netlink.set_up(bridge)?;
-    Ok((bridge, host_networks, survivors))
+    Ok(Links {
+        bridge,
+        host_networks,
+        survivors,
+    })
+}
+
+/// The bridge as start-up left it: its index, the networks the host routes to, and the
+/// addresses (offsets in the subnet) of the veths kept on it.
+struct Links {
+    bridge: u32,
+    host_networks: Vec<(Ipv4Addr, u8)>,
+    survivors: HashSet<u32>,
 }
 
 /// Deletes the stray veths (named like a container's, on no bridge) and returns the

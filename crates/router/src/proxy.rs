@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     waking: Mutex<HashSet<Uuid>>,
     /// Requests held for a booting app right now.
     pub held: HeldRequests,
+    /// Set once the router stops accepting (shutdown): no new request reaches any dyno.
+    pub stopped: std::sync::atomic::AtomicBool,
 }
 
 /// How many requests are held for booting apps right now. Cheap to clone.
@@ -109,6 +111,7 @@ impl Shared {
             pool,
             waking: Mutex::new(HashSet::new()),
             held: HeldRequests::default(),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

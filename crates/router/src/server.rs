@@ -81,14 +81,17 @@ impl Router {
     /// to it are in flight. Cheap; for draining a dyno before it stops.
     pub fn traffic_probe(&self) -> impl Fn(SocketAddr) -> bool + Send + Sync + 'static {
         let shared = self.shared.clone();
+        // Once the router stops accepting, its table (no longer updated) sends nobody
+        // anywhere: only requests in flight count.
         move |addr| {
             shared.balancer.outstanding(addr) > 0
-                || shared
-                    .routes
-                    .borrow()
-                    .apps
-                    .values()
-                    .any(|app| app.backends.iter().any(|b| b.addr == addr))
+                || (!shared.stopped.load(std::sync::atomic::Ordering::SeqCst)
+                    && shared
+                        .routes
+                        .borrow()
+                        .apps
+                        .values()
+                        .any(|app| app.backends.iter().any(|b| b.addr == addr)))
         }
     }
 
@@ -121,6 +124,13 @@ impl Router {
         let builder = Arc::new(builder);
 
         let forget = tokio::spawn(forget_unrouted(self.shared.clone(), shutdown.clone()));
+        let (stopping, stopped) = (self.shared.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            stopped.cancelled().await;
+            stopping
+                .stopped
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        });
         let plain = listener.into_std().context("the HTTP listener")?;
         let secure = match tls {
             Some((listener, config)) => Some((

@@ -815,6 +815,24 @@ impl ShutdownSignals {
     }
 }
 
+/// The dynos' holder: `--shim`, else `wharf-shim` beside this binary.
+fn shim_binary(args: &ServerArgs) -> anyhow::Result<PathBuf> {
+    let path = match &args.shim {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("find the running executable")?
+            .with_file_name("wharf-shim"),
+    };
+    if !path.is_file() {
+        anyhow::bail!(
+            "the dynos' holder {} is missing: install it beside wharf (scripts/start does), \
+             or name it with WHARF_SHIM",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -855,22 +873,4 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
-}
-
-/// The dynos' holder: `--shim`, else `wharf-shim` beside this binary.
-fn shim_binary(args: &ServerArgs) -> anyhow::Result<PathBuf> {
-    let path = match &args.shim {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .context("find the running executable")?
-            .with_file_name("wharf-shim"),
-    };
-    if !path.is_file() {
-        anyhow::bail!(
-            "the dynos' holder {} is missing: install it beside wharf (scripts/start does), \
-             or name it with WHARF_SHIM",
-            path.display()
-        );
-    }
-    Ok(path)
 }

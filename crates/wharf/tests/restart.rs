@@ -385,3 +385,112 @@ fn restarting_the_server_restarts_no_dyno() {
         || holders().is_empty(),
     );
 }
+
+/// Whether the process `pid` still runs (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// The holders (`wharf-shim`) of containers under `data`.
+fn holders(data: &Path) -> String {
+    let output = Command::new("pgrep")
+        .args(["-f", &format!("wharf-shim --dir {}", data.display())])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_corrupt_record_is_replaced_and_nothing_outlives_a_server_that_never_returns() {
+    let data = tempfile::tempdir().unwrap();
+    let settings = [
+        ("WHARF_STOP_DYNOS", "false"),
+        ("WHARF_DYNO_ORPHAN_AFTER", "3"),
+    ];
+    let server = Server::start_with(data.path(), &settings);
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    user.run(&["apps:create", "fragile"]).ok();
+    fixture_apps::push_fixture(&server, &key, "fragile", "procfile-only");
+    user.run(&["ps:scale", "web=2", "-a", "fragile"]).ok();
+    wait_for(&server, &key, "fragile", &["web.1", "web.2"], 2);
+    let before = processes(data.path());
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    // A crash mid-write can leave a record half-written: that dyno is replaced, not taken
+    // up; the other is taken up as it was.
+    server.kill();
+    let web2 = before
+        .keys()
+        .find(|id| id.contains("-web.2-"))
+        .unwrap()
+        .clone();
+    std::fs::write(
+        data.path().join("dynos").join(&web2).join("dyno.json"),
+        b"{\"dyno_id\":\"",
+    )
+    .unwrap();
+    let server = Server::start_with(data.path(), &settings);
+    wait_for(&server, &key, "fragile", &["web.1", "web.2"], 2);
+    let after = processes(data.path());
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(!after.contains_key(&web2), "web.2 was replaced: {after:?}");
+    let web1 = before.keys().find(|id| id.contains("-web.1-")).unwrap();
+    assert_eq!(after.get(web1), before.get(web1), "web.1 was taken up");
+    let served =
+        support::http_request_until(&server.router_authority(), "fragile.localhost", "/", 200);
+    assert!(served.contains("Hello from procfile-only"), "{served}");
+
+    // A server that never comes back: after WHARF_DYNO_ORPHAN_AFTER without one, each
+    // holder stops its dyno and removes it.
+    let (network_name, pids) = (
+        server.network_name.clone(),
+        after.values().map(|(pid, _)| *pid).collect::<Vec<_>>(),
+    );
+    server.kill();
+    wait_until(
+        || {
+            format!(
+                "containers {:?}, holders {}",
+                support::runtime_containers(data.path()),
+                holders(data.path())
+            )
+        },
+        || {
+            support::runtime_containers(data.path()).is_empty()
+                && holders(data.path()).is_empty()
+                && !pids.iter().any(|pid| alive(*pid))
+        },
+    );
+
+    // A data dir that is gone: the holders stop their dynos at once, runtime state or not.
+    let server = Server::start_with(data.path(), &settings);
+    wait_for(&server, &key, "fragile", &["web.1", "web.2"], 2);
+    let pids: Vec<u32> = processes(data.path())
+        .values()
+        .map(|(pid, _)| *pid)
+        .collect();
+    assert_eq!(pids.len(), 2);
+    server.kill();
+    let unmounted = Command::new("umount")
+        .args(["--recursive", "--lazy"])
+        .arg(data.path().join("disk/mnt"))
+        .status()
+        .unwrap();
+    assert!(unmounted.success());
+    std::fs::remove_dir_all(data.path()).unwrap();
+    wait_until(
+        || format!("dyno processes {pids:?}, holders {}", holders(data.path())),
+        || !pids.iter().any(|pid| alive(*pid)) && holders(data.path()).is_empty(),
+    );
+    // What the killed server itself left: its network.
+    let _ = Command::new("nft")
+        .args(["delete", "table", "inet", &network_name])
+        .status();
+    let _ = Command::new("ip")
+        .args(["link", "del", &network_name])
+        .status();
+}
