@@ -178,6 +178,10 @@ pub(crate) struct Shared {
     pub closing: CancellationToken,
     /// Set when the server ends leaving dynos running: supervisors let go of them.
     pub detaching: CancellationToken,
+    /// Leave the formation running at shutdown whatever `leave_running` says (an upgrade).
+    leave_now: std::sync::atomic::AtomicBool,
+    /// True once the dynos the last server left are taken up (or removed).
+    started: watch::Sender<bool>,
     /// Dynos taken up from the last server, until their supervisors' first runs.
     pub adopted: Mutex<std::collections::HashMap<Uuid, crate::adopt::Adopted>>,
     pub wharf_dir: tokio::sync::OnceCell<PathBuf>,
@@ -211,7 +215,9 @@ impl DynoManager {
                 tasks: TaskTracker::new(),
                 closing: CancellationToken::new(),
                 detaching: CancellationToken::new(),
+                leave_now: std::sync::atomic::AtomicBool::new(false),
                 adopted: Mutex::new(std::collections::HashMap::new()),
+                started: watch::channel(false).0,
                 wharf_dir: tokio::sync::OnceCell::new(),
             }),
         }
@@ -230,6 +236,7 @@ impl DynoManager {
             .take_up_leftovers()
             .await
             .context("take up the dynos left running")?;
+        shared.started.send_replace(true);
         let mut next_full = tokio::time::Instant::now();
         loop {
             let now = tokio::time::Instant::now();
@@ -348,6 +355,21 @@ impl DynoManager {
         let waited = shared.await_runs(waits).await;
         shared.notify(app_id);
         waited.map(|()| count)
+    }
+
+    /// Leaves the formation running at this shutdown, whatever the configuration says: the
+    /// server hands over to a successor, which takes the dynos up. Needs a runtime whose
+    /// containers have holders.
+    pub fn leave_running(&self) {
+        self.shared
+            .leave_now
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True once the dynos the last server left running are taken up (they are in the
+    /// routes) and its other leftovers removed: what routes before then misses them.
+    pub fn started(&self) -> watch::Receiver<bool> {
+        self.shared.started.subscribe()
     }
 
     /// The web dynos that are up, per app name; updated on every change.
@@ -482,7 +504,9 @@ impl Shared {
     /// and waits (with a deadline) for them and their supervisors.
     async fn shut_down(&self) -> anyhow::Result<()> {
         self.closing.cancel();
-        let leave = self.config.leave_running && self.runtime.holder().is_some();
+        let leave = (self.config.leave_running
+            || self.leave_now.load(std::sync::atomic::Ordering::SeqCst))
+            && self.runtime.holder().is_some();
         let waits: Vec<CancellationToken> = {
             let mut registry = self.registry();
             let ids: Vec<Uuid> = registry

@@ -306,7 +306,15 @@ impl Inner {
             return;
         }
         self.shutdown.cancel();
-        if self.left_running.load(std::sync::atomic::Ordering::SeqCst) {
+        // Containers an earlier server left, not yet taken up: this server ends before it
+        // got to them (it failed to start), and the next one takes them up.
+        let unclaimed = !self
+            .addresses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .survivors
+            .is_empty();
+        if unclaimed || self.left_running.load(std::sync::atomic::Ordering::SeqCst) {
             tracing::info!(
                 bridge = %self.settings.name,
                 "the dyno network stays for the containers left running"

@@ -91,6 +91,21 @@ pub fn lock(dir: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
+/// [`lock`], waiting up to `timeout` for the server that holds it to let go (a successor
+/// taking over from it).
+pub async fn lock_when_free(dir: &Path, timeout: std::time::Duration) -> anyhow::Result<File> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match lock(dir) {
+            Ok(file) => return Ok(file),
+            Err(error) if tokio::time::Instant::now() >= deadline => {
+                return Err(error.context(format!("still held after {timeout:?}")))
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// Creates the data dir (and its private directories) and sets every mode.
 pub fn prepare(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| {

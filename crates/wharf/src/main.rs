@@ -3,6 +3,7 @@
 
 mod addons;
 mod data_dir;
+mod handover;
 mod heroku_env;
 mod hook;
 mod routing;

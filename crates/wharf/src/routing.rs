@@ -66,7 +66,9 @@ fn parse_hex(text: &str) -> anyhow::Result<[u8; 32]> {
     Ok(secret)
 }
 
-/// Publishes route tables on the returned channel until `shutdown`.
+/// Publishes route tables on the returned channel until `shutdown`; the second channel turns
+/// true with the first table that has the dynos a previous server left running (what the
+/// router serves before then would miss them).
 ///
 /// What the store knows (apps, maintenance, formations, domains, the `http-session-affinity`
 /// feature) is read every [`REFRESH`],
@@ -81,10 +83,13 @@ pub fn publish(
     shutdown: CancellationToken,
 ) -> (
     watch::Receiver<Arc<RouteTable>>,
+    watch::Receiver<bool>,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
     let (sender, receiver) = watch::channel(Arc::new(RouteTable::default()));
+    let (ready_sender, ready) = watch::channel(false);
     let task = tokio::spawn(async move {
+        let mut started = dynos.started();
         let mut changes = dynos.routes();
         let mut desired = dynos.desired_changes();
         let mut known = Known::default();
@@ -107,6 +112,12 @@ pub fn publish(
                     true
                 }
                 _ = refresh.tick() => true,
+                changed = started.changed(), if !*ready_sender.borrow() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    true
+                }
             };
             // A dyno of an app the last read did not know is up: read now rather than answer
             // 404 for it until the next refresh.
@@ -136,9 +147,13 @@ pub fn publish(
                 }
                 changed
             });
+            // The first table with the dynos the last server left: the router may serve.
+            if *started.borrow() {
+                ready_sender.send_if_modified(|ready| !std::mem::replace(ready, true));
+            }
         }
     });
-    (receiver, task)
+    (receiver, ready, task)
 }
 
 /// What the route table needs from the store, as of the last read.

@@ -13,6 +13,16 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use wharf_api::auth::{generate_api_key, hash_api_key};
+
+use crate::handover;
+
+/// A line on standard output, for the operator (and the tests): a closed stdout (a
+/// successor started by a server whose output is gone) loses the line, never the server.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 use wharf_api::{ApiConfig, ApiState};
 use wharf_build::builder::{Builder, BuilderConfig};
 use wharf_dynos::{DynoManager, DynoManagerConfig};
@@ -22,6 +32,8 @@ use crate::routing;
 use wharf_store::Store;
 use wharf_tls::Tls;
 
+/// How long the router waits for its first table with the dynos a previous server left.
+const ROUTES_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long subsystems get to finish after a shutdown signal: longer than a dyno's 30 s
 /// between SIGTERM and SIGKILL, so that the dyno manager can stop every dyno.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(50);
@@ -203,6 +215,11 @@ pub struct ServerArgs {
     /// The holder each dyno runs under (default: `wharf-shim` beside this binary)
     #[arg(long, env = "WHARF_SHIM")]
     pub shim: Option<PathBuf>,
+    /// Take over from the server running on the data dir (an upgrade): its listeners, then
+    /// its dynos, without refusing a connection; it exits once this one serves. The running
+    /// server does the same for the binary installed where its own was on SIGUSR2
+    #[arg(long, env = "WHARF_UPGRADE")]
+    pub upgrade: bool,
 }
 
 impl ServerArgs {
@@ -258,10 +275,63 @@ async fn maintain_stacks(
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let started_addons = std::sync::Mutex::new(None);
+    let outcome = serve(args, &started_addons).await;
+    // A server that fails after starting its add-on servers stops them: a successor that
+    // fails leaves the ports and data dirs to the server that takes over again.
+    if outcome.is_err() {
+        let started = started_addons
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(registry) = started {
+            crate::addons::stop(&registry).await;
+        }
+    }
+    outcome
+}
+
+async fn serve(
+    args: ServerArgs,
+    started_addons: &std::sync::Mutex<Option<wharf_addons::Registry>>,
+) -> anyhow::Result<()> {
     init_logging();
     // Before anything else touches the data dir, the network or a container: held until the
     // server ends.
-    let _data_dir_lock = crate::data_dir::lock(&args.data_dir)?;
+    let database_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("wharf.db").display()));
+    // A successor opens its database before it takes anything over: a database it cannot
+    // reach (a wrong setting) leaves the running server as it was.
+    let opened_early = match args.upgrade {
+        true => Some(
+            Store::open(&database_url)
+                .await
+                .context("open the state database (nothing was taken over)")?,
+        ),
+        false => None,
+    };
+    // A successor then takes the listeners; the old server then lets go of the data dir.
+    let taken_over = match args.upgrade {
+        true => {
+            let data_dir = args.data_dir.clone();
+            let taken = tokio::task::spawn_blocking(move || handover::take_over(&data_dir))
+                .await
+                .context("take the listeners over: task failed")??;
+            tracing::info!("took the listeners over; waiting for the previous server to let go");
+            Some(taken)
+        }
+        false => None,
+    };
+    let data_dir_lock = match &taken_over {
+        Some(_) => {
+            crate::data_dir::lock_when_free(&args.data_dir, handover::SUCCESSOR_DEADLINE).await?
+        }
+        None => crate::data_dir::lock(&args.data_dir)?,
+    };
+    // The path this binary was started from, read now: an upgrade replaces the file there.
+    let installed_binary = std::env::current_exe().context("find the running executable")?;
     let mut signals = ShutdownSignals::listen()?;
     let outbound = outbound_policy(&args.outbound_allow)?;
     let mut network_settings = wharf_network::Settings::parse(
@@ -271,20 +341,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         &args.dyno_resolvers,
     )?;
     crate::data_dir::prepare(&args.data_dir)?;
-    let database_url = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("wharf.db").display()));
-    let store = Store::open(&database_url)
-        .await
-        .context("open the state database")?;
+    let store = match opened_early {
+        Some(store) => store,
+        None => Store::open(&database_url)
+            .await
+            .context("open the state database")?,
+    };
     bootstrap_admin(&store, &args).await?;
     let tls = Tls::load_or_create(
         &args.data_dir.join("tls"),
         &certificate_names(&args.base_domain, args.public_url.as_deref()),
     )
     .context("set up Wharf's certificate authority")?;
-    println!(
+    say!(
         "wharf: clients trust this server through its CA certificate {}",
         tls.ca_path().display()
     );
@@ -320,6 +389,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let managed_postgres = managed
         .start(&mut addons, &args.data_dir, gateway, addon_events)
         .await?;
+    *started_addons
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(addons.clone());
     let interrupted = store.fail_interrupted_builds().await?;
     if interrupted > 0 {
         tracing::warn!(
@@ -404,32 +476,34 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let history = wharf_metrics::Recorder::open(&args.data_dir, args.metrics_retention_days)?;
     dynos.logs().metrics().set_history(history.clone());
 
-    let api_listener = TcpListener::bind(&args.api_listen)
-        .await
-        .with_context(|| format!("listen for the API on {}", args.api_listen))?;
+    // The listeners: taken over from the previous server, or bound now. A copy of each is
+    // kept for a successor.
+    let (listeners, taken_over) = match taken_over {
+        Some((listeners, taken)) => (listeners, Some(taken)),
+        None => (bind_listeners(&args).await?, None),
+    };
+    let handover_copies = listeners.try_clone()?;
+    let offer = handover::Offer::open(&args.data_dir)?;
+    let tokio_listener = |listener: std::net::TcpListener| -> anyhow::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener::from_std(listener)?)
+    };
+    let api_listener = tokio_listener(listeners.api)?;
     let api_address = api_listener.local_addr().context("read API address")?;
-    let api_tls_listener = TcpListener::bind(&args.api_tls_listen)
-        .await
-        .with_context(|| format!("listen for the API over TLS on {}", args.api_tls_listen))?;
+    let api_tls_listener = tokio_listener(listeners.api_tls)?;
     let api_tls_address = api_tls_listener
         .local_addr()
         .context("read the API's TLS address")?;
-    let rendezvous_listener = TcpListener::bind(&args.rendezvous_listen)
-        .await
-        .with_context(|| format!("listen for the rendezvous on {}", args.rendezvous_listen))?;
+    let rendezvous_listener = tokio_listener(listeners.rendezvous)?;
     let rendezvous_address = rendezvous_listener
         .local_addr()
         .context("read the rendezvous address")?;
-    let router_listener = listen_with_backlog(&args.router_listen, ROUTER_BACKLOG)
-        .await
-        .with_context(|| format!("listen for app traffic on {}", args.router_listen))?;
+    let router_listener = tokio_listener(listeners.router)?;
     let router_address = router_listener
         .local_addr()
         .context("read the router's address")?;
     let router_port = router_address.port();
-    let router_tls_listener = listen_with_backlog(&args.router_tls_listen, ROUTER_BACKLOG)
-        .await
-        .with_context(|| format!("listen for HTTPS app traffic on {}", args.router_tls_listen))?;
+    let router_tls_listener = tokio_listener(listeners.router_tls)?;
     let router_tls_address = router_tls_listener
         .local_addr()
         .context("read the router's HTTPS address")?;
@@ -508,7 +582,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let certificates = Arc::new(
         CertResolver::new(Some(tls.certified_key())).with_issuer(app_host_issuer(&tls, &args)),
     );
-    let (routes, routes_task) = routing::publish(
+    let (routes, routes_ready, routes_task) = routing::publish(
         store.clone(),
         dynos.clone(),
         certificates.clone(),
@@ -530,6 +604,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         routing::log_sink(dynos.clone(), history),
     );
     dynos.watch_traffic(Arc::new(router.traffic_probe()));
+    let dynos_handle = dynos.clone();
+    let dynos_shutdown = shutdown.clone();
+    let logs_last = logs_shutdown.clone().drop_guard();
+    subsystems.spawn(async move {
+        let ran = dynos.run(dynos_shutdown).await;
+        drop(logs_last);
+        ran.context("run the dyno manager")
+    });
+    // The router serves once its table has the dynos a previous server left running (taken
+    // up first): until then connections wait in the listeners' queues rather than get 404s.
+    wait_for_routes(routes_ready).await;
     let router_tls = Arc::new(wharf_router::tls::server_config(certificates)?);
     let router_shutdown = shutdown.clone();
     subsystems.spawn(async move {
@@ -542,15 +627,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .context("route app traffic")
     });
-    println!("wharf: routing app traffic on http://{router_address}");
-    println!("wharf: routing app traffic on https://{router_tls_address}");
-    let dynos_shutdown = shutdown.clone();
-    let logs_last = logs_shutdown.clone().drop_guard();
-    subsystems.spawn(async move {
-        let ran = dynos.run(dynos_shutdown).await;
-        drop(logs_last);
-        ran.context("run the dyno manager")
-    });
+    say!("wharf: routing app traffic on http://{router_address}");
+    say!("wharf: routing app traffic on https://{router_tls_address}");
     let rendezvous = state.rendezvous.clone();
     let rendezvous_shutdown = shutdown.clone();
     let tls_config = tls.server_config();
@@ -564,7 +642,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .context("serve the rendezvous")
     });
-    println!("wharf: one-off dynos attach through the rendezvous on {rendezvous_address} (TLS)");
+    say!("wharf: one-off dynos attach through the rendezvous on {rendezvous_address} (TLS)");
     let (api_tls_state, api_tls_config) = (state.clone(), tls.server_config());
     let api_tls_shutdown = shutdown.clone();
     subsystems.spawn(async move {
@@ -577,7 +655,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .context("serve the API over TLS")
     });
-    println!(
+    say!(
         "wharf: API (TLS) listening on {}",
         local_url(api_tls_address).replacen("http://", "https://", 1)
     );
@@ -589,17 +667,45 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .context("serve the API")
     });
-    println!("wharf: API listening on {public_url}");
+    say!("wharf: API listening on {public_url}");
     let _ = std::io::stdout().flush();
 
-    tokio::select! {
-        signal = signals.recv() => {
-            tracing::info!(signal, "shutting down");
+    if let Some(taken) = taken_over {
+        taken.serving();
+    }
+    handover::notify_systemd_ready();
+
+    // Until a signal to stop, a successor that took the listeners, or a subsystem's end.
+    let successor = loop {
+        tokio::select! {
+            signal = signals.recv() => match signal {
+                "SIGUSR2" => {
+                    tracing::info!(binary = %installed_binary.display(), "SIGUSR2: starting a successor");
+                    if let Err(error) = handover::start_successor(&installed_binary) {
+                        tracing::error!(error = format!("{error:#}"), "start a successor");
+                    }
+                }
+                signal => {
+                    tracing::info!(signal, "shutting down");
+                    break None;
+                }
+            },
+            handed = offer.hand_over(&handover_copies) => match handed {
+                Ok(successor) => break Some(successor),
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "hand the listeners over");
+                }
+            },
+            Some(finished) = subsystems.join_next() => {
+                finished.context("a subsystem panicked")??;
+                anyhow::bail!("a subsystem stopped unexpectedly");
+            }
         }
-        Some(finished) = subsystems.join_next() => {
-            finished.context("a subsystem panicked")??;
-            anyhow::bail!("a subsystem stopped unexpectedly");
-        }
+    };
+    // The successor takes the dynos up: they run on, whatever --stop-dynos says.
+    let leave_dynos = !args.stop_dynos || successor.is_some();
+    if successor.is_some() {
+        dynos_handle.leave_running();
     }
     shutdown.cancel();
     let drained = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
@@ -622,7 +728,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // Left running, the dynos keep the bridge, the table and their disks (the network
     // knows, and leaves them); stopped, nothing of theirs is left.
     network.close().await;
-    if args.stop_dynos {
+    if !leave_dynos {
         if let Err(error) = disk.close().await {
             tracing::warn!(error = format!("{error:#}"), "unmount the disk pool");
         }
@@ -630,8 +736,42 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         tracing::info!("dynos left running for the next start to take up");
     }
     store.close().await;
+    drop(data_dir_lock);
+    if let Some(successor) = successor {
+        return hand_over_to(successor, &offer, &handover_copies).await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits for the successor that took the listeners to serve; one that ends first (a binary
+/// that fails to start) is replaced by this server's own binary, which takes the listeners
+/// and the dynos up again.
+async fn hand_over_to(
+    successor: handover::Successor,
+    offer: &handover::Offer,
+    listeners: &handover::Listeners,
+) -> anyhow::Result<()> {
+    let serving =
+        |successor: handover::Successor| tokio::task::spawn_blocking(move || successor.serving());
+    if serving(successor).await.unwrap_or(false) {
+        tracing::info!("the successor serves: stopped");
+        return Ok(());
+    }
+    tracing::error!("the successor ended before it served: starting this server's binary again");
+    // The kernel's link to the binary this process runs, replaced on disk or not.
+    let mut again = handover::start_successor(Path::new("/proc/self/exe"))?;
+    let handed = tokio::select! {
+        handed = offer.hand_over(listeners) => handed?,
+        status = again.wait() => {
+            anyhow::bail!("this server's binary, started again, ended at once: {status:?}");
+        }
+    };
+    if serving(handed).await.unwrap_or(false) {
+        tracing::info!("this server's binary serves again: stopped");
+        return Ok(());
+    }
+    anyhow::bail!("neither the successor nor this server's binary started again: nothing serves")
 }
 
 /// Certificates for app hosts (`<app>.<base-domain>`) issued by Wharf's CA on first use: the
@@ -705,7 +845,7 @@ async fn bootstrap_admin(store: &Store, args: &ServerArgs) -> anyhow::Result<()>
     let key_file = args.data_dir.join(ADMIN_KEY_FILE);
     if store.has_accounts().await? {
         if key_file.exists() {
-            println!(
+            say!(
                 "wharf: the admin API key is in {} (log in with `wharf login`)",
                 key_file.display()
             );
@@ -717,7 +857,7 @@ async fn bootstrap_admin(store: &Store, args: &ServerArgs) -> anyhow::Result<()>
     let key = generate_api_key();
     write_secret(&key_file, &key)?;
     match store.bootstrap_admin(&email, &hash_api_key(&key)).await? {
-        Some(admin) => println!(
+        Some(admin) => say!(
             "wharf: created the admin account {}; its API key is in {} (mode 0600)",
             admin.email,
             key_file.display()
@@ -747,6 +887,42 @@ pub(crate) fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// Connections the kernel queues for the router before it accepts them: tokio's default of
 /// 128 drops SYNs when hundreds of clients connect at once.
 const ROUTER_BACKLOG: u32 = 1024;
+
+/// Waits (at most [`ROUTES_READY_TIMEOUT`]) for the first route table with the dynos taken up.
+async fn wait_for_routes(mut ready: tokio::sync::watch::Receiver<bool>) {
+    let waited = tokio::time::timeout(ROUTES_READY_TIMEOUT, ready.wait_for(|ready| *ready)).await;
+    if waited.is_err() {
+        tracing::warn!(
+            "the route table is not ready after {ROUTES_READY_TIMEOUT:?}: routing with what it has"
+        );
+    }
+}
+
+/// Binds the server's listeners where its settings say.
+async fn bind_listeners(args: &ServerArgs) -> anyhow::Result<handover::Listeners> {
+    let std = |listener: TcpListener| listener.into_std().context("a listener");
+    Ok(handover::Listeners {
+        api: std(TcpListener::bind(&args.api_listen)
+            .await
+            .with_context(|| format!("listen for the API on {}", args.api_listen))?)?,
+        api_tls: std(TcpListener::bind(&args.api_tls_listen)
+            .await
+            .with_context(|| format!("listen for the API over TLS on {}", args.api_tls_listen))?)?,
+        rendezvous: std(TcpListener::bind(&args.rendezvous_listen)
+            .await
+            .with_context(|| {
+                format!("listen for the rendezvous on {}", args.rendezvous_listen)
+            })?)?,
+        router: std(listen_with_backlog(&args.router_listen, ROUTER_BACKLOG)
+            .await
+            .with_context(|| format!("listen for app traffic on {}", args.router_listen))?)?,
+        router_tls: std(listen_with_backlog(&args.router_tls_listen, ROUTER_BACKLOG)
+            .await
+            .with_context(|| {
+                format!("listen for HTTPS app traffic on {}", args.router_tls_listen)
+            })?)?,
+    })
+}
 
 async fn listen_with_backlog(address: &str, backlog: u32) -> anyhow::Result<TcpListener> {
     let address: SocketAddr = tokio::net::lookup_host(address)
@@ -795,6 +971,7 @@ fn local_url(address: SocketAddr) -> String {
 pub struct ShutdownSignals {
     terminate: tokio::signal::unix::Signal,
     interrupt: tokio::signal::unix::Signal,
+    upgrade: tokio::signal::unix::Signal,
 }
 
 impl ShutdownSignals {
@@ -803,6 +980,7 @@ impl ShutdownSignals {
         Ok(ShutdownSignals {
             terminate: signal(SignalKind::terminate()).context("listen for SIGTERM")?,
             interrupt: signal(SignalKind::interrupt()).context("listen for SIGINT")?,
+            upgrade: signal(SignalKind::user_defined2()).context("listen for SIGUSR2")?,
         })
     }
 
@@ -811,6 +989,7 @@ impl ShutdownSignals {
         tokio::select! {
             _ = self.terminate.recv() => "SIGTERM",
             _ = self.interrupt.recv() => "SIGINT",
+            _ = self.upgrade.recv() => "SIGUSR2",
         }
     }
 }

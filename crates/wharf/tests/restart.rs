@@ -102,6 +102,8 @@ struct LoadResults {
     failed: u64,
     /// The longest run of consecutive failures, in time.
     longest_gap: Duration,
+    /// How the last failure looked (the response's first line, or what went wrong).
+    last_failure: String,
 }
 
 impl Load {
@@ -118,7 +120,8 @@ impl Load {
                 }
                 let host = &hosts[n % hosts.len()];
                 let target = authority.lock().unwrap().clone();
-                let ok = get_ok(&target, host);
+                let outcome = get(&target, host);
+                let ok = outcome.starts_with("HTTP/1.1 200 ");
                 let mut results = shared.lock().unwrap();
                 results.sent += 1;
                 if ok {
@@ -127,6 +130,7 @@ impl Load {
                     }
                 } else {
                     results.failed += 1;
+                    results.last_failure = outcome;
                     failing_since.get_or_insert_with(Instant::now);
                     drop(results);
                     std::thread::sleep(Duration::from_millis(5));
@@ -153,23 +157,28 @@ impl Load {
     }
 }
 
-/// One GET through the router; true on a 200.
-fn get_ok(authority: &str, host: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect(authority) else {
-        return false;
+/// One GET through the router: the response's first line, or what went wrong.
+fn get(authority: &str, host: &str) -> String {
+    let mut stream = match TcpStream::connect(authority) {
+        Ok(stream) => stream,
+        Err(error) => return format!("connect: {error}"),
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    if write!(
+    if let Err(error) = write!(
         stream,
         "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .is_err()
-    {
-        return false;
+    ) {
+        return format!("send: {error}");
     }
     let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.1 200 ")
+    if let Err(error) = stream.read_to_string(&mut response) {
+        return format!("read: {error} after {response:?}");
+    }
+    response
+        .lines()
+        .next()
+        .unwrap_or("an empty response")
+        .to_owned()
 }
 
 /// Waits until `check` holds, or fails with `what`.
@@ -343,6 +352,11 @@ fn restarting_the_server_restarts_no_dyno() {
     let server = Server::start_with(data.path(), &[("WHARF_STOP_DYNOS", "true")]);
     wait_for(&server, &key, "steady", &["web.1", "web.2", "worker.1"], 2);
     let network_name = server.network_name.clone();
+    // This test's containers (other tests' run beside them).
+    let ours: Vec<String> = processes(data.path())
+        .into_keys()
+        .chain(before.keys().cloned())
+        .collect();
     assert!(server.terminate_as_is(DEADLINE).success());
     assert!(
         support::runtime_containers(data.path()).is_empty(),
@@ -364,12 +378,17 @@ fn restarting_the_server_restarts_no_dyno() {
         "{}",
         links()
     );
-    let cgroups = ["/sys/fs/cgroup/wharf", "/sys/fs/cgroup/memory/wharf"]
-        .iter()
+    // Every hierarchy's Wharf cgroup (v2: one; v1 and hybrid: one per controller).
+    let hierarchies = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path().join("wharf"))
+        .chain([Path::new("/sys/fs/cgroup/wharf").to_owned()]);
+    let cgroups = hierarchies
         .filter_map(|dir| std::fs::read_dir(dir).ok())
         .flatten()
         .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().starts_with("dyno-"))
+        .filter(|entry| ours.contains(&entry.file_name().to_string_lossy().into_owned()))
         .map(|entry| entry.path())
         .collect::<Vec<_>>();
     assert!(cgroups.is_empty(), "{cgroups:?}");
@@ -493,4 +512,185 @@ fn a_corrupt_record_is_replaced_and_nothing_outlives_a_server_that_never_returns
     let _ = Command::new("ip")
         .args(["link", "del", &network_name])
         .status();
+}
+
+/// The process that holds the data dir's lock (the server running on it).
+fn lock_holder(data: &Path) -> Option<u32> {
+    std::fs::read_to_string(data.join("wharf.lock"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|pid| alive(*pid))
+}
+
+/// Waits until a server other than `old` holds the data dir and answers at `url`; its pid.
+fn new_server(data: &Path, old: u32, url: &str, key: &str) -> u32 {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(pid) = lock_holder(data).filter(|pid| *pid != old) {
+            let (status, _) = http_json(url, "GET", "/apps", key, &serde_json::json!({}));
+            if status == 200 {
+                return pid;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no new server took over from {old}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops whichever server holds the data dir when the test ends, passed or not: servers that
+/// took over are no children of the test. Its dynos stop once the data dir is gone.
+struct StopTheLastServer<'a> {
+    data: &'a Path,
+    network_name: String,
+}
+
+impl Drop for StopTheLastServer<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = lock_holder(self.data) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            let deadline = Instant::now() + DEADLINE;
+            while alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = Command::new("umount")
+            .args(["--recursive", "--lazy"])
+            .arg(self.data.join("disk/mnt"))
+            .stderr(std::process::Stdio::null())
+            .status();
+        for args in [
+            vec!["nft", "delete", "table", "inet", &self.network_name],
+            vec!["ip", "link", "del", &self.network_name],
+        ] {
+            let _ = Command::new(args[0])
+                .args(&args[1..])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn an_upgrade_hands_the_sockets_over_and_refuses_no_request() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), &LEAVE_RUNNING);
+    let _last = StopTheLastServer {
+        data: data.path(),
+        network_name: server.network_name.clone(),
+    };
+    let key = server.admin_key();
+    let user = User::new(&server.url, Some(&key));
+    for app in ["calm", "brisk"] {
+        user.run(&["apps:create", app]).ok();
+        fixture_apps::push_fixture(&server, &key, app, "procfile-only");
+        wait_for(&server, &key, app, &["web.1"], 2);
+    }
+    let before = processes(data.path());
+    assert_eq!(before.len(), 2, "{before:?}");
+    let (url, router) = (server.url.clone(), server.router_authority());
+    let load = Load::start(
+        Arc::new(Mutex::new(router.clone())),
+        vec!["calm.localhost".to_owned(), "brisk.localhost".to_owned()],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut report = Vec::new();
+
+    // 1. `wharf server --upgrade` with the server's settings: it takes the very sockets over,
+    // then the data dir and the dynos; the old server exits once it serves.
+    let upgrading = Instant::now();
+    let mut upgrade = LEAVE_RUNNING.to_vec();
+    upgrade.push(("WHARF_UPGRADE", "true"));
+    let successor = Server::start_with(data.path(), &upgrade);
+    assert_eq!(
+        (successor.url.as_str(), successor.router_authority()),
+        (url.as_str(), router.clone())
+    );
+    assert!(server.wait_for_exit(DEADLINE).success());
+    let took = upgrading.elapsed();
+    wait_for(&successor, &key, "calm", &["web.1"], 2);
+    wait_for(&successor, &key, "brisk", &["web.1"], 2);
+    assert_eq!(processes(data.path()), before, "no dyno restarted");
+    std::thread::sleep(Duration::from_millis(500));
+    report.push(("wharf server --upgrade", took, load.take()));
+
+    // 2. A successor whose database does not answer is refused before it takes anything.
+    let upgrade_with = |setting: (&str, &str)| {
+        support::server_command(
+            data.path(),
+            &successor.network_name,
+            &successor.dyno_network,
+        )
+        .envs(upgrade.iter().copied())
+        .env(setting.0, setting.1)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap()
+    };
+    let serving = lock_holder(data.path()).unwrap();
+    let refused = upgrade_with(("WHARF_DATABASE_URL", "postgres://wharf@127.0.0.1:1/nothing"));
+    assert!(!refused.success());
+    assert_eq!(
+        lock_holder(data.path()),
+        Some(serving),
+        "the running server is untouched"
+    );
+
+    // 3. A successor that fails after it took the sockets (its dynos' holder is missing): the
+    // running server starts its own binary again, which takes over; nothing is refused.
+    let failed = upgrade_with(("WHARF_SHIM", "/nonexistent/wharf-shim"));
+    assert!(!failed.success());
+    assert!(
+        successor.wait_for_exit(DEADLINE).success(),
+        "it handed over to its own binary"
+    );
+    let again = new_server(data.path(), serving, &url, &key);
+    assert_eq!(processes(data.path()), before, "no dyno restarted");
+    std::thread::sleep(Duration::from_millis(500));
+    report.push((
+        "failed successor, then the same binary",
+        Duration::ZERO,
+        load.take(),
+    ));
+
+    // 4. SIGUSR2 (the systemd unit's reload): the server starts the binary installed where
+    // its own is, which takes over.
+    let signalled = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-USR2", &again.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let last = new_server(data.path(), again, &url, &key);
+    wait_until(|| format!("{again} still runs"), || !alive(again));
+    let took = signalled.elapsed();
+    assert_eq!(processes(data.path()), before, "no dyno restarted");
+    std::thread::sleep(Duration::from_millis(500));
+    let results = load.finish();
+    report.push(("SIGUSR2", took, results));
+    for (how, took, results) in &report {
+        eprintln!(
+            "upgrade ({how}): took {took:?}; {} requests, {} failed, longest run of failures \
+             {:?}, last failure {:?}",
+            results.sent, results.failed, results.longest_gap, results.last_failure
+        );
+    }
+    for (how, _, results) in &report {
+        assert_eq!(results.failed, 0, "{how}: no request failed");
+        assert!(results.sent > 0, "{how}");
+    }
+
+    // The last server stops its dynos on SIGTERM when started so: hand over to one that does.
+    let mut stopping = LEAVE_RUNNING.to_vec();
+    stopping.extend([("WHARF_UPGRADE", "true"), ("WHARF_STOP_DYNOS", "true")]);
+    let final_server = Server::start_with(data.path(), &stopping);
+    wait_until(|| format!("{last} still runs"), || !alive(last));
+    drop(final_server);
+    assert!(support::runtime_containers(data.path()).is_empty());
 }

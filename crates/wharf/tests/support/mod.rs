@@ -115,10 +115,9 @@ impl Server {
         let stdout = child.stdout.take().expect("piped stdout");
         let (lines_tx, lines_rx) = mpsc::channel();
         std::thread::spawn(move || {
+            // Read to the end, wanted or not: a successor the server starts writes here too.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
+                let _ = lines_tx.send(line);
             }
         });
         let deadline = Instant::now() + START_TIMEOUT;
@@ -194,6 +193,20 @@ impl Server {
     pub fn terminate_as_is(mut self, timeout: Duration) -> std::process::ExitStatus {
         self.killed = true;
         self.terminate(timeout)
+    }
+
+    /// Waits for the server to exit by itself (it handed over to a successor), leaving what
+    /// it left to the successor.
+    pub fn wait_for_exit(mut self, timeout: Duration) -> std::process::ExitStatus {
+        self.killed = true;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll server") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends SIGTERM and waits for the exit status.
