@@ -251,10 +251,16 @@ mod tests {
     /// A query relayed over UDP and TCP to a resolver on loopback, answered with its own id.
     #[tokio::test]
     async fn relays_over_udp_and_tcp() {
-        let resolver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let resolver_tcp = TcpListener::bind(resolver.local_addr().unwrap())
-            .await
-            .unwrap();
+        // The same port for UDP and TCP: another when the TCP one is taken.
+        let mut bound = None;
+        for _ in 0..100 {
+            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            if let Ok(tcp) = TcpListener::bind(udp.local_addr().unwrap()).await {
+                bound = Some((udp, tcp));
+                break;
+            }
+        }
+        let (resolver, resolver_tcp) = bound.expect("a port free for UDP and TCP");
         let upstream = resolver.local_addr().unwrap();
         tokio::spawn(async move {
             let mut buffer = [0u8; 512];

@@ -269,7 +269,7 @@ async fn killed_server_child() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_killed_server_leaves_nothing_after_the_next_start() {
+async fn a_killed_servers_veths_wait_for_adoption_then_go() {
     let (name, subnet) = unique(1);
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -313,17 +313,51 @@ async fn a_killed_server_leaves_nothing_after_the_next_start() {
         links()
     );
 
+    // The next start keeps the veths of containers that still run, for the dyno manager to
+    // take up; those it does not take up go with `release_survivors`.
     let settings = Settings::parse(&name, &subnet, "", "127.0.0.1").unwrap();
     let again = DynoNetwork::start(settings).await.unwrap();
+    let survivors: Vec<String> = again
+        .survivors()
+        .iter()
+        .map(|address| format!("wv{:08x}", u32::from(*address)))
+        .collect();
+    let mut expected = veths.clone();
+    expected.sort();
+    assert_eq!(survivors, expected);
+    assert!(
+        veths.iter().all(|veth| links().contains(veth.as_str())),
+        "{}",
+        links()
+    );
+    // A survivor's address is never handed out again while it is one.
+    let fresh = again.attach().await.unwrap();
+    assert!(!survivors.contains(&format!("wv{:08x}", u32::from(fresh.address()))));
+    drop(fresh);
+    let adopted = again.adopt(again.survivors()[0]).unwrap();
+    assert!(again.adopt(adopted.address()).is_err(), "adopted once only");
+    again.release_survivors().await;
+    assert!(again.survivors().is_empty());
     let after = links();
     for mut container in containers {
         let _ = container.kill();
         let _ = container.wait();
     }
-    assert!(
-        veths.iter().all(|veth| !after.contains(veth.as_str())),
-        "{after}"
+    let (kept, released) = (
+        format!("wv{:08x}", u32::from(adopted.address())),
+        veths
+            .iter()
+            .find(|veth| **veth != format!("wv{:08x}", u32::from(adopted.address()))),
     );
+    assert!(
+        after.contains(kept.as_str()),
+        "the adopted veth stays: {after}"
+    );
+    assert!(
+        released.is_some_and(|veth| !after.contains(veth.as_str())),
+        "the other is released: {after}"
+    );
+    drop(adopted);
     assert_eq!(tables().matches(&format!("inet {name}\n")).count(), 1);
     let addresses = String::from_utf8(
         Command::new("ip")

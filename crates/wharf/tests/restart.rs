@@ -351,7 +351,7 @@ fn restarting_the_server_restarts_no_dyno() {
     server.kill();
     let server = Server::start_with(data.path(), &[("WHARF_STOP_DYNOS", "true")]);
     wait_for(&server, &key, "steady", &["web.1", "web.2", "worker.1"], 2);
-    let network_name = server.network_name.clone();
+    let (network_name, dyno_network) = (server.network_name.clone(), server.dyno_network.clone());
     // This test's containers (other tests' run beside them).
     let ours: Vec<String> = processes(data.path())
         .into_keys()
@@ -378,6 +378,11 @@ fn restarting_the_server_restarts_no_dyno() {
         "{}",
         links()
     );
+    // No container's veth (`wv` and the address in hex) of this server's subnet either.
+    let subnet: std::net::Ipv4Addr = dyno_network.split('/').next().unwrap().parse().unwrap();
+    let [a, b, c, _] = subnet.octets();
+    let veths = format!(": wv{a:02x}{b:02x}{c:02x}");
+    assert!(!links().contains(&veths), "{}", links());
     // Every hierarchy's Wharf cgroup (v2: one; v1 and hybrid: one per controller).
     let hierarchies = std::fs::read_dir("/sys/fs/cgroup")
         .unwrap()

@@ -353,9 +353,20 @@ mod tests {
             make_dir(&dir.path, DIR_MODE).expect("a directory");
             dir
         };
-        // A port something else listens on is skipped.
-        let busy = TcpListener::bind((listen, 0)).expect("a listener");
-        let base = busy.local_addr().expect("an address").port();
+        // A port something else listens on is skipped. The two after it must be free when
+        // the test begins (other tests and processes take ephemeral ports too): another base
+        // otherwise.
+        let (_busy, base) = (0..100)
+            .find_map(|_| {
+                let busy = TcpListener::bind((listen, 0)).ok()?;
+                let base = busy.local_addr().ok()?.port();
+                let free = (1..=2).all(|n| {
+                    base.checked_add(n)
+                        .is_some_and(|port| TcpListener::bind((listen, port)).is_ok())
+                });
+                free.then_some((busy, base))
+            })
+            .expect("a busy port followed by two free ones");
         let range = (base, base.saturating_add(2));
         let (a, b) = (dir(1), dir(2));
         assert_eq!(
