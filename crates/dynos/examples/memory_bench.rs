@@ -235,7 +235,12 @@ fn children(pid: u32) -> Vec<u32> {
 
 fn parent(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn comm(pid: u32) -> Option<String> {
@@ -252,7 +257,9 @@ fn cmdline(pid: u32) -> String {
 
 /// A field of `/proc/PID/smaps_rollup` (`Rss:`, `Pss:`), in KiB.
 fn kib(pid: u32, field: &str) -> u64 {
-    let path = Path::new("/proc").join(pid.to_string()).join("smaps_rollup");
+    let path = Path::new("/proc")
+        .join(pid.to_string())
+        .join("smaps_rollup");
     std::fs::read_to_string(path)
         .ok()
         .and_then(|rollup| {
