@@ -140,10 +140,20 @@ impl Held {
     /// output comes first, then what the container writes from now on.
     pub(crate) async fn connect(bundle_dir: &Path, stdio: ContainerStdio) -> anyhow::Result<Held> {
         let path = socket_path(bundle_dir);
-        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(&path))
+        // A socket's path may not exceed 108 bytes: it is reached through a descriptor of its
+        // directory (`/proc/self/fd/N/shim.sock`), however deep the data dir.
+        let dir = std::fs::File::open(bundle_dir)
+            .with_context(|| format!("open {}", bundle_dir.display()))?;
+        let short = format!(
+            "/proc/self/fd/{}/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&dir),
+            wharf_shim::SOCKET
+        );
+        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(&short))
             .await
             .with_context(|| format!("connect to {}: no answer", path.display()))?
             .with_context(|| format!("connect to {}", path.display()))?;
+        drop(dir);
         let hello = tokio::time::timeout(CONNECT_TIMEOUT, next_frame(&mut stream))
             .await
             .context("the holder said nothing")??;
@@ -302,7 +312,15 @@ mod tests {
 
     /// A holder that says hello, sends `frames`, then waits for the server to close.
     async fn fake_holder(dir: &Path, frames: Vec<(u8, Vec<u8>)>) -> tokio::task::JoinHandle<()> {
-        let listener = tokio::net::UnixListener::bind(socket_path(dir)).unwrap();
+        // Bound as the holder does, for a path of any length: through the directory.
+        let handle = std::fs::File::open(dir).unwrap();
+        let short = format!(
+            "/proc/self/fd/{}/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&handle),
+            wharf_shim::SOCKET
+        );
+        let listener = tokio::net::UnixListener::bind(short).unwrap();
+        drop(handle);
         tokio::spawn(async move {
             let (mut stream, _) = listener.accept().await.unwrap();
             let mut out = Vec::new();
@@ -350,6 +368,22 @@ mod tests {
         assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
         assert_eq!((&mut held.exit).await.unwrap(), Some((-1, 9)));
         assert_eq!(*held.lost.borrow(), 7);
+        holder.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_holder_deeper_than_a_socket_path_may_be_is_reached() {
+        let root = tempfile::tempdir().unwrap();
+        let deep = root.path().join("d".repeat(60)).join("e".repeat(60));
+        std::fs::create_dir_all(&deep).unwrap();
+        assert!(socket_path(&deep).as_os_str().len() > 108);
+        let holder = fake_holder(
+            &deep,
+            vec![(frame::EXIT, frame::exit_payload(0, 0).to_vec())],
+        )
+        .await;
+        let mut held = Held::connect(&deep, ContainerStdio::Null).await.unwrap();
+        assert_eq!((&mut held.exit).await.unwrap(), Some((0, 0)));
         holder.await.unwrap();
     }
 

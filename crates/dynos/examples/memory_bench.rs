@@ -20,17 +20,25 @@ use wharf_model::{AppName, DynoSize, Email, FormationUpdate, Quantity, ReleaseSt
 use wharf_store::{NewSlug, Store};
 
 const COUNTS: [u32; 3] = [1, 10, 50];
-const DEADLINE: Duration = Duration::from_secs(300);
+const DEADLINE: Duration = Duration::from_secs(120);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .init();
     let holder = std::env::args()
         .nth(1)
         .map(PathBuf::from)
         .context("give the holder (wharf-shim) binary's path")?;
     println!("| dynos | supervision | per dyno: supervisor RSS | tini RSS | total RSS | supervisor PSS | tini PSS | total PSS |");
     println!("|---|---|---|---|---|---|---|---|");
-    for held in [false, true] {
+    let modes: Vec<bool> = match std::env::var("HELD_ONLY") {
+        Ok(_) => vec![true],
+        Err(_) => vec![false, true],
+    };
+    for held in modes {
         let bench = Bench::new(held.then(|| holder.clone())).await?;
         let shutdown = CancellationToken::new();
         let run = tokio::spawn(bench.manager.clone().run(shutdown.clone()));
@@ -107,7 +115,7 @@ impl Bench {
         let mut config = DynoManagerConfig::new(dir.path());
         config.cycle_after = None;
         config.stop_timeout = Duration::from_secs(5);
-        let disk = wharf_disk::DiskPool::open(&dir.path().join("disk"), 60 << 30)
+        let disk = wharf_disk::DiskPool::open(&dir.path().join("disk"), 30 << 30)
             .await
             .context("open the disk pool")?;
         config.disk = Some(disk.clone());
@@ -211,7 +219,14 @@ impl Bench {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("{up} of {count} dynos up");
+                let log: Vec<String> = self
+                    .manager
+                    .logs()
+                    .recent(self.app_id, 20)
+                    .into_iter()
+                    .map(|line| line.message)
+                    .collect();
+                bail!("{up} of {count} dynos up; the log ends with {log:#?}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -61,8 +61,14 @@ pub(crate) fn start(config: &Config) -> Result<Started, String> {
         .map_err(|error| format!("become child subreaper: {error}"))?;
     let dir = DirIdentity::of(&config.dir)
         .ok_or_else(|| format!("{}: not a directory", config.dir.display()))?;
+    // A socket's path may not exceed 108 bytes, which a deep data dir and a long process type
+    // would: it is bound relative to the shim's directory, made its working directory (servers
+    // reach it through a descriptor of the directory).
+    std::env::set_current_dir(&config.dir)
+        .map_err(|error| format!("enter {}: {error}", config.dir.display()))?;
     let socket = config.dir.join(SOCKET);
-    let listener = bind(&socket).map_err(|error| format!("bind {}: {error}", socket.display()))?;
+    let listener =
+        bind(Path::new(SOCKET)).map_err(|error| format!("bind {}: {error}", socket.display()))?;
     let (out_read, out_write) = output_pipe().map_err(|error| format!("make pipe: {error}"))?;
     let (err_read, err_write) = output_pipe().map_err(|error| format!("make pipe: {error}"))?;
 
