@@ -3,7 +3,6 @@
 //! started bare, scaling web 1 to 10, and the memory the platform spends per running dyno.
 //! Prints Markdown tables. Run with `crates/dynos/bench/run.sh`.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -13,12 +12,13 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
+
+mod support;
 use uuid::Uuid;
-use wharf_build::builder::BuilderConfig;
 use wharf_containers::{Runtime, Stack};
-use wharf_dynos::{DynoManager, DynoManagerConfig, DynoState};
-use wharf_model::{AppName, DynoSize, Email, FormationUpdate, Quantity, ReleaseStatus};
-use wharf_store::{NewSlug, Store};
+use wharf_dynos::{DynoManager, DynoState};
+use wharf_model::{DynoSize, FormationUpdate, Quantity};
+use wharf_store::Store;
 
 const RUNS: usize = 10;
 const WORKER: &str = "echo hi; sleep 1000";
@@ -53,54 +53,19 @@ impl Bench {
         let dir = tempfile::Builder::new()
             .prefix("wharf-dyno-bench-")
             .tempdir()?;
-        let store = Store::open(&format!("sqlite://{}/wharf.db", dir.path().display())).await?;
         let runtime = Runtime::detect(&dir.path().join("runtime")).await?;
         let stack = Stack::prepare(&dir.path().join("stack"))?;
-        let owner = store
-            .create_account(&Email::parse("bench@example.com")?, true, "bench", "bench")
-            .await?;
-        let app = store.create_app(&AppName::parse("bench")?, &owner).await?;
         let source = dir.path().join("source");
         std::fs::create_dir_all(&source)?;
         std::fs::write(source.join("index.html"), "hello\n")?;
-        let slug = store
-            .create_slug(
-                app.id,
-                NewSlug {
-                    process_types: BTreeMap::from([
-                        ("web".to_owned(), "python3 -m http.server $PORT".to_owned()),
-                        ("worker".to_owned(), WORKER.to_owned()),
-                    ]),
-                    stack: "wharf-1".to_owned(),
-                    ..NewSlug::default()
-                },
-            )
-            .await?;
-        let out = BuilderConfig::new(dir.path()).slug_path(slug.id);
-        std::fs::create_dir_all(out.parent().context("slugs dir")?)?;
-        wharf_build::archive::pack_slug(
+        let (store, app_id) = support::released_app(
+            dir.path(),
             &source,
-            &wharf_slugignore::SlugIgnore::default(),
-            &out,
-            1 << 30,
-        )?;
-        store
-            .release_slug(app.id, slug.id, "Deploy", ReleaseStatus::Succeeded, &owner)
-            .await?;
-        let mut config = DynoManagerConfig::new(dir.path());
+            &[("web", "python3 -m http.server $PORT"), ("worker", WORKER)],
+        )
+        .await?;
+        let (mut config, disk) = support::production_config(dir.path(), 40 << 30).await?;
         config.port_range = 23000..23200;
-        config.cycle_after = None;
-        config.stop_timeout = Duration::from_secs(5);
-        // Every dyno on a capped disk and in a network namespace of its own, as in production.
-        let disk = wharf_disk::DiskPool::open(&dir.path().join("disk"), 40 << 30)
-            .await
-            .context("open the disk pool")?;
-        config.disk = Some(disk.clone());
-        config.network = Some(
-            wharf_network::DynoNetwork::start(wharf_network::test_settings())
-                .await
-                .context("start the dyno network")?,
-        );
         let stacks = wharf_containers::Stacks::new(wharf_containers::StacksConfig::new(dir.path()));
         let manager = DynoManager::new(store.clone(), config, runtime.clone(), stacks);
         Ok(Bench {
@@ -110,7 +75,7 @@ impl Bench {
             stack,
             manager,
             disk,
-            app_id: app.id,
+            app_id,
             source,
         })
     }

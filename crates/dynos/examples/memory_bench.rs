@@ -6,18 +6,18 @@
 //! Prints a Markdown table. Run with `crates/dynos/bench/run.sh` (which builds the holder),
 //! or give the holder's path as the first argument.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tokio_util::sync::CancellationToken;
+
+mod support;
 use uuid::Uuid;
-use wharf_build::builder::BuilderConfig;
 use wharf_containers::{HolderConfig, Runtime};
-use wharf_dynos::{DynoManager, DynoManagerConfig, DynoState};
-use wharf_model::{AppName, DynoSize, Email, FormationUpdate, Quantity, ReleaseStatus};
-use wharf_store::{NewSlug, Store};
+use wharf_dynos::{DynoManager, DynoState};
+use wharf_model::{DynoSize, FormationUpdate, Quantity};
+use wharf_store::Store;
 
 const COUNTS: [u32; 3] = [1, 10, 50];
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -71,7 +71,6 @@ impl Bench {
         let dir = tempfile::Builder::new()
             .prefix("wharf-memory-bench-")
             .tempdir()?;
-        let store = Store::open(&format!("sqlite://{}/wharf.db", dir.path().display())).await?;
         let mut runtime = Runtime::detect(&dir.path().join("runtime")).await?;
         let held = holder.is_some();
         if let Some(binary) = holder {
@@ -81,49 +80,12 @@ impl Bench {
                 stop_grace: Duration::from_secs(5),
             });
         }
-        let owner = store
-            .create_account(&Email::parse("bench@example.com")?, true, "bench", "bench")
-            .await?;
-        let app = store.create_app(&AppName::parse("bench")?, &owner).await?;
         let source = dir.path().join("source");
         std::fs::create_dir_all(&source)?;
         std::fs::write(source.join("README"), "a worker that sleeps\n")?;
-        let slug = store
-            .create_slug(
-                app.id,
-                NewSlug {
-                    process_types: BTreeMap::from([(
-                        "worker".to_owned(),
-                        "sleep 100000".to_owned(),
-                    )]),
-                    stack: "wharf-1".to_owned(),
-                    ..NewSlug::default()
-                },
-            )
-            .await?;
-        let out = BuilderConfig::new(dir.path()).slug_path(slug.id);
-        std::fs::create_dir_all(out.parent().context("slugs dir")?)?;
-        wharf_build::archive::pack_slug(
-            &source,
-            &wharf_slugignore::SlugIgnore::default(),
-            &out,
-            1 << 30,
-        )?;
-        store
-            .release_slug(app.id, slug.id, "Deploy", ReleaseStatus::Succeeded, &owner)
-            .await?;
-        let mut config = DynoManagerConfig::new(dir.path());
-        config.cycle_after = None;
-        config.stop_timeout = Duration::from_secs(5);
-        let disk = wharf_disk::DiskPool::open(&dir.path().join("disk"), 30 << 30)
-            .await
-            .context("open the disk pool")?;
-        config.disk = Some(disk.clone());
-        config.network = Some(
-            wharf_network::DynoNetwork::start(wharf_network::test_settings())
-                .await
-                .context("start the dyno network")?,
-        );
+        let (store, app_id) =
+            support::released_app(dir.path(), &source, &[("worker", "sleep 100000")]).await?;
+        let (config, disk) = support::production_config(dir.path(), 30 << 30).await?;
         let stacks = wharf_containers::Stacks::new(wharf_containers::StacksConfig::new(dir.path()));
         let name = runtime.name().to_owned();
         let manager = DynoManager::new(store.clone(), config, runtime, stacks);
@@ -133,7 +95,7 @@ impl Bench {
             store,
             manager,
             disk,
-            app_id: app.id,
+            app_id,
             held,
             runtime: name,
         })

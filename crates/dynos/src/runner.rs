@@ -18,7 +18,7 @@ use wharf_containers::{
 };
 use wharf_model::{DynoSize, StackName};
 
-use crate::adopt::{write_record, Adopted, DynoRecord};
+use crate::adopt::{write_record, DynoRecord};
 use crate::logs::{LineSplitter, LogBuffer, LogLine, LogSource};
 use crate::manager::Shared;
 use crate::messages;
@@ -182,31 +182,86 @@ pub(crate) async fn run_once(
     input: &RunInput,
     one_off: Option<&OneOffIo>,
 ) -> (RunEnd, Option<i32>) {
-    if let Some(adopted) = shared.take_adopted(id) {
-        return run_adopted(shared, id, input, adopted).await;
-    }
+    // A dyno taken up from the last server: its container runs already.
+    let (run, container) = match shared.take_adopted(id) {
+        Some(adopted) => (
+            Run {
+                container_id: adopted.container_id,
+                port: adopted.port,
+                address: adopted.route,
+                place: Place {
+                    attachment: adopted.attachment,
+                    disk: adopted.disk,
+                    disks: shared.disks.clone(),
+                },
+            },
+            Some(adopted.container),
+        ),
+        None => match prepare_run(shared, id, input, one_off).await {
+            Some(run) => (run, None),
+            None => return (RunEnd::LaunchFailed, None),
+        },
+    };
+    let dyno_dir = shared.config.data_dir.join("dynos").join(&run.container_id);
+    let end = run_container(
+        shared,
+        id,
+        input,
+        &ContainerRun {
+            container_id: &run.container_id,
+            port: run.port,
+            address: run.address,
+            network: run.place.network(),
+            dyno_dir: &dyno_dir,
+            layer_dir: run.place.layer_dir().unwrap_or(&dyno_dir),
+            one_off,
+        },
+        container,
+    )
+    .await;
+    finish(shared, input, (run.place, &dyno_dir, run.port), end).await
+}
+
+/// One run's container id, port, route and place.
+struct Run {
+    container_id: String,
+    port: Option<u16>,
+    address: Option<SocketAddr>,
+    place: Place,
+}
+
+/// Makes a new run's port, network place and disk, logs `Starting process`, and (with
+/// holders) writes the record the next server takes the dyno up by. `None`, with R99 logged
+/// and everything released, when it cannot.
+async fn prepare_run(
+    shared: &Arc<Shared>,
+    id: Uuid,
+    input: &RunInput,
+    one_off: Option<&OneOffIo>,
+) -> Option<Run> {
     let container_id = container_id(input.app_id, &input.name, &random_suffix());
-    let port = if input.name.is_web() {
-        match shared.allocate_port() {
+    let failed = |what: &str, error: &dyn std::fmt::Display| {
+        tracing::error!(dyno = %input.name, "{what}: {error:#}");
+        shared.log(input.app_id, &input.name, messages::R99);
+    };
+    let port = match input.name.is_web() {
+        true => match shared.allocate_port() {
             Some(port) => Some(port),
             None => {
-                tracing::error!(dyno = %input.name, "no free port in the dyno port range");
-                shared.log(input.app_id, &input.name, messages::R99);
-                return (RunEnd::LaunchFailed, None);
+                failed("allocate a port", &"no free port in the dyno port range");
+                return None;
             }
-        }
-    } else {
-        None
+        },
+        false => None,
     };
     let place = match Place::make(shared, input.size).await {
         Ok(place) => place,
         Err(error) => {
-            tracing::error!(dyno = %input.name, "prepare the dyno's network and disk: {error:#}");
-            shared.log(input.app_id, &input.name, messages::R99);
+            failed("prepare the dyno's network and disk", &format!("{error:#}"));
             if let Some(port) = port {
                 shared.release_port(port);
             }
-            return (RunEnd::LaunchFailed, None);
+            return None;
         }
     };
     let address = port.map(|port| SocketAddr::from((place.host(), port)));
@@ -216,8 +271,7 @@ pub(crate) async fn run_once(
         &input.name,
         messages::starting(&input.command),
     );
-    let dyno_dir = shared.config.data_dir.join("dynos").join(&container_id);
-    let end = if shared.runtime.holder().is_some() {
+    if shared.runtime.holder().is_some() {
         // What the next server needs to take the dyno up, should this one end first.
         let record = DynoRecord {
             dyno_id: id,
@@ -239,76 +293,25 @@ pub(crate) async fn run_once(
             disk: place.disk.as_ref().map(|(name, _)| name.clone()),
             one_off: one_off.is_some(),
         };
-        write_record(&dyno_dir, &record).await
-    } else {
-        Ok(())
-    };
-    let end = match end {
-        Ok(()) => {
-            run_container(
+        let dyno_dir = shared.config.data_dir.join("dynos").join(&container_id);
+        if let Err(error) = write_record(&dyno_dir, &record).await {
+            failed("record the dyno", &format!("{error:#}"));
+            finish(
                 shared,
-                id,
                 input,
-                &ContainerRun {
-                    container_id: &container_id,
-                    port,
-                    address,
-                    network: place.network(),
-                    dyno_dir: &dyno_dir,
-                    layer_dir: place.layer_dir().unwrap_or(&dyno_dir),
-                    one_off,
-                },
-                None,
+                (place, &dyno_dir, port),
+                (RunEnd::LaunchFailed, None),
             )
-            .await
+            .await;
+            return None;
         }
-        Err(error) => {
-            tracing::error!(dyno = %input.name, "record the dyno: {error:#}");
-            shared.log(input.app_id, &input.name, messages::R99);
-            (RunEnd::LaunchFailed, None)
-        }
-    };
-    finish(shared, input, (place, &dyno_dir, port), end).await
-}
-
-/// Supervises a dyno taken up from the last server: its container runs already.
-async fn run_adopted(
-    shared: &Arc<Shared>,
-    id: Uuid,
-    input: &RunInput,
-    adopted: Adopted,
-) -> (RunEnd, Option<i32>) {
-    let Adopted {
-        container,
+    }
+    Some(Run {
         container_id,
-        route,
         port,
-        attachment,
-        disk,
-    } = adopted;
-    let place = Place {
-        attachment,
-        disk,
-        disks: shared.disks.clone(),
-    };
-    let dyno_dir = shared.config.data_dir.join("dynos").join(&container_id);
-    let end = run_container(
-        shared,
-        id,
-        input,
-        &ContainerRun {
-            container_id: &container_id,
-            port,
-            address: route,
-            network: place.network(),
-            dyno_dir: &dyno_dir,
-            layer_dir: place.layer_dir().unwrap_or(&dyno_dir),
-            one_off: None,
-        },
-        Some(container),
-    )
-    .await;
-    finish(shared, input, (place, &dyno_dir, port), end).await
+        address,
+        place,
+    })
 }
 
 /// After a run: its network place, disk, directory and port are released, unless the
