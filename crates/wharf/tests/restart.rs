@@ -699,3 +699,34 @@ fn an_upgrade_hands_the_sockets_over_and_refuses_no_request() {
     drop(final_server);
     assert!(support::runtime_containers(data.path()).is_empty());
 }
+
+/// The shipped systemd unit is one systemd accepts, pointing at the binaries as installed.
+#[test]
+fn the_systemd_unit_is_valid() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/wharf.service"),
+    )
+    .unwrap();
+    for line in [
+        "Type=notify",
+        "KillMode=process",
+        "ExecReload=/bin/kill -USR2 $MAINPID",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} in {unit}");
+    }
+    // Verified against the binary this test was built with, installed or not.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wharf.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/wharf", support::wharf_binary()),
+    )
+    .unwrap();
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian's systemd) verifies the unit");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && said.trim().is_empty(), "{said}");
+}
