@@ -38,6 +38,8 @@ class Server:
             "WHARF_ROUTER_TLS_LISTEN": "127.0.0.1:0",
             "WHARF_RENDEZVOUS_LISTEN": "127.0.0.1:0",
             "WHARF_LOG": "warn",
+            # A benchmark's server leaves nothing behind when it stops.
+            "WHARF_STOP_DYNOS": "true",
             **extra,
         }
         began = time.perf_counter()

@@ -248,20 +248,10 @@ fn a_server_on_postgresql_keeps_the_same_contract() {
     let data = tempfile::tempdir().unwrap();
     // A dyno network of its own, as the harness gives every server.
     let (network_name, dyno_network) = support::dyno_network(data.path());
-    let mut child = Command::new(support::wharf_binary())
-        .env("WHARF_NETWORK_NAME", &network_name)
-        .env("WHARF_DYNO_NETWORK", &dyno_network)
-        .args([
-            "server",
-            "--database-url",
-            &url,
-            "--api-listen",
-            "127.0.0.1:0",
-            "--api-tls-listen",
-            "127.0.0.1:0",
-        ])
-        .env("WHARF_DATA_DIR", data.path())
-        .env("WHARF_LOG", "warn")
+    // Spawned as every test server is (free ports, a clean stop that leaves nothing), with
+    // the database on PostgreSQL.
+    let mut child = support::server_command(data.path(), &network_name, &dyno_network)
+        .args(["--database-url", &url])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
