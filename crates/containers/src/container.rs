@@ -112,14 +112,6 @@ impl Container {
         &self.id
     }
 
-    /// The pid of a held container's init on the host (`None` in the foreground).
-    pub fn init_pid(&self) -> Option<u32> {
-        match &self.process {
-            Process::Held(held) => Some(held.init_pid),
-            Process::Foreground(_) => None,
-        }
-    }
-
     /// The container's stdout (with [`ContainerStdio::Piped`]; once).
     pub fn stdout(&mut self) -> Option<Output> {
         match &mut self.process {

@@ -125,7 +125,6 @@ pub(crate) fn socket_path(bundle_dir: &Path) -> PathBuf {
 
 /// A connection to a container's holder: the container's output, what was lost, its exit.
 pub(crate) struct Held {
-    pub init_pid: u32,
     pub stdout: Option<Output>,
     pub stderr: Option<Output>,
     /// `Some((code, signal))` once the init exited; `None` when the holder went without
@@ -157,10 +156,8 @@ impl Held {
         let hello = tokio::time::timeout(CONNECT_TIMEOUT, next_frame(&mut stream))
             .await
             .context("the holder said nothing")??;
-        let init_pid = match hello {
-            Some((frame::HELLO, payload)) if frame::parse_hello(&payload).is_some() => {
-                frame::parse_hello(&payload).unwrap_or_default()
-            }
+        match hello {
+            Some((frame::HELLO, payload)) if frame::parse_hello(&payload).is_some() => {}
             other => bail!(
                 "the holder at {} began with {:?} rather than its hello",
                 path.display(),
@@ -186,7 +183,6 @@ impl Held {
         tokio::spawn(relay(stream, outputs, lost_tx, exit_tx));
         let [stdout, stderr] = readers;
         Ok(Held {
-            init_pid,
             stdout,
             stderr,
             exit,
@@ -350,7 +346,6 @@ mod tests {
         let mut held = Held::connect(dir.path(), ContainerStdio::Piped)
             .await
             .unwrap();
-        assert_eq!(held.init_pid, 42);
         let mut out = String::new();
         held.stdout
             .take()
