@@ -30,6 +30,10 @@ use crate::logline::RouterLogLine;
 use crate::proxy::{self, ConnInfo, HeldRequests, Shared};
 use crate::table::RouteTable;
 
+/// On shutdown, how long a connection that has sent no request yet gets to send its first
+/// (it was accepted just before), and how often that is checked.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(500);
+const FIRST_REQUEST_POLL: Duration = Duration::from_millis(5);
 /// On shutdown, how long requests in flight get to finish before their connections are cut.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -389,7 +393,15 @@ impl Worker {
     async fn receive(&self, mut inbox: mpsc::UnboundedReceiver<Handoff>) {
         loop {
             let handoff = tokio::select! {
-                () = self.shutdown.cancelled() => return,
+                () = self.shutdown.cancelled() => {
+                    // Connections accepted and handed here before the shutdown are served
+                    // too: dropped, their clients would get a reset.
+                    inbox.close();
+                    while let Ok(handoff) = inbox.try_recv() {
+                        self.take(handoff);
+                    }
+                    return;
+                }
                 handoff = inbox.recv() => handoff,
             };
             match handoff {
@@ -462,7 +474,10 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shutdown = info.shutdown.clone();
+    let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let first_request = asked.clone();
     let service = service_fn(move |req: Request<Incoming>| {
+        first_request.store(true, std::sync::atomic::Ordering::Relaxed);
         let shared = shared.clone();
         let info = info.clone();
         async move { Ok::<_, Infallible>(proxy::handle(&shared, &info, req).await) }
@@ -470,12 +485,22 @@ where
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
-        served = conn.as_mut() => served.map_err(|e| anyhow::anyhow!(e)),
-        () = shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await.map_err(|e| anyhow::anyhow!(e))
+        served = conn.as_mut() => return served.map_err(|e| anyhow::anyhow!(e)),
+        () = shutdown.cancelled() => {}
+    }
+    // A connection accepted just before the shutdown may not have sent its request yet: a
+    // graceful shutdown now would close it unanswered. It gets a moment to ask first.
+    let deadline = tokio::time::Instant::now() + FIRST_REQUEST_GRACE;
+    while !asked.load(std::sync::atomic::Ordering::Relaxed)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::select! {
+            served = conn.as_mut() => return served.map_err(|e| anyhow::anyhow!(e)),
+            () = tokio::time::sleep(FIRST_REQUEST_POLL) => {}
         }
     }
+    conn.as_mut().graceful_shutdown();
+    conn.await.map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Drops pooled connections and balancing state for dynos that leave the route table. A
