@@ -201,17 +201,24 @@ impl Container {
         })
     }
 
-    /// The errors the runtime logged, if any (JSON lines with `"level": "error"`).
+    /// The errors the runtime logged, if any.
     async fn runtime_error(&self) -> Option<String> {
-        let log = tokio::fs::read_to_string(self.bundle_dir.join(RUNTIME_LOG))
-            .await
-            .ok()?;
-        runtime_errors(&log)
+        logged_errors(&self.bundle_dir).await
     }
 }
 
+/// The errors the runtime logged in the bundle `bundle_dir` (JSON lines with `"level":
+/// "error"`), joined; `None` when there are none.
+pub(crate) async fn logged_errors(bundle_dir: &std::path::Path) -> Option<String> {
+    // Server path: the runtime's log in the server's bundle dir.
+    let log = tokio::fs::read_to_string(bundle_dir.join(RUNTIME_LOG))
+        .await
+        .ok()?;
+    runtime_errors(&log)
+}
+
 /// The messages of the error lines in a runtime's JSON log, joined; `None` when there are none.
-pub(crate) fn runtime_errors(log: &str) -> Option<String> {
+fn runtime_errors(log: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Line {
         level: String,

@@ -6,6 +6,7 @@
 //!
 //! Server paths only: the holder's socket in the server's bundle dir.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::Stdio;
@@ -141,7 +142,14 @@ impl Held {
         let path = socket_path(bundle_dir);
         // A socket's path may not exceed 108 bytes: it is reached through a descriptor of its
         // directory (`/proc/self/fd/N/shim.sock`), however deep the data dir.
-        let dir = std::fs::File::open(bundle_dir)
+        // Server path: the bundle dir the server made, opened as a directory, never a link.
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(
+                rustix::fs::OFlags::DIRECTORY.bits() as i32
+                    | rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+            )
+            .open(bundle_dir)
             .with_context(|| format!("open {}", bundle_dir.display()))?;
         let short = format!(
             "/proc/self/fd/{}/{}",
@@ -308,7 +316,8 @@ mod tests {
 
     /// A holder that says hello, sends `frames`, then waits for the server to close.
     async fn fake_holder(dir: &Path, frames: Vec<(u8, Vec<u8>)>) -> tokio::task::JoinHandle<()> {
-        // Bound as the holder does, for a path of any length: through the directory.
+        // Bound as the holder does, for a path of any length: through the directory (the
+        // test's own temp dir).
         let handle = std::fs::File::open(dir).unwrap();
         let short = format!(
             "/proc/self/fd/{}/{}",

@@ -202,10 +202,9 @@ impl Runtime {
             )
             .await?;
             if let held::Started::Failed(status) = started {
-                let log = tokio::fs::read_to_string(bundle_dir.join(RUNTIME_LOG))
+                let why = crate::container::logged_errors(bundle_dir)
                     .await
-                    .unwrap_or_default();
-                let why = crate::container::runtime_errors(&log).unwrap_or(status);
+                    .unwrap_or(status);
                 // What a failed start left (a created container, its cgroup) goes now.
                 if let Err(error) = self.delete(&spec.id).await {
                     tracing::warn!(container = %spec.id, "remove a container that did not start: {error:#}");

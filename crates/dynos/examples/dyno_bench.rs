@@ -290,17 +290,17 @@ impl Bench {
 
     fn platform_memory(&self, manager_before: u64) -> anyhow::Result<Vec<(String, u64)>> {
         let me = std::process::id();
-        let runtimes: Vec<u32> = children(me)?
+        let runtimes: Vec<u32> = support::children(me)?
             .into_iter()
-            .filter(|pid| comm(*pid).as_deref() == Some(self.runtime.name()))
+            .filter(|pid| support::comm(*pid).as_deref() == Some(self.runtime.name()))
             .collect();
         let inits: Vec<u32> = runtimes
             .iter()
-            .map(|pid| children(*pid))
+            .map(|pid| support::children(*pid))
             .collect::<anyhow::Result<Vec<_>>>()?
             .into_iter()
             .flatten()
-            .filter(|pid| comm(*pid).as_deref() == Some("tini"))
+            .filter(|pid| support::comm(*pid).as_deref() == Some("tini"))
             .collect();
         let total =
             |pids: &[u32]| -> anyhow::Result<u64> { pids.iter().map(|pid| rss_kib(*pid)).sum() };
@@ -396,26 +396,6 @@ async fn write_bare_bundle(runtime: &Runtime, stack: &Stack, bundle: &Path) -> a
         }));
     std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
     Ok(())
-}
-
-fn children(pid: u32) -> anyhow::Result<Vec<u32>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let task = entry?.path();
-        if let Ok(text) = std::fs::read_to_string(task.join("children")) {
-            found.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
-        }
-    }
-    Ok(found)
-}
-
-fn comm(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|c| c.trim().to_owned())
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {

@@ -111,8 +111,8 @@ impl Bench {
             let supervisors = self.supervisors()?;
             let inits: Vec<u32> = supervisors
                 .iter()
-                .flat_map(|pid| children(*pid))
-                .filter(|pid| comm(*pid).as_deref() == Some("tini"))
+                .flat_map(|pid| support::children(*pid).unwrap_or_default())
+                .filter(|pid| support::comm(*pid).as_deref() == Some("tini"))
                 .collect();
             if supervisors.len() != count as usize || inits.len() != count as usize {
                 bail!(
@@ -152,10 +152,12 @@ impl Bench {
             .into_iter()
             .filter(|pid| match self.held {
                 true => {
-                    comm(*pid).as_deref() == Some("wharf-shim") && cmdline(*pid).contains(&data)
+                    support::comm(*pid).as_deref() == Some("wharf-shim")
+                        && cmdline(*pid).contains(&data)
                 }
                 false => {
-                    parent(*pid) == Some(me) && comm(*pid).as_deref() == Some(self.runtime.as_str())
+                    parent(*pid) == Some(me)
+                        && support::comm(*pid).as_deref() == Some(self.runtime.as_str())
                 }
             })
             .collect())
@@ -202,14 +204,6 @@ fn all_pids() -> anyhow::Result<Vec<u32>> {
         .collect())
 }
 
-fn children(pid: u32) -> Vec<u32> {
-    all_pids()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|child| parent(*child) == Some(pid))
-        .collect()
-}
-
 fn parent(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(')')?
@@ -218,12 +212,6 @@ fn parent(pid: u32) -> Option<u32> {
         .nth(1)?
         .parse()
         .ok()
-}
-
-fn comm(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|c| c.trim().to_owned())
 }
 
 fn cmdline(pid: u32) -> String {

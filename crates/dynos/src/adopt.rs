@@ -135,11 +135,15 @@ impl Shared {
         let mut adopted: HashSet<String> = HashSet::new();
         let mut kept_disks: HashSet<String> = HashSet::new();
         if self.runtime.holder().is_some() {
-            let apps = crate::desired::read(&self.store, None, &HashSet::new())
+            // The apps' names (their routes); a dyno of an app that is gone is not taken up.
+            let apps: std::collections::HashMap<Uuid, String> = self
+                .store
+                .all_apps()
                 .await
-                .context("read the apps")?
-                .desired
-                .apps;
+                .context("list the apps")?
+                .into_iter()
+                .map(|app| (app.id, app.name.as_str().to_owned()))
+                .collect();
             // A stopped one too: its process ended while no server watched, and its holder
             // has the exit status, which is logged like any exit (and the dyno restarted).
             let candidates = states
@@ -147,7 +151,7 @@ impl Shared {
                 .filter(|state| state.status == "running" || state.status == "stopped");
             for state in candidates {
                 let dir = dynos_dir.join(&state.id);
-                let app_name = |app_id: &Uuid| apps.get(app_id).map(|app| app.name.clone());
+                let app_name = |app_id: &Uuid| apps.get(app_id).cloned();
                 let running = state.status == "running";
                 match self.adopt(&state.id, &dir, running, app_name).await {
                     Ok(disk) => {

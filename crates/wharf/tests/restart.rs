@@ -31,21 +31,11 @@ const PROCFILE: &str = "web: python3 server.py\n\
 /// Each dyno container of the data dir's runtime: its init's pid and that process's start
 /// time (clock ticks since boot): the same pair means the same process, never restarted.
 fn processes(data: &Path) -> BTreeMap<String, (u32, u64)> {
-    let root = data.join("runtime");
     let mut processes = BTreeMap::new();
     for id in support::runtime_containers(data) {
-        let pid = ["crun", "runc"].iter().find_map(|runtime| {
-            let output = Command::new(runtime)
-                .arg("--root")
-                .arg(&root)
-                .args(["state", &id])
-                .stderr(std::process::Stdio::null())
-                .output()
-                .ok()?;
-            let state: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-            state["pid"].as_u64().filter(|pid| *pid > 0)
-        });
-        let Some(pid) = pid else { continue };
+        let Some(pid) = support::container_pid(data, &id) else {
+            continue;
+        };
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // Field 22, counted after the command's closing parenthesis.
         let started = stat
@@ -53,7 +43,7 @@ fn processes(data: &Path) -> BTreeMap<String, (u32, u64)> {
             .and_then(|(_, rest)| rest.split_whitespace().nth(19))
             .and_then(|ticks| ticks.parse().ok())
             .unwrap_or(0);
-        processes.insert(id, (pid as u32, started));
+        processes.insert(id, (pid, started));
     }
     processes
 }
@@ -397,16 +387,9 @@ fn restarting_the_server_restarts_no_dyno() {
         .map(|entry| entry.path())
         .collect::<Vec<_>>();
     assert!(cgroups.is_empty(), "{cgroups:?}");
-    let holders = || {
-        let output = Command::new("pgrep")
-            .args(["-f", &format!("wharf-shim --dir {}", data.path().display())])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
     wait_until(
-        || format!("holders left: {}", holders()),
-        || holders().is_empty(),
+        || format!("holders left: {}", holders(data.path())),
+        || holders(data.path()).is_empty(),
     );
 }
 

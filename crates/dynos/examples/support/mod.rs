@@ -71,3 +71,25 @@ pub async fn production_config(
     );
     Ok((config, disk))
 }
+
+/// The children of process `pid` (of all its threads).
+pub fn children(pid: u32) -> anyhow::Result<Vec<u32>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let task = entry?.path();
+        if let Ok(text) = std::fs::read_to_string(task.join("children")) {
+            found.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// Process `pid`'s command name.
+pub fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim().to_owned())
+}

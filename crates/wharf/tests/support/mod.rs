@@ -506,24 +506,30 @@ pub fn runtime_containers_named(data: &Path, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// The host pid of running container `id`'s init, as the runtime of `data` reports it.
+pub fn container_pid(data: &Path, id: &str) -> Option<u32> {
+    let state = ["crun", "runc"].iter().find_map(|runtime| {
+        let output = Command::new(runtime)
+            .arg("--root")
+            .arg(data.join("runtime"))
+            .args(["state", id])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).ok()
+    })?;
+    match (state["status"].as_str(), state["pid"].as_u64()) {
+        (Some("running"), Some(pid)) => u32::try_from(pid).ok(),
+        _ => None,
+    }
+}
+
 /// The address of each running container of the runtime of `data` whose id starts with
 /// `prefix`, read inside its network namespace (`nsenter`): where its dyno listens.
 pub fn container_addresses(data: &Path, prefix: &str) -> BTreeMap<String, std::net::Ipv4Addr> {
-    let root = data.join("runtime");
     let mut addresses = BTreeMap::new();
     for id in runtime_containers_named(data, prefix) {
-        let state = ["crun", "runc"].iter().find_map(|runtime| {
-            let output = Command::new(runtime)
-                .arg("--root")
-                .arg(&root)
-                .args(["state", &id])
-                .stderr(Stdio::null())
-                .output()
-                .ok()?;
-            serde_json::from_slice::<serde_json::Value>(&output.stdout).ok()
-        });
-        let Some(state) = state else { continue };
-        let (Some("running"), Some(pid)) = (state["status"].as_str(), state["pid"].as_u64()) else {
+        let Some(pid) = container_pid(data, &id) else {
             continue;
         };
         let output = Command::new("nsenter")
