@@ -28,6 +28,7 @@ fn concrete(path: &str) -> String {
         .replace("{domain}", "www.example.com")
         .replace("{endpoint}", "tokyo-00001")
         .replace("{name}", "php")
+        .replace("{host}", "host-1")
         .replace("{*path}", "index.html")
 }
 
@@ -67,7 +68,7 @@ async fn every_route_refuses_a_missing_or_bad_key() {
                         "{method} {path}"
                     );
                 }
-                Access::Account | Access::Admin | Access::App => {
+                Access::Account | Access::Admin | Access::App | Access::Host => {
                     assert_eq!(
                         reply.status,
                         StatusCode::UNAUTHORIZED,

@@ -414,6 +414,26 @@ pub struct BuildpacksUnregisterArgs {
     pub json: bool,
 }
 
+/// `hosts:add NAME` (admins only).
+#[derive(Debug, Clone, Args)]
+pub struct HostsAddArgs {
+    /// The host's name: lowercase letters, digits and dashes, starting with a letter
+    pub name: String,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A host by name (admins only).
+#[derive(Debug, Clone, Args)]
+pub struct HostArgs {
+    /// The host's name (`wharf hosts` lists them)
+    pub host: String,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct GitCredentialsArgs {
     /// What git asks for: get, store or erase

@@ -24,9 +24,9 @@ use crate::args::{
     BuildpacksUnregisterArgs, BuildsArgs, BuildsCachePurgeArgs, BuildsInfoArgs, BuildsOutputArgs,
     CertsAddArgs, CertsInfoArgs, CertsRemoveArgs, CertsUpdateArgs, ConfigArgs, ConfigGetArgs,
     ConfigSetArgs, ConfigUnsetArgs, DeployArgs, DomainArgs, DomainJsonArgs, DomainsAddArgs,
-    DomainsUpdateArgs, GitCredentialsArgs, GitRemoteArgs, JsonArgs, LoginArgs, LogsArgs, PsArgs,
-    PsRestartArgs, PsScaleArgs, PsStopArgs, PsTypeArgs, ReleasesArgs, ReleasesInfoArgs,
-    RollbackArgs, RunArgs, RunDetachedArgs, UsersCreateArgs,
+    DomainsUpdateArgs, GitCredentialsArgs, GitRemoteArgs, HostArgs, HostsAddArgs, JsonArgs,
+    LoginArgs, LogsArgs, PsArgs, PsRestartArgs, PsScaleArgs, PsStopArgs, PsTypeArgs, ReleasesArgs,
+    ReleasesInfoArgs, RollbackArgs, RunArgs, RunDetachedArgs, UsersCreateArgs,
 };
 
 /// All client commands; the binary adds a `server` subcommand next to them via
@@ -112,6 +112,22 @@ pub enum Command {
     /// Unregister a buildpack: apps that list it fail to build until they change (admins only)
     #[command(name = "buildpacks:unregister")]
     BuildpacksUnregister(BuildpacksUnregisterArgs),
+
+    /// List the hosts that run dynos: state, dynos and memory (admins only)
+    #[command(name = "hosts")]
+    Hosts(JsonArgs),
+    /// Add a host and print the command that joins it (admins only)
+    #[command(name = "hosts:add")]
+    HostsAdd(HostsAddArgs),
+    /// Drain a host: its dynos move to other hosts, web dynos new ones first (admins only)
+    #[command(name = "hosts:drain")]
+    HostsDrain(HostArgs),
+    /// End a host's drain: it takes dynos again (admins only)
+    #[command(name = "hosts:undrain")]
+    HostsUndrain(HostArgs),
+    /// Remove a host and revoke its credential; its dynos move elsewhere (admins only)
+    #[command(name = "hosts:remove")]
+    HostsRemove(HostArgs),
 
     /// List an app's releases, newest first
     #[command(name = "releases")]

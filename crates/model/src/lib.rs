@@ -9,6 +9,8 @@ mod buildpack;
 mod config;
 mod domain;
 mod formation;
+mod host;
+mod placement;
 mod release;
 mod size;
 mod stack;
@@ -31,6 +33,8 @@ pub use formation::{
     apply_formation_updates, initial_quantity, FormationEntry, FormationUpdate, ProcessType,
     Quantity, ScaleError, MAX_QUANTITY,
 };
+pub use host::{Host, HostName, HostState, HEARTBEAT_INTERVAL, LEASE};
+pub use placement::{place, Demand, HostCapacity, Placement, Slot};
 pub use release::{NewRelease, ProcessTypes, Release, ReleaseStatus, Slug};
 pub use size::DynoSize;
 pub use stack::{StackName, StackSource};

@@ -225,6 +225,7 @@ impl Store {
             // attachments of other apps' add-ons just go.
             "addon_attachments",
             "formations",
+            "dyno_placements",
             "collaborators",
             "app_buildpacks",
             "builds",

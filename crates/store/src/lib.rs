@@ -1,6 +1,6 @@
 //! Wharf's state store: accounts, apps, the release ledger, slugs, the formation,
-//! collaborators, custom domains, SNI endpoints and registered buildpacks, in SQLite (the
-//! embedded default) or PostgreSQL.
+//! collaborators, custom domains, SNI endpoints, registered buildpacks, and the hosts that run
+//! dynos with their placements, in SQLite (the embedded default) or PostgreSQL.
 //!
 //! [`Store`] is one type over two SQL engines, reached through sqlx's `Any` driver. Every
 //! statement is written in the subset of SQL both engines speak (`$1` parameters, `TEXT` and
@@ -22,9 +22,11 @@ mod addons;
 mod apps;
 mod buildpack_registrations;
 mod builds;
+mod changes;
 mod collaborators;
 mod domains;
 mod formation;
+mod hosts;
 mod log_drains;
 mod releases;
 mod rows;
@@ -45,7 +47,9 @@ pub use accounts::Authenticated;
 pub use addons::NewAddon;
 pub use apps::{AppAccess, Role};
 pub use builds::BuildOutcome;
+pub use changes::{Change, ChangeFeed, REREAD_INTERVAL};
 pub use domains::DomainRoute;
+pub use hosts::{HostReport, Placed};
 pub use log_drains::{AppFeature, LogDrain};
 pub use releases::{ReleaseOrder, ReleaseRange};
 pub use sessions::Session;
@@ -93,6 +97,7 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    announcer: changes::Announcer,
 }
 
 impl Store {
@@ -134,7 +139,11 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("connect to {}", redact(url)))?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            announcer: changes::Announcer::new(backend, url),
+        };
         schema::migrate(&store).await.context("migrate schema")?;
         Ok(store)
     }

@@ -204,6 +204,32 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sessions_expires_at ON sessions (expires_at);
     "#,
+    // 9: hosts that run dynos (their credentials as hashes, their leases on the control
+    // plane's clock) and the host each dyno slot of every formation is placed on.
+    r#"
+    CREATE TABLE hosts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        credential_hash TEXT NOT NULL UNIQUE,
+        memory_mb BIGINT,
+        address TEXT,
+        draining BIGINT NOT NULL,
+        epoch BIGINT NOT NULL,
+        last_heartbeat_at TEXT,
+        lease_expires_at TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE dyno_placements (
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        process_type TEXT NOT NULL,
+        number BIGINT NOT NULL,
+        host_id TEXT NOT NULL REFERENCES hosts (id),
+        memory_mb BIGINT NOT NULL,
+        placed_at TEXT NOT NULL,
+        PRIMARY KEY (app_id, process_type, number)
+    );
+    CREATE INDEX dyno_placements_host_id ON dyno_placements (host_id);
+    "#,
 ];
 
 pub(crate) async fn migrate(store: &Store) -> anyhow::Result<()> {

@@ -14,6 +14,7 @@ mod drains;
 mod dynos;
 mod features;
 mod formation;
+mod hosts;
 mod logs;
 mod metrics;
 mod push;
@@ -30,7 +31,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use wharf_model::App;
 use wharf_store::Role;
@@ -60,6 +61,8 @@ pub enum Access {
     Capability,
     /// The dashboard's log-in: an e-mail address and key in the body, or the session cookie.
     Session,
+    /// A host's agent: Bearer with the credential `POST /hosts` issued; API keys are refused.
+    Host,
 }
 
 /// Every route the API serves (the tests check this list against the router and prove each
@@ -126,6 +129,13 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/buildpack-registrations", Access::Account),
     ("POST", "/buildpack-registrations", Access::Admin),
     ("DELETE", "/buildpack-registrations/{name}", Access::Admin),
+    // Wharf's own: the hosts that run dynos, and their agents' side.
+    ("GET", "/hosts", Access::Admin),
+    ("POST", "/hosts", Access::Admin),
+    ("GET", "/hosts/{host}", Access::Admin),
+    ("PATCH", "/hosts/{host}", Access::Admin),
+    ("DELETE", "/hosts/{host}", Access::Admin),
+    ("PUT", "/agent/heartbeat", Access::Host),
     ("GET", "/apps/{app}/dynos", Access::App),
     ("POST", "/apps/{app}/dynos", Access::App),
     ("DELETE", "/apps/{app}/dynos", Access::App),
@@ -290,6 +300,11 @@ pub(crate) fn build(state: ApiState) -> Router {
             "/buildpack-registrations/{name}",
             delete(buildpack_registrations::destroy),
         )
+        .route("/hosts", get(hosts::list).post(hosts::create))
+        .route(
+            "/hosts/{host}",
+            get(hosts::show).patch(hosts::update).delete(hosts::destroy),
+        )
         .route(
             "/apps/{app}/dynos",
             get(dynos::list)
@@ -404,7 +419,8 @@ pub(crate) fn build(state: ApiState) -> Router {
                 .delete(sni_endpoints::destroy),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
-    // These carry their own credentials: a secret in the URL, or git's Basic auth.
+    // These carry their own credentials: a secret in the URL, git's Basic auth, or a host's
+    // credential.
     let unauthenticated = Router::new()
         .route(
             "/sources/{token}",
@@ -413,6 +429,7 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route("/build-output/{token}", get(builds::output))
         .route("/log-stream/{token}", get(logs::stream))
         .route("/internal/push/{token}", post(push::push))
+        .route("/agent/heartbeat", put(hosts::heartbeat))
         .route("/{repo}/info/refs", get(crate::git::serve))
         .route("/{repo}/git-receive-pack", post(crate::git::serve))
         .route("/{repo}/git-upload-pack", post(crate::git::serve));

@@ -16,6 +16,7 @@ mod domains;
 pub(crate) mod drains;
 mod dynos;
 pub(crate) mod git_credentials;
+mod hosts;
 mod logs;
 mod maintenance;
 pub(crate) mod metrics;
@@ -69,6 +70,11 @@ pub async fn execute(command: Command, settings: &Settings, ui: &mut Ui) -> Resu
         Command::BuildpacksUnregister(args) => {
             buildpack_registrations::unregister(args, settings, ui).await
         }
+        Command::Hosts(args) => hosts::list(args, settings, ui).await,
+        Command::HostsAdd(args) => hosts::add(args, settings, ui).await,
+        Command::HostsDrain(args) => hosts::drain(args, true, settings, ui).await,
+        Command::HostsUndrain(args) => hosts::drain(args, false, settings, ui).await,
+        Command::HostsRemove(args) => hosts::remove(args, settings, ui).await,
         Command::Releases(args) => releases::list(args, settings, ui).await,
         Command::ReleasesInfo(args) => releases::info(args, settings, ui).await,
         Command::Rollback(args) => rollback::rollback(args, settings, ui).await,

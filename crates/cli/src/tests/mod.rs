@@ -16,6 +16,7 @@ mod fixtures;
 mod formation;
 mod git_credentials;
 mod harness;
+mod hosts;
 mod logs;
 mod parsing;
 mod releases;

@@ -10,6 +10,9 @@ pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postg
 
 pub struct TestStore {
     pub store: Store,
+    /// Where it is, for a test that opens it again (as another process would).
+    #[allow(dead_code)] // Not every test crate uses it.
+    pub url: String,
     cleanup: Cleanup,
 }
 
@@ -24,6 +27,7 @@ pub async fn sqlite() -> TestStore {
     let store = Store::open(&url).await.expect("open SQLite store");
     TestStore {
         store,
+        url,
         cleanup: Cleanup::Sqlite(dir),
     }
 }
@@ -52,6 +56,7 @@ pub async fn postgres() -> TestStore {
     let store = Store::open(&url).await.expect("open PostgreSQL store");
     TestStore {
         store,
+        url,
         cleanup: Cleanup::Postgres {
             admin_url,
             database,

@@ -1,0 +1,73 @@
+//! Hosts that run dynos (Wharf's own, admins only), and what an agent and the control plane
+//! say to each other about its lease.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /hosts/{host}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    pub id: String,
+    pub name: String,
+    /// `joining`, `up`, `draining` or `lost`.
+    pub state: String,
+    /// The memory it offers dynos, in MiB, as its agent last reported.
+    pub memory_mb: Option<u64>,
+    /// The memory its placed dynos reserve, in MiB.
+    pub placed_memory_mb: u64,
+    /// How many dynos of the formations are placed on it.
+    pub dynos: u64,
+    /// Where it is reached, as its agent last reported.
+    pub address: Option<String>,
+    pub epoch: i64,
+    pub last_heartbeat_at: Option<String>,
+    pub created_at: String,
+}
+
+/// `POST /hosts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCreate {
+    pub name: String,
+}
+
+/// What `POST /hosts` answers: the only time the host's credential is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCreated {
+    pub host: Host,
+    /// The agent's credential; the control plane keeps only its hash.
+    pub credential: String,
+    /// The command that joins the host, run as root on it.
+    pub join_command: String,
+}
+
+/// `PATCH /hosts/{host}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draining: Option<bool>,
+}
+
+/// `PUT /agent/heartbeat`: what an agent reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The memory it offers dynos, in MiB.
+    pub memory_mb: u64,
+    /// Where the control plane and the other hosts reach it.
+    pub address: String,
+}
+
+/// The answer to a heartbeat: the agent's lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The host's name.
+    pub host: String,
+    /// The host's epoch: when it changes, the agent held nothing of the earlier one (its
+    /// dynos were placed elsewhere) and starts from a clean slate.
+    pub epoch: i64,
+    /// How long the lease lasts from when the agent sent the heartbeat, in milliseconds:
+    /// the agent stops its dynos when it could not renew it in that time.
+    pub lease_ms: u64,
+    /// How often to send a heartbeat, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// Whether it is draining.
+    pub draining: bool,
+}

@@ -1,0 +1,144 @@
+//! The scheduler: the control plane's loop that places every formation's dynos on the hosts.
+//!
+//! It reads the demand (per app with code to run, each process type's dynos `1..=quantity`
+//! with the memory of their size), the hosts (memory, and whether each is accepting: up and
+//! not draining, by the control plane's clock) and the current placements, asks the pure
+//! [`wharf_model::place`] for the next placements, and writes only what changed. It runs when
+//! a change is announced (a formation, a release, a host) and every [`SCHEDULE_INTERVAL`]:
+//! nothing announces that a lease ran out, so the tick is what notices a lost host.
+//!
+//! Invariants:
+//! - The store's placements are the scheduler's alone to write; agents only read them.
+//! - A slot moves only when placement says it must (its host is lost, draining, removed or
+//!   too small): a formation change or a deploy moves nothing else.
+//! - A failed pass changes nothing and is tried again at the next tick: the placements stay
+//!   as they were, so dynos keep running where they are.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use wharf_model::{place, Demand, HostCapacity, Slot};
+use wharf_store::{Change, Placed, Store, StoreError};
+
+/// How often the scheduler looks again without being told: a lost host's dynos are placed
+/// elsewhere within this of its lease running out.
+pub const SCHEDULE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Slots added, moved, resized or removed.
+    pub changed: usize,
+    /// Slots no accepting host has room for.
+    pub unplaced: Vec<Slot>,
+}
+
+/// Places dynos until `shutdown`: at once, on every announced change, and every
+/// [`SCHEDULE_INTERVAL`].
+pub async fn run(store: Store, shutdown: CancellationToken) {
+    let mut changes = store.changes();
+    let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unplaced_before = Vec::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = changes.next() => {}
+            _ = tick.tick() => {}
+        }
+        match schedule(&store, OffsetDateTime::now_utc()).await {
+            Ok(pass) => {
+                if pass.unplaced != unplaced_before {
+                    if !pass.unplaced.is_empty() {
+                        tracing::warn!(
+                            dynos = pass.unplaced.len(),
+                            "no host has room for some dynos: add a host or memory"
+                        );
+                    }
+                    unplaced_before = pass.unplaced;
+                }
+            }
+            Err(error) => tracing::warn!("place dynos: {error:#}"),
+        }
+    }
+}
+
+/// One pass: places every demanded slot and writes what changed, announcing it.
+pub async fn schedule(store: &Store, now: OffsetDateTime) -> anyhow::Result<Pass> {
+    let hosts: Vec<HostCapacity> = store
+        .hosts()
+        .await
+        .context("read the hosts")?
+        .iter()
+        .map(|host| HostCapacity {
+            id: host.id,
+            memory_mb: host.memory_mb.unwrap_or(0),
+            accepting: host.accepting(now),
+        })
+        .collect();
+    let demand = demand(store).await?;
+    let current: BTreeMap<Slot, Uuid> = store
+        .placements()
+        .await
+        .context("read the placements")?
+        .into_iter()
+        .map(|(slot, placed)| (slot, placed.host))
+        .collect();
+    let placement = place(&demand, &hosts, &current);
+    let memory: BTreeMap<&Slot, u64> = demand.iter().map(|d| (&d.slot, d.memory_mb)).collect();
+    let next: BTreeMap<Slot, Placed> = placement
+        .assigned
+        .into_iter()
+        .map(|(slot, host)| {
+            let memory_mb = memory[&slot];
+            (slot, Placed { host, memory_mb })
+        })
+        .collect();
+    let changed = store
+        .set_placements(&next, now)
+        .await
+        .context("write the placements")?;
+    if changed > 0 {
+        tracing::info!(changed, "placed dynos");
+        if let Err(error) = store.announce(Change::Hosts).await {
+            tracing::warn!("announce new placements: {error}");
+        }
+    }
+    Ok(Pass {
+        changed,
+        unplaced: placement.unplaced,
+    })
+}
+
+/// Every dyno the formations ask for: per app with a release to run, each process type the
+/// release defines, numbers `1..=quantity`, with the memory of its size.
+async fn demand(store: &Store) -> anyhow::Result<Vec<Demand>> {
+    let mut demand = Vec::new();
+    for app in store.all_apps().await.context("list apps")? {
+        let formation = match store.formation(app.id).await {
+            Ok(formation) => formation,
+            // Deleted since it was listed: it asks for nothing.
+            Err(StoreError::NotFound(_)) => continue,
+            Err(error) => {
+                return Err(error).with_context(|| format!("read the formation of {}", app.name))
+            }
+        };
+        for entry in formation {
+            for number in 1..=entry.quantity {
+                demand.push(Demand {
+                    slot: Slot {
+                        app: app.id,
+                        process_type: entry.process_type.as_str().to_owned(),
+                        number,
+                    },
+                    memory_mb: entry.size.memory_mb(),
+                });
+            }
+        }
+    }
+    Ok(demand)
+}
