@@ -70,4 +70,54 @@ pub struct Lease {
     pub heartbeat_ms: u64,
     /// Whether it is draining.
     pub draining: bool,
+    /// Changes whenever what any host should run may have changed: an agent whose last
+    /// answer had another generation reads `GET /agent/desired` again.
+    pub generation: u64,
+}
+
+/// `GET /agent/desired`: what the agent's host should run. An app not listed has no dyno
+/// here: its dynos on the host stop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentDesired {
+    /// The host's epoch this answer is for.
+    pub epoch: i64,
+    pub apps: Vec<AgentApp>,
+}
+
+/// One app with dynos placed on the agent's host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentApp {
+    pub id: String,
+    pub name: String,
+    pub release: AgentRelease,
+    /// Per process type: the numbers of its dynos placed here, and their size.
+    pub formation: std::collections::BTreeMap<String, AgentProcess>,
+}
+
+/// The release an app's dynos run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRelease {
+    pub version: i64,
+    /// `None` for a release without code.
+    pub slug: Option<AgentSlug>,
+    pub config: std::collections::BTreeMap<String, String>,
+    /// Process type to command.
+    pub commands: std::collections::BTreeMap<String, String>,
+}
+
+/// A slug an agent fetches (`GET /agent/slugs/{id}`) and checks before it runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSlug {
+    pub id: String,
+    /// `SHA256:<hex>` of the archive.
+    pub checksum: String,
+    pub stack: String,
+}
+
+/// The dynos of one process type placed on the agent's host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentProcess {
+    pub numbers: Vec<u32>,
+    /// The size's name (`Basic`).
+    pub size: String,
 }

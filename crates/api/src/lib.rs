@@ -87,6 +87,9 @@ pub struct ApiState {
     pub outbound: wharf_outbound::Policy,
     /// The add-on services this server offers (none unless [`ApiState::with_addons`]).
     pub addons: wharf_addons::Registry,
+    /// Changes whenever what a host should run may have changed; agents read their desired
+    /// state again when it does (see [`ApiState::generation`]).
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ApiState {
@@ -102,6 +105,9 @@ impl ApiState {
             log_sessions: routes::LogSessions::default(),
             rendezvous: rendezvous::Rendezvous::default(),
             addons: wharf_addons::Registry::new(),
+            // Random, so that an agent never mistakes a restarted control plane's count for
+            // the one it last saw.
+            generation: Arc::new(std::sync::atomic::AtomicU64::new(rand::random())),
         }
     }
 
@@ -138,6 +144,36 @@ impl ApiState {
             );
         }
         self.dynos.notify(app_id);
+        self.bump_generation();
+        let store = self.store.clone();
+        // Other processes (the scheduler of another control-plane process) hear of it too; a
+        // lost announcement is made good by their next re-read.
+        tokio::spawn(async move {
+            if let Err(error) = store.announce(wharf_store::Change::App(app_id)).await {
+                tracing::warn!("announce a change of app {app_id}: {error}");
+            }
+        });
+    }
+
+    /// The hosts changed (added, drained, removed, come up): the scheduler places dynos again
+    /// and agents read their desired state again.
+    pub(crate) async fn hosts_changed(&self) {
+        self.bump_generation();
+        if let Err(error) = self.store.announce(wharf_store::Change::Hosts).await {
+            tracing::warn!("announce a change of hosts: {error}");
+        }
+    }
+
+    /// What agents compare to know whether to read their desired state again.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Something any host runs may have changed (in this process or, as the store's change
+    /// feed says, another): agents read their desired state again at their next heartbeat.
+    pub fn bump_generation(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -171,6 +207,23 @@ impl ApiState {
                 ],
             ),
             None => self.changed(app_id, &["Build failed".to_owned()]),
+        }
+    }
+}
+
+/// Bumps the generation (agents then read their desired state again) on every change the
+/// store announces, from this process or another, and at the feed's periodic re-reads, until
+/// `shutdown` resolves.
+pub async fn follow_changes(
+    state: ApiState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let mut changes = state.store.changes();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = changes.next() => state.bump_generation(),
         }
     }
 }

@@ -178,3 +178,167 @@ async fn keys_and_host_credentials_do_not_open_each_others_routes() {
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(host(&api, "host-1").await["state"], "joining");
 }
+
+/// A host whose agent has sent one heartbeat, and its credential.
+async fn joined(api: &TestApi, name: &str) -> (String, uuid::Uuid) {
+    let created = add(api, name).await;
+    let credential = created["credential"].as_str().unwrap().to_owned();
+    let (status, _) = heartbeat(api, &credential, 4096).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = uuid::Uuid::parse_str(created["host"]["id"].as_str().unwrap()).unwrap();
+    (credential, id)
+}
+
+#[tokio::test]
+async fn an_agent_reads_and_fetches_only_what_is_placed_on_its_host() {
+    let api = TestApi::new().await;
+    let owner = api.user("owner@example.com").await;
+    let store = &api.state.store;
+    let (credential_a, host_a) = joined(&api, "host-a").await;
+    let (credential_b, host_b) = joined(&api, "host-b").await;
+    let (credential_c, _) = joined(&api, "host-c").await;
+
+    // Two apps with a real slug archive each; `placed` has web.1 and worker.1 on host-a and
+    // web.2 on host-b, `other` only on host-b.
+    let mut slugs = Vec::new();
+    for app in ["placed", "other"] {
+        api.app(&owner, app).await;
+        let app_id = store
+            .all_apps()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|found| found.name.as_str() == app)
+            .unwrap()
+            .id;
+        let slug = store
+            .create_slug(
+                app_id,
+                wharf_store::NewSlug {
+                    process_types: [("web", "serve"), ("worker", "work")]
+                        .iter()
+                        .map(|(t, c)| (t.to_string(), c.to_string()))
+                        .collect(),
+                    stack: "debian-12".into(),
+                    checksum: Some(format!("SHA256:{app}")),
+                    ..wharf_store::NewSlug::default()
+                },
+            )
+            .await
+            .unwrap();
+        let path = api.state.builder.config().slug_path(slug.id);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("archive of {app}")).unwrap();
+        let released = api
+            .call(
+                "POST",
+                &format!("/apps/{app}/releases"),
+                Some(&owner),
+                Some(json!({ "slug": slug.id.to_string() })),
+            )
+            .await;
+        assert_eq!(released.status, StatusCode::CREATED, "{:?}", released.body);
+        api.call(
+            "PATCH",
+            &format!("/apps/{app}/config-vars"),
+            Some(&owner),
+            Some(json!({ "SECRET": format!("{app}-secret") })),
+        )
+        .await;
+        slugs.push((app_id, slug.id));
+    }
+    let [(placed, placed_slug), (other, other_slug)] = slugs[..] else {
+        unreachable!()
+    };
+    let slot = |app, process_type: &str, number| wharf_model::Slot {
+        app,
+        process_type: process_type.to_owned(),
+        number,
+    };
+    let on = |host| wharf_store::Placed {
+        host,
+        memory_mb: 512,
+    };
+    store
+        .set_placements(
+            &[
+                (slot(placed, "web", 1), on(host_a)),
+                (slot(placed, "worker", 1), on(host_a)),
+                (slot(placed, "web", 2), on(host_b)),
+                (slot(other, "web", 1), on(host_b)),
+            ]
+            .into(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+
+    let desired = |credential: String| {
+        let api = &api;
+        async move {
+            let reply = api
+                .call("GET", "/agent/desired", Some(&credential), None)
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            reply.body
+        }
+    };
+    let a = desired(credential_a.clone()).await;
+    assert_eq!(a["apps"].as_array().unwrap().len(), 1, "{a}");
+    let app = &a["apps"][0];
+    assert_eq!(app["name"], "placed");
+    assert_eq!(
+        app["formation"]["web"],
+        json!({"numbers": [1], "size": "Basic"})
+    );
+    assert_eq!(
+        app["formation"]["worker"],
+        json!({"numbers": [1], "size": "Basic"})
+    );
+    assert_eq!(app["release"]["config"]["SECRET"], "placed-secret");
+    assert_eq!(app["release"]["commands"]["web"], "serve");
+    assert_eq!(app["release"]["slug"]["checksum"], "SHA256:placed");
+    // Nothing of the other app reaches host-a: not its name, not its config.
+    assert!(!a.to_string().contains("other"), "{a}");
+
+    let b = desired(credential_b.clone()).await;
+    let names: Vec<&str> = b["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|app| app["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(
+        names.contains(&"placed") && names.contains(&"other"),
+        "{names:?}"
+    );
+    let c = desired(credential_c.clone()).await;
+    assert_eq!(c["apps"], json!([]));
+
+    // Slugs: host-a fetches its app's archive, not the other app's; host-c none at all.
+    async fn fetch(api: &TestApi, credential: &str, slug: uuid::Uuid) -> support::Reply {
+        api.request(
+            "GET",
+            &format!("/agent/slugs/{slug}"),
+            Some(credential),
+            &[],
+            None,
+        )
+        .await
+    }
+    let fetched = fetch(&api, &credential_a, placed_slug).await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(fetched.body, json!("archive of placed"));
+    for (credential, slug) in [
+        (&credential_a, other_slug),
+        (&credential_c, placed_slug),
+        (&credential_a, uuid::Uuid::new_v4()),
+    ] {
+        let refused = fetch(&api, credential, slug).await;
+        assert_eq!(refused.status, StatusCode::NOT_FOUND, "{slug}");
+    }
+    // A user's key opens none of it, not even the owner's.
+    let refused = fetch(&api, &owner, placed_slug).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+}

@@ -45,6 +45,10 @@ pub(crate) struct DynoRecord {
     pub name: String,
     pub release: i64,
     pub slug_id: Uuid,
+    /// The stack its slug was built on; `None` in a record of a server from before records
+    /// named it.
+    #[serde(default)]
+    pub stack: Option<String>,
     pub command: String,
     pub config: Vec<(String, String)>,
     pub size: String,
@@ -136,14 +140,7 @@ impl Shared {
         let mut kept_disks: HashSet<String> = HashSet::new();
         if self.runtime.holder().is_some() {
             // The apps' names (their routes); a dyno of an app that is gone is not taken up.
-            let apps: std::collections::HashMap<Uuid, String> = self
-                .store
-                .all_apps()
-                .await
-                .context("list the apps")?
-                .into_iter()
-                .map(|app| (app.id, app.name.as_str().to_owned()))
-                .collect();
+            let apps = self.source.app_names().await.context("list the apps")?;
             // A stopped one too: its process ended while no server watched, and its holder
             // has the exit status, which is logged like any exit (and the dyno restarted).
             let candidates = states
@@ -223,6 +220,10 @@ impl Shared {
             DynoSize::parse(&record.size).map_err(|_| anyhow::anyhow!("size {:?}", record.size))?;
         let started_at = OffsetDateTime::from_unix_timestamp_nanos(record.started_at * 1000)
             .context("its start time")?;
+        let stack = match record.stack {
+            Some(stack) => stack,
+            None => self.current_stack(record.app_id, record.slug_id).await,
+        };
         // An exited container's namespace and veth went with its processes.
         let attachment = match (&self.config.network, record.network_address) {
             (Some(network), Some(address)) if running => Some(network.adopt(address)?),
@@ -249,6 +250,7 @@ impl Shared {
             name,
             release: record.release,
             slug_id: record.slug_id,
+            stack,
             command: record.command,
             config: record.config,
             size,
@@ -282,6 +284,26 @@ impl Shared {
         drop(registry);
         self.spawn_supervisor(dyno_id);
         Ok(kept)
+    }
+
+    /// The stack of the app's current slug if that is `slug`, for a dyno whose record does not
+    /// name its stack; else none (an unknown stack: its next launch runs on the default stack,
+    /// and says so). Such a dyno runs an old release, which the plan replaces soon anyway.
+    async fn current_stack(&self, app: Uuid, slug: Uuid) -> String {
+        let apps = HashSet::from([app]);
+        match self.source.read(Some(&apps), &HashSet::new()).await {
+            Ok(read) => read
+                .desired
+                .apps
+                .get(&app)
+                .filter(|wanted| wanted.release.slug_id == Some(slug))
+                .map(|wanted| wanted.release.stack.clone())
+                .unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(%app, "read the stack of a dyno taken up: {error:#}");
+                String::new()
+            }
+        }
     }
 
     /// Removes a container the last server left that is not taken up, letting its holder
@@ -354,6 +376,7 @@ mod tests {
             name: "web.1".to_owned(),
             release: 3,
             slug_id: Uuid::from_u128(4),
+            stack: Some("debian-13".to_owned()),
             command: "python3 -m http.server $PORT".to_owned(),
             config: vec![("A".to_owned(), "b".to_owned())],
             size: "basic".to_owned(),
@@ -384,6 +407,21 @@ mod tests {
         assert!(read_record(&dyno_dir).is_err());
         // Missing.
         assert!(read_record(&dir.path().join("nothing")).is_err());
+    }
+
+    #[test]
+    fn a_record_of_an_earlier_server_names_no_stack() {
+        let mut json = serde_json::to_value(record()).unwrap();
+        json.as_object_mut().unwrap().remove("stack").unwrap();
+        let parsed: DynoRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(parsed.stack, None);
+        assert_eq!(
+            DynoRecord {
+                stack: Some("debian-13".to_owned()),
+                ..parsed
+            },
+            record()
+        );
     }
 
     #[test]

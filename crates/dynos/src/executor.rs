@@ -53,6 +53,7 @@ impl Shared {
                         name,
                         release,
                         slug_id,
+                        stack: wanted.release.stack.clone(),
                         command: command.clone(),
                         config: wanted
                             .release

@@ -2,11 +2,13 @@
 //! restarts crashed ones, replaces them on new releases, and publishes routes and log lines.
 //!
 //! Functional core, imperative shell:
-//! - [`plan`] is pure: from the desired state (per app, the current release and the formation)
-//!   and the observed state (the dynos the manager has) it computes [`Action`]s.
-//! - [`DynoManager`] is the shell: it reads the desired state from the store, the observed state
-//!   from its own registry, runs the plan's actions (re-reading the registry before each), and
-//!   supervises each dyno's container.
+//! - [`plan`] is pure: from the desired state (per app, the current release and the numbers of
+//!   each process type's dynos that run here) and the observed state (the dynos the manager
+//!   has) it computes [`Action`]s.
+//! - [`DynoManager`] is the shell: it reads the desired state from its [`DesiredSource`] (the
+//!   store, [`StoreSource`], or a control plane's API), the observed state from its own
+//!   registry, runs the plan's actions (re-reading the registry before each), and supervises
+//!   each dyno's container.
 //!
 //! Invariants:
 //! - Start-up is reconcile from nothing: every container whose id starts with [`DYNO_PREFIX`]
@@ -52,9 +54,11 @@ mod routes;
 mod runner;
 mod schedule;
 mod slugs;
+mod source;
 mod state;
 mod traffic;
 
+pub use desired::StoreSource;
 pub use disks::SPARES as SPARE_DISKS;
 pub use logs::{LineSplitter, LogBuffer, LogLine, LogSource, MAX_LINE_BYTES};
 pub use manager::{DynoInfo, DynoManager, DynoManagerConfig};
@@ -71,5 +75,6 @@ pub use ports::PortAllocator;
 pub use routes::{route_table, RouteTable};
 pub use runner::{container_id, DYNO_PREFIX, MEMORY_LIMIT_FACTOR};
 pub use schedule::{crashes_after_exit, restart_delay, COOL_OFF_BASE, COOL_OFF_MAX};
+pub use source::{DesiredRead, DesiredSource};
 pub use state::{DynoName, DynoState, Target};
 pub use traffic::TrafficProbe;

@@ -52,6 +52,7 @@ impl Shared {
             app_id: entry.app_id,
             name: entry.name.clone(),
             slug_id: entry.slug_id,
+            stack: entry.stack.clone(),
             release: entry.release,
             command: entry.command.clone(),
             config: entry.config.clone(),

@@ -1,6 +1,6 @@
-//! The dyno manager: the reconcile loop (desired state from the store, observed state from the
-//! registry, [`plan`], then the executor), the public handle the API calls, and the registry
-//! changes the supervisors report.
+//! The dyno manager: the reconcile loop (desired state from its [`DesiredSource`], observed
+//! state from the registry, [`plan`], then the executor), the public handle the API calls, and
+//! the registry changes the supervisors report.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -20,7 +20,7 @@ use wharf_model::DynoSize;
 use wharf_store::Store;
 
 use crate::activity::Activity;
-use crate::desired;
+use crate::desired::StoreSource;
 use crate::logs::{now_micros, LogBuffer};
 use crate::messages;
 use crate::plan::{next_wake, plan};
@@ -29,6 +29,7 @@ use crate::registry::{DynoEntry, Registry};
 use crate::routes::RouteTable;
 use crate::runner::DYNO_PREFIX;
 use crate::slugs::SlugCache;
+use crate::source::DesiredSource;
 use crate::state::{DynoState, Target};
 use crate::traffic::{Traffic, TrafficProbe};
 
@@ -152,10 +153,13 @@ pub struct DynoManager {
 #[derive(Default)]
 struct Pending {
     apps: HashSet<Uuid>,
+    /// A full pass was asked for ([`DynoManager::reconcile_all`]).
+    all: bool,
 }
 
 pub(crate) struct Shared {
-    pub store: Store,
+    /// What should run here.
+    pub source: Arc<dyn DesiredSource>,
     pub config: DynoManagerConfig,
     pub runtime: Runtime,
     /// Every stack; a dyno runs on its slug's.
@@ -188,8 +192,20 @@ pub(crate) struct Shared {
 }
 
 impl DynoManager {
+    /// A manager that runs every app's whole formation, read from `store` (a single host).
     pub fn new(
         store: Store,
+        config: DynoManagerConfig,
+        runtime: Runtime,
+        stacks: Stacks,
+    ) -> DynoManager {
+        let source = StoreSource { store, host: None };
+        DynoManager::with_source(Arc::new(source), config, runtime, stacks)
+    }
+
+    /// A manager that runs what `source` says this host runs.
+    pub fn with_source(
+        source: Arc<dyn DesiredSource>,
         config: DynoManagerConfig,
         runtime: Runtime,
         stacks: Stacks,
@@ -197,7 +213,7 @@ impl DynoManager {
         let (routes, _) = watch::channel(RouteTable::new());
         DynoManager {
             shared: Arc::new(Shared {
-                store,
+                source,
                 logs: LogBuffer::new(config.log_lines_per_app),
                 slugs: SlugCache::new(&config.data_dir),
                 ports: Mutex::new(PortAllocator::new(config.port_range.clone())),
@@ -240,7 +256,7 @@ impl DynoManager {
         let mut next_full = tokio::time::Instant::now();
         loop {
             let now = tokio::time::Instant::now();
-            let scope = if now >= next_full {
+            let scope = if now >= next_full || shared.take_all() {
                 next_full = now + shared.config.reconcile_interval;
                 shared.take_pending();
                 None
@@ -278,6 +294,17 @@ impl DynoManager {
         self.shared
             .desired_changes
             .send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Asks for a pass over every app soon: what this host should run may have changed for
+    /// any of them (an agent's source says so, or its fence went up or down). Never waits.
+    pub fn reconcile_all(&self) {
+        self.shared
+            .pending
+            .lock()
+            .expect("pending lock poisoned")
+            .all = true;
+        self.shared.wake.notify_one();
     }
 
     /// Changes on every [`DynoManager::notify`]: what the store holds for an app changed (its
@@ -406,6 +433,10 @@ impl Shared {
         self.wake.notify_one();
     }
 
+    fn take_all(&self) -> bool {
+        std::mem::take(&mut self.pending.lock().expect("pending lock poisoned").all)
+    }
+
     fn take_pending(&self) -> HashSet<Uuid> {
         std::mem::take(&mut self.pending.lock().expect("pending lock poisoned").apps)
     }
@@ -416,7 +447,7 @@ impl Shared {
             return Ok(());
         }
         let known = self.registry().apps();
-        let mut read = desired::read(&self.store, scope, &known).await?;
+        let mut read = self.source.read(scope, &known).await?;
         for (app_id, app) in &mut read.desired.apps {
             app.asleep = app.can_sleep() && self.activity.asleep(*app_id);
         }

@@ -27,7 +27,6 @@ use uuid::Uuid;
 use wharf_containers::{ContainerSpec, Mount};
 use wharf_model::DynoSize;
 
-use crate::desired;
 use crate::logs::{now_micros, LogLine, LogSource};
 use crate::manager::{DynoInfo, DynoManager, Shared};
 use crate::messages;
@@ -152,7 +151,9 @@ impl DynoManager {
     ) -> Result<OneOff, OneOffError> {
         let shared = &self.shared;
         let apps = HashSet::from([app_id]);
-        let read = desired::read(&shared.store, Some(&apps), &HashSet::new())
+        let read = shared
+            .source
+            .read(Some(&apps), &HashSet::new())
             .await
             .map_err(OneOffError::Store)?;
         let app = read
@@ -200,6 +201,7 @@ impl DynoManager {
                 name,
                 release: app.release.version,
                 slug_id,
+                stack: app.release.stack.clone(),
                 command: request.command.clone(),
                 config,
                 size: request.size,

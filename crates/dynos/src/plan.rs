@@ -1,11 +1,16 @@
 //! The reconcile plan: a pure function from the desired state (per app: the current release
-//! and the formation) and the observed state (the dynos the manager has) to the actions that
-//! move one towards the other.
+//! and, per process type, the numbers of the dynos this manager runs) and the observed state
+//! (the dynos the manager has) to the actions that move one towards the other.
+//!
+//! The numbers: on one host a type of quantity Q runs `1..=Q`; with many hosts each manager
+//! runs the numbers placed on its host (`web.2` and `web.5` here, the others elsewhere), and
+//! every rule below holds for those numbers alone. A dyno whose number is not among them
+//! (scaled down, or placed on another host) is stopped like one above the quantity.
 //!
 //! What a dyno "is", for the plan and its executor:
 //! - **present**: the manager's registry holds it, in any state. A `crashed` dyno is present
 //!   (waiting for its restart, without a container); a `down` dyno is present until its
-//!   container is gone. Present dynos count against the formation and against the preboot
+//!   container is gone. Present dynos count against the numbers and against the preboot
 //!   bound; a name is only started again once no present dyno of the same release holds it.
 //! - **absent**: the registry has no entry for it (never started, or stopped and its container
 //!   and per-dyno directory removed). Only absent dynos are started.
@@ -36,7 +41,8 @@ pub struct Desired {
 pub struct DesiredApp {
     pub name: String,
     pub release: DesiredRelease,
-    /// Process type to quantity and size; types the release does not define never run.
+    /// Process type to the numbers of its dynos this manager runs, and their size; types the
+    /// release does not define never run.
     pub formation: BTreeMap<String, DesiredProcess>,
     /// Asleep for lack of traffic: its dynos of a size that sleeps go idle (no process, out
     /// of the routes); see [`DesiredApp::can_sleep`].
@@ -49,7 +55,7 @@ impl DesiredApp {
     pub fn can_sleep(&self) -> bool {
         runnable(self)
             .get(PREBOOT_TYPE)
-            .is_some_and(|web| web.quantity > 0 && web.size.sleeps())
+            .is_some_and(|web| !web.numbers.is_empty() && web.size.sleeps())
     }
 }
 
@@ -62,13 +68,28 @@ pub struct DesiredRelease {
     pub config: ConfigVars,
     /// Process type to command.
     pub commands: ProcessTypes,
+    /// The stack the slug was built on (a name the server may not offer: its dynos then run
+    /// on the default stack); empty without a slug.
+    pub stack: String,
 }
 
-/// Quantity and size of one process type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The dynos of one process type this manager runs, and their size.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredProcess {
-    pub quantity: u32,
+    /// The numbers of the type's dynos that run here: `1..=quantity` on one host; on many,
+    /// the numbers placed on this host (`{2, 5}`).
+    pub numbers: BTreeSet<u32>,
     pub size: DynoSize,
+}
+
+impl DesiredProcess {
+    /// The whole formation entry: dynos `1..=quantity`, as one host runs them.
+    pub fn first(quantity: u32, size: DynoSize) -> DesiredProcess {
+        DesiredProcess {
+            numbers: (1..=quantity).collect(),
+            size,
+        }
+    }
 }
 
 /// The dynos the manager has, as of `now`.
@@ -110,7 +131,8 @@ pub enum RestartReason {
 /// Why a dyno stops for good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// Its number is above its type's quantity (or the type left the formation).
+    /// Its number is not among the type's numbers here (scaled down, or placed on another
+    /// host), or the type left the formation.
     ScaledDown,
     /// A dyno of the current release and size takes its place.
     Replaced,
@@ -166,18 +188,20 @@ const PREBOOT_TYPE: &str = "web";
 
 /// The actions that move `observed` towards `desired`, for the apps in either.
 ///
-/// Per process type with quantity Q, size S, current release R:
-/// - Dynos numbered above Q, and crashed dynos of an older release or size, are stopped.
+/// Per process type with numbers N (those of its dynos that run here: `1..=quantity` on one
+/// host), size S, current release R:
+/// - Dynos whose number is not in N, and crashed dynos of an older release or size, are
+///   stopped.
 /// - A crashed dyno of R whose cool-off is over restarts; an up one past its cycling time too.
-/// - `web` boots preboot-style: the absent `web.1..=Q` of R start next to the old dynos, and
-///   the old dynos stop only once every one of `web.1..=Q` of R is up. A new release that never
+/// - `web` boots preboot-style: the absent `web.n` (n in N) of R start next to the old dynos,
+///   and the old dynos stop only once every `web.n` of R is up. A new release that never
 ///   comes up leaves the old dynos running. (A size change alone replaces in place.) Old dynos
 ///   that are not up, and all but the newest up old dyno of a number, stop at once: they
 ///   serve nothing, and would hold the places the new release needs.
 /// - Other types roll: while no dyno of the type is starting or stopping, the lowest-numbered
 ///   old dyno stops; a free number (no present dyno of any release holds it) starts.
-/// - An app never has more than its total quantity plus its web quantity present: starts wait
-///   until stopped dynos are gone.
+/// - An app never has more dynos present than its numbers here plus its web numbers here:
+///   starts wait until stopped dynos are gone.
 /// - An asleep app's current dynos of a size that sleeps go idle, and none restarts; one that
 ///   is missing (its app fell asleep while it was replaced) starts, to go idle in turn, so that
 ///   `ps` shows the formation. Once the app is awake, its idle dynos restart in place.
@@ -210,7 +234,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Vec<Action> {
 }
 
 /// The formation an app can run: nothing without a slug, and only types the release defines.
-fn runnable(wanted: &DesiredApp) -> BTreeMap<&str, DesiredProcess> {
+fn runnable(wanted: &DesiredApp) -> BTreeMap<&str, &DesiredProcess> {
     if wanted.release.slug_id.is_none() {
         return BTreeMap::new();
     }
@@ -218,16 +242,16 @@ fn runnable(wanted: &DesiredApp) -> BTreeMap<&str, DesiredProcess> {
         .formation
         .iter()
         .filter(|(process_type, _)| wanted.release.commands.contains_key(*process_type))
-        .map(|(process_type, process)| (process_type.as_str(), *process))
+        .map(|(process_type, process)| (process_type.as_str(), process))
         .collect()
 }
 
-/// The most dynos an app may have present: its formation plus a second set of web dynos.
+/// The most dynos an app may have present: its dynos here plus a second set of web dynos.
 pub fn preboot_bound(wanted: &DesiredApp) -> usize {
     let formation = runnable(wanted);
-    let total: u32 = formation.values().map(|p| p.quantity).sum();
-    let web = formation.get(PREBOOT_TYPE).map_or(0, |p| p.quantity);
-    (total as usize) + (web as usize)
+    let total: usize = formation.values().map(|p| p.numbers.len()).sum();
+    let web = formation.get(PREBOOT_TYPE).map_or(0, |p| p.numbers.len());
+    total + web
 }
 
 fn plan_app(
@@ -246,10 +270,11 @@ fn plan_app(
     let mut ordered: Vec<&str> = types.into_iter().collect();
     ordered.sort_by_key(|t| (*t != PREBOOT_TYPE, *t));
 
+    let none = BTreeSet::new();
     for process_type in ordered {
-        let (quantity, size) = formation
+        let (numbers, size) = formation
             .get(process_type)
-            .map_or((0, None), |p| (p.quantity, Some(p.size)));
+            .map_or((&none, None), |p| (&p.numbers, Some(p.size)));
         let of_type: Vec<&ObservedDyno> = dynos
             .iter()
             .copied()
@@ -259,7 +284,7 @@ fn plan_app(
             app,
             process_type,
             release,
-            quantity,
+            numbers,
             size,
             dynos: &of_type,
             now,
@@ -274,8 +299,9 @@ struct TypePlan<'a> {
     app: Uuid,
     process_type: &'a str,
     release: i64,
-    quantity: u32,
-    /// `None` when the type is not in the runnable formation (quantity 0).
+    /// The numbers of the type's dynos that run here.
+    numbers: &'a BTreeSet<u32>,
+    /// `None` when the type is not in the runnable formation (no numbers).
     size: Option<DynoSize>,
     dynos: &'a [&'a ObservedDyno],
     now: OffsetDateTime,
@@ -306,9 +332,9 @@ impl TypePlan<'_> {
             .collect();
         let mut outdated = Vec::new();
         for dyno in live {
-            let above = dyno.name.number() > self.quantity;
+            let elsewhere = !self.numbers.contains(&dyno.name.number());
             if self.is_current(dyno) {
-                if above {
+                if elsewhere {
                     actions.push(self.stop(dyno, StopReason::ScaledDown));
                 } else if self.asleep {
                     if matches!(dyno.state, DynoState::Up | DynoState::Starting) {
@@ -326,7 +352,7 @@ impl TypePlan<'_> {
                         reason,
                     });
                 }
-            } else if above {
+            } else if elsewhere {
                 actions.push(self.stop(dyno, StopReason::ScaledDown));
             } else if dyno.state == DynoState::Crashed || dyno.release == self.release {
                 // Serving nothing, or only a size change: no reason to keep it for a preboot.
@@ -354,7 +380,9 @@ impl TypePlan<'_> {
                 }
             }
             // A number is free for the new release once no present dyno of it holds it.
-            (1..=self.quantity)
+            self.numbers
+                .iter()
+                .copied()
                 .filter(|n| {
                     !self
                         .dynos
@@ -370,7 +398,9 @@ impl TypePlan<'_> {
             if let (false, Some(first)) = (busy, outdated.first()) {
                 actions.push(self.stop(first, StopReason::Replaced));
             }
-            (1..=self.quantity)
+            self.numbers
+                .iter()
+                .copied()
                 .filter(|n| !self.dynos.iter().any(|d| d.name.number() == *n))
                 .collect()
         };
@@ -389,11 +419,11 @@ impl TypePlan<'_> {
         }
     }
 
-    /// Whether each of `1..=quantity` has an up dyno of the current release and size.
+    /// Whether each of the numbers has an up dyno of the current release and size.
     fn all_current_up(&self) -> bool {
-        (1..=self.quantity).all(|n| {
+        self.numbers.iter().all(|n| {
             self.dynos.iter().any(|d| {
-                d.name.number() == n
+                d.name.number() == *n
                     && self.is_current(d)
                     && matches!(d.state, DynoState::Up | DynoState::Idle)
             })

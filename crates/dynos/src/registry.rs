@@ -53,6 +53,8 @@ pub(crate) struct DynoEntry {
     pub name: DynoName,
     pub release: i64,
     pub slug_id: Uuid,
+    /// The stack its slug was built on (see [`crate::DesiredRelease::stack`]).
+    pub stack: String,
     pub command: String,
     /// The release's config vars.
     pub config: Vec<(String, String)>,

@@ -147,6 +147,8 @@ pub(crate) struct RunInput {
     pub app_id: Uuid,
     pub name: DynoName,
     pub slug_id: Uuid,
+    /// The stack its slug was built on.
+    pub stack: String,
     pub release: i64,
     pub command: String,
     pub config: Vec<(String, String)>,
@@ -280,6 +282,7 @@ async fn prepare_run(
             name: input.name.to_string(),
             release: input.release,
             slug_id: input.slug_id,
+            stack: Some(input.stack.clone()),
             command: input.command.clone(),
             config: input.config.clone(),
             size: input.size.name().to_owned(),
@@ -549,14 +552,8 @@ struct Launched {
 /// server does not offer (made through the API before stacks could be chosen) runs on the
 /// default stack.
 async fn slug_stack(shared: &Arc<Shared>, input: &RunInput) -> anyhow::Result<Stack> {
-    let slug = shared
-        .store
-        .slug(input.app_id, input.slug_id)
-        .await
-        .context("read the slug")?
-        .context("the slug is gone")?;
-    let name = StackName::parse(&slug.stack).unwrap_or_else(|_| {
-        tracing::warn!(slug = %slug.id, stack = slug.stack, "a slug of an unknown stack runs on the default stack");
+    let name = StackName::parse(&input.stack).unwrap_or_else(|_| {
+        tracing::warn!(slug = %input.slug_id, stack = input.stack, "a slug of an unknown stack runs on the default stack");
         StackName::DEFAULT
     });
     shared
@@ -574,7 +571,10 @@ async fn launch(
     run: &ContainerRun<'_>,
 ) -> anyhow::Result<Option<Launched>> {
     let (container_id, port, dyno_dir) = (run.container_id, run.port, run.dyno_dir);
-    let slug_dir = shared.slugs.extract(input.slug_id).await?;
+    let slug_dir = shared
+        .slugs
+        .extract(shared.source.as_ref(), input.app_id, input.slug_id)
+        .await?;
     let wharf_dir = shared.wharf_dir().await?;
     let stack = slug_stack(shared, input).await?;
     let mut spec = dyno_spec(

@@ -16,6 +16,8 @@ use wharf_build::builder::BuilderConfig;
 use wharf_containers::DYNO_USER;
 use wharf_tenant_fs::{remove_tree, TreeDir};
 
+use crate::source::DesiredSource;
+
 /// The most bytes a slug may unpack to.
 pub const SLUG_UNPACK_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
 
@@ -43,8 +45,14 @@ impl SlugCache {
         self.extracted.join(slug_id.to_string())
     }
 
-    /// The extracted slug's directory, unpacking it first if needed.
-    pub async fn extract(&self, slug_id: Uuid) -> anyhow::Result<PathBuf> {
+    /// The extracted slug's directory, unpacking it first if needed (after `source` made sure
+    /// its archive is here).
+    pub async fn extract(
+        &self,
+        source: &dyn DesiredSource,
+        app_id: Uuid,
+        slug_id: Uuid,
+    ) -> anyhow::Result<PathBuf> {
         let dir = self.dir(slug_id);
         // Server path: the extracted slug's own directory, made by the server.
         if dir.is_dir() {
@@ -60,6 +68,10 @@ impl SlugCache {
             return Ok(dir);
         }
         let archive = self.builder.slug_path(slug_id);
+        source
+            .fetch_slug(app_id, slug_id, &archive)
+            .await
+            .with_context(|| format!("fetch slug {slug_id}"))?;
         let (extracted, target) = (self.extracted.clone(), dir.clone());
         tokio::task::spawn_blocking(move || extract_into(&archive, &extracted, &target))
             .await

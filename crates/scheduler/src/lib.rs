@@ -7,6 +7,11 @@
 //! a change is announced (a formation, a release, a host) and every [`SCHEDULE_INTERVAL`]:
 //! nothing announces that a lease ran out, so the tick is what notices a lost host.
 //!
+//! With no host registered (a one-host install), the scheduler does nothing: the server's own
+//! dyno manager runs every formation. A control plane that starts waits [`START_GRACE`] before
+//! its first pass, so that agents it could not hear while it was down have sent a heartbeat
+//! to it before any of them is taken for lost.
+//!
 //! Invariants:
 //! - The store's placements are the scheduler's alone to write; agents only read them.
 //! - A slot moves only when placement says it must (its host is lost, draining, removed or
@@ -28,6 +33,11 @@ use wharf_store::{Change, Placed, Store, StoreError};
 /// elsewhere within this of its lease running out.
 pub const SCHEDULE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a starting scheduler waits before its first pass: a lease and a heartbeat.
+pub const START_GRACE: Duration = Duration::from_secs(
+    (wharf_model::LEASE.whole_seconds() + wharf_model::HEARTBEAT_INTERVAL.whole_seconds()) as u64,
+);
+
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pass {
@@ -40,6 +50,10 @@ pub struct Pass {
 /// Places dynos until `shutdown`: at once, on every announced change, and every
 /// [`SCHEDULE_INTERVAL`].
 pub async fn run(store: Store, shutdown: CancellationToken) {
+    tokio::select! {
+        () = shutdown.cancelled() => return,
+        () = tokio::time::sleep(START_GRACE) => {}
+    }
     let mut changes = store.changes();
     let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -69,10 +83,11 @@ pub async fn run(store: Store, shutdown: CancellationToken) {
 
 /// One pass: places every demanded slot and writes what changed, announcing it.
 pub async fn schedule(store: &Store, now: OffsetDateTime) -> anyhow::Result<Pass> {
-    let hosts: Vec<HostCapacity> = store
-        .hosts()
-        .await
-        .context("read the hosts")?
+    let hosts = store.hosts().await.context("read the hosts")?;
+    if hosts.is_empty() {
+        return Ok(Pass::default());
+    }
+    let hosts: Vec<HostCapacity> = hosts
         .iter()
         .map(|host| HostCapacity {
             id: host.id,

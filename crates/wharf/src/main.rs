@@ -2,10 +2,12 @@
 //! is the client, which speaks only the HTTP API.
 
 mod addons;
+mod agent;
 mod data_dir;
 mod handover;
 mod heroku_env;
 mod hook;
+mod host;
 mod routing;
 mod server;
 mod tunnel;
@@ -34,6 +36,8 @@ struct Cli {
 enum Top {
     /// Run the platform on this host (API, and the parts later issues add)
     Server(Box<server::ServerArgs>),
+    /// Run the dynos a control plane places on this host (after `wharf hosts:add`)
+    Agent(Box<agent::AgentArgs>),
     /// Print the environment that points Heroku's CLI at this host's server (for `eval`)
     #[command(name = "heroku-env")]
     HerokuEnv(heroku_env::HerokuEnvArgs),
@@ -66,6 +70,7 @@ fn main() {
     };
     let code = match cli.command {
         Top::Server(args) => report(runtime.block_on(server::run(*args))),
+        Top::Agent(args) => report(runtime.block_on(agent::run(*args))),
         Top::HerokuEnv(args) => report(heroku_env::run(&args)),
         Top::Tunnel(args) => report(runtime.block_on(tunnel::run(args))),
         Top::StaticServer => report(runtime.block_on(static_server())),

@@ -88,13 +88,6 @@ pub struct ServerArgs {
     /// The largest slug a build may produce, in MB
     #[arg(long, env = "WHARF_SLUG_LIMIT_MB", default_value_t = 500)]
     pub slug_limit_mb: u64,
-    /// Seconds a web dyno has to accept connections on $PORT before it is killed (R10)
-    #[arg(long, env = "WHARF_BOOT_TIMEOUT", default_value_t = 60)]
-    pub boot_timeout: u64,
-    /// Hours after which every dyno is restarted ("Cycling", with up to 30 minutes of
-    /// jitter); 0 turns cycling off
-    #[arg(long, env = "WHARF_DYNO_CYCLE_HOURS", default_value_t = 24)]
-    pub dyno_cycle_hours: u64,
     /// Seconds without a request after which an app with Eco web dynos sleeps (its dynos stop
     /// until the next request); 0 keeps every app awake
     #[arg(long, env = "WHARF_ECO_SLEEP_AFTER", default_value_t = 1800)]
@@ -151,27 +144,6 @@ pub struct ServerArgs {
     /// Loopback, link-local and this server's own addresses are never reachable
     #[arg(long, env = "WHARF_OUTBOUND_ALLOW", default_value = "")]
     pub outbound_allow: String,
-    /// The subnet dynos and builds get their addresses from (their gateway, the host, is its
-    /// first address); refused when it overlaps a network of the host
-    #[arg(long, env = "WHARF_DYNO_NETWORK", default_value = wharf_network::DEFAULT_SUBNET)]
-    pub dyno_network: String,
-    /// Internal networks dynos and builds may reach: comma-separated CIDRs, each optionally
-    /// with :PORT (10.1.0.0/16,192.168.1.5:5432). The internet is always reachable; the host,
-    /// other dynos and link-local addresses (cloud metadata) never are
-    #[arg(long, env = "WHARF_DYNO_ALLOW", default_value = "")]
-    pub dyno_allow: String,
-    /// The DNS resolvers dynos' queries are relayed to (comma-separated addresses); empty:
-    /// the host's, from /etc/resolv.conf
-    #[arg(long, env = "WHARF_DYNO_RESOLVERS", default_value = "")]
-    pub dyno_resolvers: String,
-    /// The name of the dyno network's bridge and of its nftables table (`inet <name>`)
-    #[arg(long, env = "WHARF_NETWORK_NAME", default_value = wharf_network::DEFAULT_NAME)]
-    pub network_name: String,
-    /// The disk pool's size in GiB: all that dynos' and builds' capped disks may take of the
-    /// data dir's filesystem together (default: an existing pool's size, else half the free
-    /// space there)
-    #[arg(long, env = "WHARF_DISK_POOL_GB")]
-    pub disk_pool_gb: Option<u64>,
     /// The most a build's work dir (its /app, buildpacks and slug) may hold, in MiB
     #[arg(long, env = "WHARF_BUILD_DISK_MB", default_value_t = 4096)]
     pub build_disk_mb: u64,
@@ -190,36 +162,14 @@ pub struct ServerArgs {
     /// Where the Go buildpack downloads Go toolchains (default: the Go module proxy)
     #[arg(long, env = "WHARF_GO_MIRROR")]
     pub go_mirror: Option<String>,
-    /// The Debian mirror built stacks (debian-13) are made from (default: the host's apt
-    /// mirror, else http://deb.debian.org/debian)
-    #[arg(long, env = "WHARF_STACK_MIRROR")]
-    pub stack_mirror: Option<String>,
-    /// Where the packages built stacks are made of are cached between builds of a stack
-    /// (default: <data-dir>/stacks/cache)
-    #[arg(long, env = "WHARF_STACK_CACHE")]
-    pub stack_cache: Option<PathBuf>,
-    /// A built stack older than this many days is built again (new containers start on the
-    /// new version; the old one is removed once no container uses it)
-    #[arg(long, env = "WHARF_STACK_MAX_AGE_DAYS", default_value_t = 30)]
-    pub stack_max_age_days: u64,
-    /// Stop every dyno when the server stops (SIGTERM, the stop timeout, SIGKILL), leaving
-    /// no container behind. By default a stopping server leaves the formation running, and
-    /// the next start on the same data dir takes it up without restarting a dyno
-    #[arg(long, env = "WHARF_STOP_DYNOS")]
-    pub stop_dynos: bool,
-    /// A dyno left running with no server for this many seconds is stopped and removed by
-    /// its holder, as is one whose data dir is gone: nothing runs on after a server that
-    /// never comes back
-    #[arg(long, env = "WHARF_DYNO_ORPHAN_AFTER", default_value_t = 900)]
-    pub dyno_orphan_after: u64,
-    /// The holder each dyno runs under (default: `wharf-shim` beside this binary)
-    #[arg(long, env = "WHARF_SHIM")]
-    pub shim: Option<PathBuf>,
     /// Take over from the server running on the data dir (an upgrade): its listeners, then
     /// its dynos, without refusing a connection; it exits once this one serves. The running
     /// server does the same for the binary installed where its own was on SIGUSR2
     #[arg(long, env = "WHARF_UPGRADE")]
     pub upgrade: bool,
+    /// How this host runs dynos (shared with `wharf agent`)
+    #[command(flatten)]
+    pub dyno: crate::host::DynoArgs,
 }
 
 impl ServerArgs {
@@ -233,44 +183,6 @@ impl ServerArgs {
         .into_iter()
         .filter_map(|(name, value)| Some((name.to_owned(), value.clone()?)))
         .collect()
-    }
-}
-
-/// Where stacks are and how built ones are made, from the server's settings.
-fn stacks_config(args: &ServerArgs) -> wharf_containers::StacksConfig {
-    let mut config = wharf_containers::StacksConfig::new(&args.data_dir);
-    if let Some(mirror) = &args.stack_mirror {
-        config.mirror = mirror.trim_end_matches('/').to_owned();
-    }
-    if let Some(cache) = &args.stack_cache {
-        config.cache_dir = cache.clone();
-    }
-    config.max_age = Duration::from_secs(args.stack_max_age_days.saturating_mul(24 * 60 * 60));
-    config
-}
-
-/// How often built stacks are checked for their age and unused versions removed.
-const STACK_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60 * 60);
-
-/// Builds again the stacks older than their maximum age and removes versions no container
-/// uses, every [`STACK_MAINTENANCE_INTERVAL`] (the first time at start).
-async fn maintain_stacks(
-    stacks: wharf_containers::Stacks,
-    runtime: wharf_containers::Runtime,
-    shutdown: CancellationToken,
-) {
-    let mut ticks = tokio::time::interval(STACK_MAINTENANCE_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            result = stacks.maintain(&runtime) => if let Err(error) = result {
-                tracing::error!(error = format!("{error:#}"), "maintain the stacks");
-            }
-        }
     }
 }
 
@@ -335,10 +247,10 @@ async fn serve(
     let mut signals = ShutdownSignals::listen()?;
     let outbound = outbound_policy(&args.outbound_allow)?;
     let mut network_settings = wharf_network::Settings::parse(
-        &args.network_name,
-        &args.dyno_network,
-        &args.dyno_allow,
-        &args.dyno_resolvers,
+        &args.dyno.network_name,
+        &args.dyno.dyno_network,
+        &args.dyno.dyno_allow,
+        &args.dyno.dyno_resolvers,
     )?;
     crate::data_dir::prepare(&args.data_dir)?;
     let store = match opened_early {
@@ -400,14 +312,7 @@ async fn serve(
         );
     }
     // Before any build or dyno: every disk they write is capped in this pool.
-    let disk_dir = args.data_dir.join("disk");
-    let disk_size = match args.disk_pool_gb {
-        Some(gb) => gb.saturating_mul(1024 * 1024 * 1024),
-        None => wharf_disk::DiskPool::default_size(&disk_dir)?,
-    };
-    let disk = wharf_disk::DiskPool::open(&disk_dir, disk_size)
-        .await
-        .context("open the disk pool that caps dynos' and builds' disks")?;
+    let disk = crate::host::open_disk_pool(&args.data_dir, &args.dyno).await?;
     let builder = Builder::new(
         store.clone(),
         BuilderConfig {
@@ -423,7 +328,7 @@ async fn serve(
                 .clone()
                 .unwrap_or_else(|| args.data_dir.join("runtimes")),
             runtime_env: args.runtime_env(),
-            stacks: stacks_config(&args),
+            stacks: crate::host::stacks_config(&args.data_dir, &args.dyno),
             ..BuilderConfig::new(&args.data_dir)
         },
     );
@@ -434,12 +339,7 @@ async fn serve(
     let (runtime, _) = builder.containers().await.context(
         "Wharf runs builds and dynos in containers: run `scripts/start` as root to install crun or runc",
     )?;
-    // Dynos run detached, each under a holder of its own, so that they outlive this process.
-    let runtime = runtime.clone().with_holder(wharf_containers::HolderConfig {
-        binary: shim_binary(&args)?,
-        orphan_after: Duration::from_secs(args.dyno_orphan_after),
-        stop_grace: DynoManagerConfig::DEFAULT_STOP_TIMEOUT,
-    });
+    let runtime = crate::host::held(runtime, &args.dyno)?;
     tracing::info!(runtime = runtime.name(), "containers ready");
     // No build runs yet: whatever builds left (a SIGKILL mid-build) goes before any starts.
     builder
@@ -450,16 +350,10 @@ async fn serve(
     let dynos = DynoManager::new(
         store.clone(),
         DynoManagerConfig {
-            boot_timeout: Duration::from_secs(args.boot_timeout),
-            cycle_after: (args.dyno_cycle_hours > 0)
-                .then(|| Duration::from_secs(args.dyno_cycle_hours * 60 * 60)),
             log_lines_per_app: args.log_lines,
             sleep_after: (args.eco_sleep_after > 0)
                 .then(|| Duration::from_secs(args.eco_sleep_after)),
-            network: Some(network.clone()),
-            disk: Some(disk.clone()),
-            leave_running: !args.stop_dynos,
-            ..DynoManagerConfig::new(&args.data_dir)
+            ..crate::host::manager_config(&args.data_dir, &args.dyno, &network, &disk)
         },
         runtime.clone(),
         builder.stacks().clone(),
@@ -545,7 +439,7 @@ async fn serve(
 
     let shutdown = CancellationToken::new();
     let mut subsystems = JoinSet::new();
-    tokio::spawn(maintain_stacks(
+    tokio::spawn(crate::host::maintain_stacks(
         state.builder.stacks().clone(),
         runtime.clone(),
         shutdown.clone(),
@@ -611,6 +505,22 @@ async fn serve(
         let ran = dynos.run(dynos_shutdown).await;
         drop(logs_last);
         ran.context("run the dyno manager")
+    });
+    // Placement over the hosts that joined (none in a one-host install: then it rests), and
+    // the generation that tells their agents to read what they run again.
+    let (scheduler_store, scheduler_shutdown) = (store.clone(), shutdown.clone());
+    subsystems.spawn(async move {
+        wharf_scheduler::run(scheduler_store, scheduler_shutdown).await;
+        Ok(())
+    });
+    let (changes_state, changes_shutdown) = (state.clone(), shutdown.clone());
+    subsystems.spawn(async move {
+        wharf_api::follow_changes(
+            changes_state,
+            async move { changes_shutdown.cancelled().await },
+        )
+        .await;
+        Ok(())
     });
     // The router serves once its table has the dynos a previous server left running (taken
     // up first): until then connections wait in the listeners' queues rather than get 404s.
@@ -703,7 +613,7 @@ async fn serve(
         }
     };
     // The successor takes the dynos up: they run on, whatever --stop-dynos says.
-    let leave_dynos = !args.stop_dynos || successor.is_some();
+    let leave_dynos = !args.dyno.stop_dynos || successor.is_some();
     if successor.is_some() {
         dynos_handle.leave_running();
     }
@@ -829,7 +739,7 @@ fn outbound_policy(setting: &str) -> anyhow::Result<wharf_outbound::Policy> {
     Ok(policy)
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let _ = tracing_subscriber::fmt()
@@ -992,24 +902,6 @@ impl ShutdownSignals {
             _ = self.upgrade.recv() => "SIGUSR2",
         }
     }
-}
-
-/// The dynos' holder: `--shim`, else `wharf-shim` beside this binary.
-fn shim_binary(args: &ServerArgs) -> anyhow::Result<PathBuf> {
-    let path = match &args.shim {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .context("find the running executable")?
-            .with_file_name("wharf-shim"),
-    };
-    if !path.is_file() {
-        anyhow::bail!(
-            "the dynos' holder {} is missing: install it beside wharf (scripts/start does), \
-             or name it with WHARF_SHIM",
-            path.display()
-        );
-    }
-    Ok(path)
 }
 
 #[cfg(test)]

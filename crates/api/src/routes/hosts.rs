@@ -1,29 +1,24 @@
-//! Hosts that run dynos (a Wharf extension): admins add, list, drain and remove them, and
-//! each host's agent renews its lease with a heartbeat, authenticated by the credential that
-//! `POST /hosts` issued. An agent's credential opens its own routes only; an API key never
-//! opens them, and a host credential never opens any other route.
+//! Hosts that run dynos (a Wharf extension): admins add, list, drain and remove them. Adding
+//! one issues the credential its agent uses (`routes/agent.rs`); removing it revokes it.
 
 use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Path, State};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use wharf_api_types as api;
-use wharf_model::{Host, HostName, HEARTBEAT_INTERVAL, LEASE};
-use wharf_store::{Change, HostReport, Placed};
+use wharf_model::{Host, HostName};
+use wharf_store::Placed;
 
-use crate::auth::{credentials, generate_api_key, hash_api_key, Caller};
+use super::agent::CREDENTIAL_PREFIX;
+use crate::auth::{generate_api_key, hash_api_key, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::json::Body;
 use crate::views::timestamp;
 use crate::ApiState;
-
-/// What starts every host credential, so that one found in a file or a log says what it is.
-const CREDENTIAL_PREFIX: &str = "wharf-host-";
 
 /// An admin's request. Extracting it is the access check, before the body is read.
 pub(crate) struct HostAdmin(pub Caller);
@@ -38,44 +33,6 @@ impl FromRequestParts<ApiState> for HostAdmin {
         }
         Ok(HostAdmin(caller))
     }
-}
-
-/// An agent's request: `Authorization: Bearer <host credential>` of a host that exists.
-pub(crate) struct Agent {
-    pub host: Host,
-    pub credential_hash: String,
-}
-
-impl FromRequestParts<ApiState> for Agent {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> ApiResult<Self> {
-        let credential_hash = hash_api_key(&agent_credential(parts)?);
-        let host = state
-            .store
-            .host_by_credential(&credential_hash)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(Agent {
-            host,
-            credential_hash,
-        })
-    }
-}
-
-/// The host credential the request carries; API keys are refused here by their form.
-fn agent_credential(parts: &Parts) -> ApiResult<String> {
-    let credential = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|header| header.to_str().ok())
-        .and_then(credentials)
-        .map(|credentials| credentials.key)
-        .ok_or_else(ApiError::unauthorized)?;
-    if !credential.starts_with(CREDENTIAL_PREFIX) {
-        return Err(ApiError::unauthorized());
-    }
-    Ok(credential)
 }
 
 /// `GET /hosts`: every host, by name.
@@ -116,7 +73,7 @@ pub async fn create(
         .add_host(&name, &hash_api_key(&credential), now)
         .await?;
     tracing::info!(host = %name, by = %caller.account.email, "added host");
-    announce_hosts(&state).await;
+    state.hosts_changed().await;
     let join_command = format!(
         "WHARF_HOST_CREDENTIAL={credential} wharf agent --control-plane {}",
         state.config.public_url
@@ -146,7 +103,7 @@ pub async fn update(
     };
     let host = state.store.set_host_draining(&name, draining).await?;
     tracing::info!(host = %name, draining, by = %caller.account.email, "host drain changed");
-    announce_hosts(&state).await;
+    state.hosts_changed().await;
     let load = load(&state).await?;
     Ok(Json(view(&host, &load, OffsetDateTime::now_utc())))
 }
@@ -159,55 +116,12 @@ pub async fn destroy(
 ) -> ApiResult<Json<api::Host>> {
     let host = state.store.remove_host(&name).await?;
     tracing::info!(host = %name, by = %caller.account.email, "removed host");
-    announce_hosts(&state).await;
+    state.hosts_changed().await;
     Ok(Json(view(
         &host,
         &HashMap::new(),
         OffsetDateTime::now_utc(),
     )))
-}
-
-/// `PUT /agent/heartbeat`: renews the agent's lease and answers it.
-pub async fn heartbeat(
-    State(state): State<ApiState>,
-    agent: Agent,
-    Body(body): Body<api::Heartbeat>,
-) -> ApiResult<Json<api::Lease>> {
-    if body.address.is_empty()
-        || body.address.len() > 255
-        || body.address.contains(char::is_control)
-    {
-        return Err(ApiError::invalid(
-            "The heartbeat's address must be 1 to 255 characters without control characters",
-        ));
-    }
-    let report = HostReport {
-        memory_mb: body.memory_mb,
-        address: body.address,
-    };
-    let now = OffsetDateTime::now_utc();
-    let renewed = state
-        .store
-        .host_heartbeat(&agent.credential_hash, &report, now, LEASE)
-        .await?
-        // Removed since the credential was checked: it is revoked.
-        .ok_or_else(ApiError::unauthorized)?;
-    // Placement changes when a host comes up (first heartbeat, or back from lost) or offers
-    // different memory; a plain renewal changes nothing it reads.
-    if agent.host.state(now) != renewed.state(now) || agent.host.memory_mb != renewed.memory_mb {
-        announce_hosts(&state).await;
-    }
-    Ok(Json(api::Lease {
-        host: renewed.name.to_string(),
-        epoch: renewed.epoch,
-        lease_ms: millis(LEASE),
-        heartbeat_ms: millis(HEARTBEAT_INTERVAL),
-        draining: renewed.draining,
-    }))
-}
-
-fn millis(duration: time::Duration) -> u64 {
-    u64::try_from(duration.whole_milliseconds()).expect("lease durations are positive")
 }
 
 async fn find(state: &ApiState, name: &str) -> ApiResult<Host> {
@@ -216,14 +130,6 @@ async fn find(state: &ApiState, name: &str) -> ApiResult<Host> {
             "Couldn't find a host named {name}: `wharf hosts` lists them"
         ))
     })
-}
-
-/// Tells the scheduler (in this process or another) that the hosts changed. A lost
-/// announcement only delays placement until the next re-read.
-async fn announce_hosts(state: &ApiState) {
-    if let Err(error) = state.store.announce(Change::Hosts).await {
-        tracing::warn!("announce a change of hosts: {error}");
-    }
 }
 
 /// Per host: how many dynos are placed on it and the memory they reserve.

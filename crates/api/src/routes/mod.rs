@@ -3,6 +3,7 @@
 mod account;
 mod addon_actions;
 mod addons;
+mod agent;
 mod apps;
 mod buildpack_registrations;
 mod builds;
@@ -136,6 +137,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("PATCH", "/hosts/{host}", Access::Admin),
     ("DELETE", "/hosts/{host}", Access::Admin),
     ("PUT", "/agent/heartbeat", Access::Host),
+    ("GET", "/agent/desired", Access::Host),
+    ("GET", "/agent/slugs/{slug}", Access::Host),
     ("GET", "/apps/{app}/dynos", Access::App),
     ("POST", "/apps/{app}/dynos", Access::App),
     ("DELETE", "/apps/{app}/dynos", Access::App),
@@ -429,7 +432,9 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route("/build-output/{token}", get(builds::output))
         .route("/log-stream/{token}", get(logs::stream))
         .route("/internal/push/{token}", post(push::push))
-        .route("/agent/heartbeat", put(hosts::heartbeat))
+        .route("/agent/heartbeat", put(agent::heartbeat))
+        .route("/agent/desired", get(agent::desired))
+        .route("/agent/slugs/{slug}", get(agent::slug))
         .route("/{repo}/info/refs", get(crate::git::serve))
         .route("/{repo}/git-receive-pack", post(crate::git::serve))
         .route("/{repo}/git-upload-pack", post(crate::git::serve));

@@ -17,6 +17,15 @@ fn app_id(n: u128) -> Uuid {
 }
 
 fn desired_app(version: i64, formation: &[(&str, u32, DynoSize)]) -> DesiredApp {
+    let formation: Vec<(&str, BTreeSet<u32>, DynoSize)> = formation
+        .iter()
+        .map(|(t, quantity, size)| (*t, DesiredProcess::first(*quantity, *size).numbers, *size))
+        .collect();
+    placed_app(version, &formation)
+}
+
+/// An app whose process types run the given numbers here (those placed on this host).
+fn placed_app(version: i64, formation: &[(&str, BTreeSet<u32>, DynoSize)]) -> DesiredApp {
     DesiredApp {
         name: "demo".to_owned(),
         release: DesiredRelease {
@@ -27,14 +36,15 @@ fn desired_app(version: i64, formation: &[(&str, u32, DynoSize)]) -> DesiredApp 
                 .iter()
                 .map(|(t, _, _)| ((*t).to_owned(), format!("run-{t}")))
                 .collect(),
+            stack: "debian-12".to_owned(),
         },
         formation: formation
             .iter()
-            .map(|(t, quantity, size)| {
+            .map(|(t, numbers, size)| {
                 (
                     (*t).to_owned(),
                     DesiredProcess {
-                        quantity: *quantity,
+                        numbers: numbers.clone(),
                         size: *size,
                     },
                 )
@@ -147,6 +157,92 @@ fn scale_down_stops_the_highest_numbers() {
             dyno("web.3", 2, DynoState::Starting),
         ],
         &["stop web.2 v2 scaleddown", "stop web.3 v2 scaleddown"],
+    );
+}
+
+/// One app whose web dynos here are `numbers` (the others are placed on other hosts).
+fn web_numbers(version: i64, numbers: &[u32]) -> Desired {
+    let numbers: BTreeSet<u32> = numbers.iter().copied().collect();
+    Desired {
+        apps: [(
+            app_id(1),
+            placed_app(version, &[("web", numbers, DynoSize::Basic)]),
+        )]
+        .into(),
+    }
+}
+
+#[test]
+fn only_the_numbers_placed_here_run() {
+    let wanted = web_numbers(2, &[2, 5]);
+    check(&wanted, vec![], &["start web.2 v2", "start web.5 v2"]);
+    // web.1 is placed on another host now (or scaled away): it stops, whatever its release.
+    check(
+        &wanted,
+        vec![
+            dyno("web.1", 2, DynoState::Up),
+            dyno("web.2", 2, DynoState::Up),
+        ],
+        &["stop web.1 v2 scaleddown", "start web.5 v2"],
+    );
+    check(
+        &wanted,
+        vec![
+            dyno("web.1", 1, DynoState::Up),
+            dyno("web.2", 2, DynoState::Up),
+            dyno("web.5", 2, DynoState::Up),
+        ],
+        &["stop web.1 v1 scaleddown"],
+    );
+    // A preboot waits for every number here, and for no other.
+    let wanted = web_numbers(3, &[2, 5]);
+    check(
+        &wanted,
+        vec![
+            dyno("web.2", 2, DynoState::Up),
+            dyno("web.5", 2, DynoState::Up),
+            dyno("web.2", 3, DynoState::Up),
+            dyno("web.5", 3, DynoState::Starting),
+        ],
+        &[],
+    );
+    check(
+        &wanted,
+        vec![
+            dyno("web.2", 2, DynoState::Up),
+            dyno("web.5", 2, DynoState::Up),
+            dyno("web.2", 3, DynoState::Up),
+            dyno("web.5", 3, DynoState::Up),
+        ],
+        &["stop web.2 v2 replaced", "stop web.5 v2 replaced"],
+    );
+    // Nothing here: everything here stops, and an app with no web dynos here cannot sleep.
+    let can_sleep = |numbers: &[u32]| {
+        let numbers: BTreeSet<u32> = numbers.iter().copied().collect();
+        placed_app(1, &[("web", numbers, DynoSize::Eco)]).can_sleep()
+    };
+    assert!(can_sleep(&[5]));
+    assert!(!can_sleep(&[]));
+    check(
+        &web_numbers(2, &[]),
+        vec![dyno("web.2", 2, DynoState::Up)],
+        &["stop web.2 v2 scaleddown"],
+    );
+}
+
+#[test]
+fn the_preboot_bound_counts_the_numbers_here() {
+    let app = placed_app(
+        1,
+        &[
+            ("web", [2, 5].into(), DynoSize::Basic),
+            ("worker", [3].into(), DynoSize::Basic),
+        ],
+    );
+    assert_eq!(preboot_bound(&app), 5);
+    assert_eq!(
+        preboot_bound(&desired_app(1, &[("web", 3, DynoSize::Basic)])),
+        6
     );
 }
 
@@ -463,8 +559,12 @@ fn converged(desired: &Desired, dynos: &[ObservedDyno]) -> bool {
     let mut expected = BTreeSet::new();
     for (app, wanted) in &desired.apps {
         for (process_type, process) in runnable(wanted) {
-            for n in 1..=process.quantity {
-                expected.insert((*app, DynoName::new(process_type, n), wanted.release.version));
+            for n in &process.numbers {
+                expected.insert((
+                    *app,
+                    DynoName::new(process_type, *n),
+                    wanted.release.version,
+                ));
             }
         }
     }
@@ -514,13 +614,35 @@ fn formation_strategy() -> impl Strategy<Value = Vec<(&'static str, u32, DynoSiz
     )
 }
 
-/// Present dynos of up to two apps, unique per (app, name, release).
-fn dynos_strategy() -> impl Strategy<Value = Vec<ObservedDyno>> {
+/// An app's process types with the numbers that run here: any subset of `1..=8` per type,
+/// sizes, and which types the release defines.
+fn numbers_strategy() -> impl Strategy<Value = Vec<(&'static str, BTreeSet<u32>, DynoSize)>> {
+    prop::collection::vec(
+        (
+            prop::collection::btree_set(1u32..=8, 0..=8),
+            size_strategy(),
+            prop::bool::weighted(0.85),
+        ),
+        3,
+    )
+    .prop_map(|entries| {
+        TYPES
+            .iter()
+            .zip(entries)
+            .filter(|(_, (_, _, defined))| *defined)
+            .map(|(t, (numbers, size, _))| (*t, numbers, size))
+            .collect()
+    })
+}
+
+/// Present dynos of up to two apps, unique per (app, name, release), numbered up to
+/// `max_number`.
+fn dynos_strategy(max_number: u32) -> impl Strategy<Value = Vec<ObservedDyno>> {
     prop::collection::vec(
         (
             1u128..3,
             0usize..3,
-            1u32..7,
+            1u32..=max_number,
             1i64..4,
             size_strategy(),
             state_strategy(),
@@ -556,6 +678,23 @@ fn dynos_strategy() -> impl Strategy<Value = Vec<ObservedDyno>> {
     })
 }
 
+/// Up to two apps whose process types run any numbers here.
+fn placed_strategy() -> impl Strategy<Value = Desired> {
+    (
+        numbers_strategy(),
+        1i64..5,
+        prop::option::of((numbers_strategy(), 1i64..5)),
+    )
+        .prop_map(|(first, version, second)| {
+            let mut apps = BTreeMap::new();
+            apps.insert(app_id(1), placed_app(version, &first));
+            if let Some((formation, version)) = second {
+                apps.insert(app_id(2), placed_app(version, &formation));
+            }
+            Desired { apps }
+        })
+}
+
 fn desired_strategy() -> impl Strategy<Value = Desired> {
     (
         formation_strategy(),
@@ -572,67 +711,121 @@ fn desired_strategy() -> impl Strategy<Value = Desired> {
         })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+/// Rounds of plan, apply, settle reach the desired numbers within `rounds`; from then on the
+/// plan is empty; no round duplicates a name or exceeds the preboot bound; an old web dyno
+/// still serving stops only once the new ones are all up.
+fn converges_within_bounds(
+    desired: &Desired,
+    initial: Vec<ObservedDyno>,
+    rounds: usize,
+) -> Result<(), TestCaseError> {
+    let mut dynos = initial;
+    let mut now = NOW;
+    for _ in 0..rounds {
+        let observed = Observed {
+            now,
+            dynos: dynos.clone(),
+        };
+        let actions = plan(desired, &observed);
+        if actions.is_empty() && converged(desired, &dynos) {
+            break;
+        }
 
-    /// Rounds of plan, apply, settle reach the desired formation; from then on the plan is
-    /// empty; no round duplicates a name or exceeds the preboot bound; an old web dyno still
-    /// serving stops only once the new ones are all up.
-    #[test]
-    fn converges_within_bounds(desired in desired_strategy(), initial in dynos_strategy()) {
-        let mut dynos = initial;
-        let mut now = NOW;
-        let max_quantity = 5;
-        let rounds = 2 * max_quantity + 6;
-        for _ in 0..rounds {
-            let observed = Observed { now, dynos: dynos.clone() };
-            let actions = plan(&desired, &observed);
-            if actions.is_empty() && converged(&desired, &dynos) {
-                break;
+        let mut starts = BTreeSet::new();
+        for action in &actions {
+            if let Action::Start { app, name, .. } = action {
+                prop_assert!(starts.insert((*app, name.clone())), "two starts of {name}");
             }
-
-            let mut starts = BTreeSet::new();
+        }
+        for (app, wanted) in &desired.apps {
+            let before = dynos.iter().filter(|d| d.app == *app).count();
+            let mut after = dynos.clone();
+            apply(&mut after, &actions, now);
+            let count = after.iter().filter(|d| d.app == *app).count();
+            prop_assert!(
+                count <= before.max(preboot_bound(wanted)),
+                "{count} dynos present, bound {}",
+                preboot_bound(wanted)
+            );
             for action in &actions {
-                if let Action::Start { app, name, .. } = action {
-                    prop_assert!(starts.insert((*app, name.clone())), "two starts of {name}");
-                }
-            }
-            for (app, wanted) in &desired.apps {
-                let before = dynos.iter().filter(|d| d.app == *app).count();
-                let mut after = dynos.clone();
-                apply(&mut after, &actions, now);
-                let count = after.iter().filter(|d| d.app == *app).count();
-                prop_assert!(count <= before.max(preboot_bound(wanted)),
-                    "{count} dynos present, bound {}", preboot_bound(wanted));
-                for action in &actions {
-                    if let Action::Stop { app: a, name, reason: StopReason::Replaced, release } = action {
-                        let quantity = runnable(wanted).get("web").map_or(0, |p| p.quantity);
-                        // An old dyno still serving: up, and the newest up old dyno of its name.
-                        let old = dynos.iter().any(|d| d.app == *a && d.name == *name
-                            && d.release == *release && d.release != wanted.release.version
-                            && d.state == DynoState::Up)
-                            && !dynos.iter().any(|d| d.app == *a && d.name == *name
-                                && d.release > *release && d.release != wanted.release.version
-                                && d.state == DynoState::Up);
-                        if *a == *app && name.is_web() && old && name.number() <= quantity {
-                            let all_up = (1..=quantity).all(|n| dynos.iter().any(|d| d.app == *app
-                                && d.name == DynoName::new("web", n)
-                                && d.release == wanted.release.version
-                                && d.state == DynoState::Up));
-                            prop_assert!(all_up, "stopped old {name} before the new web dynos were up");
-                        }
+                if let Action::Stop {
+                    app: a,
+                    name,
+                    reason: StopReason::Replaced,
+                    release,
+                } = action
+                {
+                    let none = BTreeSet::new();
+                    let numbers = runnable(wanted).get("web").map_or(&none, |p| &p.numbers);
+                    // An old dyno still serving: up, and the newest up old dyno of its name.
+                    let old = dynos.iter().any(|d| {
+                        d.app == *a
+                            && d.name == *name
+                            && d.release == *release
+                            && d.release != wanted.release.version
+                            && d.state == DynoState::Up
+                    }) && !dynos.iter().any(|d| {
+                        d.app == *a
+                            && d.name == *name
+                            && d.release > *release
+                            && d.release != wanted.release.version
+                            && d.state == DynoState::Up
+                    });
+                    if *a == *app && name.is_web() && old && numbers.contains(&name.number()) {
+                        let all_up = numbers.iter().all(|n| {
+                            dynos.iter().any(|d| {
+                                d.app == *app
+                                    && d.name == DynoName::new("web", *n)
+                                    && d.release == wanted.release.version
+                                    && d.state == DynoState::Up
+                            })
+                        });
+                        prop_assert!(
+                            all_up,
+                            "stopped old {name} before the new web dynos were up"
+                        );
                     }
                 }
             }
-            apply(&mut dynos, &actions, now);
-            prop_assert!(no_duplicates(&dynos), "duplicate names: {dynos:?}");
-            settle(&mut dynos);
-            // Cool-offs end between rounds.
-            now += Duration::minutes(21);
         }
-        prop_assert!(converged(&desired, &dynos), "not converged after {rounds} rounds: {dynos:?}");
-        let observed = Observed { now, dynos: dynos.clone() };
-        prop_assert_eq!(plan(&desired, &observed), vec![]);
+        apply(&mut dynos, &actions, now);
+        prop_assert!(no_duplicates(&dynos), "duplicate names: {dynos:?}");
+        settle(&mut dynos);
+        // Cool-offs end between rounds.
+        now += Duration::minutes(21);
+    }
+    prop_assert!(
+        converged(desired, &dynos),
+        "not converged after {rounds} rounds: {dynos:?}"
+    );
+    let observed = Observed {
+        now,
+        dynos: dynos.clone(),
+    };
+    prop_assert_eq!(plan(desired, &observed), vec![]);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// On one host (every type runs `1..=quantity`), from any observed state, the plan
+    /// converges within bounds (see [`converges_within_bounds`]).
+    #[test]
+    fn converges_on_one_host(desired in desired_strategy(), initial in dynos_strategy(6)) {
+        let max_quantity = 5;
+        converges_within_bounds(&desired, initial, 2 * max_quantity + 6)?;
+    }
+
+    /// With any numbers placed here per type (subsets of `1..=8`), and present dynos of any
+    /// number, exactly those numbers end up running, within the same bounds.
+    #[test]
+    fn converges_to_the_numbers_placed_here(
+        desired in placed_strategy(),
+        initial in dynos_strategy(9),
+    ) {
+        let max_number = 8;
+        converges_within_bounds(&desired, initial, 2 * max_number + 6)?;
     }
 }
 
@@ -643,7 +836,7 @@ proptest! {
     /// once it starts none, every current one of them is idle (or crashed, waiting for the
     /// wake, or going away); once awake again it converges as any app does.
     #[test]
-    fn asleep_apps_run_no_sleeping_dynos(desired in desired_strategy(), initial in dynos_strategy()) {
+    fn asleep_apps_run_no_sleeping_dynos(desired in desired_strategy(), initial in dynos_strategy(6)) {
         let mut asleep = desired.clone();
         for app in asleep.apps.values_mut() {
             app.asleep = true;
@@ -667,7 +860,7 @@ proptest! {
         for dyno in &dynos {
             let Some(wanted) = asleep.apps.get(&dyno.app) else { continue };
             let current = runnable(wanted).get(dyno.name.process_type()).is_some_and(|p| {
-                p.size == dyno.size && p.size.sleeps() && dyno.name.number() <= p.quantity
+                p.size == dyno.size && p.size.sleeps() && p.numbers.contains(&dyno.name.number())
             }) && dyno.release == wanted.release.version;
             prop_assert!(!current || matches!(dyno.state, DynoState::Idle | DynoState::Crashed | DynoState::Down),
                 "{} is {} while its app sleeps", dyno.name, dyno.state);

@@ -1,0 +1,206 @@
+//! The agent's client of the control plane's API: heartbeats, the host's desired state and
+//! slug downloads, with the host's credential. It never follows a redirect (a control plane
+//! never sends one, and the credential must not travel elsewhere).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::TryStreamExt;
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use wharf_api_types::{AgentDesired, Heartbeat, Lease};
+
+use crate::lease::Outcome;
+
+/// How long a heartbeat may take: past it, the attempt counts as silence.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long reading the desired state may take.
+const DESIRED_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting may take, for any request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest slug an agent downloads.
+pub const SLUG_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
+
+/// A client of one control plane, as one host.
+#[derive(Clone)]
+pub struct ControlPlane {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    credential: String,
+}
+
+impl ControlPlane {
+    /// `base` is the control plane's API URL (`https://wharf.example.com:5000`).
+    pub fn new(base: &str, credential: String) -> anyhow::Result<ControlPlane> {
+        let base = reqwest::Url::parse(base.trim_end_matches('/'))
+            .with_context(|| format!("parse the control plane's URL {base:?}"))?;
+        anyhow::ensure!(
+            matches!(base.scheme(), "http" | "https"),
+            "the control plane's URL must be http:// or https://, not {base}"
+        );
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .context("make the HTTP client")?;
+        Ok(ControlPlane {
+            http,
+            base,
+            credential,
+        })
+    }
+
+    fn url(&self, path: &str) -> reqwest::Url {
+        let mut url = self.base.clone();
+        url.set_path(path);
+        url
+    }
+
+    /// Sends a heartbeat: the lease it renewed, or how it failed (for fencing).
+    pub async fn heartbeat(&self, report: &Heartbeat) -> (Outcome, Option<Lease>) {
+        let sent = self
+            .http
+            .put(self.url("/agent/heartbeat"))
+            .bearer_auth(&self.credential)
+            .timeout(HEARTBEAT_TIMEOUT)
+            .json(report)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => return (failure_outcome(&error), None),
+        };
+        match response.status() {
+            StatusCode::OK => match response.json::<Lease>().await {
+                Ok(lease) => (
+                    Outcome::Renewed {
+                        lease: Duration::from_millis(lease.lease_ms),
+                    },
+                    Some(lease),
+                ),
+                // An answer we cannot read renews nothing, but the control plane is there.
+                Err(_) => (Outcome::Refused, None),
+            },
+            StatusCode::UNAUTHORIZED => (Outcome::Revoked, None),
+            _ => (Outcome::Refused, None),
+        }
+    }
+
+    /// What this host should run.
+    pub async fn desired(&self) -> anyhow::Result<AgentDesired> {
+        let response = self
+            .http
+            .get(self.url("/agent/desired"))
+            .bearer_auth(&self.credential)
+            .timeout(DESIRED_TIMEOUT)
+            .send()
+            .await
+            .context("ask the control plane for this host's dynos")?;
+        let status = response.status();
+        anyhow::ensure!(
+            status == StatusCode::OK,
+            "the control plane answered {status} to a read of this host's dynos"
+        );
+        response
+            .json()
+            .await
+            .context("read the control plane's answer")
+    }
+
+    /// Downloads slug `slug` to `path`, checking its size against [`SLUG_LIMIT`] and its
+    /// SHA-256 against `checksum` (`SHA256:<hex>`) before it is renamed into place: `path`
+    /// holds either nothing or the whole, checked archive.
+    pub async fn fetch_slug(
+        &self,
+        slug: uuid::Uuid,
+        checksum: &str,
+        path: &Path,
+    ) -> anyhow::Result<()> {
+        let expected = checksum
+            .strip_prefix("SHA256:")
+            .with_context(|| format!("slug {slug} has checksum {checksum:?}, not SHA256:<hex>"))?
+            .to_ascii_lowercase();
+        let response = self
+            .http
+            .get(self.url(&format!("/agent/slugs/{slug}")))
+            .bearer_auth(&self.credential)
+            .send()
+            .await
+            .with_context(|| format!("download slug {slug}"))?;
+        let status = response.status();
+        anyhow::ensure!(
+            status == StatusCode::OK,
+            "the control plane answered {status} to a download of slug {slug}"
+        );
+        let directory = path.parent().context("a slug path has a directory")?;
+        // Server path: the agent's own slug directory, named by the slug's id.
+        tokio::fs::create_dir_all(directory)
+            .await
+            .with_context(|| format!("create {}", directory.display()))?;
+        let partial = path.with_extension("partial");
+        let written = async {
+            // Server path: as above; `create` truncates what an earlier attempt left.
+            let mut file = tokio::fs::File::create(&partial).await?;
+            let mut hash = Sha256::new();
+            let mut total: u64 = 0;
+            let mut stream = response.bytes_stream();
+            while let Some(chunk) = stream.try_next().await.map_err(std::io::Error::other)? {
+                total += chunk.len() as u64;
+                if total > SLUG_LIMIT {
+                    return Err(std::io::Error::other(format!(
+                        "slug {slug} is larger than {SLUG_LIMIT} bytes"
+                    )));
+                }
+                hash.update(&chunk);
+                file.write_all(&chunk).await?;
+            }
+            file.sync_all().await?;
+            Ok::<_, std::io::Error>(hex(&hash.finalize()))
+        }
+        .await;
+        let actual = match written {
+            Ok(actual) => actual,
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(error).with_context(|| format!("download slug {slug}"));
+            }
+        };
+        if actual != expected {
+            let _ = tokio::fs::remove_file(&partial).await;
+            anyhow::bail!("slug {slug} arrived with SHA-256 {actual}, not {expected}: not used");
+        }
+        // Server path: the partial download renamed over the final name in one step.
+        tokio::fs::rename(&partial, path)
+            .await
+            .with_context(|| format!("move slug {slug} into place"))
+    }
+}
+
+/// A failed send: silence unless the control plane's host answered (refused the connection).
+fn failure_outcome(error: &reqwest::Error) -> Outcome {
+    if error.is_timeout() {
+        return Outcome::Silent;
+    }
+    if error.is_connect() && refused(error) {
+        return Outcome::Refused;
+    }
+    Outcome::Silent
+}
+
+/// Whether the error's chain holds a refused connection (the host answered with a reset).
+fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        source = current.source();
+    }
+    false
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

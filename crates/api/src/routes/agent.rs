@@ -1,0 +1,245 @@
+//! The agents' side of the API: each host's agent renews its lease, reads what its host
+//! should run, and fetches the slugs it runs, with the credential `POST /hosts` issued. An
+//! agent sees only the apps with dynos placed on its host: their releases, config vars and
+//! slugs, nothing of any other app.
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::body::Body as ResponseBody;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::response::Response;
+use axum::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use wharf_api_types as api;
+use wharf_model::{Host, HEARTBEAT_INTERVAL, LEASE};
+use wharf_store::{HostReport, StoreError};
+
+use crate::auth::{credentials, hash_api_key};
+use crate::error::{ApiError, ApiResult};
+use crate::json::Body;
+use crate::ApiState;
+
+/// What starts every host credential, so that one found in a file or a log says what it is.
+pub(crate) const CREDENTIAL_PREFIX: &str = "wharf-host-";
+
+/// An agent's request: `Authorization: Bearer <host credential>` of a host that exists.
+/// Extracting it is the access check.
+pub(crate) struct Agent {
+    pub host: Host,
+    pub credential_hash: String,
+}
+
+impl FromRequestParts<ApiState> for Agent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> ApiResult<Self> {
+        let credential = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|header| header.to_str().ok())
+            .and_then(credentials)
+            .map(|credentials| credentials.key)
+            .ok_or_else(ApiError::unauthorized)?;
+        // API keys are refused by their form, before any lookup.
+        if !credential.starts_with(CREDENTIAL_PREFIX) {
+            return Err(ApiError::unauthorized());
+        }
+        let credential_hash = hash_api_key(&credential);
+        let host = state
+            .store
+            .host_by_credential(&credential_hash)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Agent {
+            host,
+            credential_hash,
+        })
+    }
+}
+
+/// `PUT /agent/heartbeat`: renews the agent's lease and answers it.
+pub async fn heartbeat(
+    State(state): State<ApiState>,
+    agent: Agent,
+    Body(body): Body<api::Heartbeat>,
+) -> ApiResult<Json<api::Lease>> {
+    if body.address.is_empty()
+        || body.address.len() > 255
+        || body.address.contains(char::is_control)
+    {
+        return Err(ApiError::invalid(
+            "The heartbeat's address must be 1 to 255 characters without control characters",
+        ));
+    }
+    let report = HostReport {
+        memory_mb: body.memory_mb,
+        address: body.address,
+    };
+    let now = OffsetDateTime::now_utc();
+    let renewed = state
+        .store
+        .host_heartbeat(&agent.credential_hash, &report, now, LEASE)
+        .await?
+        // Removed since the credential was checked: it is revoked.
+        .ok_or_else(ApiError::unauthorized)?;
+    // Placement changes when a host comes up (first heartbeat, or back from lost) or offers
+    // different memory; a plain renewal changes nothing it reads.
+    if agent.host.state(now) != renewed.state(now) || agent.host.memory_mb != renewed.memory_mb {
+        state.hosts_changed().await;
+    }
+    Ok(Json(api::Lease {
+        host: renewed.name.to_string(),
+        epoch: renewed.epoch,
+        lease_ms: millis(LEASE),
+        heartbeat_ms: millis(HEARTBEAT_INTERVAL),
+        draining: renewed.draining,
+        generation: state.generation(),
+    }))
+}
+
+fn millis(duration: time::Duration) -> u64 {
+    u64::try_from(duration.whole_milliseconds()).expect("lease durations are positive")
+}
+
+/// `GET /agent/desired`: every app with dynos placed on the agent's host, with the release
+/// they run and the numbers placed here.
+pub async fn desired(
+    State(state): State<ApiState>,
+    agent: Agent,
+) -> ApiResult<Json<api::AgentDesired>> {
+    let mut numbers: BTreeMap<Uuid, BTreeMap<String, Vec<u32>>> = BTreeMap::new();
+    for (slot, placed) in state.store.placements().await? {
+        if placed.host == agent.host.id {
+            numbers
+                .entry(slot.app)
+                .or_default()
+                .entry(slot.process_type)
+                .or_default()
+                .push(slot.number);
+        }
+    }
+    let names: BTreeMap<Uuid, String> = state
+        .store
+        .all_apps()
+        .await?
+        .into_iter()
+        .map(|app| (app.id, app.name.to_string()))
+        .collect();
+    let mut apps = Vec::new();
+    for (app_id, types) in numbers {
+        // Deleted since it was placed: it has nothing to run.
+        let Some(name) = names.get(&app_id) else {
+            continue;
+        };
+        match desired_app(&state, app_id, name, types).await {
+            Ok(app) => apps.push(app),
+            // Deleted since it was placed: it has nothing to run.
+            Err(StoreError::NotFound(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(Json(api::AgentDesired {
+        epoch: agent.host.epoch,
+        apps,
+    }))
+}
+
+async fn desired_app(
+    state: &ApiState,
+    app_id: Uuid,
+    name: &str,
+    types: BTreeMap<String, Vec<u32>>,
+) -> Result<api::AgentApp, StoreError> {
+    let release = state.store.current_release(app_id).await?;
+    let slug = match release.slug_id {
+        Some(slug_id) => state.store.slug(app_id, slug_id).await?,
+        None => None,
+    };
+    let sizes: BTreeMap<String, String> = state
+        .store
+        .formation(app_id)
+        .await?
+        .into_iter()
+        .map(|entry| {
+            (
+                entry.process_type.as_str().to_owned(),
+                entry.size.name().to_owned(),
+            )
+        })
+        .collect();
+    let formation = types
+        .into_iter()
+        .filter_map(|(process_type, numbers)| {
+            // A type the current release no longer defines runs nowhere.
+            let size = sizes.get(&process_type)?.clone();
+            Some((process_type, api::AgentProcess { numbers, size }))
+        })
+        .collect();
+    Ok(api::AgentApp {
+        id: app_id.to_string(),
+        name: name.to_owned(),
+        release: api::AgentRelease {
+            version: release.version,
+            slug: slug.as_ref().and_then(|slug| {
+                Some(api::AgentSlug {
+                    id: slug.id.to_string(),
+                    // A slug without a checksum was never uploaded: nothing to fetch.
+                    checksum: slug.checksum.clone()?,
+                    stack: slug.stack.clone(),
+                })
+            }),
+            config: release
+                .config
+                .iter()
+                .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                .collect(),
+            commands: slug
+                .map(|slug| slug.process_types.into_iter().collect())
+                .unwrap_or_default(),
+        },
+        formation,
+    })
+}
+
+/// `GET /agent/slugs/{slug}`: the slug's archive, for an agent whose host runs a dyno of the
+/// slug's app. Any other slug answers 404, as a missing one does.
+pub async fn slug(
+    State(state): State<ApiState>,
+    agent: Agent,
+    Path(slug): Path<String>,
+) -> ApiResult<Response> {
+    let not_found = || ApiError::not_found("Couldn't find that slug.");
+    let slug_id = Uuid::parse_str(&slug).map_err(|_| not_found())?;
+    let apps_here: HashSet<Uuid> = state
+        .store
+        .placements()
+        .await?
+        .into_iter()
+        .filter(|(_, placed)| placed.host == agent.host.id)
+        .map(|(slot, _)| slot.app)
+        .collect();
+    let mut found = None;
+    for app in &apps_here {
+        if let Some(slug) = state.store.slug(*app, slug_id).await? {
+            found = Some(slug);
+            break;
+        }
+    }
+    let slug = found.ok_or_else(not_found)?;
+    // Server path: the builder's own slug file, named by the slug's id from the store.
+    let file = tokio::fs::File::open(state.builder.config().slug_path(slug.id))
+        .await
+        .map_err(|_| not_found())?;
+    let mut response = Response::new(ResponseBody::from_stream(
+        tokio_util::io::ReaderStream::new(file),
+    ));
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(response)
+}

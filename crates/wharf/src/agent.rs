@@ -1,0 +1,178 @@
+//! `wharf agent`: runs, on a host that joined a control plane (`wharf hosts:add`), the dynos
+//! the control plane places there. The host's dyno network, disks, stacks and holders are set
+//! up as `wharf server` sets up its own; what to run comes from the control plane's API with
+//! the host's credential, never from the store.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use wharf_agent::{Agent, ControlPlane, HostReport, Signal};
+use wharf_dynos::DynoManager;
+
+/// Memory an agent keeps for its host when it offers the rest to dynos.
+const HOST_RESERVE_MB: u64 = 1024;
+/// How long the agent waits for its first lease before it gives up starting.
+const FIRST_LEASE_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the dyno manager gets to let go of (or stop) its dynos at shutdown.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(50);
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// The control plane's API URL, as `wharf hosts:add` printed it
+    #[arg(long, env = "WHARF_CONTROL_PLANE")]
+    pub control_plane: String,
+    /// The host's credential, as `wharf hosts:add` printed it (from the environment only, so
+    /// that it shows in no process list)
+    #[arg(skip = std::env::var("WHARF_HOST_CREDENTIAL").ok())]
+    pub credential: Option<String>,
+    /// Where other hosts and the control plane reach this host (its address on the LAN)
+    #[arg(long, env = "WHARF_HOST_ADDRESS")]
+    pub address: String,
+    /// The memory this host offers dynos, in MiB (default: all but 1 GiB of its memory)
+    #[arg(long, env = "WHARF_HOST_MEMORY_MB")]
+    pub memory_mb: Option<u64>,
+    /// Where the agent keeps its state: slugs, dynos' disks, stacks
+    #[arg(long, env = "WHARF_DATA_DIR", default_value = "/var/lib/wharf-agent")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub dyno: crate::host::DynoArgs,
+}
+
+/// A line on standard output, for the operator (and the tests).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    crate::server::init_logging();
+    let credential = args.credential.clone().context(
+        "set WHARF_HOST_CREDENTIAL to the credential `wharf hosts:add` printed for this host",
+    )?;
+    let control_plane = ControlPlane::new(&args.control_plane, credential)?;
+    let _data_dir_lock = crate::data_dir::lock(&args.data_dir)?;
+    crate::data_dir::prepare(&args.data_dir)?;
+    let mut signals = crate::server::ShutdownSignals::listen()?;
+    let memory_mb = match args.memory_mb {
+        Some(memory_mb) => memory_mb,
+        None => host_memory_mb()?.saturating_sub(HOST_RESERVE_MB),
+    };
+
+    let network_settings = wharf_network::Settings::parse(
+        &args.dyno.network_name,
+        &args.dyno.dyno_network,
+        &args.dyno.dyno_allow,
+        &args.dyno.dyno_resolvers,
+    )?;
+    let network = wharf_network::DynoNetwork::start(network_settings)
+        .await
+        .context("set up the dyno network")?;
+    let disk = crate::host::open_disk_pool(&args.data_dir, &args.dyno).await?;
+    let runtime = wharf_containers::Runtime::detect(&args.data_dir.join("runtime"))
+        .await
+        .context("find a container runtime (crun or runc): run `scripts/start` to install one")?;
+    let stacks =
+        wharf_containers::Stacks::new(crate::host::stacks_config(&args.data_dir, &args.dyno));
+    let unfinished = stacks.clone();
+    tokio::task::spawn_blocking(move || unfinished.remove_unfinished())
+        .await
+        .context("remove unfinished stack builds: task failed")??;
+    stacks
+        .get(wharf_model::StackName::DEFAULT)
+        .await
+        .context("prepare the default stack")?;
+    let runtime = crate::host::held(&runtime, &args.dyno)?;
+
+    let agent = Arc::new(Agent::new(
+        control_plane,
+        HostReport {
+            memory_mb,
+            address: args.address.clone(),
+        },
+    ));
+    let dynos = DynoManager::with_source(
+        Arc::new(agent.source()),
+        crate::host::manager_config(&args.data_dir, &args.dyno, &network, &disk),
+        runtime.clone(),
+        stacks.clone(),
+    );
+    let shutdown = CancellationToken::new();
+    let (heartbeats, signal_dynos, heartbeat_shutdown) =
+        (agent.clone(), dynos.clone(), shutdown.clone());
+    let heartbeat = tokio::spawn(async move {
+        heartbeats
+            .run(
+                move |signal| {
+                    if let Signal::Fenced(true) = signal {
+                        tracing::warn!("fenced: stopping this host's dynos");
+                    }
+                    signal_dynos.reconcile_all();
+                },
+                heartbeat_shutdown,
+            )
+            .await;
+    });
+    // The dyno manager starts once the host holds a lease: it takes up the dynos a previous
+    // agent left running, which needs the control plane's word on what this host runs.
+    let deadline = tokio::time::Instant::now() + FIRST_LEASE_DEADLINE;
+    while agent.fenced() {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no lease from the control plane at {} within {} s: check the URL, the credential \
+             and that this host reaches it",
+            args.control_plane,
+            FIRST_LEASE_DEADLINE.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    say!(
+        "wharf agent: holding a lease from {}; running the dynos placed on this host ({} MiB offered, reached at {})",
+        args.control_plane,
+        memory_mb,
+        args.address
+    );
+    tokio::spawn(crate::host::maintain_stacks(
+        stacks,
+        runtime,
+        shutdown.clone(),
+    ));
+    let manager_shutdown = shutdown.clone();
+    let manager = tokio::spawn(dynos.clone().run(manager_shutdown));
+    let _ = std::io::stdout().flush();
+
+    let name = signals.recv().await;
+    tracing::info!(signal = name, "stopping the agent");
+    shutdown.cancel();
+    let ran = tokio::time::timeout(SHUTDOWN_DEADLINE, manager)
+        .await
+        .context("the dyno manager outlived the shutdown deadline")?
+        .context("run the dyno manager: task failed")?;
+    heartbeat.abort();
+    // Left running, the dynos keep the bridge, the table and their disks (the network knows,
+    // and leaves them); stopped, nothing of theirs is left.
+    network.close().await;
+    if args.dyno.stop_dynos {
+        if let Err(error) = disk.close().await {
+            tracing::warn!(error = format!("{error:#}"), "unmount the disk pool");
+        }
+    }
+    tracing::info!("stopped");
+    ran
+}
+
+/// The host's memory, in MiB, from `/proc/meminfo`.
+fn host_memory_mb() -> anyhow::Result<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").context("read /proc/meminfo")?;
+    meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kb| kb.trim().parse::<u64>().ok())
+        .map(|kb| kb / 1024)
+        .context("find MemTotal in /proc/meminfo")
+}

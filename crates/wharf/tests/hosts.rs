@@ -1,0 +1,375 @@
+//! End to end: a control plane and three agent hosts on one machine. Each host is a network
+//! namespace the test makes (joined to the control plane's by a veth pair of test addresses
+//! in `198.18.0.0/16`), running the real `wharf agent` with its own data dir, dyno network and
+//! containers; the control plane is the real `wharf server`. A formation spreads over the
+//! hosts and nothing runs on the control plane; a host killed with SIGKILL and cut off has its
+//! dynos placed and started on the others; a partitioned agent fences itself (its dynos stop)
+//! while its dynos come up elsewhere, and comes back to a clean slate; a drain moves a host's
+//! dynos away. Nothing leaves the machine: every address is loopback or the test's own.
+// A test that cannot go on fails by panicking.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{http_json, Server};
+use wharf_outbound::test_net::TestNet;
+
+/// How long a dyno move may take in these tests: a lease, a scheduler pass, an agent's next
+/// heartbeat and read, and a boot, with room for a loaded machine.
+const MOVE_DEADLINE: Duration = Duration::from_secs(90);
+
+/// One agent host: its namespace, data dir and process.
+struct AgentHost {
+    name: String,
+    net: TestNet,
+    data: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl AgentHost {
+    /// Adds the host to the control plane and starts its agent in a new namespace; returns
+    /// once the agent holds a lease.
+    fn join(server: &Server, api_port: u16, name: &str, index: u8) -> AgentHost {
+        let net = TestNet::create().unwrap();
+        let (status, created) = http_json(
+            &server.url,
+            "POST",
+            "/hosts",
+            &server.admin_key(),
+            &serde_json::json!({ "name": name }),
+        );
+        assert_eq!(status, 201, "{created}");
+        let credential = created["credential"].as_str().unwrap().to_owned();
+        let data = tempfile::tempdir().unwrap();
+        // `nsenter` switches the network namespace alone: `ip netns exec` would also mount a
+        // /sys of the namespace's, hiding the cgroup tree the agent's containers need.
+        let mut child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", net.name()))
+            .arg(support::wharf_binary())
+            .arg("agent")
+            .env("WHARF_HOST_CREDENTIAL", &credential)
+            .env(
+                "WHARF_CONTROL_PLANE",
+                format!("http://{}:{api_port}", net.host),
+            )
+            .env("WHARF_HOST_ADDRESS", net.peer.to_string())
+            .env("WHARF_HOST_MEMORY_MB", "4096")
+            .env("WHARF_DATA_DIR", data.path())
+            .env("WHARF_NETWORK_NAME", format!("wh{index}"))
+            .env("WHARF_DYNO_NETWORK", format!("198.19.{}.0/24", 90 + index))
+            .env("WHARF_STACK_CACHE", support::TEST_STACK_CACHE)
+            .env("WHARF_STOP_DYNOS", "true")
+            .env("WHARF_DYNO_ORPHAN_AFTER", "300")
+            .env("WHARF_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let joined = lines_rx
+            .recv_timeout(Duration::from_secs(300))
+            .unwrap_or_else(|_| panic!("agent {name} never held a lease"));
+        assert!(joined.contains("holding a lease"), "{joined}");
+        AgentHost {
+            name: name.to_owned(),
+            net,
+            data,
+            child: Some(child),
+        }
+    }
+
+    /// The dyno containers running on this host, by dyno name (`web.1`).
+    fn dynos(&self) -> Vec<String> {
+        let mut names: Vec<String> = support::runtime_containers(self.data.path())
+            .into_iter()
+            .filter(|id| support::container_pid(self.data.path(), id).is_some())
+            .filter_map(|id| dyno_name(&id))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// What each web dyno on this host answers to a GET from its host (the dyno network is
+    /// the host's own: nothing else reaches a dyno), by dyno name.
+    fn answers(&self) -> BTreeMap<String, String> {
+        let mut answers = BTreeMap::new();
+        for (id, address) in support::container_addresses(self.data.path(), "dyno-") {
+            let pid = support::container_pid(self.data.path(), &id).unwrap();
+            let listening = Command::new("nsenter")
+                .args(["-t", &pid.to_string(), "-n", "ss", "-Hltn"])
+                .output()
+                .unwrap();
+            let port = String::from_utf8_lossy(&listening.stdout)
+                .lines()
+                .filter_map(|line| line.split_whitespace().nth(3))
+                .filter_map(|local| local.rsplit(':').next()?.parse::<u16>().ok())
+                .next()
+                .unwrap_or_else(|| panic!("{id} listens on no port"));
+            let fetched = Command::new("nsenter")
+                .arg(format!("--net=/run/netns/{}", self.net.name()))
+                .args(["curl", "-sS", "-m", "5"])
+                .arg(format!("http://{address}:{port}/"))
+                .output()
+                .unwrap();
+            answers.insert(
+                dyno_name(&id).unwrap(),
+                String::from_utf8_lossy(&fetched.stdout).into_owned(),
+            );
+        }
+        answers
+    }
+
+    /// Cuts the host's link: its side of the pair goes down.
+    fn cut(&self) {
+        self.link("down");
+    }
+
+    fn mend(&self) {
+        self.link("up");
+    }
+
+    fn link(&self, state: &str) {
+        let done = self
+            .net
+            .command("ip")
+            .args(["link", "set", "dev"])
+            .arg(inside_link(&self.net))
+            .arg(state)
+            .status()
+            .unwrap();
+        assert!(done.success());
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe_free_sigterm(child.id());
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for AgentHost {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// SIGTERM through `kill(1)`: no `unsafe` in tests.
+fn unsafe_free_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+/// The namespace's end of its pair (the only link in it but `lo`).
+fn inside_link(net: &TestNet) -> String {
+    let output = net
+        .command("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split(": ").nth(1))
+        .map(|name| name.split('@').next().unwrap().to_owned())
+        .find(|name| name.starts_with("wi"))
+        .expect("the namespace's end of its pair")
+}
+
+/// `web.1` from a dyno container's id (`dyno-<app>-web.1-...`-style ids end with the name).
+fn dyno_name(id: &str) -> Option<String> {
+    ["web.", "worker."]
+        .iter()
+        .find_map(|prefix| id.find(prefix).map(|at| &id[at..]))
+        .map(|rest| rest.split(['-', '_']).next().unwrap().to_owned())
+}
+
+/// Per host name, the dynos running there.
+fn spread(hosts: &[&AgentHost]) -> BTreeMap<String, Vec<String>> {
+    hosts
+        .iter()
+        .map(|host| (host.name.clone(), host.dynos()))
+        .collect()
+}
+
+/// Polls until `check` holds of the spread over `hosts`; answers how long it took.
+fn wait_for_spread(
+    hosts: &[&AgentHost],
+    what: &str,
+    check: impl Fn(&BTreeMap<String, Vec<String>>) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let now = spread(hosts);
+        if check(&now) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < MOVE_DEADLINE,
+            "waiting for {what}; have {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn all_dynos(spread: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let mut all: Vec<String> = spread.values().flatten().cloned().collect();
+    all.sort();
+    all
+}
+
+fn scale(server: &Server, app: &str, web: u32) {
+    let (status, body) = http_json(
+        &server.url,
+        "PATCH",
+        &format!("/apps/{app}/formation"),
+        &server.admin_key(),
+        &serde_json::json!({ "updates": [{ "type": "web", "quantity": web }] }),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+fn host_state(server: &Server, name: &str) -> serde_json::Value {
+    let (status, body) = http_json(
+        &server.url,
+        "GET",
+        &format!("/hosts/{name}"),
+        &server.admin_key(),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn a_formation_spreads_over_hosts_and_survives_losing_them() {
+    let data = tempfile::tempdir().unwrap();
+    // The API on every address of this namespace, so that the agents reach it over their
+    // pairs' addresses (all the test's own).
+    let server = Server::start_with(data.path(), &[("WHARF_API_LISTEN", "0.0.0.0:0")]);
+    let api_port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    let key = server.admin_key();
+
+    let mut hosts: Vec<AgentHost> = (1..=3u8)
+        .map(|i| AgentHost::join(&server, api_port, &format!("host-{i}"), i))
+        .collect();
+    let (status, body) = http_json(
+        &server.url,
+        "POST",
+        "/apps",
+        &key,
+        &serde_json::json!({ "name": "spread" }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let _repo = support::deploy_procfile_app(&server, &key, "spread");
+    scale(&server, "spread", 3);
+
+    // One web dyno on each host, and none on the control plane.
+    let everywhere = |spread: &BTreeMap<String, Vec<String>>| {
+        spread.values().all(|dynos| dynos.len() == 1) && all_dynos(spread).len() == 3
+    };
+    let took = wait_for_spread(&hosts.iter().collect::<Vec<_>>(), "web 1/1/1", everywhere);
+    eprintln!("formation of 3 up over 3 hosts in {took:?}");
+    assert_eq!(
+        all_dynos(&spread(&hosts.iter().collect::<Vec<_>>())),
+        ["web.1", "web.2", "web.3"]
+    );
+    assert!(support::runtime_containers(data.path()).is_empty());
+    // Each runs the app's code, fetched from the control plane: its web process answers.
+    for host in &hosts {
+        let deadline = Instant::now() + MOVE_DEADLINE;
+        loop {
+            let answers = host.answers();
+            if answers.len() == 1
+                && answers
+                    .values()
+                    .all(|body| body.contains("Hello from procfile-only"))
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: {answers:?}", host.name);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    for host in &hosts {
+        assert_eq!(host_state(&server, &host.name)["state"], "up");
+        assert_eq!(host_state(&server, &host.name)["dynos"], 1);
+    }
+
+    // host-1 dies: killed, and its link cut. Its web dyno comes up on another host.
+    let lost_dyno = hosts[0].dynos()[0].clone();
+    let died = Instant::now();
+    hosts[0].kill();
+    hosts[0].cut();
+    let survivors = [&hosts[1], &hosts[2]];
+    wait_for_spread(&survivors, "host-1's dyno elsewhere", |spread| {
+        all_dynos(spread).len() == 3
+    });
+    eprintln!(
+        "host death to its dyno ({lost_dyno}) running elsewhere: {:?}",
+        died.elapsed()
+    );
+    assert_eq!(host_state(&server, "host-1")["state"], "lost");
+    // What the dead host left is removed by its holders once its data dir goes.
+    let dead = hosts.remove(0);
+    drop(dead);
+
+    // host-2 is cut off but keeps running: it fences itself (its dyno stops there), and its
+    // dyno comes up on host-3.
+    hosts[0].cut();
+    wait_for_spread(&[&hosts[0]], "host-2 fenced", |spread| {
+        all_dynos(spread).is_empty()
+    });
+    wait_for_spread(&[&hosts[1]], "every dyno on host-3", |spread| {
+        all_dynos(spread).len() == 3
+    });
+    // Back on the network, host-2 gets a new epoch and a clean slate: nothing moves back
+    // (placement is stable) until something needs it.
+    hosts[0].mend();
+    let deadline = Instant::now() + MOVE_DEADLINE;
+    while host_state(&server, "host-2")["state"] != "up" {
+        assert!(Instant::now() < deadline, "host-2 never came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(host_state(&server, "host-2")["epoch"], 2);
+    assert!(hosts[0].dynos().is_empty());
+
+    // Draining host-3 moves its dynos to host-2.
+    let (status, body) = http_json(
+        &server.url,
+        "PATCH",
+        "/hosts/host-3",
+        &key,
+        &serde_json::json!({ "draining": true }),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for_spread(&[&hosts[0], &hosts[1]], "host-3 drained", |spread| {
+        spread["host-2"].len() == 3 && spread["host-3"].is_empty()
+    });
+}
