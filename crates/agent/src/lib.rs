@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+pub use wharf_api_types::AgentDyno;
 use wharf_api_types::Heartbeat;
 
 pub use client::ControlPlane;
@@ -51,11 +52,15 @@ pub enum Signal {
     Fenced(bool),
 }
 
+/// What the agent reports of the dynos its host has now.
+pub type Observer = Box<dyn Fn() -> Vec<AgentDyno> + Send + Sync>;
+
 /// One host's agent.
 pub struct Agent {
     control_plane: ControlPlane,
     report: HostReport,
     fenced: Arc<AtomicBool>,
+    observer: Option<Observer>,
 }
 
 impl Agent {
@@ -65,7 +70,15 @@ impl Agent {
             control_plane,
             report,
             fenced: Arc::new(AtomicBool::new(true)),
+            observer: None,
         }
+    }
+
+    /// Reports, with each heartbeat, the dynos `observer` lists (for `ps` on the control
+    /// plane).
+    pub fn with_observer(mut self, observer: Observer) -> Agent {
+        self.observer = Some(observer);
+        self
     }
 
     /// The desired source for this host's dyno manager.
@@ -84,11 +97,12 @@ impl Agent {
         let mut lease = Lease::new();
         let mut interval = DEFAULT_HEARTBEAT;
         let mut seen: Option<(u64, i64)> = None;
-        let report = Heartbeat {
-            memory_mb: self.report.memory_mb,
-            address: self.report.address.clone(),
-        };
         loop {
+            let report = Heartbeat {
+                memory_mb: self.report.memory_mb,
+                address: self.report.address.clone(),
+                dynos: self.observer.as_ref().map(|observe| observe()).unwrap_or_default(),
+            };
             let sent = Instant::now();
             let heartbeat = self.control_plane.heartbeat(&report);
             tokio::pin!(heartbeat);

@@ -26,6 +26,9 @@ pub struct Dyno {
     pub release: DynoRelease,
     pub created_at: String,
     pub updated_at: String,
+    /// Wharf's own: the host it runs on, when hosts joined (`wharf hosts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// `POST /apps/{app}/dynos`: a one-off dyno (`heroku run`, `run:detached`).

@@ -53,6 +53,26 @@ pub struct Heartbeat {
     pub memory_mb: u64,
     /// Where the control plane and the other hosts reach it.
     pub address: String,
+    /// The dynos it has now.
+    #[serde(default)]
+    pub dynos: Vec<AgentDyno>,
+}
+
+/// A dyno as an agent reports it with its heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentDyno {
+    pub id: String,
+    /// The app's id.
+    pub app: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub process_type: String,
+    /// `starting`, `up`, `crashed`, `down` or `idle`.
+    pub state: String,
+    pub command: String,
+    pub size: String,
+    pub release_version: i64,
+    pub updated_at: String,
 }
 
 /// The answer to a heartbeat: the agent's lease.

@@ -271,6 +271,33 @@ pub fn dyno(dyno: &wharf_dynos::DynoInfo, app: &App, release_id: String) -> api:
         },
         created_at: updated.clone(),
         updated_at: updated,
+        host: None,
+    }
+}
+
+/// A dyno a host that joined reports (`wharf agent`), with the host's name.
+pub fn reported_dyno(
+    dyno: &api::AgentDyno,
+    app: &App,
+    release_id: String,
+    host: String,
+) -> api::Dyno {
+    api::Dyno {
+        id: dyno.id.clone(),
+        app: named(app.id, &app.name),
+        name: dyno.name.clone(),
+        process_type: dyno.process_type.clone(),
+        state: dyno.state.clone(),
+        command: dyno.command.clone(),
+        size: dyno.size.clone(),
+        attach_url: None,
+        release: api::DynoRelease {
+            id: release_id,
+            version: dyno.release_version,
+        },
+        created_at: dyno.updated_at.clone(),
+        updated_at: dyno.updated_at.clone(),
+        host: Some(host),
     }
 }
 

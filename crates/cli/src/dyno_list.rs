@@ -52,12 +52,16 @@ pub fn layout(dynos: &[Dyno], now: OffsetDateTime, color: bool) -> Vec<String> {
         let lines = by_number(group)
             .into_iter()
             .map(|dyno| {
-                format!(
+                let line = format!(
                     "{}: {} {}",
                     dyno.name,
                     state(dyno, color),
                     timestamp(&dyno.updated_at, now)
-                )
+                );
+                match &dyno.host {
+                    Some(host) => format!("{line} on {host}"),
+                    None => line,
+                }
             })
             .collect();
         blocks.push(block(&title, lines, color));
@@ -127,6 +131,7 @@ mod tests {
                 },
                 created_at: updated_at.into(),
                 updated_at: updated_at.into(),
+                host: None,
             })
             .collect()
     }
@@ -173,6 +178,23 @@ mod tests {
                 "=== web (Standard-2X): npm start (1)",
                 "web.1: up 2026/11/22 10:00:00 +0000 (~ 5m ago)",
             ],
+        );
+    }
+
+    #[test]
+    fn dynos_on_hosts_say_which() {
+        let mut listed = dynos(&[
+            ("web.1", "up", "x", "Basic", T0),
+            ("web.2", "up", "x", "Basic", T0),
+        ]);
+        listed[1].host = Some("host-2".into());
+        assert_eq!(
+            layout(&listed, NOW, false),
+            [
+                "=== web (Basic): x (2)",
+                "web.1: up 2026/11/22 10:00:00 +0000 (~ 5m ago)",
+                "web.2: up 2026/11/22 10:00:00 +0000 (~ 5m ago) on host-2",
+            ]
         );
     }
 

@@ -332,6 +332,17 @@ impl DynoManager {
         self.notify(app_id);
     }
 
+    /// Every present dyno with its app, by app, process type, number and release.
+    pub fn all_dynos(&self) -> Vec<(Uuid, DynoInfo)> {
+        let registry = self.shared.registry();
+        let mut dynos: Vec<&DynoEntry> = registry.dynos.values().collect();
+        dynos.sort_by(|a, b| (a.app_id, &a.name, a.release).cmp(&(b.app_id, &b.name, b.release)));
+        dynos
+            .into_iter()
+            .map(|d| (d.app_id, DynoInfo::of(d)))
+            .collect()
+    }
+
     /// The app's present dynos, by process type, number and release.
     pub fn dynos(&self, app_id: Uuid) -> Vec<DynoInfo> {
         let registry = self.shared.registry();

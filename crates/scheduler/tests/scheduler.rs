@@ -61,6 +61,7 @@ impl Fixture<'_> {
                 &HostReport {
                     memory_mb,
                     address: format!("{host}.lan"),
+                    dynos: "[]".to_owned(),
                 },
                 at,
                 LEASE,

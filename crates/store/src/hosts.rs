@@ -37,6 +37,8 @@ pub struct HostReport {
     pub memory_mb: u64,
     /// Where the control plane and other hosts reach it.
     pub address: String,
+    /// The dynos it has, as a JSON document the store keeps as it is.
+    pub dynos: String,
 }
 
 impl Store {
@@ -169,7 +171,8 @@ impl Store {
                 last_heartbeat_at = $2,
                 lease_expires_at = $3,
                 memory_mb = $4,
-                address = $5
+                address = $5,
+                dynos = $6
              WHERE credential_hash = $1
              RETURNING {HOST_COLUMNS}"
         ))
@@ -178,9 +181,23 @@ impl Store {
         .bind(time_text(now + lease))
         .bind(memory_mb)
         .bind(&report.address)
+        .bind(&report.dynos)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.as_ref().map(host_from).transpose()?)
+    }
+
+    /// Every host with the dynos it last reported (a JSON document, as it was reported).
+    pub async fn host_reports(&self) -> Result<Vec<(Host, String)>> {
+        let rows: Vec<AnyRow> = sqlx::query(&format!(
+            "SELECT {HOST_COLUMNS}, dynos FROM hosts ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Ok((host_from(row)?, get_text(row, "dynos")?)))
+            .collect::<anyhow::Result<_>>()?)
     }
 
     /// The host holding the credential of hash `credential_hash`, if any.

@@ -217,6 +217,7 @@ const MIGRATIONS: &[&str] = &[
         epoch BIGINT NOT NULL,
         last_heartbeat_at TEXT,
         lease_expires_at TEXT,
+        dynos TEXT NOT NULL DEFAULT '[]',
         created_at TEXT NOT NULL
     );
     CREATE TABLE dyno_placements (

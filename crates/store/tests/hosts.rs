@@ -33,6 +33,7 @@ fn report(memory_mb: u64) -> HostReport {
     HostReport {
         memory_mb,
         address: "10.0.0.2".to_owned(),
+        dynos: format!("[{memory_mb}]"),
     }
 }
 
@@ -125,6 +126,10 @@ async fn heartbeats_renew_the_lease_and_count_comebacks(store: &Store) {
     assert_eq!(back.epoch, 2);
     assert_eq!(back.state(t2), HostState::Up);
     assert_eq!(store.host("h1").await.unwrap(), Some(back));
+    // The last report is kept as it came.
+    let reports = store.host_reports().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].1, "[2048]");
 }
 
 async fn draining_is_set_and_cleared(store: &Store) {

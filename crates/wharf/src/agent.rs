@@ -88,19 +88,21 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .context("prepare the default stack")?;
     let runtime = crate::host::held(&runtime, &args.dyno)?;
 
-    let agent = Arc::new(Agent::new(
+    let agent = Agent::new(
         control_plane,
         HostReport {
             memory_mb,
             address: args.address.clone(),
         },
-    ));
+    );
     let dynos = DynoManager::with_source(
         Arc::new(agent.source()),
         crate::host::manager_config(&args.data_dir, &args.dyno, &network, &disk),
         runtime.clone(),
         stacks.clone(),
     );
+    let observed = dynos.clone();
+    let agent = Arc::new(agent.with_observer(Box::new(move || report(&observed))));
     let shutdown = CancellationToken::new();
     let (heartbeats, signal_dynos, heartbeat_shutdown) =
         (agent.clone(), dynos.clone(), shutdown.clone());
@@ -163,6 +165,30 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     ran
+}
+
+/// The host's dynos as its heartbeat reports them.
+fn report(dynos: &DynoManager) -> Vec<wharf_agent::AgentDyno> {
+    dynos
+        .all_dynos()
+        .into_iter()
+        .map(|(app, dyno)| wharf_agent::AgentDyno {
+            id: dyno.id.to_string(),
+            app: app.to_string(),
+            name: dyno.name,
+            process_type: dyno.process_type,
+            state: dyno.state.to_string(),
+            command: dyno.command,
+            size: dyno.size.name().to_owned(),
+            release_version: dyno.release_version,
+            updated_at: dyno
+                .updated_at
+                .replace_nanosecond(0)
+                .expect("zero nanoseconds is valid")
+                .format(&time::format_description::well_known::Rfc3339)
+                .expect("UTC times always format"),
+        })
+        .collect()
 }
 
 /// The host's memory, in MiB, from `/proc/meminfo`.

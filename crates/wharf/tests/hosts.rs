@@ -317,6 +317,46 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+    // `ps` on the control plane shows them up, each with its host.
+    let deadline = Instant::now() + MOVE_DEADLINE;
+    loop {
+        let (status, listed) = http_json(
+            &server.url,
+            "GET",
+            "/apps/spread/dynos",
+            &key,
+            &serde_json::json!({}),
+        );
+        assert_eq!(status, 200, "{listed}");
+        let seen: BTreeMap<String, (String, String)> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|dyno| {
+                (
+                    dyno["name"].as_str().unwrap().to_owned(),
+                    (
+                        dyno["state"].as_str().unwrap().to_owned(),
+                        dyno["host"].as_str().unwrap_or("").to_owned(),
+                    ),
+                )
+            })
+            .collect();
+        let on_hosts: std::collections::BTreeSet<&str> =
+            seen.values().map(|(_, host)| host.as_str()).collect();
+        if seen.len() == 3
+            && seen.values().all(|(state, _)| state == "up")
+            && on_hosts.len() == 3
+            && !on_hosts.contains("")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "ps shows {seen:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ps = support::User::new(&server.url, Some(&key)).run(&["ps", "-a", "spread"]);
+    let ps = ps.ok();
+    assert!(ps.contains("on host-1") && ps.contains("on host-3"), "{ps}");
     for host in &hosts {
         assert_eq!(host_state(&server, &host.name)["state"], "up");
         assert_eq!(host_state(&server, &host.name)["dynos"], 1);

@@ -23,6 +23,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::Body;
 use crate::ApiState;
 
+/// The most dynos one heartbeat reports (more than any host's memory holds).
+const MAX_REPORTED_DYNOS: usize = 4096;
+
 /// What starts every host credential, so that one found in a file or a log says what it is.
 pub(crate) const CREDENTIAL_PREFIX: &str = "wharf-host-";
 
@@ -75,9 +78,26 @@ pub async fn heartbeat(
             "The heartbeat's address must be 1 to 255 characters without control characters",
         ));
     }
+    // A host reports dynos of the apps placed on it only: anything else is dropped, so an
+    // agent can put nothing into another app's `ps`.
+    let placed_here: HashSet<String> = state
+        .store
+        .placements()
+        .await?
+        .into_iter()
+        .filter(|(_, placed)| placed.host == agent.host.id)
+        .map(|(slot, _)| slot.app.to_string())
+        .collect();
+    let dynos: Vec<&api::AgentDyno> = body
+        .dynos
+        .iter()
+        .filter(|dyno| placed_here.contains(&dyno.app))
+        .take(MAX_REPORTED_DYNOS)
+        .collect();
     let report = HostReport {
         memory_mb: body.memory_mb,
-        address: body.address,
+        address: body.address.clone(),
+        dynos: serde_json::to_string(&dynos).expect("dynos always serialize"),
     };
     let now = OffsetDateTime::now_utc();
     let renewed = state

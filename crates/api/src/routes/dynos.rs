@@ -29,14 +29,58 @@ async fn view(state: &ApiState, ctx: &AppCtx, dyno: &DynoInfo) -> api::Dyno {
     views::dyno(dyno, &ctx.app, release_id)
 }
 
-pub async fn list(State(state): State<ApiState>, ctx: AppCtx) -> Json<Vec<api::Dyno>> {
-    let mut dynos = state.dynos.dynos(ctx.app.id);
-    dynos.sort_by(|a, b| a.name.cmp(&b.name));
+/// The app's dynos: this server's own and those the hosts that joined report (each with its
+/// host), by name.
+async fn all_views(state: &ApiState, ctx: &AppCtx) -> Vec<api::Dyno> {
+    let dynos = state.dynos.dynos(ctx.app.id);
     let mut views = Vec::with_capacity(dynos.len());
     for dyno in &dynos {
-        views.push(view(&state, &ctx, dyno).await);
+        views.push(view(state, ctx, dyno).await);
     }
-    Json(views)
+    for (host, dyno) in remote_dynos(state, ctx).await {
+        let release_id = current_release_id(state, ctx, dyno.release_version).await;
+        views.push(views::reported_dyno(&dyno, &ctx.app, release_id, host));
+    }
+    views.sort_by(|a, b| a.name.cmp(&b.name));
+    views
+}
+
+/// What the hosts holding a lease report of the app's dynos. A host that is lost reports
+/// nothing: its dynos are being started elsewhere.
+async fn remote_dynos(state: &ApiState, ctx: &AppCtx) -> Vec<(String, api::AgentDyno)> {
+    let reports = match state.store.host_reports().await {
+        Ok(reports) => reports,
+        Err(error) => {
+            tracing::warn!("read the hosts' dynos: {error}");
+            return Vec::new();
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let app = ctx.app.id.to_string();
+    let mut found = Vec::new();
+    for (host, report) in reports {
+        if !matches!(
+            host.state(now),
+            wharf_model::HostState::Up | wharf_model::HostState::Draining
+        ) {
+            continue;
+        }
+        let Ok(dynos) = serde_json::from_str::<Vec<api::AgentDyno>>(&report) else {
+            tracing::warn!(host = %host.name, "a host's report of its dynos is unreadable");
+            continue;
+        };
+        found.extend(
+            dynos
+                .into_iter()
+                .filter(|dyno| dyno.app == app)
+                .map(|dyno| (host.name.to_string(), dyno)),
+        );
+    }
+    found
+}
+
+pub async fn list(State(state): State<ApiState>, ctx: AppCtx) -> Json<Vec<api::Dyno>> {
+    Json(all_views(&state, &ctx).await)
 }
 
 pub async fn show(
@@ -44,13 +88,12 @@ pub async fn show(
     ctx: AppCtx,
     Path((_, name)): Path<(String, String)>,
 ) -> ApiResult<Json<api::Dyno>> {
-    let dyno = state
-        .dynos
-        .dynos(ctx.app.id)
+    let dyno = all_views(&state, &ctx)
+        .await
         .into_iter()
-        .find(|d| d.name == name || d.id.to_string() == name)
+        .find(|d| d.name == name || d.id == name)
         .ok_or_else(|| ApiError::not_found("Couldn't find that dyno."))?;
-    Ok(Json(view(&state, &ctx, &dyno).await))
+    Ok(Json(dyno))
 }
 
 /// `POST /apps/{app}/dynos`: a one-off dyno (`heroku run`, `run:detached`). Attached, its

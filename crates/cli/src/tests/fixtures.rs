@@ -104,6 +104,7 @@ pub fn dyno(name: &str, state: &str, command: &str, size: &str) -> Dyno {
         },
         created_at: CREATED_AT.to_string(),
         updated_at: CREATED_AT.to_string(),
+        host: None,
     }
 }
 
