@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use wharf_api_types::{AgentDesired, Heartbeat, Lease};
+use wharf_api_types::{AgentDesired, AgentLogs, Heartbeat, Lease};
 
 use crate::lease::Outcome;
 
@@ -107,6 +107,25 @@ impl ControlPlane {
             .json()
             .await
             .context("read the control plane's answer")
+    }
+
+    /// Sends a batch of log lines; an error means the control plane did not take them.
+    pub async fn post_logs(&self, logs: &AgentLogs) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(self.url("/agent/logs"))
+            .bearer_auth(&self.credential)
+            .timeout(DESIRED_TIMEOUT)
+            .json(logs)
+            .send()
+            .await
+            .context("send log lines to the control plane")?;
+        let status = response.status();
+        anyhow::ensure!(
+            status.is_success(),
+            "the control plane answered {status} to log lines"
+        );
+        Ok(())
     }
 
     /// Downloads slug `slug` to `path`, checking its size against [`SLUG_LIMIT`] and its

@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod lease;
+pub mod logs;
 pub mod source;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,7 +102,11 @@ impl Agent {
             let report = Heartbeat {
                 memory_mb: self.report.memory_mb,
                 address: self.report.address.clone(),
-                dynos: self.observer.as_ref().map(|observe| observe()).unwrap_or_default(),
+                dynos: self
+                    .observer
+                    .as_ref()
+                    .map(|observe| observe())
+                    .unwrap_or_default(),
             };
             let sent = Instant::now();
             let heartbeat = self.control_plane.heartbeat(&report);

@@ -141,3 +141,32 @@ pub struct AgentProcess {
     /// The size's name (`Basic`).
     pub size: String,
 }
+
+/// `POST /agent/logs`: the lines a host's dynos and platform wrote, per app.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentLogs {
+    pub apps: Vec<AgentAppLog>,
+}
+
+/// One app's lines from one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentAppLog {
+    /// The app's id.
+    pub app: String,
+    /// Lines that never reached the control plane: the host's buffer overflowed while it
+    /// could not reach it.
+    pub dropped: u64,
+    pub lines: Vec<AgentLogLine>,
+}
+
+/// One line, as the host's log buffer holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentLogLine {
+    /// RFC 3339, to the microsecond.
+    pub at: String,
+    /// `app` or `heroku`.
+    pub source: String,
+    /// The dyno (`web.1`).
+    pub process: String,
+    pub message: String,
+}

@@ -342,3 +342,76 @@ async fn an_agent_reads_and_fetches_only_what_is_placed_on_its_host() {
     let refused = fetch(&api, &owner, placed_slug).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_agent_writes_only_its_own_dynos_lines_into_its_own_apps_logs() {
+    let api = TestApi::new().await;
+    let owner = api.user("owner@example.com").await;
+    let (credential, host) = joined(&api, "host-a").await;
+    let store = &api.state.store;
+    let mut ids = Vec::new();
+    for app in ["mine", "theirs"] {
+        api.app(&owner, app).await;
+        ids.push(
+            store
+                .all_apps()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|found| found.name.as_str() == app)
+                .unwrap()
+                .id,
+        );
+    }
+    let (mine, theirs) = (ids[0], ids[1]);
+    store
+        .set_placements(
+            &[(
+                wharf_model::Slot {
+                    app: mine,
+                    process_type: "web".into(),
+                    number: 1,
+                },
+                wharf_store::Placed {
+                    host,
+                    memory_mb: 512,
+                },
+            )]
+            .into(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let line = |process: &str, message: &str| json!({"at": "2026-12-06T12:00:00.000001Z", "source": "app", "process": process, "message": message});
+    let reply = api
+        .call(
+            "POST",
+            "/agent/logs",
+            Some(&credential),
+            Some(json!({"apps": [
+                {"app": mine.to_string(), "dropped": 7, "lines": [
+                    line("web.1", "hello from host-a"),
+                    line("api", "a forged platform line"),
+                    line("router", "another"),
+                ]},
+                {"app": theirs.to_string(), "dropped": 0, "lines": [line("web.1", "not mine to write")]},
+            ]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    let logs = api.state.dynos.logs();
+    let written: Vec<String> = logs
+        .recent(mine, 10)
+        .iter()
+        .map(|line| format!("{}[{}]: {}", line.source, line.process, line.message))
+        .collect();
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert!(
+        written[0].starts_with(
+            "heroku[logplex]: Error L10 (output buffer overflow) -> 7 log lines from host host-a"
+        ),
+        "{written:?}"
+    );
+    assert_eq!(written[1], "app[web.1]: hello from host-a");
+    assert!(logs.recent(theirs, 10).is_empty());
+}

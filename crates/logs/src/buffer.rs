@@ -199,6 +199,11 @@ impl LogBuffer {
         }
     }
 
+    /// The apps that have lines.
+    pub fn app_ids(&self) -> Vec<Uuid> {
+        self.apps().keys().copied().collect()
+    }
+
     /// Every line appended from now on, of every app.
     pub fn subscribe(&self) -> broadcast::Receiver<(Uuid, Arc<Entry>)> {
         self.inner.live.subscribe()

@@ -88,6 +88,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .context("prepare the default stack")?;
     let runtime = crate::host::held(&runtime, &args.dyno)?;
 
+    let shipper_control_plane = control_plane.clone();
     let agent = Agent::new(
         control_plane,
         HostReport {
@@ -101,6 +102,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         runtime.clone(),
         stacks.clone(),
     );
+    let shipped_logs = dynos.logs().clone();
     let observed = dynos.clone();
     let agent = Arc::new(agent.with_observer(Box::new(move || report(&observed))));
     let shutdown = CancellationToken::new();
@@ -143,6 +145,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         runtime,
         shutdown.clone(),
     ));
+    // Lines go out until the dyno manager is done, so that its dynos' last lines do too.
+    let shipper_shutdown = CancellationToken::new();
+    let shipper = tokio::spawn(wharf_agent::logs::ship(
+        shipper_control_plane,
+        shipped_logs,
+        shipper_shutdown.clone(),
+    ));
     let manager_shutdown = shutdown.clone();
     let manager = tokio::spawn(dynos.clone().run(manager_shutdown));
     let _ = std::io::stdout().flush();
@@ -155,6 +164,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .context("the dyno manager outlived the shutdown deadline")?
         .context("run the dyno manager: task failed")?;
     heartbeat.abort();
+    shipper_shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), shipper).await;
     // Left running, the dynos keep the bridge, the table and their disks (the network knows,
     // and leaves them); stopped, nothing of theirs is left.
     network.close().await;

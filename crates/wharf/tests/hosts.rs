@@ -357,6 +357,18 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     let ps = support::User::new(&server.url, Some(&key)).run(&["ps", "-a", "spread"]);
     let ps = ps.ok();
     assert!(ps.contains("on host-1") && ps.contains("on host-3"), "{ps}");
+    // Their output reaches the app's log on the control plane.
+    let deadline = Instant::now() + MOVE_DEADLINE;
+    loop {
+        let logs = support::User::new(&server.url, Some(&key))
+            .run(&["logs", "-a", "spread", "-n", "500"])
+            .ok();
+        if (1..=3).all(|n| logs.contains(&format!("app[web.{n}]: listening on"))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the log has {logs}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     for host in &hosts {
         assert_eq!(host_state(&server, &host.name)["state"], "up");
         assert_eq!(host_state(&server, &host.name)["dynos"], 1);

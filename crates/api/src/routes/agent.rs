@@ -15,6 +15,7 @@ use axum::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use wharf_api_types as api;
+use wharf_dynos::{DynoName, LogLine, LogSource};
 use wharf_model::{Host, HEARTBEAT_INTERVAL, LEASE};
 use wharf_store::{HostReport, StoreError};
 
@@ -123,6 +124,77 @@ pub async fn heartbeat(
 
 fn millis(duration: time::Duration) -> u64 {
     u64::try_from(duration.whole_milliseconds()).expect("lease durations are positive")
+}
+
+/// `POST /agent/logs`: lines of the apps on the agent's host, appended to their logs (and so
+/// to `wharf logs`, tails and drains). Lines of an app that neither is placed on the host nor
+/// has a dyno there (by its last report) are dropped, as are lines that name no dyno: an agent
+/// writes only its own dynos' lines into only its own apps' logs. Lines the host had to drop
+/// are counted in an `L10` line.
+pub async fn logs(
+    State(state): State<ApiState>,
+    agent: Agent,
+    Body(body): Body<api::AgentLogs>,
+) -> ApiResult<axum::http::StatusCode> {
+    let mut allowed: HashSet<String> = state
+        .store
+        .placements()
+        .await?
+        .into_iter()
+        .filter(|(_, placed)| placed.host == agent.host.id)
+        .map(|(slot, _)| slot.app.to_string())
+        .collect();
+    if let Some((_, report)) = state
+        .store
+        .host_reports()
+        .await?
+        .into_iter()
+        .find(|(host, _)| host.id == agent.host.id)
+    {
+        let reported: Vec<api::AgentDyno> = serde_json::from_str(&report).unwrap_or_default();
+        allowed.extend(reported.into_iter().map(|dyno| dyno.app));
+    }
+    let logs = state.dynos.logs();
+    for app in body.apps {
+        if !allowed.contains(&app.app) {
+            continue;
+        }
+        let Ok(app_id) = Uuid::parse_str(&app.app) else {
+            continue;
+        };
+        if app.dropped > 0 {
+            logs.append(
+                app_id,
+                LogLine::now(
+                    LogSource::Heroku,
+                    "logplex",
+                    format!(
+                        "Error L10 (output buffer overflow) -> {} log lines from host {} were \
+                         dropped while it could not reach the control plane",
+                        app.dropped, agent.host.name
+                    ),
+                ),
+            );
+        }
+        logs.extend(app_id, app.lines.into_iter().filter_map(log_line));
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// A line as the log keeps it, if it is a dyno's line with a time and a source.
+fn log_line(line: api::AgentLogLine) -> Option<LogLine> {
+    let at = OffsetDateTime::parse(&line.at, &time::format_description::well_known::Rfc3339)
+        .ok()?
+        .to_offset(time::UtcOffset::UTC);
+    let source = LogSource::parse(&line.source)?;
+    // Only a dyno's name: never `api`, `router` or another part of the platform.
+    line.process.parse::<DynoName>().ok()?;
+    Some(LogLine {
+        at,
+        source,
+        process: line.process,
+        message: line.message,
+    })
 }
 
 /// `GET /agent/desired`: every app with dynos placed on the agent's host, with the release

@@ -1,0 +1,150 @@
+//! Shipping the host's log lines to the control plane's log router.
+//!
+//! The host's log buffer (each app's ring of recent lines, numbered) is the bounded buffer:
+//! the shipper keeps, per app, the number of the last line the control plane took, and sends
+//! what came after it every [`SHIP_INTERVAL`]. While the control plane cannot be reached the
+//! cursor stays put; once the ring has moved past it, the lines in between are gone and the
+//! next batch says how many (the control plane logs an `L10` line with the count).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use time::format_description::well_known::Rfc3339;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use wharf_api_types::{AgentAppLog, AgentLogLine, AgentLogs};
+use wharf_dynos::LogBuffer;
+
+use crate::client::ControlPlane;
+
+/// How often new lines go to the control plane.
+pub const SHIP_INTERVAL: Duration = Duration::from_millis(250);
+/// The most lines of one app in one batch (the rest go in the next).
+const BATCH_LINES: usize = 2000;
+
+/// Per app, the number of the last line the control plane took.
+#[derive(Debug, Default)]
+pub struct Cursors {
+    shipped: HashMap<Uuid, u64>,
+}
+
+impl Cursors {
+    /// The lines after each app's cursor, and the numbers the cursors move to if they are
+    /// taken.
+    pub fn batch(&self, logs: &LogBuffer) -> (AgentLogs, HashMap<Uuid, u64>) {
+        let mut batch = AgentLogs::default();
+        let mut next = HashMap::new();
+        for app in logs.app_ids() {
+            let after = self.shipped.get(&app).copied().unwrap_or(0);
+            let since = logs.since(app, after);
+            if since.missed == 0 && since.entries.is_empty() {
+                continue;
+            }
+            let entries = &since.entries[..since.entries.len().min(BATCH_LINES)];
+            let last = entries
+                .last()
+                .map_or(after + since.missed, |entry| entry.seq);
+            next.insert(app, last);
+            batch.apps.push(AgentAppLog {
+                app: app.to_string(),
+                dropped: since.missed,
+                lines: entries
+                    .iter()
+                    .map(|entry| AgentLogLine {
+                        at: entry.at.format(&Rfc3339).expect("UTC times always format"),
+                        source: entry.source.as_str().to_owned(),
+                        process: entry.process.clone(),
+                        message: entry.message.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        (batch, next)
+    }
+
+    /// The control plane took the batch that moved the cursors to `next`.
+    pub fn taken(&mut self, next: HashMap<Uuid, u64>) {
+        self.shipped.extend(next);
+    }
+}
+
+/// Sends the host's new lines every [`SHIP_INTERVAL`] until `shutdown`, then once more (the
+/// dynos' last lines).
+pub async fn ship(control_plane: ControlPlane, logs: LogBuffer, shutdown: CancellationToken) {
+    let mut cursors = Cursors::default();
+    let mut tick = tokio::time::interval(SHIP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    let mut last = false;
+    loop {
+        if last {
+            return;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => last = true,
+            _ = tick.tick() => {}
+        }
+        let (batch, next) = cursors.batch(&logs);
+        if batch.apps.is_empty() {
+            continue;
+        }
+        match control_plane.post_logs(&batch).await {
+            Ok(()) => {
+                cursors.taken(next);
+                if failing {
+                    tracing::info!("shipping log lines to the control plane again");
+                    failing = false;
+                }
+            }
+            Err(error) => {
+                if !failing {
+                    tracing::warn!("ship log lines to the control plane: {error:#}");
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wharf_dynos::{LogLine, LogSource};
+
+    use super::*;
+
+    fn line(n: usize) -> LogLine {
+        LogLine::now(LogSource::App, "web.1", format!("line {n}"))
+    }
+
+    #[test]
+    fn each_line_ships_once_and_what_the_ring_lost_is_counted() {
+        let logs = LogBuffer::new(3);
+        let app = Uuid::from_u128(1);
+        let mut cursors = Cursors::default();
+        logs.extend(app, (1..=2).map(line));
+        let (batch, next) = cursors.batch(&logs);
+        assert_eq!(batch.apps[0].dropped, 0);
+        assert_eq!(batch.apps[0].lines.len(), 2);
+        // Not taken (the control plane was away): the same lines again, and more.
+        logs.extend(app, (3..=3).map(line));
+        let (again, _) = cursors.batch(&logs);
+        assert_eq!(again.apps[0].lines.len(), 3);
+        cursors.taken(next);
+        let (rest, next) = cursors.batch(&logs);
+        let messages: Vec<&str> = rest.apps[0]
+            .lines
+            .iter()
+            .map(|l| l.message.as_str())
+            .collect();
+        assert_eq!(messages, ["line 3"]);
+        cursors.taken(next);
+        assert!(cursors.batch(&logs).0.apps.is_empty());
+        // Five more lines into a ring of three: two were lost before they were shipped.
+        logs.extend(app, (4..=8).map(line));
+        let (overflowed, next) = cursors.batch(&logs);
+        assert_eq!(overflowed.apps[0].dropped, 2);
+        assert_eq!(overflowed.apps[0].lines.len(), 3);
+        cursors.taken(next);
+        assert!(cursors.batch(&logs).0.apps.is_empty());
+    }
+}
