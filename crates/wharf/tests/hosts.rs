@@ -238,6 +238,12 @@ fn wait_for_spread(
     }
 }
 
+/// How long a starting control plane waits before it places anything (a lease and a
+/// heartbeat).
+fn wharf_scheduler_grace() -> Duration {
+    Duration::from_secs(5)
+}
+
 fn all_dynos(spread: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     let mut all: Vec<String> = spread.values().flatten().cloned().collect();
     all.sort();
@@ -272,8 +278,14 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     let data = tempfile::tempdir().unwrap();
     // The API on every address of this namespace, so that the agents reach it over their
     // pairs' addresses (all the test's own).
-    let server = Server::start_with(data.path(), &[("WHARF_API_LISTEN", "0.0.0.0:0")]);
-    let api_port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    // A fixed port, so that the control plane comes back where the agents look for it.
+    let api_port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api_listen = format!("0.0.0.0:{api_port}");
+    let server = Server::start_with(data.path(), &[("WHARF_API_LISTEN", &api_listen)]);
     let key = server.admin_key();
 
     let mut hosts: Vec<AgentHost> = (1..=3u8)
@@ -372,6 +384,23 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     for host in &hosts {
         assert_eq!(host_state(&server, &host.name)["state"], "up");
         assert_eq!(host_state(&server, &host.name)["dynos"], 1);
+    }
+
+    // The control plane restarts: the agents keep their dynos (the same containers), and
+    // once it is back every host is up and nothing moved.
+    let containers: Vec<Vec<String>> = hosts
+        .iter()
+        .map(|host| support::runtime_containers(host.data.path()))
+        .collect();
+    server.terminate(Duration::from_secs(60));
+    let server = Server::start_with(data.path(), &[("WHARF_API_LISTEN", &api_listen)]);
+    // Past the scheduler's start grace and a lease, with room: had any host been taken for
+    // lost, its dyno would have moved by now.
+    std::thread::sleep(wharf_scheduler_grace() + Duration::from_secs(4));
+    for (host, before) in hosts.iter().zip(&containers) {
+        assert_eq!(&support::runtime_containers(host.data.path()), before);
+        assert_eq!(host_state(&server, &host.name)["state"], "up");
+        assert_eq!(host_state(&server, &host.name)["epoch"], 1);
     }
 
     // host-1 dies: killed, and its link cut. Its web dyno comes up on another host.
