@@ -5,6 +5,7 @@
 
 pub mod addon_servers;
 pub mod fixture_apps;
+pub mod hosts;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -20,7 +21,14 @@ const ROUTING: &str = "wharf: routing app traffic on ";
 const LISTENING_TLS: &str = "wharf: API (TLS) listening on ";
 
 pub fn wharf_binary() -> &'static str {
-    env!("CARGO_BIN_EXE_wharf")
+    // Tests get the binary cargo built for them; benchmarks (examples) name theirs.
+    static BINARY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match option_env!("CARGO_BIN_EXE_wharf") {
+        Some(binary) => binary,
+        None => BINARY.get_or_init(|| {
+            std::env::var("WHARF_BINARY").expect("set WHARF_BINARY to the wharf binary to run")
+        }),
+    }
 }
 
 pub struct Server {

@@ -1,0 +1,133 @@
+//! Many-host benchmarks (run as root on a prepared host: `scripts/bench-hosts`): a control
+//! plane and three agent hosts in network namespaces of the bench's own, as the end-to-end
+//! tests make them.
+//!
+//! - `ps:scale web=1→30` until all 30 are up: over three agent hosts, against the same scale
+//!   on a one-host server in the same run (the baseline);
+//! - a host's death (SIGKILL and its link cut) until every dyno it ran is up on the others,
+//!   with the scheduler's lease (4 s) in it.
+//!
+//! Prints Markdown.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::hosts::{scale, AgentHost};
+use support::{http_json, Server};
+
+const DYNOS: u32 = 30;
+const DEADLINE: Duration = Duration::from_secs(600);
+
+/// The app's dynos that are up, with their hosts (`None` on the server itself).
+fn up(server: &Server, app: &str) -> Vec<(String, Option<String>)> {
+    let (status, listed) = http_json(
+        &server.url,
+        "GET",
+        &format!("/apps/{app}/dynos"),
+        &server.admin_key(),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 200, "{listed}");
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|dyno| dyno["state"] == "up")
+        .map(|dyno| {
+            (
+                dyno["name"].as_str().unwrap().to_owned(),
+                dyno["host"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < DEADLINE, "{what} took too long");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    started.elapsed()
+}
+
+fn deploy(server: &Server, app: &str) -> tempfile::TempDir {
+    let (status, body) = http_json(
+        &server.url,
+        "POST",
+        "/apps",
+        &server.admin_key(),
+        &serde_json::json!({ "name": app }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let repo = support::deploy_procfile_app(server, &server.admin_key(), app);
+    wait_until("the first web dyno", || up(server, app).len() == 1);
+    repo
+}
+
+fn main() {
+    // The baseline: one host, the server's own dyno manager.
+    let one_host_data = tempfile::tempdir().unwrap();
+    let one_host = Server::start(one_host_data.path());
+    let _repo = deploy(&one_host, "bench-one");
+    scale(&one_host, "bench-one", DYNOS);
+    let one_host_scale = wait_until("30 dynos on one host", || {
+        up(&one_host, "bench-one").len() == DYNOS as usize
+    });
+    scale(&one_host, "bench-one", 0);
+    drop(one_host);
+
+    // Three agent hosts.
+    let data = tempfile::tempdir().unwrap();
+    let api_port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server::start_with(
+        data.path(),
+        &[("WHARF_API_LISTEN", &format!("0.0.0.0:{api_port}"))],
+    );
+    let mut hosts: Vec<AgentHost> = (1..=3u8)
+        .map(|i| AgentHost::join(&server, api_port, &format!("host-{i}"), i))
+        .collect();
+    let _repo = deploy(&server, "bench-many");
+    scale(&server, "bench-many", DYNOS);
+    let many_scale = wait_until("30 dynos over 3 hosts", || {
+        up(&server, "bench-many").len() == DYNOS as usize
+    });
+    let on_first = up(&server, "bench-many")
+        .iter()
+        .filter(|(_, host)| host.as_deref() == Some("host-1"))
+        .count();
+    let died = Instant::now();
+    hosts[0].kill();
+    hosts[0].cut();
+    wait_until("host-1's dynos up elsewhere", || {
+        let now = up(&server, "bench-many");
+        now.len() == DYNOS as usize
+            && now
+                .iter()
+                .all(|(_, host)| host.as_deref() != Some("host-1"))
+    });
+    let replaced = died.elapsed();
+    scale(&server, "bench-many", 0);
+
+    println!("| measure | figure |");
+    println!("|---|---|");
+    println!(
+        "| `ps:scale web=1→{DYNOS}` until all up, one host (baseline) | {:.1} s |",
+        one_host_scale.as_secs_f64()
+    );
+    println!(
+        "| `ps:scale web=1→{DYNOS}` until all up, over 3 agent hosts | {:.1} s |",
+        many_scale.as_secs_f64()
+    );
+    println!(
+        "| host death to its {on_first} web dynos up on the other hosts (lease 4 s included) | {:.1} s |",
+        replaced.as_secs_f64()
+    );
+}
