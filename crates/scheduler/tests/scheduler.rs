@@ -124,6 +124,28 @@ fn kept(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> 
         .count()
 }
 
+/// Releases a slug with a web and a worker process.
+async fn deploy(store: &Store, app: Uuid, owner: &wharf_model::Account, web: &str, worker: &str) {
+    let slug = store
+        .create_slug(
+            app,
+            NewSlug {
+                process_types: [("web", web), ("worker", worker)]
+                    .iter()
+                    .map(|(t, c)| (t.to_string(), c.to_string()))
+                    .collect(),
+                stack: "wharf-24".into(),
+                ..NewSlug::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .release_slug(app, slug.id, "Deploy", ReleaseStatus::Succeeded, owner)
+        .await
+        .unwrap();
+}
+
 async fn places_formations_over_hosts(store: &Store) {
     let owner = store
         .create_account(
@@ -139,24 +161,7 @@ async fn places_formations_over_hosts(store: &Store) {
         .await
         .unwrap();
     // Without hosts (a one-host install), the scheduler leaves everything to the server.
-    let slug = store
-        .create_slug(
-            app.id,
-            NewSlug {
-                process_types: [("web", "serve"), ("worker", "work")]
-                    .iter()
-                    .map(|(t, c)| (t.to_string(), c.to_string()))
-                    .collect(),
-                stack: "wharf-24".into(),
-                ..NewSlug::default()
-            },
-        )
-        .await
-        .unwrap();
-    store
-        .release_slug(app.id, slug.id, "Deploy", ReleaseStatus::Succeeded, &owner)
-        .await
-        .unwrap();
+    deploy(store, app.id, &owner, "serve", "work").await;
     let mut fixture = Fixture {
         store,
         app: app.id,
@@ -220,24 +225,7 @@ async fn places_formations_over_hosts(store: &Store) {
     );
 
     // A deploy (a new release of the same types) moves nothing.
-    let again = store
-        .create_slug(
-            app.id,
-            NewSlug {
-                process_types: [("web", "serve2"), ("worker", "work2")]
-                    .iter()
-                    .map(|(t, c)| (t.to_string(), c.to_string()))
-                    .collect(),
-                stack: "wharf-24".into(),
-                ..NewSlug::default()
-            },
-        )
-        .await
-        .unwrap();
-    store
-        .release_slug(app.id, again.id, "Deploy", ReleaseStatus::Succeeded, &owner)
-        .await
-        .unwrap();
+    deploy(store, app.id, &owner, "serve2", "work2").await;
     assert_eq!(
         wharf_scheduler::schedule(store, t1).await.unwrap().changed,
         0

@@ -65,6 +65,20 @@ impl FromRequestParts<ApiState> for Agent {
     }
 }
 
+impl Agent {
+    /// The apps with a dyno placed on this agent's host.
+    async fn apps_placed(&self, state: &ApiState) -> ApiResult<HashSet<Uuid>> {
+        Ok(state
+            .store
+            .placements()
+            .await?
+            .into_iter()
+            .filter(|(_, placed)| placed.host == self.host.id)
+            .map(|(slot, _)| slot.app)
+            .collect())
+    }
+}
+
 /// `PUT /agent/heartbeat`: renews the agent's lease and answers it.
 pub async fn heartbeat(
     State(state): State<ApiState>,
@@ -81,13 +95,11 @@ pub async fn heartbeat(
     }
     // A host reports dynos of the apps placed on it only: anything else is dropped, so an
     // agent can put nothing into another app's `ps`.
-    let placed_here: HashSet<String> = state
-        .store
-        .placements()
+    let placed_here: HashSet<String> = agent
+        .apps_placed(&state)
         .await?
-        .into_iter()
-        .filter(|(_, placed)| placed.host == agent.host.id)
-        .map(|(slot, _)| slot.app.to_string())
+        .iter()
+        .map(Uuid::to_string)
         .collect();
     let dynos: Vec<&api::AgentDyno> = body
         .dynos
@@ -136,13 +148,11 @@ pub async fn logs(
     agent: Agent,
     Body(body): Body<api::AgentLogs>,
 ) -> ApiResult<axum::http::StatusCode> {
-    let mut allowed: HashSet<String> = state
-        .store
-        .placements()
+    let mut allowed: HashSet<String> = agent
+        .apps_placed(&state)
         .await?
-        .into_iter()
-        .filter(|(_, placed)| placed.host == agent.host.id)
-        .map(|(slot, _)| slot.app.to_string())
+        .iter()
+        .map(Uuid::to_string)
         .collect();
     if let Some((_, report)) = state
         .store
@@ -306,14 +316,7 @@ pub async fn slug(
 ) -> ApiResult<Response> {
     let not_found = || ApiError::not_found("Couldn't find that slug.");
     let slug_id = Uuid::parse_str(&slug).map_err(|_| not_found())?;
-    let apps_here: HashSet<Uuid> = state
-        .store
-        .placements()
-        .await?
-        .into_iter()
-        .filter(|(_, placed)| placed.host == agent.host.id)
-        .map(|(slot, _)| slot.app)
-        .collect();
+    let apps_here = agent.apps_placed(&state).await?;
     let mut found = None;
     for app in &apps_here {
         if let Some(slug) = state.store.slug(*app, slug_id).await? {
