@@ -17,6 +17,7 @@
 pub mod client;
 pub mod lease;
 pub mod logs;
+pub mod publish;
 pub mod source;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,7 @@ use wharf_api_types::Heartbeat;
 
 pub use client::ControlPlane;
 pub use lease::{Lease, Outcome};
+pub use publish::Publisher;
 pub use source::RemoteSource;
 
 /// How often to send a heartbeat until the control plane says.

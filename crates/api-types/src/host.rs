@@ -73,6 +73,9 @@ pub struct AgentDyno {
     pub size: String,
     pub release_version: i64,
     pub updated_at: String,
+    /// Where the control plane's router reaches an up web dyno (`address:port` on the host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
 /// The answer to a heartbeat: the agent's lease.

@@ -228,6 +228,30 @@ pub async fn follow_changes(
     }
 }
 
+/// Every dyno the hosts holding a lease report, with its host's name. A host whose lease ran
+/// out is left out (its dynos are being started elsewhere), as is a report that does not
+/// parse.
+pub async fn reported_dynos(
+    store: &Store,
+) -> Result<Vec<(String, wharf_api_types::AgentDyno)>, wharf_store::StoreError> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut found = Vec::new();
+    for (host, report) in store.host_reports().await? {
+        if !matches!(
+            host.state(now),
+            wharf_model::HostState::Up | wharf_model::HostState::Draining
+        ) {
+            continue;
+        }
+        let Ok(dynos) = serde_json::from_str::<Vec<wharf_api_types::AgentDyno>>(&report) else {
+            tracing::warn!(host = %host.name, "a host's report of its dynos is unreadable");
+            continue;
+        };
+        found.extend(dynos.into_iter().map(|dyno| (host.name.to_string(), dyno)));
+    }
+    Ok(found)
+}
+
 /// The whole API as an axum router.
 pub fn router(state: ApiState) -> Router {
     routes::build(state)

@@ -5,7 +5,9 @@
 //! - `ps:scale web=1→30` until all 30 are up: over three agent hosts, against the same scale
 //!   on a one-host server in the same run (the baseline);
 //! - a host's death (SIGKILL and its link cut) until every dyno it ran is up on the others,
-//!   with the scheduler's lease (4 s) in it.
+//!   with the scheduler's lease (4 s) in it;
+//! - requests through the control plane's router to one web dyno on another host (through the
+//!   host's published port), against the one-host server's router to a dyno on its own host.
 //!
 //! Prints Markdown.
 #![allow(clippy::unwrap_used)]
@@ -77,8 +79,10 @@ fn main() {
     let one_host_scale = wait_until("30 dynos on one host", || {
         up(&one_host, "bench-one").len() == DYNOS as usize
     });
-    scale(&one_host, "bench-one", 0);
-    drop(one_host);
+    scale(&one_host, "bench-one", 1);
+    wait_until("1 dyno on one host", || {
+        up(&one_host, "bench-one").len() == 1
+    });
 
     // Three agent hosts.
     let data = tempfile::tempdir().unwrap();
@@ -114,7 +118,13 @@ fn main() {
                 .all(|(_, host)| host.as_deref() != Some("host-1"))
     });
     let replaced = died.elapsed();
-    scale(&server, "bench-many", 0);
+    scale(&server, "bench-many", 1);
+    wait_until("1 dyno on another host", || {
+        let now = up(&server, "bench-many");
+        now.len() == 1 && now[0].1.is_some()
+    });
+    let same_host = load(&one_host.router_authority(), "bench-one.localhost");
+    let other_host = load(&server.router_authority(), "bench-many.localhost");
 
     println!("| measure | figure |");
     println!("|---|---|");
@@ -130,4 +140,56 @@ fn main() {
         "| host death to its {on_first} web dynos up on the other hosts (lease 4 s included) | {:.1} s |",
         replaced.as_secs_f64()
     );
+    for (label, (rate, p50, p99)) in [
+        (
+            "router to a dyno on its own host (one host, baseline)",
+            same_host,
+        ),
+        ("router to a dyno on another host", other_host),
+    ] {
+        println!(
+            "| {label}: {THREADS} clients × {REQUESTS} requests | {rate:.0} req/s, p50 {:.2} ms, p99 {:.2} ms |",
+            p50.as_secs_f64() * 1000.0,
+            p99.as_secs_f64() * 1000.0
+        );
+    }
+}
+
+const THREADS: usize = 4;
+const REQUESTS: usize = 500;
+
+/// `THREADS` clients each sending `REQUESTS` GETs (a connection each) through the router at
+/// `authority` for `host`: requests per second, and the median and 99th percentile latency.
+fn load(authority: &str, host: &str) -> (f64, Duration, Duration) {
+    support::http_request_until(authority, host, "/", 200);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (authority, host) = (authority.to_owned(), host.to_owned());
+            std::thread::spawn(move || {
+                (0..REQUESTS)
+                    .map(|_| {
+                        let sent = Instant::now();
+                        let response = support::http_request(&authority, &host, "/");
+                        assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+                        sent.elapsed()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = workers
+        .into_iter()
+        .flat_map(|worker| worker.join().unwrap())
+        .collect();
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |fraction: f64| {
+        latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)]
+    };
+    (
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        at(0.5),
+        at(0.99),
+    )
 }

@@ -3,14 +3,16 @@
 //! up as `wharf server` sets up its own; what to run comes from the control plane's API with
 //! the host's credential, never from the store.
 
+use std::collections::HashSet;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use wharf_agent::{Agent, ControlPlane, HostReport, Signal};
+use wharf_agent::{Agent, ControlPlane, HostReport, Publisher, Signal};
 use wharf_dynos::DynoManager;
 
 /// Memory an agent keeps for its host when it offers the rest to dynos.
@@ -35,6 +37,10 @@ pub struct AgentArgs {
     /// The memory this host offers dynos, in MiB (default: all but 1 GiB of its memory)
     #[arg(long, env = "WHARF_HOST_MEMORY_MB")]
     pub memory_mb: Option<u64>,
+    /// Ports on the host's address where its web dynos are published to the control plane's
+    /// router (one each; only the control plane may connect)
+    #[arg(long, env = "WHARF_PUBLISH_PORTS", default_value = "20000-29999")]
+    pub publish_ports: String,
     /// Where the agent keeps its state: slugs, dynos' disks, stacks
     #[arg(long, env = "WHARF_DATA_DIR", default_value = "/var/lib/wharf-agent")]
     pub data_dir: PathBuf,
@@ -55,6 +61,17 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         "set WHARF_HOST_CREDENTIAL to the credential `wharf hosts:add` printed for this host",
     )?;
     let control_plane = ControlPlane::new(&args.control_plane, credential)?;
+    let address: std::net::IpAddr = args.address.parse().with_context(|| {
+        format!(
+            "--address {:?} is not an IP address: give the address other hosts reach this one at",
+            args.address
+        )
+    })?;
+    let publisher = Publisher::new(
+        address,
+        wharf_agent::publish::parse_ports(&args.publish_ports)?,
+        control_plane_addresses(&args.control_plane).await?,
+    );
     let _data_dir_lock = crate::data_dir::lock(&args.data_dir)?;
     crate::data_dir::prepare(&args.data_dir)?;
     let mut signals = crate::server::ShutdownSignals::listen()?;
@@ -103,20 +120,17 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         stacks.clone(),
     );
     let shipped_logs = dynos.logs().clone();
-    let observed = dynos.clone();
-    let agent = Arc::new(agent.with_observer(Box::new(move || report(&observed))));
+    let (observed, published) = (dynos.clone(), publisher.clone());
+    let agent = Arc::new(agent.with_observer(Box::new(move || report(&observed, &published))));
     let shutdown = CancellationToken::new();
     let (heartbeats, signal_dynos, heartbeat_shutdown) =
         (agent.clone(), dynos.clone(), shutdown.clone());
     let heartbeat = tokio::spawn(async move {
         heartbeats
+            // A new generation or epoch, or the fence going up or down: the manager reads
+            // what this host runs again.
             .run(
-                move |signal| {
-                    if let Signal::Fenced(true) = signal {
-                        tracing::warn!("fenced: stopping this host's dynos");
-                    }
-                    signal_dynos.reconcile_all();
-                },
+                move |_: Signal| signal_dynos.reconcile_all(),
                 heartbeat_shutdown,
             )
             .await;
@@ -152,6 +166,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         shipped_logs,
         shipper_shutdown.clone(),
     ));
+    tokio::spawn(publish(dynos.clone(), publisher, shutdown.clone()));
     let manager_shutdown = shutdown.clone();
     let manager = tokio::spawn(dynos.clone().run(manager_shutdown));
     let _ = std::io::stdout().flush();
@@ -178,12 +193,60 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     ran
 }
 
-/// The host's dynos as its heartbeat reports them.
-fn report(dynos: &DynoManager) -> Vec<wharf_agent::AgentDyno> {
+/// Keeps the host's up web dynos published (the dyno manager's route table) until
+/// `shutdown`.
+async fn publish(dynos: DynoManager, publisher: Publisher, shutdown: CancellationToken) {
+    let mut routes = dynos.routes();
+    loop {
+        let wanted: HashSet<SocketAddr> = routes
+            .borrow_and_update()
+            .values()
+            .flatten()
+            .map(|(_, address)| *address)
+            .collect();
+        publisher.sync(&wanted).await;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = routes.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// The addresses of the control plane's host: the only peers published dynos accept.
+async fn control_plane_addresses(url: &str) -> anyhow::Result<HashSet<std::net::IpAddr>> {
+    let parsed = reqwest::Url::parse(url)
+        .with_context(|| format!("parse the control plane's URL {url:?}"))?;
+    let host = parsed
+        .host_str()
+        .with_context(|| format!("the control plane's URL {url:?} names no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let addresses: HashSet<std::net::IpAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .with_context(|| format!("resolve the control plane's host {host}"))?
+        .map(|address| address.ip())
+        .collect();
+    anyhow::ensure!(
+        !addresses.is_empty(),
+        "the control plane's host {host} has no address"
+    );
+    Ok(addresses)
+}
+
+/// The host's dynos as its heartbeat reports them, each up web dyno with where the control
+/// plane's router reaches it.
+fn report(dynos: &DynoManager, publisher: &Publisher) -> Vec<wharf_agent::AgentDyno> {
     dynos
         .all_dynos()
         .into_iter()
         .map(|(app, dyno)| wharf_agent::AgentDyno {
+            upstream: dyno
+                .address
+                .filter(|_| dyno.state == wharf_dynos::DynoState::Up)
+                .and_then(|address| publisher.published(address))
+                .map(|address| address.to_string()),
             id: dyno.id.to_string(),
             app: app.to_string(),
             name: dyno.name,

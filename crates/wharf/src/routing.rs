@@ -1,5 +1,6 @@
-//! Feeds the router: turns the dyno manager's table of `up` web dynos, plus what the store
-//! knows of each app (maintenance, how many web dynos it should have, session affinity), into
+//! Feeds the router: turns the dyno manager's table of `up` web dynos, and the up web dynos
+//! that hosts which joined report (reached at their host's published port), plus what the
+//! store knows of each app (maintenance, how many web dynos it should have, session affinity), into
 //! the router's route table, and writes the router's request lines into the apps' logs. Also
 //! keeps the key that signs session affinity cookies under the data dir.
 //!
@@ -164,6 +165,40 @@ struct Known {
     domains: HashMap<String, String>,
     /// The custom domains as read, for the certificates they are served.
     domain_routes: Vec<DomainRoute>,
+    /// Per app, the web dynos that hosts holding a lease report (`wharf agent`).
+    remote: HashMap<uuid::Uuid, Vec<RemoteWeb>>,
+}
+
+/// A web dyno on another host, as its agent reports it.
+struct RemoteWeb {
+    id: uuid::Uuid,
+    name: String,
+    state: String,
+    /// Where the router reaches it: its host's published port, while it is up.
+    upstream: Option<std::net::SocketAddr>,
+}
+
+/// The web dynos the hosts holding a lease report, by app.
+async fn remote_web_dynos(store: &Store) -> anyhow::Result<HashMap<uuid::Uuid, Vec<RemoteWeb>>> {
+    let mut remote: HashMap<uuid::Uuid, Vec<RemoteWeb>> = HashMap::new();
+    for (_, dyno) in wharf_api::reported_dynos(store).await? {
+        if dyno.process_type != "web" {
+            continue;
+        }
+        let (Ok(app), Ok(id)) = (
+            uuid::Uuid::parse_str(&dyno.app),
+            uuid::Uuid::parse_str(&dyno.id),
+        ) else {
+            continue;
+        };
+        remote.entry(app).or_default().push(RemoteWeb {
+            id,
+            name: dyno.name,
+            state: dyno.state,
+            upstream: dyno.upstream.and_then(|upstream| upstream.parse().ok()),
+        });
+    }
+    Ok(remote)
 }
 
 struct KnownApp {
@@ -219,6 +254,7 @@ impl Known {
             apps,
             domains,
             domain_routes,
+            remote: remote_web_dynos(store).await?,
         })
     }
 }
@@ -232,7 +268,8 @@ fn build(known: &Known, dynos: &DynoManager) -> RouteTable {
             .into_iter()
             .filter(|dyno| dyno.process_type == "web")
             .collect();
-        let backends: Vec<Backend> = up
+        let remote: &[RemoteWeb] = known.remote.get(&app.id).map_or(&[], Vec::as_slice);
+        let mut backends: Vec<Backend> = up
             .get(app.name.as_str())
             .map(|list| {
                 list.iter()
@@ -250,10 +287,22 @@ fn build(known: &Known, dynos: &DynoManager) -> RouteTable {
                     .collect()
             })
             .unwrap_or_default();
-        let crashed = !web.is_empty() && web.iter().all(|d| d.state == DynoState::Crashed);
+        backends.extend(remote.iter().filter(|d| d.state == "up").filter_map(|d| {
+            Some(Backend {
+                id: d.id,
+                dyno: d.name.clone(),
+                addr: d.upstream?,
+            })
+        }));
+        let crashed = !(web.is_empty() && remote.is_empty())
+            && web.iter().all(|d| d.state == DynoState::Crashed)
+            && remote.iter().all(|d| d.state == "crashed");
         let booting = web
             .iter()
-            .any(|d| matches!(d.state, DynoState::Starting | DynoState::Idle));
+            .any(|d| matches!(d.state, DynoState::Starting | DynoState::Idle))
+            || remote
+                .iter()
+                .any(|d| matches!(d.state.as_str(), "starting" | "idle"));
         apps.insert(
             app.name.clone(),
             AppRoutes {

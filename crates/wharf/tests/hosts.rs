@@ -116,6 +116,15 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     let ps = support::User::new(&server.url, Some(&key)).run(&["ps", "-a", "spread"]);
     let ps = ps.ok();
     assert!(ps.contains("on host-1") && ps.contains("on host-3"), "{ps}");
+    // Traffic through the control plane's router reaches them on their hosts, at the
+    // hosts' published ports: a run of requests, each answered.
+    support::http_request_until(&server.router_authority(), "spread.localhost", "/", 200);
+    for _ in 0..30 {
+        let response = support::http_request(&server.router_authority(), "spread.localhost", "/");
+        assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+        assert!(response.contains("Hello from procfile-only"), "{response}");
+    }
+
     // Their output reaches the app's log on the control plane.
     let deadline = Instant::now() + MOVE_DEADLINE;
     loop {
@@ -164,6 +173,10 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
         died.elapsed()
     );
     assert_eq!(host_state(&server, "host-1")["state"], "lost");
+    // The app is served from the remaining hosts.
+    let response =
+        support::http_request_until(&server.router_authority(), "spread.localhost", "/", 200);
+    assert!(response.contains("Hello from procfile-only"), "{response}");
     // What the dead host left is removed by its holders once its data dir goes.
     let dead = hosts.remove(0);
     drop(dead);

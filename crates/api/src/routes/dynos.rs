@@ -45,38 +45,18 @@ async fn all_views(state: &ApiState, ctx: &AppCtx) -> Vec<api::Dyno> {
     views
 }
 
-/// What the hosts holding a lease report of the app's dynos. A host that is lost reports
-/// nothing: its dynos are being started elsewhere.
+/// What the hosts holding a lease report of the app's dynos.
 async fn remote_dynos(state: &ApiState, ctx: &AppCtx) -> Vec<(String, api::AgentDyno)> {
-    let reports = match state.store.host_reports().await {
-        Ok(reports) => reports,
+    match crate::reported_dynos(&state.store).await {
+        Ok(dynos) => dynos
+            .into_iter()
+            .filter(|(_, dyno)| dyno.app == ctx.app.id.to_string())
+            .collect(),
         Err(error) => {
             tracing::warn!("read the hosts' dynos: {error}");
-            return Vec::new();
+            Vec::new()
         }
-    };
-    let now = time::OffsetDateTime::now_utc();
-    let app = ctx.app.id.to_string();
-    let mut found = Vec::new();
-    for (host, report) in reports {
-        if !matches!(
-            host.state(now),
-            wharf_model::HostState::Up | wharf_model::HostState::Draining
-        ) {
-            continue;
-        }
-        let Ok(dynos) = serde_json::from_str::<Vec<api::AgentDyno>>(&report) else {
-            tracing::warn!(host = %host.name, "a host's report of its dynos is unreadable");
-            continue;
-        };
-        found.extend(
-            dynos
-                .into_iter()
-                .filter(|dyno| dyno.app == app)
-                .map(|dyno| (host.name.to_string(), dyno)),
-        );
     }
-    found
 }
 
 pub async fn list(State(state): State<ApiState>, ctx: AppCtx) -> Json<Vec<api::Dyno>> {
