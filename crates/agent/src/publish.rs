@@ -10,14 +10,35 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+/// How recently bytes went through to a dyno for it to count as still serving: a stopping
+/// dyno gets SIGTERM once it is unpublished and this long passed without traffic (an idle
+/// connection the router keeps open for later requests does not hold it back).
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// How long a dyno stays published after it left the host's route table (it stops, or moves
+/// to another host): the control plane's router still sends it requests until the host's next
+/// heartbeat and its own next read of the table, each up to a second.
+pub const UNPUBLISH_DELAY: Duration = Duration::from_secs(2);
+
 /// Published ports unless `WHARF_PUBLISH_PORTS` says otherwise.
 pub const DEFAULT_PORTS: RangeInclusive<u16> = 20_000..=29_999;
+
+/// One published dyno.
+struct Published {
+    port: u16,
+    task: JoinHandle<()>,
+    /// Since when it is no longer wanted; it goes [`UNPUBLISH_DELAY`] later.
+    leaving: Option<Instant>,
+}
 
 /// The host's published dynos.
 #[derive(Clone)]
@@ -32,14 +53,18 @@ struct Inner {
     /// Who may connect: the control plane's addresses.
     peers: HashSet<IpAddr>,
     /// Dyno address to its published port and the task accepting there.
-    published: Mutex<HashMap<SocketAddr, (u16, JoinHandle<()>)>>,
+    published: Mutex<HashMap<SocketAddr, Published>>,
+    /// Dyno address to when bytes last went through to or from it (milliseconds since
+    /// `started`), for as long as a relayed connection to it lives.
+    activity: Mutex<HashMap<SocketAddr, Arc<AtomicU64>>>,
+    started: Instant,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         let published = self.published.get_mut().expect("published poisoned");
-        for (_, (_, task)) in published.drain() {
-            task.abort();
+        for (_, published) in published.drain() {
+            published.task.abort();
         }
     }
 }
@@ -52,6 +77,8 @@ impl Publisher {
                 ports,
                 peers,
                 published: Mutex::new(HashMap::new()),
+                activity: Mutex::new(HashMap::new()),
+                started: Instant::now(),
             }),
         }
     }
@@ -61,48 +88,80 @@ impl Publisher {
         let published = self.inner.published.lock().expect("published poisoned");
         published
             .get(&dyno)
-            .map(|(port, _)| SocketAddr::new(self.inner.bind, *port))
+            .map(|published| SocketAddr::new(self.inner.bind, published.port))
     }
 
-    /// Publishes exactly the dynos at `wanted`: new ones get a port, gone ones lose theirs
-    /// (connections in flight to them run on until they end).
+    /// Whether requests may still reach the dyno at `dyno` (the dyno manager's traffic probe,
+    /// so that a stopping web dyno gets SIGTERM only once none can): it is published, or bytes
+    /// went through to it within [`QUIET`].
+    pub fn busy(&self, dyno: SocketAddr) -> bool {
+        if self.published(dyno).is_some() {
+            return true;
+        }
+        let activity = self.inner.activity.lock().expect("activity poisoned");
+        activity.get(&dyno).is_some_and(|last| {
+            let now = self.inner.elapsed_ms();
+            now.saturating_sub(last.load(Ordering::Relaxed)) < QUIET.as_millis() as u64
+        })
+    }
+
+    /// Publishes the dynos at `wanted`: new ones get a port; one no longer wanted keeps its
+    /// port [`UNPUBLISH_DELAY`] more (requests the router already sends it are served), then
+    /// loses it (connections in flight to it run on until they end). Call it again at least
+    /// every few hundred milliseconds for the delayed ones to go.
     pub async fn sync(&self, wanted: &HashSet<SocketAddr>) {
-        let (gone, missing): (Vec<SocketAddr>, Vec<SocketAddr>) = {
-            let published = self.inner.published.lock().expect("published poisoned");
-            (
-                published
-                    .keys()
-                    .filter(|dyno| !wanted.contains(dyno))
-                    .copied()
-                    .collect(),
-                wanted
-                    .iter()
-                    .filter(|dyno| !published.contains_key(dyno))
-                    .copied()
-                    .collect(),
-            )
+        let now = Instant::now();
+        let missing: Vec<SocketAddr> = {
+            let mut published = self.inner.published.lock().expect("published poisoned");
+            published.retain(|dyno, entry| {
+                if wanted.contains(dyno) {
+                    entry.leaving = None;
+                    return true;
+                }
+                let since = *entry.leaving.get_or_insert(now);
+                let keep = now.duration_since(since) < UNPUBLISH_DELAY;
+                if !keep {
+                    entry.task.abort();
+                }
+                keep
+            });
+            wanted
+                .iter()
+                .filter(|dyno| !published.contains_key(dyno))
+                .copied()
+                .collect()
         };
-        for dyno in gone {
-            let removed = self
-                .inner
-                .published
+        {
+            // Forget the traffic of dynos long gone.
+            let published = self.inner.published.lock().expect("published poisoned");
+            let elapsed = self.inner.elapsed_ms();
+            self.inner
+                .activity
                 .lock()
-                .expect("published poisoned")
-                .remove(&dyno);
-            if let Some((_, task)) = removed {
-                task.abort();
-            }
+                .expect("activity poisoned")
+                .retain(|dyno, last| {
+                    published.contains_key(dyno)
+                        || elapsed.saturating_sub(last.load(Ordering::Relaxed))
+                            < QUIET.as_millis() as u64
+                });
         }
         for dyno in missing {
             match self.listen().await {
                 Ok(listener) => {
                     let port = listener.local_addr().map_or(0, |address| address.port());
-                    let task = tokio::spawn(relay(listener, dyno, self.inner.peers.clone()));
+                    let task = tokio::spawn(relay(listener, dyno, self.inner.clone()));
                     self.inner
                         .published
                         .lock()
                         .expect("published poisoned")
-                        .insert(dyno, (port, task));
+                        .insert(
+                            dyno,
+                            Published {
+                                port,
+                                task,
+                                leaving: None,
+                            },
+                        );
                 }
                 Err(error) => tracing::warn!(%dyno, "publish a web dyno: {error:#}"),
             }
@@ -117,7 +176,7 @@ impl Publisher {
             .lock()
             .expect("published poisoned")
             .values()
-            .map(|(port, _)| *port)
+            .map(|published| published.port)
             .collect();
         for port in self
             .inner
@@ -138,9 +197,25 @@ impl Publisher {
     }
 }
 
+impl Inner {
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The activity clock of `dyno`'s relayed connections.
+    fn activity(&self, dyno: SocketAddr) -> Arc<AtomicU64> {
+        self.activity
+            .lock()
+            .expect("activity poisoned")
+            .entry(dyno)
+            .or_default()
+            .clone()
+    }
+}
+
 /// Accepts on `listener` for as long as the dyno is published, relaying each connection of an
 /// allowed peer to `dyno`.
-async fn relay(listener: TcpListener, dyno: SocketAddr, peers: HashSet<IpAddr>) {
+async fn relay(listener: TcpListener, dyno: SocketAddr, inner: Arc<Inner>) {
     loop {
         let (client, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -151,27 +226,55 @@ async fn relay(listener: TcpListener, dyno: SocketAddr, peers: HashSet<IpAddr>) 
                 continue;
             }
         };
-        if !peers.contains(&peer.ip()) {
+        if !inner.peers.contains(&peer.ip()) {
             // Not the router: closed unanswered.
             drop(client);
             continue;
         }
+        let inner = inner.clone();
         tokio::spawn(async move {
-            if let Err(error) = forward(client, dyno).await {
+            if let Err(error) = forward(client, dyno, &inner).await {
                 tracing::debug!(%dyno, "relay a connection: {error:#}");
             }
         });
     }
 }
 
-async fn forward(mut client: TcpStream, dyno: SocketAddr) -> anyhow::Result<()> {
-    let mut upstream = TcpStream::connect(dyno)
+async fn forward(client: TcpStream, dyno: SocketAddr, inner: &Arc<Inner>) -> anyhow::Result<()> {
+    let upstream = TcpStream::connect(dyno)
         .await
         .with_context(|| format!("connect to {dyno}"))?;
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
-    Ok(())
+    let activity = inner.activity(dyno);
+    let (client_read, client_write) = client.into_split();
+    let (upstream_read, upstream_write) = upstream.into_split();
+    let clock = || inner.elapsed_ms();
+    // Each direction until its end, then its write half shut: as `copy_bidirectional`, with
+    // the time of every chunk noted.
+    let (to_dyno, from_dyno) = tokio::join!(
+        pipe(client_read, upstream_write, &activity, &clock),
+        pipe(upstream_read, client_write, &activity, &clock),
+    );
+    to_dyno.and(from_dyno)
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    activity: &AtomicU64,
+    clock: &impl Fn() -> u64,
+) -> anyhow::Result<()> {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = from.read(&mut buffer).await?;
+        activity.store(clock(), Ordering::Relaxed);
+        if read == 0 {
+            to.shutdown().await?;
+            return Ok(());
+        }
+        to.write_all(&buffer[..read]).await?;
+    }
 }
 
 /// `LOW-HIGH` as a port range.
@@ -197,8 +300,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::net::Ipv4Addr;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
 
@@ -242,10 +343,18 @@ mod tests {
         );
         assert_ne!(a.port(), b.port());
         assert_eq!(read(a).await, b"hello");
-        // Unpublished: its port goes.
+        assert!(publisher.busy(first), "published: requests may come");
+        // No longer wanted: it stays published a while (the router may still send it
+        // requests), then its port goes, and once its traffic is a while past, it is idle.
+        publisher.sync(&[second].into()).await;
+        assert_eq!(read(a).await, b"hello");
+        tokio::time::sleep(UNPUBLISH_DELAY).await;
         publisher.sync(&[second].into()).await;
         assert_eq!(publisher.published(first), None);
         assert!(TcpStream::connect(a).await.is_err());
+        tokio::time::sleep(QUIET).await;
+        assert!(!publisher.busy(first));
+        assert!(publisher.busy(second));
         assert_eq!(read(b).await, b"hello");
 
         // A publisher that allows another peer closes our connections unanswered.

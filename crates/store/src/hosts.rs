@@ -200,6 +200,16 @@ impl Store {
             .collect::<anyhow::Result<_>>()?)
     }
 
+    /// The dynos host `id` last reported (a JSON document, as it was reported), if it exists.
+    pub async fn host_report(&self, id: Uuid) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar::<_, String>("SELECT dynos FROM hosts WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// The host holding the credential of hash `credential_hash`, if any.
     pub async fn host_by_credential(&self, credential_hash: &str) -> Result<Option<Host>> {
         let row: Option<AnyRow> = sqlx::query(&format!(

@@ -130,6 +130,12 @@ async fn heartbeats_renew_the_lease_and_count_comebacks(store: &Store) {
     let reports = store.host_reports().await.unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].1, "[2048]");
+    let id = reports[0].0.id;
+    assert_eq!(
+        store.host_report(id).await.unwrap().as_deref(),
+        Some("[2048]")
+    );
+    assert_eq!(store.host_report(Uuid::new_v4()).await.unwrap(), None);
 }
 
 async fn draining_is_set_and_cleared(store: &Store) {

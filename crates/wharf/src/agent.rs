@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use wharf_agent::{Agent, ControlPlane, HostReport, Publisher, Signal};
 use wharf_dynos::DynoManager;
 
+/// How often dynos that left the route table are checked for unpublishing.
+const UNPUBLISH_CHECK: Duration = Duration::from_millis(250);
 /// Memory an agent keeps for its host when it offers the rest to dynos.
 const HOST_RESERVE_MB: u64 = 1024;
 /// How long the agent waits for its first lease before it gives up starting.
@@ -120,6 +122,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         stacks.clone(),
     );
     let shipped_logs = dynos.logs().clone();
+    // A stopping web dyno gets SIGTERM once its host no longer publishes it and its traffic
+    // ended: what the router sent it finishes.
+    let probe = publisher.clone();
+    dynos.watch_traffic(Arc::new(move |address| probe.busy(address)));
     let (observed, published) = (dynos.clone(), publisher.clone());
     let agent = Arc::new(agent.with_observer(Box::new(move || report(&observed, &published))));
     let shutdown = CancellationToken::new();
@@ -208,6 +214,8 @@ async fn publish(dynos: DynoManager, publisher: Publisher, shutdown: Cancellatio
         tokio::select! {
             () = shutdown.cancelled() => return,
             changed = routes.changed() => if changed.is_err() { return },
+            // Dynos that left go once their delay is over.
+            () = tokio::time::sleep(UNPUBLISH_CHECK) => {}
         }
     }
 }

@@ -201,7 +201,26 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     assert_eq!(host_state(&server, "host-2")["epoch"], 2);
     assert!(hosts[0].dynos().is_empty());
 
-    // Draining host-3 moves its dynos to host-2.
+    // Draining host-3 moves its dynos to host-2, each new one up before its old one stops,
+    // while requests keep coming through the router: none fails.
+    let router = server.router_authority();
+    support::http_request_until(&router, "spread.localhost", "/", 200);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (router, stop) = (router.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let response = support::http_request(&router, "spread.localhost", "/");
+                if response.starts_with("HTTP/1.1 200 ") {
+                    ok += 1;
+                } else {
+                    failed.push(response.lines().next().unwrap_or("").to_owned());
+                }
+            }
+            (ok, failed)
+        })
+    };
     let (status, body) = http_json(
         &server.url,
         "PATCH",
@@ -213,4 +232,14 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     wait_for_spread(&[&hosts[0], &hosts[1]], "host-3 drained", |spread| {
         spread["host-2"].len() == 3 && spread["host-3"].is_empty()
     });
+    // And the router's table has moved on too.
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (ok, failed) = load.join().unwrap();
+    eprintln!(
+        "drain under load: {ok} requests answered, {} failed",
+        failed.len()
+    );
+    assert!(ok > 0);
+    assert!(failed.is_empty(), "failed during the drain: {failed:?}");
 }

@@ -24,6 +24,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::Body;
 use crate::ApiState;
 
+/// The process type whose dynos hand over across hosts preboot-style.
+const PREBOOT_TYPE: &str = "web";
+
 /// The most dynos one heartbeat reports (more than any host's memory holds).
 const MAX_REPORTED_DYNOS: usize = 4096;
 
@@ -93,20 +96,39 @@ pub async fn heartbeat(
             "The heartbeat's address must be 1 to 255 characters without control characters",
         ));
     }
-    // A host reports dynos of the apps placed on it only: anything else is dropped, so an
+    // A host reports dynos of the apps placed on it, or that it reported before (a dyno
+    // moving away runs on until its new host has it up): anything else is dropped, so an
     // agent can put nothing into another app's `ps`.
-    let placed_here: HashSet<String> = agent
+    let before: Vec<api::AgentDyno> = state
+        .store
+        .host_report(agent.host.id)
+        .await?
+        .and_then(|report| serde_json::from_str(&report).ok())
+        .unwrap_or_default();
+    let mut allowed: HashSet<String> = agent
         .apps_placed(&state)
         .await?
         .iter()
         .map(Uuid::to_string)
         .collect();
+    allowed.extend(before.iter().map(|dyno| dyno.app.clone()));
     let dynos: Vec<&api::AgentDyno> = body
         .dynos
         .iter()
-        .filter(|dyno| placed_here.contains(&dyno.app))
+        .filter(|dyno| allowed.contains(&dyno.app))
         .take(MAX_REPORTED_DYNOS)
         .collect();
+    // A dyno of this host changed state (one came up where another waits to hand over to
+    // it, say): every agent reads what it runs again.
+    let states =
+        |dynos: &mut dyn Iterator<Item = &api::AgentDyno>| -> HashSet<(String, String, String)> {
+            dynos
+                .map(|dyno| (dyno.app.clone(), dyno.name.clone(), dyno.state.clone()))
+                .collect()
+        };
+    if states(&mut before.iter()) != states(&mut dynos.iter().copied()) {
+        state.bump_generation();
+    }
     let report = HostReport {
         memory_mb: body.memory_mb,
         address: body.address.clone(),
@@ -214,8 +236,28 @@ pub async fn desired(
     agent: Agent,
 ) -> ApiResult<Json<api::AgentDesired>> {
     let mut numbers: BTreeMap<Uuid, BTreeMap<String, Vec<u32>>> = BTreeMap::new();
+    let reported = crate::reported_dynos(&state.store).await?;
+    let here = agent.host.name.as_str();
+    // Web dynos moving off this host (a drain, say) stay until their new host has them up,
+    // as a preboot does on one host.
+    let running_here: HashSet<(String, &str)> = reported
+        .iter()
+        .filter(|(host, dyno)| host == here && matches!(dyno.state.as_str(), "up" | "starting"))
+        .map(|(_, dyno)| (dyno.app.clone(), dyno.name.as_str()))
+        .collect();
+    let up_elsewhere: HashSet<(String, &str)> = reported
+        .iter()
+        // Up and published: the router can reach it.
+        .filter(|(host, dyno)| host != here && dyno.state == "up" && dyno.upstream.is_some())
+        .map(|(_, dyno)| (dyno.app.clone(), dyno.name.as_str()))
+        .collect();
     for (slot, placed) in state.store.placements().await? {
-        if placed.host == agent.host.id {
+        let name = format!("{}.{}", slot.process_type, slot.number);
+        let key = (slot.app.to_string(), name.as_str());
+        let handing_over = slot.process_type == PREBOOT_TYPE
+            && running_here.contains(&key)
+            && !up_elsewhere.contains(&key);
+        if placed.host == agent.host.id || handing_over {
             numbers
                 .entry(slot.app)
                 .or_default()
