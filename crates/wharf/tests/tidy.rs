@@ -63,6 +63,18 @@ fn the_router_never_calls_the_store() {
 }
 
 #[test]
+fn agents_speak_only_the_api() {
+    // An agent reaches the control plane over its API with its host's credential, never the
+    // store, so a host holds no database credential; and the scheduler knows no container.
+    check_walls("agent", &["wharf-store", "wharf-api", "sqlx", "axum"]);
+    assert!(dependencies("agent").iter().any(|d| d == "wharf-api-types"));
+    check_walls(
+        "scheduler",
+        &["wharf-dynos", "wharf-containers", "wharf-api", "axum"],
+    );
+}
+
+#[test]
 fn the_log_router_knows_nothing_of_its_writers() {
     check_walls(
         "logs",
