@@ -167,8 +167,30 @@ impl AgentHost {
 }
 
 impl Drop for AgentHost {
+    /// Stops the agent (SIGTERM: it stops its dynos and unmounts its disks). One that was
+    /// killed left its disk pool mounted: it is unmounted here, so that the data dir goes and
+    /// the holders of its dynos, finding their directories gone, stop them.
     fn drop(&mut self) {
         self.terminate();
+        let _ = Command::new("umount")
+            .args(["--recursive", "--lazy"])
+            .arg(self.data.path().join("disk/mnt"))
+            .stderr(Stdio::null())
+            .status();
+        // The holders of a killed agent's dynos name its data dir: gone once they stopped
+        // them (they write the runtime's state as they go, so the dir is removed after).
+        let data = self.data.path().display().to_string();
+        let _ = std::fs::remove_dir_all(self.data.path());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline
+            && Command::new("pgrep")
+                .args(["-f", &data])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
