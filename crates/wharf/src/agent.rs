@@ -33,9 +33,10 @@ pub struct AgentArgs {
     /// that it shows in no process list)
     #[arg(skip = std::env::var("WHARF_HOST_CREDENTIAL").ok())]
     pub credential: Option<String>,
-    /// Where other hosts and the control plane reach this host (its address on the LAN)
+    /// Where the control plane reaches this host (its address on the LAN; default: the
+    /// address this host reaches the control plane from)
     #[arg(long, env = "WHARF_HOST_ADDRESS")]
-    pub address: String,
+    pub address: Option<String>,
     /// The memory this host offers dynos, in MiB (default: all but 1 GiB of its memory)
     #[arg(long, env = "WHARF_HOST_MEMORY_MB")]
     pub memory_mb: Option<u64>,
@@ -63,16 +64,20 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         "set WHARF_HOST_CREDENTIAL to the credential `wharf hosts:add` printed for this host",
     )?;
     let control_plane = ControlPlane::new(&args.control_plane, credential)?;
-    let address: std::net::IpAddr = args.address.parse().with_context(|| {
-        format!(
-            "--address {:?} is not an IP address: give the address other hosts reach this one at",
-            args.address
-        )
-    })?;
+    let control_plane_addresses = control_plane_addresses(&args.control_plane).await?;
+    let address: std::net::IpAddr = match &args.address {
+        Some(address) => address.parse().with_context(|| {
+            format!(
+                "--address {address:?} is not an IP address: give the address the control \
+                 plane reaches this host at"
+            )
+        })?,
+        None => local_address_towards(&control_plane_addresses)?,
+    };
     let publisher = Publisher::new(
         address,
         wharf_agent::publish::parse_ports(&args.publish_ports)?,
-        control_plane_addresses(&args.control_plane).await?,
+        control_plane_addresses,
     );
     let _data_dir_lock = crate::data_dir::lock(&args.data_dir)?;
     crate::data_dir::prepare(&args.data_dir)?;
@@ -112,7 +117,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         control_plane,
         HostReport {
             memory_mb,
-            address: args.address.clone(),
+            address: address.to_string(),
         },
     );
     let dynos = DynoManager::with_source(
@@ -158,7 +163,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         "wharf agent: holding a lease from {}; running the dynos placed on this host ({} MiB offered, reached at {})",
         args.control_plane,
         memory_mb,
-        args.address
+        address
     );
     tokio::spawn(crate::host::maintain_stacks(
         stacks,
@@ -243,6 +248,29 @@ async fn control_plane_addresses(url: &str) -> anyhow::Result<HashSet<std::net::
     Ok(addresses)
 }
 
+/// The address this host reaches the control plane from: what the kernel picks as the source
+/// towards it (a UDP socket's `connect` sends nothing).
+fn local_address_towards(
+    control_plane: &HashSet<std::net::IpAddr>,
+) -> anyhow::Result<std::net::IpAddr> {
+    let target = control_plane
+        .iter()
+        .min()
+        .context("the control plane has no address")?;
+    let unspecified: std::net::IpAddr = match target {
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let socket = std::net::UdpSocket::bind((unspecified, 0)).context("open a UDP socket")?;
+    socket
+        .connect((*target, 9))
+        .with_context(|| format!("find the route to the control plane at {target}"))?;
+    Ok(socket
+        .local_addr()
+        .context("read the socket's address")?
+        .ip())
+}
+
 /// The host's dynos as its heartbeat reports them, each up web dyno with where the control
 /// plane's router reaches it.
 fn report(dynos: &DynoManager, publisher: &Publisher) -> Vec<wharf_agent::AgentDyno> {
@@ -283,4 +311,19 @@ fn host_memory_mb() -> anyhow::Result<u64> {
         .and_then(|kb| kb.trim().parse::<u64>().ok())
         .map(|kb| kb / 1024)
         .context("find MemTotal in /proc/meminfo")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_address_is_the_source_towards_the_control_plane() {
+        let loopback: std::net::IpAddr = std::net::Ipv4Addr::LOCALHOST.into();
+        assert_eq!(
+            local_address_towards(&[loopback].into()).expect("a route to loopback"),
+            loopback
+        );
+        assert!(local_address_towards(&HashSet::new()).is_err());
+    }
 }

@@ -138,6 +138,11 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
         std::thread::sleep(Duration::from_millis(200));
     }
     for host in &hosts {
+        // Each found its own address: the one it reaches the control plane from.
+        assert_eq!(
+            host_state(&server, &host.name)["address"],
+            host.net.peer.to_string()
+        );
         assert_eq!(host_state(&server, &host.name)["state"], "up");
         assert_eq!(host_state(&server, &host.name)["dynos"], 1);
     }

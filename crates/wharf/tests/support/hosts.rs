@@ -49,7 +49,8 @@ impl AgentHost {
                 "WHARF_CONTROL_PLANE",
                 format!("http://{}:{api_port}", net.host),
             )
-            .env("WHARF_HOST_ADDRESS", net.peer.to_string())
+            // No WHARF_HOST_ADDRESS: the agent finds its address towards the control plane.
+            .env_remove("WHARF_HOST_ADDRESS")
             .env("WHARF_HOST_MEMORY_MB", "8192")
             .env("WHARF_DATA_DIR", data.path())
             .env("WHARF_NETWORK_NAME", format!("wh{index}"))
