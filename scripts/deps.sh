@@ -77,8 +77,10 @@ apt_install ruby ruby-dev bundler libpq-dev libyaml-dev zlib1g-dev libffi-dev
 apt_install ruby-rails puma ruby-sidekiq ruby-redis ruby-pg ruby-sinatra ruby-rack
 
 # Log drain tests run a real rsyslog (as a child process of the test, with its own config),
-# it and their other receivers in a network namespace the test makes with `ip`.
-apt_install rsyslog iproute2
+# it and their other receivers in a network namespace the test makes with `ip`; the many-host
+# test starts its agents there with `nsenter` (util-linux) and waits on them with `pgrep`
+# (procps).
+apt_install rsyslog iproute2 procps util-linux
 
 # The dyno network's firewall: an nftables table of Wharf's own (`nft`).
 apt_install nftables

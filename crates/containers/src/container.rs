@@ -210,12 +210,25 @@ impl Container {
 /// The errors the runtime logged in the bundle `bundle_dir` (JSON lines with `"level":
 /// "error"`), joined; `None` when there are none.
 pub(crate) async fn logged_errors(bundle_dir: &std::path::Path) -> Option<String> {
-    // Server path: the runtime's log in the server's bundle dir.
-    let log = tokio::fs::read_to_string(bundle_dir.join(RUNTIME_LOG))
+    use tokio::io::AsyncReadExt;
+    // Server path: the runtime's log in the server's bundle dir (beside the container's root,
+    // never in it), opened without following a link and read up to a bound.
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(bundle_dir.join(RUNTIME_LOG))
+        .await
+        .ok()?;
+    let mut log = String::new();
+    file.take(RUNTIME_LOG_LIMIT)
+        .read_to_string(&mut log)
         .await
         .ok()?;
     runtime_errors(&log)
 }
+
+/// The most of a runtime's log read for its errors.
+const RUNTIME_LOG_LIMIT: u64 = 1024 * 1024;
 
 /// The messages of the error lines in a runtime's JSON log, joined; `None` when there are none.
 fn runtime_errors(log: &str) -> Option<String> {

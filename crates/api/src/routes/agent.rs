@@ -69,6 +69,29 @@ impl FromRequestParts<ApiState> for Agent {
 }
 
 impl Agent {
+    /// The apps whose dynos and lines this agent may report, as ids: those placed on its host,
+    /// and those it reported a dyno of last time (a dyno moving away runs on until its new
+    /// host has it up); and what it reported last time. An app enters only by placement.
+    async fn own_apps(
+        &self,
+        state: &ApiState,
+    ) -> ApiResult<(HashSet<String>, Vec<api::AgentDyno>)> {
+        let before: Vec<api::AgentDyno> = state
+            .store
+            .host_report(self.host.id)
+            .await?
+            .and_then(|report| serde_json::from_str(&report).ok())
+            .unwrap_or_default();
+        let mut allowed: HashSet<String> = self
+            .apps_placed(state)
+            .await?
+            .iter()
+            .map(Uuid::to_string)
+            .collect();
+        allowed.extend(before.iter().map(|dyno| dyno.app.clone()));
+        Ok((allowed, before))
+    }
+
     /// The apps with a dyno placed on this agent's host.
     async fn apps_placed(&self, state: &ApiState) -> ApiResult<HashSet<Uuid>> {
         Ok(state
@@ -96,22 +119,9 @@ pub async fn heartbeat(
             "The heartbeat's address must be 1 to 255 characters without control characters",
         ));
     }
-    // A host reports dynos of the apps placed on it, or that it reported before (a dyno
-    // moving away runs on until its new host has it up): anything else is dropped, so an
-    // agent can put nothing into another app's `ps`.
-    let before: Vec<api::AgentDyno> = state
-        .store
-        .host_report(agent.host.id)
-        .await?
-        .and_then(|report| serde_json::from_str(&report).ok())
-        .unwrap_or_default();
-    let mut allowed: HashSet<String> = agent
-        .apps_placed(&state)
-        .await?
-        .iter()
-        .map(Uuid::to_string)
-        .collect();
-    allowed.extend(before.iter().map(|dyno| dyno.app.clone()));
+    // A host reports dynos of its own apps only: anything else is dropped, so an agent can
+    // put nothing into another app's `ps`.
+    let (allowed, before) = agent.own_apps(&state).await?;
     let dynos: Vec<&api::AgentDyno> = body
         .dynos
         .iter()
@@ -170,22 +180,7 @@ pub async fn logs(
     agent: Agent,
     Body(body): Body<api::AgentLogs>,
 ) -> ApiResult<axum::http::StatusCode> {
-    let mut allowed: HashSet<String> = agent
-        .apps_placed(&state)
-        .await?
-        .iter()
-        .map(Uuid::to_string)
-        .collect();
-    if let Some((_, report)) = state
-        .store
-        .host_reports()
-        .await?
-        .into_iter()
-        .find(|(host, _)| host.id == agent.host.id)
-    {
-        let reported: Vec<api::AgentDyno> = serde_json::from_str(&report).unwrap_or_default();
-        allowed.extend(reported.into_iter().map(|dyno| dyno.app));
-    }
+    let (allowed, _) = agent.own_apps(&state).await?;
     let logs = state.dynos.logs();
     for app in body.apps {
         if !allowed.contains(&app.app) {

@@ -72,7 +72,8 @@ pub async fn production_config(
     Ok((config, disk))
 }
 
-/// The children of process `pid` (of all its threads).
+/// The children of process `pid` (of all its threads). procfs only: its `task` entries are
+/// the kernel's directories, never a tenant's links.
 pub fn children(pid: u32) -> anyhow::Result<Vec<u32>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(format!("/proc/{pid}/task"))? {
@@ -87,7 +88,7 @@ pub fn children(pid: u32) -> anyhow::Result<Vec<u32>> {
     Ok(found)
 }
 
-/// Process `pid`'s command name.
+/// Process `pid`'s command name (procfs, as above).
 pub fn comm(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
