@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use wharf_api_types::{AgentDesired, AgentLogs, Heartbeat, Lease};
+use wharf_api_types::{AgentDesired, AgentLogs, AgentRoutes, Heartbeat, Lease};
 
 use crate::lease::Outcome;
 
@@ -18,6 +18,9 @@ use crate::lease::Outcome;
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long reading the desired state may take.
 const DESIRED_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a read of the route table may take (the control plane holds it up to 20 s
+/// waiting for a change).
+const ROUTES_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long connecting may take, for any request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest slug an agent downloads.
@@ -90,18 +93,45 @@ impl ControlPlane {
 
     /// What this host should run.
     pub async fn desired(&self) -> anyhow::Result<AgentDesired> {
+        self.get_json(
+            self.url("/agent/desired"),
+            DESIRED_TIMEOUT,
+            "a read of this host's dynos",
+        )
+        .await
+    }
+
+    /// The hosts' route table once it is newer than version `after` (the control plane
+    /// waits for one up to 20 s, then answers with the same table).
+    pub async fn routes(&self, after: Option<u64>) -> anyhow::Result<AgentRoutes> {
+        let mut url = self.url("/agent/routes");
+        if let Some(after) = after {
+            url.query_pairs_mut()
+                .append_pair("after", &after.to_string());
+        }
+        self.get_json(url, ROUTES_TIMEOUT, "a read of the route table")
+            .await
+    }
+
+    /// A GET of `url` answered with `200` and JSON.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: reqwest::Url,
+        timeout: Duration,
+        what: &str,
+    ) -> anyhow::Result<T> {
         let response = self
             .http
-            .get(self.url("/agent/desired"))
+            .get(url)
             .bearer_auth(&self.credential)
-            .timeout(DESIRED_TIMEOUT)
+            .timeout(timeout)
             .send()
             .await
-            .context("ask the control plane for this host's dynos")?;
+            .with_context(|| format!("ask the control plane for {what}"))?;
         let status = response.status();
         anyhow::ensure!(
             status == StatusCode::OK,
-            "the control plane answered {status} to a read of this host's dynos"
+            "the control plane answered {status} to {what}"
         );
         response
             .json()

@@ -1,10 +1,12 @@
-//! Publishing web dynos to the control plane's router: each up web dyno of the host gets a
-//! port of its own on the host's address, where the agent relays each connection to the dyno
-//! (its address on the host's dyno network, which nothing outside the host reaches).
+//! Publishing web dynos to the routers: each up web dyno of the host gets a port of its own on
+//! the host's address, where the agent relays each connection to the dyno (its address on the
+//! host's dyno network, which nothing outside the host reaches).
 //!
-//! Only the control plane's addresses may connect: any other peer is closed at once, so a
-//! dyno is reached through the router alone (its H-codes, maintenance mode, headers), as on a
-//! single host. The relay is the host's own connection to the dyno, which the dyno network's
+//! Only routers may connect: the control plane's addresses, this host's, and those of the
+//! hosts holding a lease (the control plane's route table names them). Any other peer is
+//! closed at once, so a dyno is reached through a router alone (its H-codes, maintenance
+//! mode, headers), as on a single host. Dynos themselves never connect from a host's address
+//! to another host: the dyno network refuses them the LAN unless the operator allows it. The relay is the host's own connection to the dyno, which the dyno network's
 //! firewall lets through like the router's on a single host; no rule opens a container.
 
 use std::collections::{HashMap, HashSet};
@@ -25,9 +27,10 @@ use tokio::task::JoinHandle;
 pub const QUIET: Duration = Duration::from_millis(300);
 
 /// How long a dyno stays published after it left the host's route table (it stops, or moves
-/// to another host): the control plane's router still sends it requests until the host's next
-/// heartbeat and its own next read of the table, each up to a second.
-pub const UNPUBLISH_DELAY: Duration = Duration::from_secs(2);
+/// to another host): routers still send it requests until the host's next heartbeat and the
+/// control plane's next read of the table, each up to a second, and the hosts' routers until
+/// the new table reaches them.
+pub const UNPUBLISH_DELAY: Duration = Duration::from_secs(3);
 
 /// Published ports unless `WHARF_PUBLISH_PORTS` says otherwise.
 pub const DEFAULT_PORTS: RangeInclusive<u16> = 20_000..=29_999;
@@ -50,8 +53,10 @@ struct Inner {
     /// The host's address, where published ports listen.
     bind: IpAddr,
     ports: RangeInclusive<u16>,
-    /// Who may connect: the control plane's addresses.
+    /// Who may connect: the control plane's addresses, this host's own (its router) ...
     peers: HashSet<IpAddr>,
+    /// ... and the other hosts holding a lease (their routers), as the control plane says.
+    hosts: Mutex<HashSet<IpAddr>>,
     /// Dyno address to its published port and the task accepting there.
     published: Mutex<HashMap<SocketAddr, Published>>,
     /// Dyno address to when bytes last went through to or from it (milliseconds since
@@ -70,17 +75,32 @@ impl Drop for Inner {
 }
 
 impl Publisher {
-    pub fn new(bind: IpAddr, ports: RangeInclusive<u16>, peers: HashSet<IpAddr>) -> Publisher {
+    /// Publishes on `bind` (the host's address), at ports of `ports`, to the control plane at
+    /// `control_plane` and this host's router.
+    pub fn new(
+        bind: IpAddr,
+        ports: RangeInclusive<u16>,
+        control_plane: HashSet<IpAddr>,
+    ) -> Publisher {
+        let mut peers = control_plane;
+        peers.insert(bind);
         Publisher {
             inner: Arc::new(Inner {
                 bind,
                 ports,
                 peers,
+                hosts: Mutex::new(HashSet::new()),
                 published: Mutex::new(HashMap::new()),
                 activity: Mutex::new(HashMap::new()),
                 started: Instant::now(),
             }),
         }
+    }
+
+    /// The hosts whose routers may connect besides the control plane's and this host's:
+    /// `hosts` replaces the last list.
+    pub fn set_hosts(&self, hosts: HashSet<IpAddr>) {
+        *self.inner.hosts.lock().expect("hosts poisoned") = hosts;
     }
 
     /// Where the router reaches the dyno at `dyno`, if it is published.
@@ -202,6 +222,11 @@ impl Inner {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Whether `peer` is a router's address.
+    fn allowed(&self, peer: IpAddr) -> bool {
+        self.peers.contains(&peer) || self.hosts.lock().expect("hosts poisoned").contains(&peer)
+    }
+
     /// The activity clock of `dyno`'s relayed connections.
     fn activity(&self, dyno: SocketAddr) -> Arc<AtomicU64> {
         self.activity
@@ -226,8 +251,8 @@ async fn relay(listener: TcpListener, dyno: SocketAddr, inner: Arc<Inner>) {
                 continue;
             }
         };
-        if !inner.peers.contains(&peer.ip()) {
-            // Not the router: closed unanswered.
+        if !inner.allowed(peer.ip()) {
+            // Not a router: closed unanswered.
             drop(client);
             continue;
         }
@@ -357,13 +382,19 @@ mod tests {
         assert!(publisher.busy(second));
         assert_eq!(read(b).await, b"hello");
 
-        // A publisher that allows another peer closes our connections unanswered.
+        // A publisher on 127.0.0.2 that allows another control plane closes our connections
+        // (from 127.0.0.1) unanswered, until the control plane names our address as a host's.
         let strict = Publisher::new(
-            loopback,
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
             30_000..=30_099,
             [IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1))].into(),
         );
         strict.sync(&[first].into()).await;
-        assert_eq!(read(strict.published(first).unwrap()).await, b"");
+        let published = strict.published(first).unwrap();
+        assert_eq!(read(published).await, b"");
+        strict.set_hosts([loopback].into());
+        assert_eq!(read(published).await, b"hello");
+        strict.set_hosts(HashSet::new());
+        assert_eq!(read(published).await, b"");
     }
 }

@@ -1,6 +1,8 @@
 //! Hosts that run dynos (Wharf's own, admins only), and what an agent and the control plane
 //! say to each other about its lease.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// `GET /hosts/{host}`.
@@ -172,4 +174,47 @@ pub struct AgentLogLine {
     /// The dyno (`web.1`).
     pub process: String,
     pub message: String,
+}
+
+/// `GET /agent/routes`: what every host's router needs to route every app, as the control
+/// plane's router has it. Names, domains and where web dynos are published; never config,
+/// releases or certificates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRoutes {
+    /// Changes whenever anything else here does (an agent asks for the table after the one it
+    /// has, and waits until there is one).
+    pub version: u64,
+    pub apps: Vec<AgentRouteApp>,
+    /// Custom hostname (lowercase, maybe `*.example.com`) to app name.
+    pub domains: BTreeMap<String, String>,
+    /// The addresses of the hosts holding a lease: besides the control plane, the only peers a
+    /// host's published ports accept (their routers).
+    pub hosts: Vec<String>,
+}
+
+/// One app as a router sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRouteApp {
+    pub id: String,
+    pub name: String,
+    pub maintenance: bool,
+    /// How many web dynos the formation asks for.
+    pub web_quantity: u32,
+    /// Every web dyno is crashed.
+    pub crashed: bool,
+    /// Web dynos are starting.
+    pub booting: bool,
+    pub session_affinity: bool,
+    /// The web dynos that are up, each at its host's published port.
+    pub backends: Vec<AgentBackend>,
+}
+
+/// One up web dyno, where routers reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentBackend {
+    pub id: String,
+    /// `web.1`.
+    pub dyno: String,
+    /// `address:port` on its host.
+    pub upstream: String,
 }

@@ -90,6 +90,12 @@ pub struct ApiState {
     /// Changes whenever what a host should run may have changed; agents read their desired
     /// state again when it does (see [`ApiState::generation`]).
     generation: Arc<std::sync::atomic::AtomicU64>,
+    /// The route table every host's router uses (`GET /agent/routes`); none until the control
+    /// plane's own router has a table it trusts (see [`ApiState::publish_agent_routes`]).
+    agent_routes: Arc<tokio::sync::watch::Sender<Option<Arc<wharf_api_types::AgentRoutes>>>>,
+    /// Cancelled once a listener serving this state stops accepting: requests that wait (the
+    /// agents' long polls) answer at once, so that the server stops without waiting for them.
+    closing: tokio_util::sync::CancellationToken,
 }
 
 impl ApiState {
@@ -108,7 +114,44 @@ impl ApiState {
             // Random, so that an agent never mistakes a restarted control plane's count for
             // the one it last saw.
             generation: Arc::new(std::sync::atomic::AtomicU64::new(rand::random())),
+            agent_routes: Arc::new(tokio::sync::watch::Sender::new(None)),
+            closing: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// Resolves once a listener serving this state stopped accepting (see [`serve`]).
+    pub async fn closing(&self) {
+        self.closing.cancelled().await;
+    }
+
+    /// Hands the hosts' routers a new table (its `version` is set here, when it differs from
+    /// the last one). The control plane calls it only once the table has every host's dynos:
+    /// until then agents keep the table they had.
+    pub fn publish_agent_routes(&self, mut routes: wharf_api_types::AgentRoutes) {
+        self.agent_routes.send_if_modified(|current| {
+            let version = match current {
+                Some(current) => {
+                    routes.version = current.version;
+                    if **current == routes {
+                        return false;
+                    }
+                    current.version.wrapping_add(1)
+                }
+                // Random, so that an agent never takes a restarted control plane's first
+                // table for the one it has.
+                None => rand::random(),
+            };
+            routes.version = version;
+            *current = Some(Arc::new(routes));
+            true
+        });
+    }
+
+    /// The hosts' route table as it changes.
+    pub fn agent_routes(
+        &self,
+    ) -> tokio::sync::watch::Receiver<Option<Arc<wharf_api_types::AgentRoutes>>> {
+        self.agent_routes.subscribe()
     }
 
     /// Lets tenants' URLs reach what `policy` allows (by default no internal network): for
@@ -263,9 +306,19 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let closing = state.closing.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(close_on(shutdown, closing))
         .await
+}
+
+/// `shutdown`, which also tells the requests that wait to answer now.
+async fn close_on(
+    shutdown: impl std::future::Future<Output = ()>,
+    closing: tokio_util::sync::CancellationToken,
+) {
+    shutdown.await;
+    closing.cancel();
 }
 
 /// Like [`serve`], over TLS with `tls`'s certificate: the same API and git smart HTTP at
@@ -276,8 +329,9 @@ pub async fn serve_tls(
     state: ApiState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let closing = state.closing.clone();
     let router = router(state).layer(axum::Extension(routes::OverTls));
     axum::serve(tls_listener::TlsListener::new(listener, tls), router)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(close_on(shutdown, closing))
         .await
 }

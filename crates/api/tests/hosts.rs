@@ -414,4 +414,123 @@ async fn an_agent_writes_only_its_own_dynos_lines_into_its_own_apps_logs() {
     );
     assert_eq!(written[1], "app[web.1]: hello from host-a");
     assert!(logs.recent(theirs, 10).is_empty());
+
+    // Every host routes every app: its router's lines are taken for any app the hosts' route
+    // table has, and nothing else of another app's.
+    api.state
+        .publish_agent_routes(routes(&[(mine, "mine"), (theirs, "theirs")]));
+    let router_line = |process: &str, message: &str| json!({"at": "2026-12-06T12:00:01.000001Z", "source": "heroku", "process": process, "message": message});
+    let reply = api
+        .call(
+            "POST",
+            "/agent/logs",
+            Some(&credential),
+            Some(json!({"apps": [
+                {"app": theirs.to_string(), "dropped": 0, "lines": [
+                    router_line("router", "at=info method=GET path=\"/\""),
+                    router_line("api", "a forged platform line"),
+                    line("web.1", "still not mine to write"),
+                ]},
+                {"app": uuid::Uuid::from_u128(99).to_string(), "dropped": 3, "lines": [
+                    router_line("router", "no such app"),
+                ]},
+            ]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    let written: Vec<String> = logs
+        .recent(theirs, 10)
+        .iter()
+        .map(|line| format!("{}[{}]: {}", line.source, line.process, line.message))
+        .collect();
+    assert_eq!(written, ["heroku[router]: at=info method=GET path=\"/\""]);
+    assert!(logs.recent(uuid::Uuid::from_u128(99), 10).is_empty());
+}
+
+/// A hosts' route table with `apps` (id, name), one web dyno each.
+fn routes(apps: &[(uuid::Uuid, &str)]) -> wharf_api_types::AgentRoutes {
+    wharf_api_types::AgentRoutes {
+        version: 0,
+        apps: apps
+            .iter()
+            .map(|(id, name)| wharf_api_types::AgentRouteApp {
+                id: id.to_string(),
+                name: (*name).to_owned(),
+                maintenance: false,
+                web_quantity: 1,
+                crashed: false,
+                booting: false,
+                session_affinity: false,
+                backends: vec![wharf_api_types::AgentBackend {
+                    id: uuid::Uuid::from_u128(7).to_string(),
+                    dyno: "web.1".into(),
+                    upstream: "10.77.0.2:20000".into(),
+                }],
+            })
+            .collect(),
+        domains: Default::default(),
+        hosts: vec!["10.77.0.2".into()],
+    }
+}
+
+#[tokio::test]
+async fn hosts_get_the_route_table_once_it_is_trusted_and_as_soon_as_it_changes() {
+    let api = std::sync::Arc::new(TestApi::new().await);
+    let (credential, _) = joined(&api, "host-a").await;
+    // None yet (a control plane just started): refused, so the host keeps the table it has.
+    let reply = api
+        .call("GET", "/agent/routes?after=1", Some(&credential), None)
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        reply.body
+    );
+    assert!(reply.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("keep the one you have"));
+    // API keys are refused.
+    let reply = api
+        .call("GET", "/agent/routes", Some(&api.admin_key), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+
+    let first = uuid::Uuid::from_u128(1);
+    api.state.publish_agent_routes(routes(&[(first, "first")]));
+    let reply = api
+        .call("GET", "/agent/routes", Some(&credential), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let table: wharf_api_types::AgentRoutes = serde_json::from_value(reply.body).unwrap();
+    assert_eq!(table.apps[0].name, "first");
+    assert_eq!(table.apps[0].backends[0].upstream, "10.77.0.2:20000");
+    assert_eq!(table.hosts, ["10.77.0.2"]);
+    // The same table again is no new version.
+    api.state.publish_agent_routes(routes(&[(first, "first")]));
+    assert_eq!(
+        api.state.agent_routes().borrow().as_ref().unwrap().version,
+        table.version
+    );
+
+    // A host that has this version waits; a change answers it at once.
+    let waiting = {
+        let (api, credential) = (api.clone(), credential.clone());
+        let path = format!("/agent/routes?after={}", table.version);
+        tokio::spawn(async move { api.call("GET", &path, Some(&credential), None).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "answered with no change");
+    let second = uuid::Uuid::from_u128(2);
+    api.state
+        .publish_agent_routes(routes(&[(first, "first"), (second, "second")]));
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("answered once the table changed")
+        .unwrap();
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let newer: wharf_api_types::AgentRoutes = serde_json::from_value(reply.body).unwrap();
+    assert_ne!(newer.version, table.version);
+    assert_eq!(newer.apps.len(), 2);
 }

@@ -51,7 +51,8 @@ impl TestNet {
         let name = format!("{PREFIX}{pid}-{n}");
         let id = format!("{:x}", (pid << 8) ^ n);
         let (outside, inside) = (format!("wo{id}"), format!("wi{id}"));
-        let (host, peer) = free_block(pid.wrapping_mul(64).wrapping_add(n))?;
+        let block = free_block(pid.wrapping_mul(64).wrapping_add(n), 30)?;
+        let (host, peer) = (nth(block, 1), nth(block, 2));
         ip(&["netns", "add", &name])?;
         let net = TestNet { name, host, peer };
         ip(&[
@@ -112,23 +113,117 @@ fn ip(args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// The first `/30` of the test block, from `start` on, with no address of this host in it.
-fn free_block(start: u32) -> Result<(Ipv4Addr, Ipv4Addr), String> {
+/// The first block of `prefix` bits in the test block, from `start` on, with no address of
+/// this host in it: its network address.
+fn free_block(start: u32, prefix: u32) -> Result<Ipv4Addr, String> {
     let own = crate::own::read()?;
     let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
-    // The lower half of the block only: `198.19.0.0/16` holds dyno networks.
-    const BLOCKS: u32 = 1 << 14;
-    for offset in 0..BLOCKS {
-        let network = base + ((start.wrapping_add(offset) % BLOCKS) << 2);
-        let block = Cidr::containing(IpAddr::V4(Ipv4Addr::from(network)), 30)?;
+    // `198.18.0.0/16` only: `198.19.0.0/16` holds dyno networks.
+    let blocks: u32 = 1 << (prefix - 16);
+    for offset in 0..blocks {
+        let network = base + ((start.wrapping_add(offset) % blocks) << (32 - prefix));
+        let block = Cidr::containing(IpAddr::V4(Ipv4Addr::from(network)), prefix as u8)?;
         let taken = own
             .iter()
             .any(|cidr| block.covers(cidr) || cidr.covers(&block));
         if !taken {
-            return Ok((Ipv4Addr::from(network + 1), Ipv4Addr::from(network + 2)));
+            return Ok(Ipv4Addr::from(network));
         }
     }
-    Err(format!("no free /30 left in {TEST_BLOCK}"))
+    Err(format!("no free /{prefix} left in {TEST_BLOCK}"))
+}
+
+/// The `n`th address of the block at `network`.
+fn nth(network: Ipv4Addr, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(network) + n)
+}
+
+/// A LAN of the test's own: a namespace holding a bridge (the switch), with this namespace on
+/// it at `.1` of a free `/24` of [`TEST_BLOCK`] and a namespace per [`TestLan::join`] at the
+/// next addresses. Members reach each other over the bridge, never through this namespace's
+/// forwarding or firewall. Dropping it deletes the bridge's namespace (and so this side's
+/// link); each member's namespace goes with its [`TestNet`].
+pub struct TestLan {
+    name: String,
+    /// This namespace's address on the LAN.
+    pub host: Ipv4Addr,
+    network: Ipv4Addr,
+    members: AtomicU32,
+}
+
+/// The bridge in a [`TestLan`]'s namespace.
+const LAN_BRIDGE: &str = "lan0";
+
+impl TestLan {
+    pub fn create() -> Result<TestLan, String> {
+        let lock =
+            File::create(LOCK_FILE).map_err(|error| format!("create {LOCK_FILE}: {error}"))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|error| format!("lock {LOCK_FILE}: {error}"))?;
+        remove_stale();
+        let pid = std::process::id();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{PREFIX}{pid}-{n}");
+        let id = format!("{:x}", (pid << 8) ^ n);
+        let network = free_block(pid.wrapping_add(n), 24)?;
+        ip(&["netns", "add", &name])?;
+        let lan = TestLan {
+            name,
+            host: nth(network, 1),
+            network,
+            members: AtomicU32::new(1),
+        };
+        lan.exec(&["link", "add", LAN_BRIDGE, "type", "bridge"])?;
+        lan.exec(&["link", "set", LAN_BRIDGE, "up"])?;
+        let (outside, inside) = (format!("wo{id}"), format!("wl{id}"));
+        ip(&[
+            "link", "add", &outside, "type", "veth", "peer", "name", &inside, "netns", &lan.name,
+        ])?;
+        lan.exec(&["link", "set", &inside, "master", LAN_BRIDGE, "up"])?;
+        ip(&["addr", "add", &format!("{}/24", lan.host), "dev", &outside])?;
+        ip(&["link", "set", &outside, "up"])?;
+        Ok(lan)
+    }
+
+    /// A new namespace on the LAN, at its next address (`host` is this namespace's).
+    pub fn join(&self) -> Result<TestNet, String> {
+        let pid = std::process::id();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let member = self.members.fetch_add(1, Ordering::SeqCst) + 1;
+        if member > 254 {
+            return Err("a test LAN holds 253 members".to_owned());
+        }
+        let name = format!("{PREFIX}{pid}-{n}");
+        let id = format!("{:x}", (pid << 8) ^ n);
+        ip(&["netns", "add", &name])?;
+        let net = TestNet {
+            name,
+            host: self.host,
+            peer: nth(self.network, member),
+        };
+        let (outside, inside) = (format!("wl{id}"), format!("wi{id}"));
+        ip(&[
+            "-n", &self.name, "link", "add", &outside, "type", "veth", "peer", "name", &inside,
+            "netns", &net.name,
+        ])?;
+        self.exec(&["link", "set", &outside, "master", LAN_BRIDGE, "up"])?;
+        net.exec(&["addr", "add", &format!("{}/24", net.peer), "dev", &inside])?;
+        net.exec(&["link", "set", &inside, "up"])?;
+        net.exec(&["link", "set", "lo", "up"])?;
+        Ok(net)
+    }
+
+    fn exec(&self, args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["-n", &self.name];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+}
+
+impl Drop for TestLan {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.name]);
+    }
 }
 
 /// Deletes the namespaces of test processes that died before dropping theirs.

@@ -6,8 +6,9 @@
 //!   on a one-host server in the same run (the baseline);
 //! - a host's death (SIGKILL and its link cut) until every dyno it ran is up on the others,
 //!   with the scheduler's lease (4 s) in it;
-//! - requests through the control plane's router to one web dyno on another host (through the
-//!   host's published port), against the one-host server's router to a dyno on its own host.
+//! - requests to one web dyno on an agent host (through its published port) through the
+//!   control plane's router, through another agent host's router and through its own host's
+//!   router, against the one-host server's router to a dyno on its own host.
 //!
 //! Prints Markdown.
 #![allow(clippy::unwrap_used)]
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use support::hosts::{scale, AgentHost};
 use support::{http_json, Server};
+use wharf_outbound::test_net::TestLan;
 
 const DYNOS: u32 = 30;
 const DEADLINE: Duration = Duration::from_secs(600);
@@ -95,8 +97,9 @@ fn main() {
         data.path(),
         &[("WHARF_API_LISTEN", &format!("0.0.0.0:{api_port}"))],
     );
+    let lan = TestLan::create().unwrap();
     let mut hosts: Vec<AgentHost> = (1..=3u8)
-        .map(|i| AgentHost::join(&server, api_port, &format!("host-{i}"), i))
+        .map(|i| AgentHost::join(&server, &lan, api_port, &format!("host-{i}"), i))
         .collect();
     let _repo = deploy(&server, "bench-many");
     scale(&server, "bench-many", DYNOS);
@@ -123,8 +126,16 @@ fn main() {
         let now = up(&server, "bench-many");
         now.len() == 1 && now[0].1.is_some()
     });
+    let dyno_host = up(&server, "bench-many")[0].1.clone().unwrap();
+    let own = hosts.iter().find(|host| host.name == dyno_host).unwrap();
+    let other = hosts[1..]
+        .iter()
+        .find(|host| host.name != dyno_host)
+        .unwrap();
     let same_host = load(&one_host.router_authority(), "bench-one.localhost");
-    let other_host = load(&server.router_authority(), "bench-many.localhost");
+    let control_plane = load(&server.router_authority(), "bench-many.localhost");
+    let other_router = load(&other.router(), "bench-many.localhost");
+    let own_router = load(&own.router(), "bench-many.localhost");
 
     println!("| measure | figure |");
     println!("|---|---|");
@@ -145,7 +156,15 @@ fn main() {
             "router to a dyno on its own host (one host, baseline)",
             same_host,
         ),
-        ("router to a dyno on another host", other_host),
+        (
+            "control plane's router to a dyno on an agent host",
+            control_plane,
+        ),
+        ("a host's router to a dyno on another host", other_router),
+        (
+            "a host's router to a dyno on its own host (its published port)",
+            own_router,
+        ),
     ] {
         println!(
             "| {label}: {THREADS} clients × {REQUESTS} requests | {rate:.0} req/s, p50 {:.2} ms, p99 {:.2} ms |",

@@ -14,6 +14,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use wharf_agent::{Agent, ControlPlane, HostReport, Publisher, Signal};
 use wharf_dynos::DynoManager;
+use wharf_router::{RouteTable, Router, RouterConfig};
 
 /// How often dynos that left the route table are checked for unpublishing.
 const UNPUBLISH_CHECK: Duration = Duration::from_millis(250);
@@ -44,6 +45,13 @@ pub struct AgentArgs {
     /// router (one each; only the control plane may connect)
     #[arg(long, env = "WHARF_PUBLISH_PORTS", default_value = "20000-29999")]
     pub publish_ports: String,
+    /// Address this host's router listens on for app traffic (it routes every app, to web
+    /// dynos on any host)
+    #[arg(long, env = "WHARF_ROUTER_LISTEN", default_value = "0.0.0.0:8080")]
+    pub router_listen: String,
+    /// Apps are served at <app>.<base-domain> (as the control plane's `--base-domain`)
+    #[arg(long, env = "WHARF_BASE_DOMAIN", default_value = "localhost")]
+    pub base_domain: String,
     /// Where the agent keeps its state: slugs, dynos' disks, stacks
     #[arg(long, env = "WHARF_DATA_DIR", default_value = "/var/lib/wharf-agent")]
     pub data_dir: PathBuf,
@@ -112,7 +120,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .context("prepare the default stack")?;
     let runtime = crate::host::held(&runtime, &args.dyno)?;
 
-    let shipper_control_plane = control_plane.clone();
+    let (shipper_control_plane, route_control_plane) =
+        (control_plane.clone(), control_plane.clone());
     let agent = Agent::new(
         control_plane,
         HostReport {
@@ -122,7 +131,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     );
     let dynos = DynoManager::with_source(
         Arc::new(agent.source()),
-        crate::host::manager_config(&args.data_dir, &args.dyno, &network, &disk),
+        wharf_dynos::DynoManagerConfig {
+            // Eco dynos do not sleep on agents: the requests that would wake them go to the
+            // control plane's dyno manager.
+            sleep_after: None,
+            ..crate::host::manager_config(&args.data_dir, &args.dyno, &network, &disk)
+        },
         runtime.clone(),
         stacks.clone(),
     );
@@ -177,6 +191,37 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         shipped_logs,
         shipper_shutdown.clone(),
     ));
+    // The router: every app, from the control plane's table, to dynos on any host. It
+    // serves once it has a table (connections wait in the listener's queue until then).
+    let router_listener =
+        crate::server::listen_with_backlog(&args.router_listen, crate::server::ROUTER_BACKLOG)
+            .await
+            .with_context(|| format!("listen for app traffic on {}", args.router_listen))?;
+    let router_address = router_listener
+        .local_addr()
+        .context("read the router's address")?;
+    let (tables, routes) = tokio::sync::watch::channel(Arc::new(RouteTable::default()));
+    let (first_table, has_table) = tokio::sync::watch::channel(false);
+    tokio::spawn(crate::agent_router::follow(
+        route_control_plane,
+        publisher.clone(),
+        tables,
+        first_table,
+        shutdown.clone(),
+    ));
+    let router = Router::new(
+        RouterConfig::new(args.base_domain.clone()),
+        routes,
+        crate::agent_router::log_sink(dynos.clone()),
+    );
+    let router_shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        crate::server::wait_for_routes(has_table).await;
+        if let Err(error) = router.serve(router_listener, None, router_shutdown).await {
+            tracing::error!(error = format!("{error:#}"), "route app traffic");
+        }
+    });
+    say!("wharf agent: routing app traffic on http://{router_address}");
     tokio::spawn(publish(dynos.clone(), publisher, shutdown.clone()));
     let manager_shutdown = shutdown.clone();
     let manager = tokio::spawn(dynos.clone().run(manager_shutdown));

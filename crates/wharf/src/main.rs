@@ -3,6 +3,7 @@
 
 mod addons;
 mod agent;
+mod agent_router;
 mod data_dir;
 mod handover;
 mod heroku_env;

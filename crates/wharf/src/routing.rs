@@ -81,6 +81,7 @@ pub fn publish(
     store: Store,
     dynos: DynoManager,
     certificates: Arc<CertResolver>,
+    api: wharf_api::ApiState,
     shutdown: CancellationToken,
 ) -> (
     watch::Receiver<Arc<RouteTable>>,
@@ -90,6 +91,10 @@ pub fn publish(
     let (sender, receiver) = watch::channel(Arc::new(RouteTable::default()));
     let (ready_sender, ready) = watch::channel(false);
     let task = tokio::spawn(async move {
+        // The hosts' routers get tables once every host that holds a lease had time to
+        // heartbeat to this process (as the scheduler waits): before, a table would miss
+        // their dynos.
+        let trusted_from = tokio::time::Instant::now() + wharf_scheduler::START_GRACE;
         let mut started = dynos.started();
         let mut changes = dynos.routes();
         let mut desired = dynos.desired_changes();
@@ -141,6 +146,9 @@ pub fn publish(
                 }
             }
             let table = build(&known, &dynos);
+            if *started.borrow() && tokio::time::Instant::now() >= trusted_from {
+                api.publish_agent_routes(agent_routes(&table, &known));
+            }
             sender.send_if_modified(|current| {
                 let changed = **current != table;
                 if changed {
@@ -167,6 +175,8 @@ struct Known {
     domain_routes: Vec<DomainRoute>,
     /// Per app, the web dynos that hosts holding a lease report (`wharf agent`).
     remote: HashMap<uuid::Uuid, Vec<RemoteWeb>>,
+    /// The addresses of the hosts holding a lease.
+    hosts: Vec<String>,
 }
 
 /// A web dyno on another host, as its agent reports it.
@@ -250,11 +260,25 @@ impl Known {
                 Some((domain.hostname.to_ascii_lowercase(), (*app).to_owned()))
             })
             .collect();
+        let now = time::OffsetDateTime::now_utc();
+        let hosts = store
+            .hosts()
+            .await?
+            .into_iter()
+            .filter(|host| {
+                matches!(
+                    host.state(now),
+                    wharf_model::HostState::Up | wharf_model::HostState::Draining
+                )
+            })
+            .filter_map(|host| host.address)
+            .collect();
         Ok(Known {
             apps,
             domains,
             domain_routes,
             remote: remote_web_dynos(store).await?,
+            hosts,
         })
     }
 }
@@ -319,6 +343,51 @@ fn build(known: &Known, dynos: &DynoManager) -> RouteTable {
     RouteTable {
         apps,
         domains: known.domains.clone(),
+    }
+}
+
+/// The table the hosts' routers get: `table` with only the dynos they reach (published on
+/// hosts; this host's own dynos listen on its loopback or dyno network).
+fn agent_routes(table: &RouteTable, known: &Known) -> wharf_api_types::AgentRoutes {
+    let mut apps: Vec<wharf_api_types::AgentRouteApp> = table
+        .apps
+        .iter()
+        .map(|(name, app)| wharf_api_types::AgentRouteApp {
+            id: app.app_id.to_string(),
+            name: name.clone(),
+            maintenance: app.maintenance,
+            web_quantity: app.web_quantity,
+            crashed: app.crashed,
+            booting: app.booting,
+            session_affinity: app.session_affinity,
+            backends: known
+                .remote
+                .get(&app.app_id)
+                .into_iter()
+                .flatten()
+                .filter(|dyno| dyno.state == "up")
+                .filter_map(|dyno| {
+                    Some(wharf_api_types::AgentBackend {
+                        id: dyno.id.to_string(),
+                        dyno: dyno.name.clone(),
+                        upstream: dyno.upstream?.to_string(),
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    apps.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut hosts = known.hosts.clone();
+    hosts.sort();
+    wharf_api_types::AgentRoutes {
+        version: 0,
+        apps,
+        domains: table
+            .domains
+            .iter()
+            .map(|(host, app)| (host.clone(), app.clone()))
+            .collect(),
+        hosts,
     }
 }
 

@@ -480,6 +480,7 @@ async fn serve(
         store.clone(),
         dynos.clone(),
         certificates.clone(),
+        state.clone(),
         shutdown.clone(),
     );
     subsystems.spawn(async move { routes_task.await.context("publish routes")? });
@@ -796,10 +797,10 @@ pub(crate) fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
 
 /// Connections the kernel queues for the router before it accepts them: tokio's default of
 /// 128 drops SYNs when hundreds of clients connect at once.
-const ROUTER_BACKLOG: u32 = 1024;
+pub(crate) const ROUTER_BACKLOG: u32 = 1024;
 
 /// Waits (at most [`ROUTES_READY_TIMEOUT`]) for the first route table with the dynos taken up.
-async fn wait_for_routes(mut ready: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn wait_for_routes(mut ready: tokio::sync::watch::Receiver<bool>) {
     let waited = tokio::time::timeout(ROUTES_READY_TIMEOUT, ready.wait_for(|ready| *ready)).await;
     if waited.is_err() {
         tracing::warn!(
@@ -834,7 +835,10 @@ async fn bind_listeners(args: &ServerArgs) -> anyhow::Result<handover::Listeners
     })
 }
 
-async fn listen_with_backlog(address: &str, backlog: u32) -> anyhow::Result<TcpListener> {
+pub(crate) async fn listen_with_backlog(
+    address: &str,
+    backlog: u32,
+) -> anyhow::Result<TcpListener> {
     let address: SocketAddr = tokio::net::lookup_host(address)
         .await?
         .next()

@@ -1,30 +1,34 @@
 //! End to end: a control plane and three agent hosts on one machine. Each host is a network
-//! namespace the test makes (joined to the control plane's by a veth pair of test addresses
-//! in `198.18.0.0/16`), running the real `wharf agent` with its own data dir, dyno network and
-//! containers; the control plane is the real `wharf server`. A formation spreads over the
-//! hosts and nothing runs on the control plane; a host killed with SIGKILL and cut off has its
-//! dynos placed and started on the others; a partitioned agent fences itself (its dynos stop)
-//! while its dynos come up elsewhere, and comes back to a clean slate; a drain moves a host's
-//! dynos away. Nothing leaves the machine: every address is loopback or the test's own.
+//! namespace the test makes, on a LAN the test makes (a bridge in a namespace of its own, with
+//! the control plane's namespace on it too; addresses in `198.18.0.0/16`), running the real
+//! `wharf agent` with its own data dir, dyno network, containers and router; the control plane
+//! is the real `wharf server`. A formation spreads over the hosts and nothing runs on the
+//! control plane; every host's router reaches the dynos on every host; a deploy and a control
+//! plane restart under load fail no request; a host killed with SIGKILL and cut off has its
+//! dynos placed and started on the others while a request loop counts failures; a partitioned
+//! agent fences itself (its dynos stop) while its dynos come up elsewhere, and comes back to a
+//! clean slate; a drain under load moves a host's dynos away. Nothing leaves the machine:
+//! every address is loopback or the test's own.
 // A test that cannot go on fails by panicking.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use support::hosts::{
-    all_dynos, host_state, scale, spread, wait_for_spread, wharf_scheduler_grace, AgentHost,
+    all_dynos, host_state, scale, spread, wait_for_spread, wharf_scheduler_grace, AgentHost, Load,
     MOVE_DEADLINE,
 };
 use support::{http_json, Server};
+use wharf_outbound::test_net::TestLan;
 
 #[test]
 fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     let data = tempfile::tempdir().unwrap();
-    // The API on every address of this namespace, so that the agents reach it over their
-    // pairs' addresses (all the test's own).
+    let lan = TestLan::create().unwrap();
+    // The API on every address of this namespace, so that the agents reach it over the LAN.
     // A fixed port, so that the control plane comes back where the agents look for it.
     let api_port = std::net::TcpListener::bind("0.0.0.0:0")
         .unwrap()
@@ -36,7 +40,7 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     let key = server.admin_key();
 
     let mut hosts: Vec<AgentHost> = (1..=3u8)
-        .map(|i| AgentHost::join(&server, api_port, &format!("host-{i}"), i))
+        .map(|i| AgentHost::join(&server, &lan, api_port, &format!("host-{i}"), i))
         .collect();
     let (status, body) = http_json(
         &server.url,
@@ -46,7 +50,7 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
         &serde_json::json!({ "name": "spread" }),
     );
     assert_eq!(status, 201, "{body}");
-    let _repo = support::deploy_procfile_app(&server, &key, "spread");
+    let repo = support::deploy_procfile_app(&server, &key, "spread");
     scale(&server, "spread", 3);
 
     // One web dyno on each host, and none on the control plane.
@@ -77,42 +81,13 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
         }
     }
     // `ps` on the control plane shows them up, each with its host.
-    let deadline = Instant::now() + MOVE_DEADLINE;
-    loop {
-        let (status, listed) = http_json(
-            &server.url,
-            "GET",
-            "/apps/spread/dynos",
-            &key,
-            &serde_json::json!({}),
-        );
-        assert_eq!(status, 200, "{listed}");
-        let seen: BTreeMap<String, (String, String)> = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|dyno| {
-                (
-                    dyno["name"].as_str().unwrap().to_owned(),
-                    (
-                        dyno["state"].as_str().unwrap().to_owned(),
-                        dyno["host"].as_str().unwrap_or("").to_owned(),
-                    ),
-                )
-            })
-            .collect();
-        let on_hosts: std::collections::BTreeSet<&str> =
-            seen.values().map(|(_, host)| host.as_str()).collect();
-        if seen.len() == 3
-            && seen.values().all(|(state, _)| state == "up")
+    wait_for_ps(&server, |seen| {
+        let on_hosts: BTreeSet<&str> = seen.values().map(|(_, host, _)| host.as_str()).collect();
+        seen.len() == 3
+            && seen.values().all(|(state, _, _)| state == "up")
             && on_hosts.len() == 3
             && !on_hosts.contains("")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "ps shows {seen:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    });
     let ps = support::User::new(&server.url, Some(&key)).run(&["ps", "-a", "spread"]);
     let ps = ps.ok();
     assert!(ps.contains("on host-1") && ps.contains("on host-3"), "{ps}");
@@ -124,17 +99,37 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
         assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
         assert!(response.contains("Hello from procfile-only"), "{response}");
     }
+    // So does traffic through host-1's own router: to the dyno on its own host and to those
+    // on the other two.
+    let router = hosts[0].router();
+    support::http_request_until(&router, "spread.localhost", "/", 200);
+    for n in 0..60 {
+        let response =
+            support::http_request(&router, "spread.localhost", &format!("/via-host-1/{n}"));
+        assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+        assert!(response.contains("Hello from procfile-only"), "{response}");
+    }
 
-    // Their output reaches the app's log on the control plane.
+    // Their output, and host-1's router lines, reach the app's log on the control plane.
     let deadline = Instant::now() + MOVE_DEADLINE;
     loop {
         let logs = support::User::new(&server.url, Some(&key))
-            .run(&["logs", "-a", "spread", "-n", "500"])
+            .run(&["logs", "-a", "spread", "-n", "1500"])
             .ok();
-        if (1..=3).all(|n| logs.contains(&format!("app[web.{n}]: listening on"))) {
+        let routed: BTreeSet<&str> = logs
+            .lines()
+            .filter(|line| line.contains("heroku[router]: at=info method=GET path=\"/via-host-1/"))
+            .filter_map(|line| line.split(" dyno=").nth(1)?.split(' ').next())
+            .collect();
+        if (1..=3).all(|n| logs.contains(&format!("app[web.{n}]: listening on")))
+            && routed == BTreeSet::from(["web.1", "web.2", "web.3"])
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "the log has {logs}");
+        assert!(
+            Instant::now() < deadline,
+            "host-1's router reached {routed:?}; the log has {logs}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     for host in &hosts {
@@ -147,25 +142,80 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
         assert_eq!(host_state(&server, &host.name)["dynos"], 1);
     }
 
-    // The control plane restarts: the agents keep their dynos (the same containers), and
-    // once it is back every host is up and nothing moved.
+    // A deploy while requests go through host-2's router: each dyno is replaced (preboot,
+    // across hosts as on one) and no request fails.
+    let released = release_of(&server, "web.1");
+    let load = Load::start(&hosts[1].router(), "spread.localhost");
+    support::git(
+        repo.path(),
+        &["commit", "--quiet", "--allow-empty", "-m", "again"],
+    );
+    let authority = server.url.strip_prefix("http://").unwrap();
+    support::git(
+        repo.path(),
+        &[
+            "push",
+            "--quiet",
+            &format!("http://git:{key}@{authority}/spread.git"),
+            "main",
+        ],
+    );
+    wait_for_ps(&server, |seen| {
+        seen.len() == 3
+            && seen
+                .values()
+                .all(|(state, _, release)| state == "up" && *release > released)
+    });
+    wait_for_spread(
+        &hosts.iter().collect::<Vec<_>>(),
+        "old dynos gone",
+        |spread| all_dynos(spread).len() == 3,
+    );
+    // The routers' tables have moved on too.
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, failed) = load.stop();
+    eprintln!("deploy under load: {ok} requests answered, failed: {failed:?}");
+    assert!(ok > 0);
+    assert!(
+        failed.is_empty(),
+        "failed during the deploy: {failed:?}; {}",
+        router_errors(&server)
+    );
+
+    // The control plane restarts while requests go through host-3's router: the agents keep
+    // their dynos (the same containers), the routers keep routing with the table they had,
+    // no request fails, and once it is back every host is up and nothing moved.
     let containers: Vec<Vec<String>> = hosts
         .iter()
         .map(|host| support::runtime_containers(host.data.path()))
         .collect();
+    let load = Load::start(&hosts[2].router(), "spread.localhost");
     server.terminate(Duration::from_secs(60));
     let server = Server::start_with(data.path(), &[("WHARF_API_LISTEN", &api_listen)]);
     // Past the scheduler's start grace and a lease, with room: had any host been taken for
     // lost, its dyno would have moved by now.
     std::thread::sleep(wharf_scheduler_grace() + Duration::from_secs(4));
+    let (ok, failed) = load.stop();
+    eprintln!("control plane restart under load: {ok} requests answered, failed: {failed:?}");
+    assert!(ok > 0);
+    assert!(
+        failed.is_empty(),
+        "failed during the restart: {failed:?}; {}",
+        router_errors(&server)
+    );
     for (host, before) in hosts.iter().zip(&containers) {
         assert_eq!(&support::runtime_containers(host.data.path()), before);
         assert_eq!(host_state(&server, &host.name)["state"], "up");
         assert_eq!(host_state(&server, &host.name)["epoch"], 1);
     }
 
-    // host-1 dies: killed, and its link cut. Its web dyno comes up on another host.
+    // host-1 dies: killed, and its link cut, while requests go through host-2's router. Its
+    // web dyno comes up on another host. Only a request in flight to host-1 when it died may
+    // fail (this client sends one at a time); one the router sends there later finds no
+    // connection, and the router tries another dyno.
     let lost_dyno = hosts[0].dynos()[0].clone();
+    let load = Load::start(&hosts[1].router(), "spread.localhost");
+    std::thread::sleep(Duration::from_secs(1));
     let died = Instant::now();
     hosts[0].kill();
     hosts[0].cut();
@@ -182,12 +232,21 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     let response =
         support::http_request_until(&server.router_authority(), "spread.localhost", "/", 200);
     assert!(response.contains("Hello from procfile-only"), "{response}");
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, failed) = load.stop();
+    eprintln!("host death under load: {ok} requests answered, failed: {failed:?}");
+    assert!(ok > 0);
+    assert!(
+        failed.values().sum::<u32>() <= 1,
+        "failed as host-1 died: {failed:?}; {}",
+        router_errors(&server)
+    );
     // What the dead host left is removed by its holders once its data dir goes.
     let dead = hosts.remove(0);
     drop(dead);
 
-    // host-2 is cut off but keeps running: it fences itself (its dyno stops there), and its
-    // dyno comes up on host-3.
+    // host-2 is cut off but keeps running: it fences itself (its dynos stop there), and its
+    // dynos come up on host-3.
     hosts[0].cut();
     wait_for_spread(&[&hosts[0]], "host-2 fenced", |spread| {
         all_dynos(spread).is_empty()
@@ -207,25 +266,14 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     assert!(hosts[0].dynos().is_empty());
 
     // Draining host-3 moves its dynos to host-2, each new one up before its old one stops,
-    // while requests keep coming through the router: none fails.
-    let router = server.router_authority();
+    // while requests keep coming through host-2's router and the control plane's: none
+    // fails.
+    let router = hosts[0].router();
     support::http_request_until(&router, "spread.localhost", "/", 200);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = {
-        let (router, stop) = (router.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let (mut ok, mut failed) = (0u32, Vec::new());
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let response = support::http_request(&router, "spread.localhost", "/");
-                if response.starts_with("HTTP/1.1 200 ") {
-                    ok += 1;
-                } else {
-                    failed.push(response.lines().next().unwrap_or("").to_owned());
-                }
-            }
-            (ok, failed)
-        })
-    };
+    let loads = [
+        Load::start(&router, "spread.localhost"),
+        Load::start(&server.router_authority(), "spread.localhost"),
+    ];
     let (status, body) = http_json(
         &server.url,
         "PATCH",
@@ -237,14 +285,81 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     wait_for_spread(&[&hosts[0], &hosts[1]], "host-3 drained", |spread| {
         spread["host-2"].len() == 3 && spread["host-3"].is_empty()
     });
-    // And the router's table has moved on too.
+    // And the routers' tables have moved on too.
     std::thread::sleep(Duration::from_secs(3));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let (ok, failed) = load.join().unwrap();
-    eprintln!(
-        "drain under load: {ok} requests answered, {} failed",
-        failed.len()
+    for (load, through) in loads
+        .into_iter()
+        .zip(["host-2's router", "the control plane's"])
+    {
+        let (ok, failed) = load.stop();
+        eprintln!("drain under load through {through}: {ok} requests answered, failed: {failed:?}");
+        assert!(ok > 0);
+        assert!(
+            failed.is_empty(),
+            "failed during the drain: {failed:?}; {}",
+            router_errors(&server)
+        );
+    }
+}
+
+/// The app's dynos as `ps` on the control plane sees them: name to (state, host, release).
+type Seen = BTreeMap<String, (String, String, i64)>;
+
+/// Polls the control plane's dyno list until `check` holds of it.
+fn wait_for_ps(server: &Server, check: impl Fn(&Seen) -> bool) {
+    let deadline = Instant::now() + MOVE_DEADLINE;
+    loop {
+        let seen = ps(server);
+        if check(&seen) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "ps shows {seen:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn ps(server: &Server) -> Seen {
+    let (status, listed) = http_json(
+        &server.url,
+        "GET",
+        "/apps/spread/dynos",
+        &server.admin_key(),
+        &serde_json::json!({}),
     );
-    assert!(ok > 0);
-    assert!(failed.is_empty(), "failed during the drain: {failed:?}");
+    assert_eq!(status, 200, "{listed}");
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|dyno| {
+            (
+                dyno["name"].as_str().unwrap().to_owned(),
+                (
+                    dyno["state"].as_str().unwrap().to_owned(),
+                    dyno["host"].as_str().unwrap_or("").to_owned(),
+                    dyno["release"]["version"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The release the dyno `name` runs.
+fn release_of(server: &Server, name: &str) -> i64 {
+    ps(server)[name].2
+}
+
+/// The app log's router lines with an error code (the last 20), for a failure's message.
+fn router_errors(server: &Server) -> String {
+    let logs = support::User::new(&server.url, Some(&server.admin_key()))
+        .run(&["logs", "-a", "spread", "-n", "1500"])
+        .ok();
+    let errors: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("heroku[router]") && line.contains(" code="))
+        .collect();
+    format!(
+        "router errors in the log: {:?}",
+        &errors[errors.len().saturating_sub(20)..]
+    )
 }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use axum::body::Body as ResponseBody;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
@@ -29,6 +29,12 @@ const PREBOOT_TYPE: &str = "web";
 
 /// The most dynos one heartbeat reports (more than any host's memory holds).
 const MAX_REPORTED_DYNOS: usize = 4096;
+
+/// The process name of a router's lines (`heroku[router]`).
+const ROUTER_PROCESS: &str = "router";
+
+/// How long `GET /agent/routes` waits for a table after the one the agent has.
+const ROUTES_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// What starts every host credential, so that one found in a file or a log says what it is.
 pub(crate) const CREDENTIAL_PREFIX: &str = "wharf-host-";
@@ -171,19 +177,27 @@ fn millis(duration: time::Duration) -> u64 {
 }
 
 /// `POST /agent/logs`: lines of the apps on the agent's host, appended to their logs (and so
-/// to `wharf logs`, tails and drains). Lines of an app that neither is placed on the host nor
-/// has a dyno there (by its last report) are dropped, as are lines that name no dyno: an agent
-/// writes only its own dynos' lines into only its own apps' logs. Lines the host had to drop
-/// are counted in an `L10` line.
+/// to `wharf logs`, tails and drains), and its router's lines. A dyno's line is taken only for
+/// an app that is placed on the host or has a dyno there (by its last report): an agent writes
+/// only its own dynos' lines into only its own apps' logs. A `heroku[router]` line is taken
+/// for any app the hosts' route table has (every host routes every app); any other line is
+/// dropped. Lines the host had to drop are counted in an `L10` line.
 pub async fn logs(
     State(state): State<ApiState>,
     agent: Agent,
     Body(body): Body<api::AgentLogs>,
 ) -> ApiResult<axum::http::StatusCode> {
     let (allowed, _) = agent.own_apps(&state).await?;
+    let routed: HashSet<String> = state
+        .agent_routes()
+        .borrow()
+        .iter()
+        .flat_map(|routes| routes.apps.iter().map(|app| app.id.clone()))
+        .collect();
     let logs = state.dynos.logs();
     for app in body.apps {
-        if !allowed.contains(&app.app) {
+        let own = allowed.contains(&app.app);
+        if !own && !routed.contains(&app.app) {
             continue;
         }
         let Ok(app_id) = Uuid::parse_str(&app.app) else {
@@ -203,19 +217,27 @@ pub async fn logs(
                 ),
             );
         }
-        logs.extend(app_id, app.lines.into_iter().filter_map(log_line));
+        logs.extend(
+            app_id,
+            app.lines.into_iter().filter_map(|line| log_line(line, own)),
+        );
     }
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-/// A line as the log keeps it, if it is a dyno's line with a time and a source.
-fn log_line(line: api::AgentLogLine) -> Option<LogLine> {
+/// A line as the log keeps it, if it has a time and a source and is a dyno's line of an app of
+/// the host's own (`own`) or a router's line.
+fn log_line(line: api::AgentLogLine, own: bool) -> Option<LogLine> {
     let at = OffsetDateTime::parse(&line.at, &time::format_description::well_known::Rfc3339)
         .ok()?
         .to_offset(time::UtcOffset::UTC);
     let source = LogSource::parse(&line.source)?;
-    // Only a dyno's name: never `api`, `router` or another part of the platform.
-    line.process.parse::<DynoName>().ok()?;
+    let router = source == LogSource::Heroku && line.process == ROUTER_PROCESS;
+    // A dyno's name, or the router's: never `api` or another part of the platform.
+    let own_dyno = own && line.process.parse::<DynoName>().is_ok();
+    if !(router || own_dyno) {
+        return None;
+    }
     Some(LogLine {
         at,
         source,
@@ -374,4 +396,41 @@ pub async fn slug(
         HeaderValue::from_static("application/octet-stream"),
     );
     Ok(response)
+}
+
+/// `GET /agent/routes?after=VERSION`: the hosts' route table, once its version is not
+/// `after` (waiting up to [`ROUTES_WAIT`], or until the server stops; then the same table
+/// again). 503 while the control
+/// plane has none it trusts yet (just started): the agent keeps routing with the one it has.
+pub async fn routes(
+    State(state): State<ApiState>,
+    _agent: Agent,
+    Query(query): Query<RoutesQuery>,
+) -> ApiResult<Json<api::AgentRoutes>> {
+    let mut routes = state.agent_routes();
+    let newer = |table: &Option<std::sync::Arc<api::AgentRoutes>>| {
+        table
+            .as_ref()
+            .is_some_and(|table| Some(table.version) != query.after)
+    };
+    tokio::select! {
+        _ = tokio::time::timeout(ROUTES_WAIT, routes.wait_for(newer)) => {}
+        // The server is stopping: it should not wait for this.
+        () = state.closing() => {}
+    }
+    let table = routes.borrow().clone();
+    match table {
+        Some(table) => Ok(Json(api::AgentRoutes::clone(&table))),
+        None => Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the control plane is starting and has no route table yet: keep the one you have \
+             and ask again",
+        )),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct RoutesQuery {
+    after: Option<u64>,
 }

@@ -140,6 +140,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/agent/desired", Access::Host),
     ("GET", "/agent/slugs/{slug}", Access::Host),
     ("POST", "/agent/logs", Access::Host),
+    ("GET", "/agent/routes", Access::Host),
     ("GET", "/apps/{app}/dynos", Access::App),
     ("POST", "/apps/{app}/dynos", Access::App),
     ("DELETE", "/apps/{app}/dynos", Access::App),
@@ -436,6 +437,7 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route("/agent/heartbeat", put(agent::heartbeat))
         .route("/agent/desired", get(agent::desired))
         .route("/agent/slugs/{slug}", get(agent::slug))
+        .route("/agent/routes", get(agent::routes))
         .route("/agent/logs", post(agent::logs))
         .route("/{repo}/info/refs", get(crate::git::serve))
         .route("/{repo}/git-receive-pack", post(crate::git::serve))

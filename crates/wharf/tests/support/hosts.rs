@@ -1,19 +1,23 @@
 //! Agent hosts for the many-host tests and benchmarks: each a network namespace of the
-//! test's own (joined to this one by a veth pair of `198.18.0.0/16` test addresses) running
-//! the real `wharf agent` with its own data dir, dyno network and containers.
+//! test's own on a LAN of the test's own (a bridge in another namespace, with this namespace,
+//! where the control plane runs, on it too; addresses of `198.18.0.0/16`), running the real
+//! `wharf agent` with its own data dir, dyno network, containers and router.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wharf_outbound::test_net::TestNet;
+use wharf_outbound::test_net::{TestLan, TestNet};
 
 use super::{http_json, Server};
 
 /// How long a dyno move may take in these tests: a lease, a scheduler pass, an agent's next
 /// heartbeat and read, and a boot, with room for a loaded machine.
 pub const MOVE_DEADLINE: Duration = Duration::from_secs(90);
+
+/// Where each host's router listens, in its namespace.
+pub const ROUTER_PORT: u16 = 18080;
 
 /// One agent host: its namespace, data dir and process.
 pub struct AgentHost {
@@ -24,10 +28,10 @@ pub struct AgentHost {
 }
 
 impl AgentHost {
-    /// Adds the host to the control plane and starts its agent in a new namespace; returns
-    /// once the agent holds a lease.
-    pub fn join(server: &Server, api_port: u16, name: &str, index: u8) -> AgentHost {
-        let net = TestNet::create().unwrap();
+    /// Adds the host to the control plane and starts its agent in a new namespace on `lan`;
+    /// returns once the agent holds a lease.
+    pub fn join(server: &Server, lan: &TestLan, api_port: u16, name: &str, index: u8) -> AgentHost {
+        let net = lan.join().unwrap();
         let (status, created) = http_json(
             &server.url,
             "POST",
@@ -52,6 +56,7 @@ impl AgentHost {
             // No WHARF_HOST_ADDRESS: the agent finds its address towards the control plane.
             .env_remove("WHARF_HOST_ADDRESS")
             .env("WHARF_HOST_MEMORY_MB", "8192")
+            .env("WHARF_ROUTER_LISTEN", format!("0.0.0.0:{ROUTER_PORT}"))
             .env("WHARF_DATA_DIR", data.path())
             .env("WHARF_NETWORK_NAME", format!("wh{index}"))
             .env("WHARF_DYNO_NETWORK", format!("198.19.{}.0/24", 90 + index))
@@ -80,6 +85,11 @@ impl AgentHost {
             data,
             child: Some(child),
         }
+    }
+
+    /// Where this host's router is reached (from the control plane's namespace, on the LAN).
+    pub fn router(&self) -> String {
+        format!("{}:{ROUTER_PORT}", self.net.peer)
     }
 
     /// The dyno containers running on this host, by dyno name (`web.1`).
@@ -286,4 +296,41 @@ pub fn host_state(server: &Server, name: &str) -> serde_json::Value {
     );
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// A client sending GETs one after another through a router until stopped, counting what was
+/// answered `200` and what was not (a refused or cut connection counts as failed).
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u32, BTreeMap<String, u32>)>,
+}
+
+impl Load {
+    pub fn start(router: &str, host: &str) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (router, host, stopped) = (router.to_owned(), host.to_owned(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u32, BTreeMap::new());
+            while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                let failure = match super::try_http_request(&router, &host, "/") {
+                    Ok(response) if response.starts_with("HTTP/1.1 200 ") => {
+                        ok += 1;
+                        continue;
+                    }
+                    Ok(response) => response.lines().next().unwrap_or("").to_owned(),
+                    Err(error) => error.to_string(),
+                };
+                *failed.entry(failure).or_insert(0) += 1;
+            }
+            (ok, failed)
+        });
+        Load { stop, thread }
+    }
+
+    /// Stops the client: how many requests were answered `200`, and how many ended each
+    /// other way.
+    pub fn stop(self) -> (u32, BTreeMap<String, u32>) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
 }

@@ -456,15 +456,19 @@ pub fn wait_for(server: &Server, key: &str, app: &str, names: &[&str], version: 
 
 /// A GET to `authority` for `host`, the whole response as text.
 pub fn http_request(authority: &str, host: &str, path: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    try_http_request(authority, host, path).unwrap()
+}
+
+/// A GET, the whole response as text; an error if the connection failed.
+pub fn try_http_request(authority: &str, host: &str, path: &str) -> std::io::Result<String> {
+    let mut stream = std::net::TcpStream::connect(authority)?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    )?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
+    stream.read_to_string(&mut response)?;
+    Ok(response)
 }
 
 /// GETs through the router until the status is `status`, the whole response as text. The
