@@ -181,4 +181,8 @@ impl DesiredSource for RemoteSource {
             self.control_plane.fetch_slug(slug, &checksum, path).await
         })
     }
+
+    fn slugs_are_copies(&self) -> bool {
+        true
+    }
 }

@@ -186,7 +186,8 @@ impl Shared {
             network.release_survivors().await;
         }
         // Extracted slugs stay: the formation is about to need most of them again.
-        self.slugs.collect_garbage(None, true);
+        self.slugs
+            .collect_garbage(None, true, self.source.slugs_are_copies());
         Ok(())
     }
 

@@ -504,10 +504,12 @@ impl Shared {
                     .values()
                     .filter_map(|app| app.release.slug_id),
             );
-            let shared = self.clone();
-            tokio::task::spawn_blocking(move || shared.slugs.collect_garbage(Some(&keep), false))
-                .await
-                .context("remove unused slugs: task failed")?;
+            let (shared, copies) = (self.clone(), self.source.slugs_are_copies());
+            tokio::task::spawn_blocking(move || {
+                shared.slugs.collect_garbage(Some(&keep), false, copies)
+            })
+            .await
+            .context("remove unused slugs: task failed")?;
         }
         Ok(())
     }

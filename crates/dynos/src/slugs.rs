@@ -82,20 +82,18 @@ impl SlugCache {
 
     /// Removes extracted slugs not in `keep` (none with `None`), and (with `temporary`)
     /// leftovers of interrupted extractions, which only start-up may remove: an extraction
-    /// could be running otherwise. Blocks on the filesystem.
-    pub fn collect_garbage(&self, keep: Option<&HashSet<Uuid>>, temporary: bool) {
+    /// could be running otherwise. With `copies` (the packed slugs here are copies fetched
+    /// from a control plane, not the builder's own), packed slugs not in `keep` go too, and
+    /// with `temporary` their interrupted downloads. Blocks on the filesystem.
+    pub fn collect_garbage(&self, keep: Option<&HashSet<Uuid>>, temporary: bool, copies: bool) {
+        let busy = self.busy();
+        if copies {
+            self.collect_copies(keep, temporary, &busy);
+        }
         // Server path: `<data-dir>/slugs/extracted`; each slug in it goes through
         // `remove_tree`.
         let Ok(entries) = std::fs::read_dir(&self.extracted) else {
             return;
-        };
-        let busy: HashSet<Uuid> = {
-            let locks = self.locks.lock().expect("slug locks poisoned");
-            locks
-                .iter()
-                .filter(|(_, lock)| lock.try_lock().is_err())
-                .map(|(id, _)| *id)
-                .collect()
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -107,6 +105,48 @@ impl SlugCache {
                 match remove_tree(&entry.path()) {
                     Ok(()) => tracing::info!(slug = name, "removed extracted slug"),
                     Err(error) => tracing::warn!(slug = name, "remove extracted slug: {error}"),
+                }
+            }
+        }
+    }
+}
+
+impl SlugCache {
+    /// Slugs being fetched or extracted now.
+    fn busy(&self) -> HashSet<Uuid> {
+        let locks = self.locks.lock().expect("slug locks poisoned");
+        locks
+            .iter()
+            .filter(|(_, lock)| lock.try_lock().is_err())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Removes the packed copies (`<slug-id>.tar.zst`) not in `keep` and not `busy`, and with
+    /// `temporary` the partial downloads (`<slug-id>.tar.partial`).
+    fn collect_copies(&self, keep: Option<&HashSet<Uuid>>, temporary: bool, busy: &HashSet<Uuid>) {
+        let Some(packed) = self.extracted.parent() else {
+            return;
+        };
+        // Server path: `<data-dir>/slugs`, where only this process writes (slugs fetched from
+        // the control plane); `remove_file` removes a link itself, never what it points at.
+        let Ok(entries) = std::fs::read_dir(packed) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let remove = if let Some(id) = name.strip_suffix(".tar.zst") {
+                Uuid::parse_str(id).is_ok_and(|id| {
+                    keep.is_some_and(|keep| !keep.contains(&id)) && !busy.contains(&id)
+                })
+            } else {
+                temporary && name.ends_with(".tar.partial")
+            };
+            if remove {
+                // Server path: as above.
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => tracing::info!(slug = name, "removed a slug no dyno here runs"),
+                    Err(error) => tracing::warn!(slug = name, "remove a slug: {error}"),
                 }
             }
         }
@@ -145,4 +185,40 @@ fn extract_into(archive: &Path, extracted: &Path, target: &Path) -> anyhow::Resu
         let _ = remove_tree(&temporary);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_copies_no_dyno_needs_go_and_the_builders_own_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = SlugCache::new(dir.path());
+        let (kept, unused) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let slugs = dir.path().join("slugs");
+        std::fs::create_dir_all(slugs.join("extracted")).unwrap();
+        let packed = |id: Uuid| slugs.join(format!("{id}.tar.zst"));
+        for id in [kept, unused] {
+            std::fs::write(packed(id), b"slug").unwrap();
+        }
+        std::fs::write(slugs.join(format!("{unused}.tar.partial")), b"half").unwrap();
+        std::fs::write(slugs.join("notes.txt"), b"not a slug").unwrap();
+        let keep: HashSet<Uuid> = [kept].into();
+
+        // The builder's own slugs (a server's) are never removed.
+        cache.collect_garbage(Some(&keep), true, false);
+        assert!(packed(unused).exists());
+
+        // Copies: what no dyno here needs goes; a partial download only at start-up.
+        cache.collect_garbage(Some(&keep), false, true);
+        assert!(packed(kept).exists());
+        assert!(!packed(unused).exists());
+        assert!(slugs.join(format!("{unused}.tar.partial")).exists());
+        // With nothing known to keep (start-up), no whole copy goes, but partial ones do.
+        cache.collect_garbage(None, true, true);
+        assert!(packed(kept).exists());
+        assert!(!slugs.join(format!("{unused}.tar.partial")).exists());
+        assert!(slugs.join("notes.txt").exists());
+    }
 }

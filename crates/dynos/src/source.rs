@@ -61,4 +61,11 @@ pub trait DesiredSource: Send + Sync + 'static {
         slug: Uuid,
         path: &'a Path,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// Whether the packed slugs [`DesiredSource::fetch_slug`] leaves are copies (fetched from
+    /// a control plane), which go once no dyno here needs them; the store source's are the
+    /// builder's own, which stay.
+    fn slugs_are_copies(&self) -> bool {
+        false
+    }
 }

@@ -174,6 +174,15 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     // The routers' tables have moved on too.
     std::thread::sleep(Duration::from_secs(3));
     let (ok, failed) = load.stop();
+    // Each host keeps the new release's slug alone: the old one went with its dynos.
+    let deadline = Instant::now() + MOVE_DEADLINE;
+    while hosts.iter().any(|host| host.packed_slugs().len() != 1) {
+        let kept: Vec<Vec<String>> = hosts.iter().map(AgentHost::packed_slugs).collect();
+        assert!(Instant::now() < deadline, "slugs kept: {kept:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let kept: BTreeSet<Vec<String>> = hosts.iter().map(AgentHost::packed_slugs).collect();
+    assert_eq!(kept.len(), 1, "the hosts keep different slugs: {kept:?}");
     eprintln!("deploy under load: {ok} requests answered, failed: {failed:?}");
     assert!(ok > 0);
     assert!(
@@ -235,6 +244,9 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     std::thread::sleep(Duration::from_secs(3));
     let (ok, failed) = load.stop();
     eprintln!("host death under load: {ok} requests answered, failed: {failed:?}");
+    if !failed.is_empty() {
+        eprintln!("{}", router_errors(&server));
+    }
     assert!(ok > 0);
     assert!(
         failed.values().sum::<u32>() <= 1,

@@ -92,6 +92,21 @@ impl AgentHost {
         format!("{}:{ROUTER_PORT}", self.net.peer)
     }
 
+    /// The packed slugs this host keeps (`<slug-id>.tar.zst`).
+    pub fn packed_slugs(&self) -> Vec<String> {
+        let mut slugs: Vec<String> = std::fs::read_dir(self.data.path().join("slugs"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.ends_with(".tar.zst"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        slugs.sort();
+        slugs
+    }
+
     /// The dyno containers running on this host, by dyno name (`web.1`).
     pub fn dynos(&self) -> Vec<String> {
         let mut names: Vec<String> = super::runtime_containers(self.data.path())
