@@ -12,8 +12,9 @@ use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use wharf_api_types::{AgentAppLog, AgentLogLine, AgentLogs};
+use wharf_api_types::{AgentAppLog, AgentLogLine, AgentLogs, AgentSample};
 use wharf_dynos::LogBuffer;
+use wharf_logs::metrics::Outgoing;
 
 use crate::client::ControlPlane;
 
@@ -21,6 +22,8 @@ use crate::client::ControlPlane;
 pub const SHIP_INTERVAL: Duration = Duration::from_millis(250);
 /// The most lines of one app in one batch (the rest go in the next).
 const BATCH_LINES: usize = 2000;
+/// The most metrics samples in one batch.
+const BATCH_SAMPLES: usize = 500;
 
 /// Per app, the number of the last line the control plane took.
 #[derive(Debug, Default)]
@@ -68,9 +71,11 @@ impl Cursors {
     }
 }
 
-/// Sends the host's new lines every [`SHIP_INTERVAL`] until `shutdown`, then once more (the
-/// dynos' last lines).
+/// Sends the host's new lines and its dynos' metrics samples every [`SHIP_INTERVAL`] until
+/// `shutdown`, then once more (the dynos' last lines). Samples that do not get through wait
+/// for the next batch, as many as the outbox holds.
 pub async fn ship(control_plane: ControlPlane, logs: LogBuffer, shutdown: CancellationToken) {
+    logs.metrics().ship_samples();
     let mut cursors = Cursors::default();
     let mut tick = tokio::time::interval(SHIP_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -84,11 +89,17 @@ pub async fn ship(control_plane: ControlPlane, logs: LogBuffer, shutdown: Cancel
             () = shutdown.cancelled() => last = true,
             _ = tick.tick() => {}
         }
-        let (batch, next) = cursors.batch(&logs);
-        if batch.apps.is_empty() {
+        let (mut batch, next) = cursors.batch(&logs);
+        let samples = logs.metrics().take_outgoing(BATCH_SAMPLES);
+        if batch.apps.is_empty() && samples.is_empty() {
             continue;
         }
-        match control_plane.post_logs(&batch).await {
+        batch.samples = samples.iter().map(agent_sample).collect();
+        let sent = control_plane.post_logs(&batch).await;
+        if sent.is_err() {
+            logs.metrics().requeue(samples);
+        }
+        match sent {
             Ok(()) => {
                 cursors.taken(next);
                 if failing {
@@ -103,6 +114,28 @@ pub async fn ship(control_plane: ControlPlane, logs: LogBuffer, shutdown: Cancel
                 }
             }
         }
+    }
+}
+
+/// A sample as the control plane takes it.
+fn agent_sample(outgoing: &Outgoing) -> AgentSample {
+    let (sample, reading) = (&outgoing.sample, &outgoing.sample.reading);
+    AgentSample {
+        app: outgoing.app_id.to_string(),
+        dyno: outgoing.dyno.clone(),
+        dyno_id: outgoing.dyno_id.to_string(),
+        at: sample.at.format(&Rfc3339).expect("UTC times always format"),
+        load_avg_1m: sample.load_avg_1m,
+        load_avg_5m: sample.load_avg_5m,
+        load_avg_15m: sample.load_avg_15m,
+        cpu_time_ns: reading.cpu_time_ns,
+        memory_total: reading.memory_total,
+        memory_rss: reading.memory_rss,
+        memory_cache: reading.memory_cache,
+        memory_swap: reading.memory_swap,
+        memory_pgpgin: reading.memory_pgpgin,
+        memory_pgpgout: reading.memory_pgpgout,
+        memory_quota: reading.memory_quota,
     }
 }
 

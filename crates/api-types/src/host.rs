@@ -147,10 +147,41 @@ pub struct AgentProcess {
     pub size: String,
 }
 
-/// `POST /agent/logs`: the lines a host's dynos and platform wrote, per app.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /agent/logs`: the lines a host's dynos and platform wrote, per app, and its dynos'
+/// runtime metrics samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentLogs {
     pub apps: Vec<AgentAppLog>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<AgentSample>,
+}
+
+/// One runtime metrics sample of a dyno on the host (its cgroup, read every interval).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSample {
+    /// The app's id.
+    pub app: String,
+    /// The dyno (`web.1`).
+    pub dyno: String,
+    pub dyno_id: String,
+    /// RFC 3339, to the microsecond.
+    pub at: String,
+    pub load_avg_1m: f64,
+    pub load_avg_5m: f64,
+    pub load_avg_15m: f64,
+    pub cpu_time_ns: u64,
+    /// Bytes.
+    pub memory_total: u64,
+    pub memory_rss: u64,
+    pub memory_cache: u64,
+    pub memory_swap: u64,
+    /// Pages (cgroup v1 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_pgpgin: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_pgpgout: Option<u64>,
+    /// The dyno size's memory, in bytes.
+    pub memory_quota: u64,
 }
 
 /// One app's lines from one host.

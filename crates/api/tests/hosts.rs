@@ -445,6 +445,54 @@ async fn an_agent_writes_only_its_own_dynos_lines_into_its_own_apps_logs() {
         .collect();
     assert_eq!(written, ["heroku[router]: at=info method=GET path=\"/\""]);
     assert!(logs.recent(uuid::Uuid::from_u128(99), 10).is_empty());
+
+    // Runtime metrics: its own dynos' samples are kept (and logged, with
+    // `log-runtime-metrics`); another app's, or one that does not read as a sample, are not.
+    logs.metrics().set_enabled(mine, true);
+    let sample = |app: uuid::Uuid, dyno: &str, load: f64| {
+        json!({
+            "app": app.to_string(), "dyno": dyno, "dyno_id": uuid::Uuid::from_u128(5).to_string(),
+            "at": "2026-12-06T12:00:02.000001Z", "load_avg_1m": load, "load_avg_5m": 0.5,
+            "load_avg_15m": 0.25, "cpu_time_ns": 7, "memory_total": 50u64 << 20,
+            "memory_rss": 40u64 << 20, "memory_cache": 10u64 << 20, "memory_swap": 0,
+            "memory_quota": 512u64 << 20,
+        })
+    };
+    let reply = api
+        .call(
+            "POST",
+            "/agent/logs",
+            Some(&credential),
+            Some(json!({"apps": [], "samples": [
+                sample(mine, "web.1", 1.5),
+                sample(mine, "web.2", -1.0),
+                sample(mine, "router", 1.0),
+                sample(theirs, "web.1", 1.0),
+            ]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    let kept = logs.metrics().samples(mine, "web.1");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].load_avg_1m, 1.5);
+    assert_eq!(kept[0].reading.memory_rss, 40 << 20);
+    assert!(logs.metrics().samples(mine, "web.2").is_empty());
+    assert!(logs.metrics().samples(mine, "router").is_empty());
+    assert!(logs.metrics().samples(theirs, "web.1").is_empty());
+    let last = logs.recent(mine, 1);
+    assert_eq!(last[0].process, "web.1");
+    assert!(
+        last[0].message.contains("sample#load_avg_1m=1.50 ")
+            && last[0].message.contains("sample#memory_rss=40.00MB"),
+        "{:?}",
+        last[0]
+    );
+    // The API's samples of the dyno have it.
+    let reply = api
+        .call("GET", "/apps/mine/dynos/web.1/metrics", Some(&owner), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body.as_array().unwrap().len(), 1, "{:?}", reply.body);
 }
 
 /// A hosts' route table with `apps` (id, name), one web dyno each.

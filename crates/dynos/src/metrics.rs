@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use uuid::Uuid;
-use wharf_logs::metrics::{metrics_line, LoadAverage, Reading, Sample};
+use wharf_logs::metrics::{metrics_line, LoadAverage, Outgoing, Reading, Sample};
 
 use crate::logs::now_micros;
 use crate::manager::Shared;
@@ -70,6 +70,12 @@ impl Sampler {
         let process = input.name.to_string();
         let metrics = shared.logs.metrics();
         metrics.record(input.app_id, &process, sample);
+        metrics.queue(Outgoing {
+            app_id: input.app_id,
+            dyno: process.clone(),
+            dyno_id,
+            sample,
+        });
         if metrics.enabled(input.app_id) {
             shared.logs.append(
                 input.app_id,

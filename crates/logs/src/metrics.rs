@@ -107,6 +107,20 @@ pub fn metrics_line(process: &str, app_id: Uuid, dyno_id: Uuid, sample: &Sample)
     }
 }
 
+/// The most samples an agent's host keeps for the control plane while it cannot reach it
+/// (the oldest go first): a quarter of an hour of 30 dynos at the default interval.
+pub const OUTBOX_SAMPLES: usize = 1350;
+
+/// A sample on its way to the control plane (on an agent's host).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub app_id: Uuid,
+    /// The dyno (`web.1`).
+    pub dyno: String,
+    pub dyno_id: Uuid,
+    pub sample: Sample,
+}
+
 /// Recent samples per dyno, which apps log them, and the sampling interval. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -119,6 +133,8 @@ struct MetricsInner {
     enabled: Mutex<HashMap<Uuid, bool>>,
     samples: Mutex<HashMap<(Uuid, String), VecDeque<Sample>>>,
     history: OnceLock<wharf_metrics::Recorder>,
+    /// Samples for the control plane, on an agent's host ([`Metrics::ship_samples`]).
+    outbox: Mutex<Option<VecDeque<Outgoing>>>,
 }
 
 impl Default for Metrics {
@@ -130,6 +146,7 @@ impl Default for Metrics {
                 enabled: Mutex::new(HashMap::new()),
                 samples: Mutex::new(HashMap::new()),
                 history: OnceLock::new(),
+                outbox: Mutex::new(None),
             }),
         }
     }
@@ -212,6 +229,50 @@ impl Metrics {
         kept.push_back(sample);
     }
 
+    /// Keeps every dyno sample from now on for [`Metrics::take_outgoing`] too (an agent's
+    /// host, which ships them to the control plane), up to [`OUTBOX_SAMPLES`].
+    pub fn ship_samples(&self) {
+        let mut outbox = self.inner.outbox.lock().expect("metrics lock poisoned");
+        outbox.get_or_insert_with(VecDeque::new);
+    }
+
+    /// Queues the sample for the control plane, when this host ships them; the oldest queued
+    /// goes when the queue is full.
+    pub fn queue(&self, outgoing: Outgoing) {
+        let mut outbox = self.inner.outbox.lock().expect("metrics lock poisoned");
+        if let Some(queue) = outbox.as_mut() {
+            if queue.len() >= OUTBOX_SAMPLES {
+                queue.pop_front();
+            }
+            queue.push_back(outgoing);
+        }
+    }
+
+    /// Up to `max` queued samples, oldest first, taken off the queue.
+    pub fn take_outgoing(&self, max: usize) -> Vec<Outgoing> {
+        let mut outbox = self.inner.outbox.lock().expect("metrics lock poisoned");
+        let Some(queue) = outbox.as_mut() else {
+            return Vec::new();
+        };
+        let count = queue.len().min(max);
+        queue.drain(..count).collect()
+    }
+
+    /// Puts back samples [`Metrics::take_outgoing`] gave that did not reach the control
+    /// plane, before any queued since; what no longer fits is the oldest and goes.
+    pub fn requeue(&self, samples: Vec<Outgoing>) {
+        let mut outbox = self.inner.outbox.lock().expect("metrics lock poisoned");
+        let Some(queue) = outbox.as_mut() else {
+            return;
+        };
+        for outgoing in samples.into_iter().rev() {
+            if queue.len() >= OUTBOX_SAMPLES {
+                break;
+            }
+            queue.push_front(outgoing);
+        }
+    }
+
     /// The dyno's recent samples, oldest first.
     pub fn samples(&self, app_id: Uuid, dyno: &str) -> Vec<Sample> {
         let samples = self.inner.samples.lock().expect("metrics lock poisoned");
@@ -248,6 +309,51 @@ impl Metrics {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    fn outgoing(n: u32) -> Outgoing {
+        Outgoing {
+            app_id: Uuid::from_u128(1),
+            dyno: format!("web.{n}"),
+            dyno_id: Uuid::from_u128(2),
+            sample: Sample {
+                at: datetime!(2026-11-22 10:00:20 UTC),
+                load_avg_1m: 0.0,
+                load_avg_5m: 0.0,
+                load_avg_15m: 0.0,
+                reading: Reading::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_outbox_is_bounded_ordered_and_kept_across_a_failed_send() {
+        let metrics = Metrics::default();
+        // Not shipping (a server): nothing is kept.
+        metrics.queue(outgoing(1));
+        assert!(metrics.take_outgoing(10).is_empty());
+
+        metrics.ship_samples();
+        for n in 0..OUTBOX_SAMPLES as u32 + 5 {
+            metrics.queue(outgoing(n));
+        }
+        // Full: the five oldest went.
+        let first = metrics.take_outgoing(3);
+        assert_eq!(
+            first.iter().map(|o| o.dyno.as_str()).collect::<Vec<_>>(),
+            ["web.5", "web.6", "web.7"]
+        );
+        // Not delivered: back in front, before what was queued since; one more was queued
+        // meanwhile, so the oldest of them no longer fits.
+        metrics.queue(outgoing(9999));
+        metrics.requeue(first);
+        let all = metrics.take_outgoing(usize::MAX);
+        assert_eq!(all.len(), OUTBOX_SAMPLES);
+        assert_eq!(all[0].dyno, "web.6");
+        assert_eq!(all[1].dyno, "web.7");
+        assert_eq!(all[2].dyno, "web.8");
+        assert_eq!(all.last().unwrap().dyno, "web.9999");
+        assert!(metrics.take_outgoing(10).is_empty());
+    }
 
     #[test]
     fn metrics_line_format() {

@@ -140,6 +140,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         runtime.clone(),
         stacks.clone(),
     );
+    dynos
+        .logs()
+        .metrics()
+        .set_interval(Duration::from_secs(args.dyno.metrics_interval));
     let shipped_logs = dynos.logs().clone();
     // A stopping web dyno gets SIGTERM once its host no longer publishes it and its traffic
     // ended: what the router sent it finishes.

@@ -10,6 +10,10 @@ use tokio_util::sync::CancellationToken;
 /// How a host runs dynos.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DynoArgs {
+    /// Seconds between runtime metrics samples of each dyno (logged for apps with the
+    /// log-runtime-metrics feature)
+    #[arg(long, env = "WHARF_METRICS_INTERVAL", default_value_t = 20)]
+    pub metrics_interval: u64,
     /// Seconds a web dyno has to accept connections on $PORT before it is killed (R10)
     #[arg(long, env = "WHARF_BOOT_TIMEOUT", default_value_t = 60)]
     pub boot_timeout: u64,

@@ -96,10 +96,6 @@ pub struct ServerArgs {
     #[arg(long, env = "WHARF_LOG_LINES", default_value_t = 1500)]
     pub log_lines: usize,
 
-    /// Seconds between runtime metrics samples of each dyno (logged for apps with the
-    /// log-runtime-metrics feature)
-    #[arg(long, env = "WHARF_METRICS_INTERVAL", default_value_t = 20)]
-    pub metrics_interval: u64,
     /// Days of metrics history kept per app (router figures, dyno memory and load, events,
     /// in <data-dir>/metrics)
     #[arg(
@@ -365,7 +361,7 @@ async fn serve(
     dynos
         .logs()
         .metrics()
-        .set_interval(Duration::from_secs(args.metrics_interval));
+        .set_interval(Duration::from_secs(args.dyno.metrics_interval));
     // Metrics history: the router, the dyno samples and the platform's lines feed it.
     let history = wharf_metrics::Recorder::open(&args.data_dir, args.metrics_retention_days)?;
     dynos.logs().metrics().set_history(history.clone());

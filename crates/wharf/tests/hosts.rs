@@ -132,6 +132,48 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Their runtime metrics reach the control plane: the dyno's recent samples, and the
+    // metrics history the dashboard charts.
+    let deadline = Instant::now() + MOVE_DEADLINE;
+    loop {
+        let (_, samples) = http_json(
+            &server.url,
+            "GET",
+            "/apps/spread/dynos/web.2/metrics",
+            &key,
+            &serde_json::json!({}),
+        );
+        let (_, history) = http_json(
+            &server.url,
+            "GET",
+            "/apps/spread/metrics/dynos?range=1h",
+            &key,
+            &serde_json::json!({}),
+        );
+        let charted: BTreeSet<&str> = history["dynos"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|dyno| !dyno["points"].as_array().unwrap().is_empty())
+            .filter_map(|dyno| dyno["dyno"].as_str())
+            .collect();
+        if samples
+            .as_array()
+            .is_some_and(|samples| !samples.is_empty())
+            && charted == BTreeSet::from(["web.1", "web.2", "web.3"])
+        {
+            assert!(
+                samples[0]["memory_quota_mb"].as_f64().unwrap() > 0.0,
+                "{samples}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "samples: {samples}; history: {history}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     for host in &hosts {
         // Each found its own address: the one it reaches the control plane from.
         assert_eq!(

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use wharf_api_types as api;
 use wharf_dynos::{DynoName, LogLine, LogSource};
+use wharf_logs::metrics::{metrics_line, Reading, Sample};
 use wharf_model::{Host, HEARTBEAT_INTERVAL, LEASE};
 use wharf_store::{HostReport, StoreError};
 
@@ -177,7 +178,7 @@ fn millis(duration: time::Duration) -> u64 {
 }
 
 /// `POST /agent/logs`: lines of the apps on the agent's host, appended to their logs (and so
-/// to `wharf logs`, tails and drains), and its router's lines. A dyno's line is taken only for
+/// to `wharf logs`, tails and drains), its router's lines, and its dynos' metrics samples. A dyno's line is taken only for
 /// an app that is placed on the host or has a dyno there (by its last report): an agent writes
 /// only its own dynos' lines into only its own apps' logs. A `heroku[router]` line is taken
 /// for any app the hosts' route table has (every host routes every app); any other line is
@@ -222,7 +223,61 @@ pub async fn logs(
             app.lines.into_iter().filter_map(|line| log_line(line, own)),
         );
     }
+    // Its dynos' runtime metrics, of its own apps only: kept (the API's samples, the metrics
+    // history) and logged as `sample#` lines for apps with `log-runtime-metrics`, as this
+    // server's own dynos' are.
+    let metrics = logs.metrics();
+    for sample in body.samples {
+        if !allowed.contains(&sample.app) {
+            continue;
+        }
+        let Some((app_id, dyno_id, sample_of)) = metrics_sample(&sample) else {
+            continue;
+        };
+        metrics.record(app_id, &sample.dyno, sample_of);
+        if metrics.enabled(app_id) {
+            logs.append(
+                app_id,
+                metrics_line(&sample.dyno, app_id, dyno_id, &sample_of),
+            );
+        }
+    }
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// A sample as the metrics keep it (with its app's and dyno's ids), if it reads as one: a
+/// dyno's name, a time, and loads that are numbers no less than zero.
+fn metrics_sample(sample: &api::AgentSample) -> Option<(Uuid, Uuid, Sample)> {
+    let app_id = Uuid::parse_str(&sample.app).ok()?;
+    let dyno_id = Uuid::parse_str(&sample.dyno_id).ok()?;
+    sample.dyno.parse::<DynoName>().ok()?;
+    let at = OffsetDateTime::parse(&sample.at, &time::format_description::well_known::Rfc3339)
+        .ok()?
+        .to_offset(time::UtcOffset::UTC);
+    let loads = [sample.load_avg_1m, sample.load_avg_5m, sample.load_avg_15m];
+    if !loads.iter().all(|load| load.is_finite() && *load >= 0.0) {
+        return None;
+    }
+    Some((
+        app_id,
+        dyno_id,
+        Sample {
+            at,
+            load_avg_1m: sample.load_avg_1m,
+            load_avg_5m: sample.load_avg_5m,
+            load_avg_15m: sample.load_avg_15m,
+            reading: Reading {
+                cpu_time_ns: sample.cpu_time_ns,
+                memory_total: sample.memory_total,
+                memory_rss: sample.memory_rss,
+                memory_cache: sample.memory_cache,
+                memory_swap: sample.memory_swap,
+                memory_pgpgin: sample.memory_pgpgin,
+                memory_pgpgout: sample.memory_pgpgout,
+                memory_quota: sample.memory_quota,
+            },
+        },
+    ))
 }
 
 /// A line as the log keeps it, if it has a time and a source and is a dyno's line of an app of
