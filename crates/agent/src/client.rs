@@ -113,6 +113,25 @@ impl ControlPlane {
             .await
     }
 
+    /// Tells the control plane that this host's router holds a request for `app`, which
+    /// sleeps.
+    pub async fn wake(&self, app: uuid::Uuid) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(self.url(&format!("/agent/wake/{app}")))
+            .bearer_auth(&self.credential)
+            .timeout(DESIRED_TIMEOUT)
+            .send()
+            .await
+            .with_context(|| format!("wake app {app}"))?;
+        let status = response.status();
+        anyhow::ensure!(
+            status.is_success(),
+            "the control plane answered {status} to a wake of app {app}"
+        );
+        Ok(())
+    }
+
     /// A GET of `url` answered with `200` and JSON.
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,

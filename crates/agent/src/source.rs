@@ -133,7 +133,7 @@ fn desired_app(app: &AgentApp) -> anyhow::Result<DesiredApp> {
                 .unwrap_or_default(),
         },
         formation,
-        asleep: false,
+        asleep: app.asleep,
     })
 }
 

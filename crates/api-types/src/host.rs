@@ -117,6 +117,10 @@ pub struct AgentApp {
     pub release: AgentRelease,
     /// Per process type: the numbers of its dynos placed here, and their size.
     pub formation: std::collections::BTreeMap<String, AgentProcess>,
+    /// The app had no request for the control plane's Eco sleep time: its Eco web dynos
+    /// sleep (go idle) until a router wakes it.
+    #[serde(default)]
+    pub asleep: bool,
 }
 
 /// The release an app's dynos run.

@@ -581,4 +581,37 @@ async fn hosts_get_the_route_table_once_it_is_trusted_and_as_soon_as_it_changes(
     let newer: wharf_api_types::AgentRoutes = serde_json::from_value(reply.body).unwrap();
     assert_ne!(newer.version, table.version);
     assert_eq!(newer.apps.len(), 2);
+
+    // A host's router wakes an app the table has: every host reads what it runs again.
+    let generation = api.state.generation();
+    let reply = api
+        .call(
+            "POST",
+            &format!("/agent/wake/{second}"),
+            Some(&credential),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    assert_ne!(api.state.generation(), generation);
+    for unknown in [uuid::Uuid::from_u128(3).to_string(), "not-an-id".to_owned()] {
+        let reply = api
+            .call(
+                "POST",
+                &format!("/agent/wake/{unknown}"),
+                Some(&credential),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{:?}", reply.body);
+    }
+    let reply = api
+        .call(
+            "POST",
+            &format!("/agent/wake/{second}"),
+            Some(&api.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }

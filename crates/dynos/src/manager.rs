@@ -327,6 +327,12 @@ impl DynoManager {
         self.shared.traffic.set(probe);
     }
 
+    /// Whether the app had no request (nor change) for `sleep_after`: its Eco web dynos
+    /// sleep. Never, without `sleep_after`. An app seen for the first time is awake.
+    pub fn asleep(&self, app_id: Uuid) -> bool {
+        self.shared.activity.asleep(app_id)
+    }
+
     /// A request waits for the app: wakes its idle dynos now. Never waits.
     pub fn wake(&self, app_id: Uuid) {
         self.notify(app_id);
@@ -460,7 +466,9 @@ impl Shared {
         let known = self.registry().apps();
         let mut read = self.source.read(scope, &known).await?;
         for (app_id, app) in &mut read.desired.apps {
-            app.asleep = app.can_sleep() && self.activity.asleep(*app_id);
+            // Asleep by this manager's activity, or as the source says (an agent's, for
+            // which the control plane keeps the activity).
+            app.asleep = app.can_sleep() && (app.asleep || self.activity.asleep(*app_id));
         }
         if scope.is_none() {
             self.activity

@@ -120,8 +120,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .context("prepare the default stack")?;
     let runtime = crate::host::held(&runtime, &args.dyno)?;
 
-    let (shipper_control_plane, route_control_plane) =
-        (control_plane.clone(), control_plane.clone());
+    let (shipper_control_plane, route_control_plane, wake_control_plane) = (
+        control_plane.clone(),
+        control_plane.clone(),
+        control_plane.clone(),
+    );
     let agent = Agent::new(
         control_plane,
         HostReport {
@@ -132,8 +135,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let dynos = DynoManager::with_source(
         Arc::new(agent.source()),
         wharf_dynos::DynoManagerConfig {
-            // Eco dynos do not sleep on agents: the requests that would wake them go to the
-            // control plane's dyno manager.
+            // The control plane says when an app sleeps: it sees every router's requests.
             sleep_after: None,
             ..crate::host::manager_config(&args.data_dir, &args.dyno, &network, &disk)
         },
@@ -214,7 +216,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let router = Router::new(
-        RouterConfig::new(args.base_domain.clone()),
+        RouterConfig {
+            wake: Some(crate::agent_router::forward_wakes(
+                wake_control_plane,
+                shutdown.clone(),
+            )),
+            ..RouterConfig::new(args.base_domain.clone())
+        },
         routes,
         crate::agent_router::log_sink(dynos.clone()),
     );

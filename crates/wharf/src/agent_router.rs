@@ -123,11 +123,38 @@ pub fn table(routes: &AgentRoutes) -> RouteTable {
     RouteTable { apps, domains }
 }
 
-/// Where the host router's request lines go: the host's log buffer (shipped to the control
-/// plane as `heroku[router]` lines of the app), keeping the app awake on this host.
+/// The most wake signals waiting to go to the control plane; the router asks again for an app
+/// whose signal found the queue full on its next table change.
+const WAKE_QUEUE: usize = 256;
+
+/// Hands the router's wake signals (a request held for an app with no web dyno up: it may
+/// sleep) to the control plane, which wakes the app on every host, until `shutdown`.
+pub fn forward_wakes(
+    control_plane: ControlPlane,
+    shutdown: CancellationToken,
+) -> tokio::sync::mpsc::Sender<uuid::Uuid> {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(WAKE_QUEUE);
+    tokio::spawn(async move {
+        loop {
+            let app = tokio::select! {
+                () = shutdown.cancelled() => return,
+                app = receiver.recv() => match app {
+                    Some(app) => app,
+                    None => return,
+                },
+            };
+            if let Err(error) = control_plane.wake(app).await {
+                tracing::warn!(%app, "wake an app: {error:#}");
+            }
+        }
+    });
+    sender
+}
+
+/// Where the host router's request lines go: the host's log buffer, shipped to the control
+/// plane as `heroku[router]` lines of the app (where they also keep the app awake).
 pub fn log_sink(dynos: DynoManager) -> impl Fn(uuid::Uuid, RouterLogLine) + Send + Sync + 'static {
     move |app_id, line| {
-        dynos.touch(app_id);
         dynos.logs().append(
             app_id,
             LogLine::now(LogSource::Heroku, RouterLogLine::PROCESS, line.message()),

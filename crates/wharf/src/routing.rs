@@ -488,9 +488,11 @@ pub fn log_sink(
 }
 
 /// Hands the router's wake signals (an app with a request waiting and no web dyno up) to the
-/// dyno manager, until `shutdown`.
+/// dyno manager, and tells the hosts to read what they run again (their dynos of the app may
+/// sleep), until `shutdown`.
 pub fn forward_wakes(
     dynos: DynoManager,
+    api: wharf_api::ApiState,
     shutdown: CancellationToken,
 ) -> (mpsc::Sender<uuid::Uuid>, tokio::task::JoinHandle<()>) {
     let (sender, mut receiver) = mpsc::channel(WAKE_QUEUE);
@@ -499,7 +501,10 @@ pub fn forward_wakes(
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 woken = receiver.recv() => match woken {
-                    Some(app_id) => dynos.wake(app_id),
+                    Some(app_id) => {
+                        dynos.wake(app_id);
+                        api.bump_generation();
+                    }
                     None => return,
                 },
             }

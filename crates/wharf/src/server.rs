@@ -480,7 +480,7 @@ async fn serve(
         shutdown.clone(),
     );
     subsystems.spawn(async move { routes_task.await.context("publish routes")? });
-    let (wake, wakes_task) = routing::forward_wakes(dynos.clone(), shutdown.clone());
+    let (wake, wakes_task) = routing::forward_wakes(dynos.clone(), state.clone(), shutdown.clone());
     subsystems.spawn(async move {
         wakes_task.await.context("forward wake signals")?;
         Ok(())

@@ -356,14 +356,87 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     }
 }
 
+#[test]
+fn an_eco_app_on_a_host_sleeps_and_a_hosts_router_wakes_it() {
+    let data = tempfile::tempdir().unwrap();
+    let lan = TestLan::create().unwrap();
+    let api_port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api_listen = format!("0.0.0.0:{api_port}");
+    let server = Server::start_with(
+        data.path(),
+        &[
+            ("WHARF_API_LISTEN", &api_listen),
+            ("WHARF_ECO_SLEEP_AFTER", "4"),
+        ],
+    );
+    let key = server.admin_key();
+    // Its own dyno network (index 7): the other test's hosts may run beside it.
+    let host = AgentHost::join(&server, &lan, api_port, "host-1", 7);
+    let (status, body) = http_json(
+        &server.url,
+        "POST",
+        "/apps",
+        &key,
+        &serde_json::json!({ "name": "sleepy" }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let _repo = support::deploy_procfile_app(&server, &key, "sleepy");
+    let (status, body) = http_json(
+        &server.url,
+        "PATCH",
+        "/apps/sleepy/formation",
+        &key,
+        &serde_json::json!({ "updates": [{ "type": "web", "quantity": 1, "size": "Eco" }] }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let router = host.router();
+    let response = support::http_request_until(&router, "sleepy.localhost", "/", 200);
+    assert!(response.contains("Hello from procfile-only"), "{response}");
+
+    // No request for the control plane's sleep time: the dyno on the host goes idle.
+    wait_for_ps_of(&server, "sleepy", |seen| {
+        seen.get("web.1")
+            .is_some_and(|(state, host, _)| state == "idle" && host == "host-1")
+    });
+    // Its process stops once no router sends it requests.
+    wait_for_spread(&[&host], "the idle dyno stopped", |spread| {
+        all_dynos(spread).is_empty()
+    });
+    // A request through the host's router wakes it, and is answered once it is up.
+    let woken = Instant::now();
+    let response = support::http_request(&router, "sleepy.localhost", "/");
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    assert!(response.contains("Hello from procfile-only"), "{response}");
+    eprintln!(
+        "a request to a sleeping app on a host answered in {:?}",
+        woken.elapsed()
+    );
+    assert_eq!(host.dynos(), ["web.1"]);
+    // Asleep again, then woken through the control plane's router.
+    wait_for_ps_of(&server, "sleepy", |seen| {
+        seen.get("web.1")
+            .is_some_and(|(state, _, _)| state == "idle")
+    });
+    let response = support::http_request(&server.router_authority(), "sleepy.localhost", "/");
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+}
+
 /// The app's dynos as `ps` on the control plane sees them: name to (state, host, release).
 type Seen = BTreeMap<String, (String, String, i64)>;
 
 /// Polls the control plane's dyno list until `check` holds of it.
 fn wait_for_ps(server: &Server, check: impl Fn(&Seen) -> bool) {
+    wait_for_ps_of(server, "spread", check);
+}
+
+fn wait_for_ps_of(server: &Server, app: &str, check: impl Fn(&Seen) -> bool) {
     let deadline = Instant::now() + MOVE_DEADLINE;
     loop {
-        let seen = ps(server);
+        let seen = ps_of(server, app);
         if check(&seen) {
             return;
         }
@@ -373,10 +446,14 @@ fn wait_for_ps(server: &Server, check: impl Fn(&Seen) -> bool) {
 }
 
 fn ps(server: &Server) -> Seen {
+    ps_of(server, "spread")
+}
+
+fn ps_of(server: &Server, app: &str) -> Seen {
     let (status, listed) = http_json(
         &server.url,
         "GET",
-        "/apps/spread/dynos",
+        &format!("/apps/{app}/dynos"),
         &server.admin_key(),
         &serde_json::json!({}),
     );
@@ -405,6 +482,8 @@ fn release_of(server: &Server, name: &str) -> i64 {
 
 /// The app log's router lines with an error code (the last 20), for a failure's message.
 fn router_errors(server: &Server) -> String {
+    // Hosts ship their routers' lines every 250 ms.
+    std::thread::sleep(Duration::from_secs(1));
     let logs = support::User::new(&server.url, Some(&server.admin_key()))
         .run(&["logs", "-a", "spread", "-n", "1500"])
         .ok();

@@ -218,10 +218,16 @@ pub async fn logs(
                 ),
             );
         }
-        logs.extend(
-            app_id,
-            app.lines.into_iter().filter_map(|line| log_line(line, own)),
-        );
+        let lines: Vec<LogLine> = app
+            .lines
+            .into_iter()
+            .filter_map(|line| log_line(line, own))
+            .collect();
+        // Requests a host's router served keep the app awake, as this server's router's do.
+        if lines.iter().any(|line| line.process == ROUTER_PROCESS) {
+            state.dynos.touch(app_id);
+        }
+        logs.extend(app_id, lines);
     }
     // Its dynos' runtime metrics, of its own apps only: kept (the API's samples, the metrics
     // history) and logged as `sample#` lines for apps with `log-runtime-metrics`, as this
@@ -418,6 +424,9 @@ async fn desired_app(
                 .unwrap_or_default(),
         },
         formation,
+        // The control plane keeps every app's activity: its router's requests, and those of
+        // the hosts' routers as their lines arrive.
+        asleep: state.dynos.asleep(app_id),
     })
 }
 
@@ -488,4 +497,26 @@ pub async fn routes(
 #[derive(serde::Deserialize)]
 pub struct RoutesQuery {
     after: Option<u64>,
+}
+
+/// `POST /agent/wake/{app}`: a host's router holds a request for the app, which sleeps: it
+/// wakes (its activity is touched) and every host reads what it runs again. Any app the hosts'
+/// route table has (every host routes every app); another answers 404.
+pub async fn wake(
+    State(state): State<ApiState>,
+    _agent: Agent,
+    Path(app): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    let routed = state
+        .agent_routes()
+        .borrow()
+        .iter()
+        .any(|routes| routes.apps.iter().any(|routed| routed.id == app));
+    let app_id = Uuid::parse_str(&app)
+        .ok()
+        .filter(|_| routed)
+        .ok_or_else(ApiError::app_not_found)?;
+    state.dynos.wake(app_id);
+    state.bump_generation();
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
