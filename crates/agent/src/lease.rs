@@ -85,6 +85,15 @@ impl Lease {
         }
     }
 
+    /// Whether the agent is fenced at `now` by silence alone: it held a lease, its
+    /// credential stands, and the lease ran out while the control plane was silent.
+    pub fn fenced_by_silence(&self, now: Instant) -> bool {
+        !self.revoked
+            && self
+                .ends_at
+                .is_some_and(|ends_at| now >= ends_at && self.silent)
+    }
+
     /// When the lease ends, if it was ever held.
     pub fn ends_at(&self) -> Option<Instant> {
         self.ends_at

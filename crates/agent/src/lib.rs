@@ -5,18 +5,24 @@
 //! server runs; only where it learns what to run differs.
 //!
 //! Invariants:
-//! - The agent talks to the control plane's API alone, with its host's credential; never to
-//!   the store, never to another agent.
+//! - The agent takes what to run from the control plane's API alone, with its host's
+//!   credential; never from the store or another agent. Other hosts are asked one thing, and
+//!   only when its lease ran out in silence: whether the control plane is silent to them too
+//!   (`peers.rs`). Their answer can only keep its dynos running; it opens nothing of this
+//!   host to them.
 //! - While fenced, every read of the desired state asks for nothing, so the dyno manager stops
 //!   every dyno; the fence goes up no later than the control plane's lease for the host ends
 //!   (see `lease.rs`), and only on silence: a control plane that answers, even with an error,
-//!   is not replacing this host's dynos.
+//!   is not replacing this host's dynos. It stays down when every other host answers that the
+//!   control plane is silent to it too: then no host holds a lease, and a control plane with
+//!   no host holding a lease moves nothing.
 //! - A slug is used only once its whole archive is on disk and its SHA-256 is the one the
 //!   control plane's store recorded when it was built.
 
 pub mod client;
 pub mod lease;
 pub mod logs;
+pub mod peers;
 pub mod publish;
 pub mod source;
 
@@ -31,6 +37,7 @@ use wharf_api_types::Heartbeat;
 
 pub use client::ControlPlane;
 pub use lease::{Lease, Outcome};
+pub use peers::Peers;
 pub use publish::Publisher;
 pub use source::RemoteSource;
 
@@ -64,6 +71,10 @@ pub struct Agent {
     report: HostReport,
     fenced: Arc<AtomicBool>,
     observer: Option<Observer>,
+    /// The other hosts, asked before the fence goes up for silence.
+    peers: Option<Peers>,
+    /// Whether the last check found every other host silent too (logged once per outage).
+    holding_off: AtomicBool,
 }
 
 impl Agent {
@@ -74,7 +85,16 @@ impl Agent {
             report,
             fenced: Arc::new(AtomicBool::new(true)),
             observer: None,
+            peers: None,
+            holding_off: AtomicBool::new(false),
         }
+    }
+
+    /// Asks `peers` before fencing for silence: when every other host finds the control
+    /// plane silent too, the dynos run on (see `peers.rs`).
+    pub fn with_peers(mut self, peers: Peers) -> Agent {
+        self.peers = Some(peers);
+        self
     }
 
     /// Reports, with each heartbeat, the dynos `observer` lists (for `ps` on the control
@@ -129,10 +149,13 @@ impl Agent {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     answer = &mut heartbeat => break answer,
-                    () = lease_end => self.update_fence(&lease, &signal),
+                    () = lease_end => self.update_fence(&lease, &signal).await,
                 }
             };
             lease.record(sent.into_std(), outcome);
+            if let (Outcome::Renewed { .. }, Some(peers)) = (outcome, &self.peers) {
+                peers.renewed();
+            }
             if let Some(answer) = answer {
                 interval = Duration::from_millis(answer.heartbeat_ms.clamp(100, 10_000));
                 let now_seen = (answer.generation, answer.epoch);
@@ -149,7 +172,7 @@ impl Agent {
                     signal(Signal::Changed);
                 }
             }
-            self.update_fence(&lease, &signal);
+            self.update_fence(&lease, &signal).await;
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep_until(sent + interval) => {}
@@ -157,8 +180,25 @@ impl Agent {
         }
     }
 
-    fn update_fence(&self, lease: &Lease, signal: &impl Fn(Signal)) {
-        let fenced = lease.fenced(std::time::Instant::now());
+    async fn update_fence(&self, lease: &Lease, signal: &impl Fn(Signal)) {
+        let now = std::time::Instant::now();
+        let mut fenced = lease.fenced(now);
+        // About to fence for silence alone: not if every other host meets silence too.
+        if fenced && lease.fenced_by_silence(now) && !self.fenced() {
+            if let Some(peers) = &self.peers {
+                if peers.all_silent().await {
+                    if !self.holding_off.swap(true, Ordering::SeqCst) {
+                        tracing::warn!(
+                            "the lease ran out, but the control plane is silent to every host:                              it can place nothing elsewhere, so the dynos here run on"
+                        );
+                    }
+                    fenced = false;
+                }
+            }
+        }
+        if !lease.fenced_by_silence(now) {
+            self.holding_off.store(false, Ordering::SeqCst);
+        }
         if self.fenced.swap(fenced, Ordering::SeqCst) != fenced {
             if fenced {
                 tracing::warn!(

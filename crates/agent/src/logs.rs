@@ -7,14 +7,16 @@
 //! next batch says how many (the control plane logs an `L10` line with the count).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use wharf_api_types::{AgentAppLog, AgentLogLine, AgentLogs, AgentSample};
+use wharf_api_types::{AgentAppLog, AgentLogLine, AgentLogs, AgentRequest, AgentSample};
 use wharf_dynos::LogBuffer;
 use wharf_logs::metrics::Outgoing;
+use wharf_logs::Outbox;
 
 use crate::client::ControlPlane;
 
@@ -24,6 +26,10 @@ pub const SHIP_INTERVAL: Duration = Duration::from_millis(250);
 const BATCH_LINES: usize = 2000;
 /// The most metrics samples in one batch.
 const BATCH_SAMPLES: usize = 500;
+/// The most router requests in one batch.
+const BATCH_REQUESTS: usize = 5000;
+/// The most router requests a host keeps for the control plane while it cannot reach it.
+pub const OUTBOX_REQUESTS: usize = 50_000;
 
 /// Per app, the number of the last line the control plane took.
 #[derive(Debug, Default)]
@@ -71,11 +77,20 @@ impl Cursors {
     }
 }
 
-/// Sends the host's new lines and its dynos' metrics samples every [`SHIP_INTERVAL`] until
-/// `shutdown`, then once more (the dynos' last lines). Samples that do not get through wait
-/// for the next batch, as many as the outbox holds.
-pub async fn ship(control_plane: ControlPlane, logs: LogBuffer, shutdown: CancellationToken) {
+/// Sends the host's new lines, its dynos' metrics samples and its router's requests every
+/// [`SHIP_INTERVAL`] until `shutdown`, then once more (the dynos' last lines). Samples and
+/// requests that do not get through wait for the next batch, as many as their outboxes hold.
+pub async fn ship(
+    control_plane: ControlPlane,
+    logs: LogBuffer,
+    requests: Arc<Outbox<AgentRequest>>,
+    shutdown: CancellationToken,
+) {
     logs.metrics().ship_samples();
+    let outgoing = logs
+        .metrics()
+        .outgoing()
+        .expect("samples are shipped from now on");
     let mut cursors = Cursors::default();
     let mut tick = tokio::time::interval(SHIP_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -90,14 +105,16 @@ pub async fn ship(control_plane: ControlPlane, logs: LogBuffer, shutdown: Cancel
             _ = tick.tick() => {}
         }
         let (mut batch, next) = cursors.batch(&logs);
-        let samples = logs.metrics().take_outgoing(BATCH_SAMPLES);
-        if batch.apps.is_empty() && samples.is_empty() {
+        let samples = outgoing.take(BATCH_SAMPLES);
+        batch.requests = requests.take(BATCH_REQUESTS);
+        if batch.apps.is_empty() && samples.is_empty() && batch.requests.is_empty() {
             continue;
         }
         batch.samples = samples.iter().map(agent_sample).collect();
         let sent = control_plane.post_logs(&batch).await;
         if sent.is_err() {
-            logs.metrics().requeue(samples);
+            outgoing.requeue(samples);
+            requests.requeue(std::mem::take(&mut batch.requests));
         }
         match sent {
             Ok(()) => {

@@ -158,6 +158,25 @@ pub struct AgentLogs {
     pub apps: Vec<AgentAppLog>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<AgentSample>,
+    /// The requests its router finished, for the apps' metrics history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<AgentRequest>,
+}
+
+/// One request a host's router finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRequest {
+    /// The app's id.
+    pub app: String,
+    /// When it finished, in Unix seconds.
+    pub at: i64,
+    pub status: u16,
+    /// Connect plus service time, in microseconds; none when no dyno was tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_us: Option<u64>,
+    /// The router error code (`H12`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// One runtime metrics sample of a dyno on the host (its cgroup, read every interval).

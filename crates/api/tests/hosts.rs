@@ -449,10 +449,13 @@ async fn an_agent_writes_only_its_own_dynos_lines_into_its_own_apps_logs() {
     // Runtime metrics: its own dynos' samples are kept (and logged, with
     // `log-runtime-metrics`); another app's, or one that does not read as a sample, are not.
     logs.metrics().set_enabled(mine, true);
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     let sample = |app: uuid::Uuid, dyno: &str, load: f64| {
         json!({
             "app": app.to_string(), "dyno": dyno, "dyno_id": uuid::Uuid::from_u128(5).to_string(),
-            "at": "2026-12-06T12:00:02.000001Z", "load_avg_1m": load, "load_avg_5m": 0.5,
+            "at": now, "load_avg_1m": load, "load_avg_5m": 0.5,
             "load_avg_15m": 0.25, "cpu_time_ns": 7, "memory_total": 50u64 << 20,
             "memory_rss": 40u64 << 20, "memory_cache": 10u64 << 20, "memory_swap": 0,
             "memory_quota": 512u64 << 20,
@@ -493,6 +496,33 @@ async fn an_agent_writes_only_its_own_dynos_lines_into_its_own_apps_logs() {
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     assert_eq!(reply.body.as_array().unwrap().len(), 1, "{:?}", reply.body);
+
+    // Its router's requests go into the metrics history of any app the route table has, if
+    // they are recent.
+    let history_dir = tempfile::tempdir().unwrap();
+    logs.metrics()
+        .set_history(wharf_metrics::Recorder::open(history_dir.path(), 7).unwrap());
+    let at = time::OffsetDateTime::now_utc().unix_timestamp();
+    let request = |app: uuid::Uuid, at: i64| json!({"app": app.to_string(), "at": at, "status": 503, "total_us": 30_000_000u64, "code": "H12"});
+    let reply = api
+        .call(
+            "POST",
+            "/agent/logs",
+            Some(&credential),
+            Some(json!({"apps": [], "requests": [
+                request(theirs, at),
+                request(theirs, at - 3 * 24 * 60 * 60),
+                request(uuid::Uuid::from_u128(99), at),
+            ]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    let reply = api
+        .call("GET", "/apps/theirs/metrics/router", Some(&owner), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["totals"]["requests"], 1, "{:?}", reply.body);
+    assert_eq!(reply.body["errors"], json!({"H12": 1}));
 }
 
 /// A hosts' route table with `apps` (id, name), one web dyno each.

@@ -18,6 +18,7 @@ mod drain;
 pub mod events;
 mod line;
 pub mod metrics;
+mod outbox;
 pub mod persist;
 mod splitter;
 pub mod syslog;
@@ -26,6 +27,7 @@ pub use buffer::{Entry, LogBuffer, Since, BROADCAST_CAPACITY};
 pub use drain::{overflow_line, refused_line, DrainSpec, DrainTarget, Drains, DRAIN_QUEUE_LINES};
 pub use line::{format_time, now_micros, LogLine, LogSource};
 pub use metrics::Metrics;
+pub use outbox::Outbox;
 pub use splitter::LineSplitter;
 
 /// Longer lines are split into lines of at most this many bytes.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{LogLine, LogSource};
+use crate::{LogLine, LogSource, Outbox};
 
 /// How often dynos are sampled unless configured (`WHARF_METRICS_INTERVAL`).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(20);
@@ -134,7 +134,7 @@ struct MetricsInner {
     samples: Mutex<HashMap<(Uuid, String), VecDeque<Sample>>>,
     history: OnceLock<wharf_metrics::Recorder>,
     /// Samples for the control plane, on an agent's host ([`Metrics::ship_samples`]).
-    outbox: Mutex<Option<VecDeque<Outgoing>>>,
+    outbox: OnceLock<Outbox<Outgoing>>,
 }
 
 impl Default for Metrics {
@@ -146,7 +146,7 @@ impl Default for Metrics {
                 enabled: Mutex::new(HashMap::new()),
                 samples: Mutex::new(HashMap::new()),
                 history: OnceLock::new(),
-                outbox: Mutex::new(None),
+                outbox: OnceLock::new(),
             }),
         }
     }
@@ -229,48 +229,24 @@ impl Metrics {
         kept.push_back(sample);
     }
 
-    /// Keeps every dyno sample from now on for [`Metrics::take_outgoing`] too (an agent's
-    /// host, which ships them to the control plane), up to [`OUTBOX_SAMPLES`].
+    /// Keeps every dyno sample from now on for [`Metrics::outgoing`] too (an agent's host,
+    /// which ships them to the control plane), up to [`OUTBOX_SAMPLES`].
     pub fn ship_samples(&self) {
-        let mut outbox = self.inner.outbox.lock().expect("metrics lock poisoned");
-        outbox.get_or_insert_with(VecDeque::new);
+        self.inner
+            .outbox
+            .get_or_init(|| Outbox::new(OUTBOX_SAMPLES));
     }
 
-    /// Queues the sample for the control plane, when this host ships them; the oldest queued
-    /// goes when the queue is full.
+    /// Queues the sample for the control plane, when this host ships them.
     pub fn queue(&self, outgoing: Outgoing) {
-        let mut outbox = self.inner.outbox.lock().expect("metrics lock poisoned");
-        if let Some(queue) = outbox.as_mut() {
-            if queue.len() >= OUTBOX_SAMPLES {
-                queue.pop_front();
-            }
-            queue.push_back(outgoing);
+        if let Some(outbox) = self.inner.outbox.get() {
+            outbox.push(outgoing);
         }
     }
 
-    /// Up to `max` queued samples, oldest first, taken off the queue.
-    pub fn take_outgoing(&self, max: usize) -> Vec<Outgoing> {
-        let mut outbox = self.inner.outbox.lock().expect("metrics lock poisoned");
-        let Some(queue) = outbox.as_mut() else {
-            return Vec::new();
-        };
-        let count = queue.len().min(max);
-        queue.drain(..count).collect()
-    }
-
-    /// Puts back samples [`Metrics::take_outgoing`] gave that did not reach the control
-    /// plane, before any queued since; what no longer fits is the oldest and goes.
-    pub fn requeue(&self, samples: Vec<Outgoing>) {
-        let mut outbox = self.inner.outbox.lock().expect("metrics lock poisoned");
-        let Some(queue) = outbox.as_mut() else {
-            return;
-        };
-        for outgoing in samples.into_iter().rev() {
-            if queue.len() >= OUTBOX_SAMPLES {
-                break;
-            }
-            queue.push_front(outgoing);
-        }
+    /// The samples waiting for the control plane, once [`Metrics::ship_samples`] was called.
+    pub fn outgoing(&self) -> Option<&Outbox<Outgoing>> {
+        self.inner.outbox.get()
     }
 
     /// The dyno's recent samples, oldest first.
@@ -310,10 +286,12 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
-    fn outgoing(n: u32) -> Outgoing {
-        Outgoing {
+    #[test]
+    fn samples_are_queued_only_on_a_host_that_ships_them() {
+        let metrics = Metrics::default();
+        let outgoing = || Outgoing {
             app_id: Uuid::from_u128(1),
-            dyno: format!("web.{n}"),
+            dyno: "web.1".to_owned(),
             dyno_id: Uuid::from_u128(2),
             sample: Sample {
                 at: datetime!(2026-11-22 10:00:20 UTC),
@@ -322,37 +300,13 @@ mod tests {
                 load_avg_15m: 0.0,
                 reading: Reading::default(),
             },
-        }
-    }
-
-    #[test]
-    fn the_outbox_is_bounded_ordered_and_kept_across_a_failed_send() {
-        let metrics = Metrics::default();
-        // Not shipping (a server): nothing is kept.
-        metrics.queue(outgoing(1));
-        assert!(metrics.take_outgoing(10).is_empty());
-
+        };
+        // A server: nothing is kept.
+        metrics.queue(outgoing());
+        assert!(metrics.outgoing().is_none());
         metrics.ship_samples();
-        for n in 0..OUTBOX_SAMPLES as u32 + 5 {
-            metrics.queue(outgoing(n));
-        }
-        // Full: the five oldest went.
-        let first = metrics.take_outgoing(3);
-        assert_eq!(
-            first.iter().map(|o| o.dyno.as_str()).collect::<Vec<_>>(),
-            ["web.5", "web.6", "web.7"]
-        );
-        // Not delivered: back in front, before what was queued since; one more was queued
-        // meanwhile, so the oldest of them no longer fits.
-        metrics.queue(outgoing(9999));
-        metrics.requeue(first);
-        let all = metrics.take_outgoing(usize::MAX);
-        assert_eq!(all.len(), OUTBOX_SAMPLES);
-        assert_eq!(all[0].dyno, "web.6");
-        assert_eq!(all[1].dyno, "web.7");
-        assert_eq!(all[2].dyno, "web.8");
-        assert_eq!(all.last().unwrap().dyno, "web.9999");
-        assert!(metrics.take_outgoing(10).is_empty());
+        metrics.queue(outgoing());
+        assert_eq!(metrics.outgoing().unwrap().take(10), [outgoing()]);
     }
 
     #[test]

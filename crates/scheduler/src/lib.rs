@@ -84,7 +84,15 @@ pub async fn run(store: Store, shutdown: CancellationToken) {
 /// One pass: places every demanded slot and writes what changed, announcing it.
 pub async fn schedule(store: &Store, now: OffsetDateTime) -> anyhow::Result<Pass> {
     let hosts = store.hosts().await.context("read the hosts")?;
-    if hosts.is_empty() {
+    // No host at all (one host: the server runs everything), or none holding a lease: then
+    // this control plane is more likely the one cut off (or was down), no host could take a
+    // dyno, and the hosts keep running theirs (see the agent's `peers.rs`): nothing moves.
+    if !hosts.iter().any(|host| {
+        matches!(
+            host.state(now),
+            wharf_model::HostState::Up | wharf_model::HostState::Draining
+        )
+    }) {
         return Ok(Pass::default());
     }
     let hosts: Vec<HostCapacity> = hosts

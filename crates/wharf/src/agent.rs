@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use wharf_agent::{Agent, ControlPlane, HostReport, Publisher, Signal};
+use wharf_agent::{Agent, ControlPlane, HostReport, Peers, Publisher, Signal};
 use wharf_dynos::DynoManager;
 use wharf_router::{RouteTable, Router, RouterConfig};
 
@@ -45,6 +45,10 @@ pub struct AgentArgs {
     /// router (one each; only the control plane may connect)
     #[arg(long, env = "WHARF_PUBLISH_PORTS", default_value = "20000-29999")]
     pub publish_ports: String,
+    /// The port, on the host's address, where agents ask each other whether the control
+    /// plane is silent to them too (before fencing themselves)
+    #[arg(long, env = "WHARF_PEER_PORT", default_value_t = wharf_agent::peers::DEFAULT_PORT)]
+    pub peer_port: u16,
     /// Address this host's router listens on for app traffic (it routes every app, to web
     /// dynos on any host)
     #[arg(long, env = "WHARF_ROUTER_LISTEN", default_value = "0.0.0.0:8080")]
@@ -125,13 +129,23 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         control_plane.clone(),
         control_plane.clone(),
     );
+    let peers = Peers::new(address, args.peer_port);
+    let peer_listener = tokio::net::TcpListener::bind((address, args.peer_port))
+        .await
+        .with_context(|| {
+            format!(
+                "listen for other hosts on {address}:{} (WHARF_PEER_PORT)",
+                args.peer_port
+            )
+        })?;
     let agent = Agent::new(
         control_plane,
         HostReport {
             memory_mb,
             address: address.to_string(),
         },
-    );
+    )
+    .with_peers(peers.clone());
     let dynos = DynoManager::with_source(
         Arc::new(agent.source()),
         wharf_dynos::DynoManagerConfig {
@@ -192,9 +206,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     ));
     // Lines go out until the dyno manager is done, so that its dynos' last lines do too.
     let shipper_shutdown = CancellationToken::new();
+    let requests = Arc::new(wharf_logs::Outbox::new(wharf_agent::logs::OUTBOX_REQUESTS));
     let shipper = tokio::spawn(wharf_agent::logs::ship(
         shipper_control_plane,
         shipped_logs,
+        requests.clone(),
         shipper_shutdown.clone(),
     ));
     // The router: every app, from the control plane's table, to dynos on any host. It
@@ -208,9 +224,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .context("read the router's address")?;
     let (tables, routes) = tokio::sync::watch::channel(Arc::new(RouteTable::default()));
     let (first_table, has_table) = tokio::sync::watch::channel(false);
+    tokio::spawn(peers.clone().serve(peer_listener, shutdown.clone()));
     tokio::spawn(crate::agent_router::follow(
         route_control_plane,
         publisher.clone(),
+        peers,
         tables,
         first_table,
         shutdown.clone(),
@@ -224,7 +242,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             ..RouterConfig::new(args.base_domain.clone())
         },
         routes,
-        crate::agent_router::log_sink(dynos.clone()),
+        crate::agent_router::log_sink(dynos.clone(), requests.clone()),
     );
     let router_shutdown = shutdown.clone();
     tokio::spawn(async move {

@@ -16,19 +16,21 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use wharf_agent::{ControlPlane, Publisher};
-use wharf_api_types::AgentRoutes;
+use wharf_agent::{ControlPlane, Peers, Publisher};
+use wharf_api_types::{AgentRequest, AgentRoutes};
 use wharf_dynos::{DynoManager, LogLine, LogSource};
+use wharf_logs::Outbox;
 use wharf_router::{AppRoutes, Backend, RouteTable, RouterLogLine};
 
 /// How long to wait before asking again after a failed read of the table.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Keeps `tables` and the publisher's peers in step with the control plane's route table
-/// until `shutdown`. `first` turns true with the first table (the router serves from then).
+/// Keeps `tables`, the publisher's peers and the hosts asked before fencing in step with the
+/// control plane's route table until `shutdown`. `first` turns true with the first table (the router serves from then).
 pub async fn follow(
     control_plane: ControlPlane,
     publisher: Publisher,
+    peers: Peers,
     tables: watch::Sender<Arc<RouteTable>>,
     first: watch::Sender<bool>,
     shutdown: CancellationToken,
@@ -50,13 +52,13 @@ pub async fn follow(
                     continue;
                 }
                 version = Some(routes.version);
-                publisher.set_hosts(
-                    routes
-                        .hosts
-                        .iter()
-                        .filter_map(|address| address.parse().ok())
-                        .collect(),
-                );
+                let hosts: HashSet<std::net::IpAddr> = routes
+                    .hosts
+                    .iter()
+                    .filter_map(|address| address.parse().ok())
+                    .collect();
+                peers.set_hosts(hosts.iter().copied());
+                publisher.set_hosts(hosts);
                 let table = table(&routes);
                 tables.send_if_modified(|current| {
                     let changed = **current != table;
@@ -152,9 +154,30 @@ pub fn forward_wakes(
 }
 
 /// Where the host router's request lines go: the host's log buffer, shipped to the control
-/// plane as `heroku[router]` lines of the app (where they also keep the app awake).
-pub fn log_sink(dynos: DynoManager) -> impl Fn(uuid::Uuid, RouterLogLine) + Send + Sync + 'static {
+/// plane as `heroku[router]` lines of the app (where they also keep the app awake), and each
+/// request's figures to `requests`, shipped for the app's metrics history.
+pub fn log_sink(
+    dynos: DynoManager,
+    requests: Arc<Outbox<AgentRequest>>,
+) -> impl Fn(uuid::Uuid, RouterLogLine) + Send + Sync + 'static {
     move |app_id, line| {
+        requests.push(AgentRequest {
+            app: app_id.to_string(),
+            at: time::OffsetDateTime::now_utc().unix_timestamp(),
+            status: line.status,
+            // What the router line reports as connect + service; neither when no dyno was
+            // tried.
+            total_us: match (line.connect, line.service) {
+                (None, None) => None,
+                (connect, service) => Some(
+                    u64::try_from(
+                        (connect.unwrap_or_default() + service.unwrap_or_default()).as_micros(),
+                    )
+                    .unwrap_or(u64::MAX),
+                ),
+            },
+            code: line.error.map(|error| error.code().to_owned()),
+        });
         dynos.logs().append(
             app_id,
             LogLine::now(LogSource::Heroku, RouterLogLine::PROCESS, line.message()),

@@ -146,7 +146,12 @@ pub fn publish(
                 }
             }
             let table = build(&known, &dynos);
-            if *started.borrow() && tokio::time::Instant::now() >= trusted_from {
+            // Nor while no host holds a lease: this control plane was cut off (or the
+            // hosts were), and a table without their dynos would stop their routers.
+            if *started.borrow()
+                && tokio::time::Instant::now() >= trusted_from
+                && !known.hosts.is_empty()
+            {
                 api.publish_agent_routes(agent_routes(&table, &known));
             }
             sender.send_if_modified(|current| {

@@ -7,7 +7,8 @@
 //! plane restart under load fail no request; a host killed with SIGKILL and cut off has its
 //! dynos placed and started on the others while a request loop counts failures; a partitioned
 //! agent fences itself (its dynos stop) while its dynos come up elsewhere, and comes back to a
-//! clean slate; a drain under load moves a host's dynos away. Nothing leaves the machine:
+//! clean slate; a drain under load moves a host's dynos away; a control plane gone silent
+//! for longer than a lease stops no dyno and fails no request. Nothing leaves the machine:
 //! every address is loopback or the test's own.
 // A test that cannot go on fails by panicking.
 #![allow(clippy::unwrap_used)]
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use support::hosts::{
     all_dynos, host_state, scale, spread, wait_for_spread, wharf_scheduler_grace, AgentHost, Load,
-    MOVE_DEADLINE,
+    Silence, MOVE_DEADLINE,
 };
 use support::{http_json, Server};
 use wharf_outbound::test_net::TestLan;
@@ -132,8 +133,8 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Their runtime metrics reach the control plane: the dyno's recent samples, and the
-    // metrics history the dashboard charts.
+    // Their runtime metrics and the hosts' routers' requests reach the control plane: the
+    // dyno's recent samples, and the metrics history the dashboard charts.
     let deadline = Instant::now() + MOVE_DEADLINE;
     loop {
         let (_, samples) = http_json(
@@ -157,10 +158,19 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
             .filter(|dyno| !dyno["points"].as_array().unwrap().is_empty())
             .filter_map(|dyno| dyno["dyno"].as_str())
             .collect();
+        // The requests through host-1's router count with the control plane's router's.
+        let (_, requests) = http_json(
+            &server.url,
+            "GET",
+            "/apps/spread/metrics/router?range=1h",
+            &key,
+            &serde_json::json!({}),
+        );
         if samples
             .as_array()
             .is_some_and(|samples| !samples.is_empty())
             && charted == BTreeSet::from(["web.1", "web.2", "web.3"])
+            && requests["totals"]["requests"].as_u64().unwrap_or(0) >= 30 + 60
         {
             assert!(
                 samples[0]["memory_quota_mb"].as_f64().unwrap() > 0.0,
@@ -170,7 +180,7 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
         }
         assert!(
             Instant::now() < deadline,
-            "samples: {samples}; history: {history}"
+            "samples: {samples}; history: {history}; requests: {requests}"
         );
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -354,6 +364,42 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
             router_errors(&server)
         );
     }
+
+    // The control plane goes silent (hung, or its machine unreachable) for longer than a
+    // lease, while requests go through host-3's router to the dynos on host-2. Each agent
+    // finds the other silent to it too, so neither fences itself: no dyno stops, no request
+    // fails, and once the control plane is back nothing has moved.
+    let containers = support::runtime_containers(hosts[0].data.path());
+    let load = Load::start(&hosts[1].router(), "spread.localhost");
+    let silence = Silence::start(api_port);
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(
+        support::runtime_containers(hosts[0].data.path()),
+        containers
+    );
+    drop(silence);
+    let deadline = Instant::now() + MOVE_DEADLINE;
+    while hosts
+        .iter()
+        .any(|host| host_state(&server, &host.name)["state"] != "up")
+    {
+        assert!(Instant::now() < deadline, "the hosts never came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, failed) = load.stop();
+    eprintln!("control plane silent under load: {ok} requests answered, failed: {failed:?}");
+    assert!(ok > 0);
+    assert!(
+        failed.is_empty(),
+        "failed while the control plane was silent: {failed:?}; {}",
+        router_errors(&server)
+    );
+    assert_eq!(
+        support::runtime_containers(hosts[0].data.path()),
+        containers
+    );
+    assert_eq!(hosts[0].dynos().len(), 3);
 }
 
 #[test]

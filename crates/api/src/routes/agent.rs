@@ -229,6 +229,23 @@ pub async fn logs(
         }
         logs.extend(app_id, lines);
     }
+    // Its router's requests, for the metrics history of any app the route table has.
+    if let Some(history) = logs.metrics().history() {
+        for request in body.requests {
+            let Ok(app_id) = Uuid::parse_str(&request.app) else {
+                continue;
+            };
+            if routed.contains(&request.app) && recent(request.at) {
+                history.record_request_at(
+                    app_id,
+                    request.at,
+                    request.status,
+                    request.total_us.map(std::time::Duration::from_micros),
+                    request.code.as_deref(),
+                );
+            }
+        }
+    }
     // Its dynos' runtime metrics, of its own apps only: kept (the API's samples, the metrics
     // history) and logged as `sample#` lines for apps with `log-runtime-metrics`, as this
     // server's own dynos' are.
@@ -251,6 +268,19 @@ pub async fn logs(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
+/// How far back a host's metrics are taken: what it kept while it could not reach the
+/// control plane, a day at most.
+const METRICS_PAST: time::Duration = time::Duration::days(1);
+/// How far ahead of this server's clock a host's may run.
+const METRICS_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// Whether `unix_seconds` is a time a host's metrics may have.
+fn recent(unix_seconds: i64) -> bool {
+    let now = OffsetDateTime::now_utc();
+    ((now - METRICS_PAST).unix_timestamp()..=(now + METRICS_SKEW).unix_timestamp())
+        .contains(&unix_seconds)
+}
+
 /// A sample as the metrics keep it (with its app's and dyno's ids), if it reads as one: a
 /// dyno's name, a time, and loads that are numbers no less than zero.
 fn metrics_sample(sample: &api::AgentSample) -> Option<(Uuid, Uuid, Sample)> {
@@ -260,6 +290,9 @@ fn metrics_sample(sample: &api::AgentSample) -> Option<(Uuid, Uuid, Sample)> {
     let at = OffsetDateTime::parse(&sample.at, &time::format_description::well_known::Rfc3339)
         .ok()?
         .to_offset(time::UtcOffset::UTC);
+    if !recent(at.unix_timestamp()) {
+        return None;
+    }
     let loads = [sample.load_avg_1m, sample.load_avg_5m, sample.load_avg_15m];
     if !loads.iter().all(|load| load.is_finite() && *load >= 0.0) {
         return None;

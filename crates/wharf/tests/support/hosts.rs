@@ -349,3 +349,41 @@ impl Load {
         self.thread.join().unwrap()
     }
 }
+
+/// The control plane's API goes silent for as long as this lives: an nftables table of the
+/// test's own drops every packet to its port in this namespace (where the control plane
+/// runs), as a hung or unreachable control plane would look to its agents.
+pub struct Silence {
+    table: String,
+}
+
+impl Silence {
+    pub fn start(api_port: u16) -> Silence {
+        let table = format!("wharf-test-silence-{}", std::process::id());
+        let rules = format!(
+            "table inet {table} {{ chain input {{ type filter hook input priority -10; \
+             policy accept; tcp dport {api_port} drop; }} }}"
+        );
+        let mut nft = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        nft.stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+        assert!(nft.wait().unwrap().success(), "nft refused {rules}");
+        Silence { table }
+    }
+}
+
+impl Drop for Silence {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .status();
+    }
+}
