@@ -383,36 +383,24 @@ async fn an_agent_writes_only_its_own_dynos_lines_into_its_own_apps_logs() {
         .await
         .unwrap();
     let line = |process: &str, message: &str| json!({"at": "2026-12-06T12:00:00.000001Z", "source": "app", "process": process, "message": message});
-    let reply = api
-        .call(
-            "POST",
-            "/agent/logs",
-            Some(&credential),
-            Some(json!({"apps": [
+    post_logs(&api, &credential, json!({"apps": [
                 {"app": mine.to_string(), "dropped": 7, "lines": [
                     line("web.1", "hello from host-a"),
                     line("api", "a forged platform line"),
                     line("router", "another"),
                 ]},
                 {"app": theirs.to_string(), "dropped": 0, "lines": [line("web.1", "not mine to write")]},
-            ]})),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+            ]})).await;
     let logs = api.state.dynos.logs();
-    let written: Vec<String> = logs
-        .recent(mine, 10)
-        .iter()
-        .map(|line| format!("{}[{}]: {}", line.source, line.process, line.message))
-        .collect();
-    assert_eq!(written.len(), 2, "{written:?}");
+    let lines = written(logs, mine);
+    assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(
-        written[0].starts_with(
+        lines[0].starts_with(
             "heroku[logplex]: Error L10 (output buffer overflow) -> 7 log lines from host host-a"
         ),
-        "{written:?}"
+        "{lines:?}"
     );
-    assert_eq!(written[1], "app[web.1]: hello from host-a");
+    assert_eq!(lines[1], "app[web.1]: hello from host-a");
     assert!(logs.recent(theirs, 10).is_empty());
 
     // Every host routes every app: its router's lines are taken for any app the hosts' route
@@ -420,30 +408,25 @@ async fn an_agent_writes_only_its_own_dynos_lines_into_its_own_apps_logs() {
     api.state
         .publish_agent_routes(routes(&[(mine, "mine"), (theirs, "theirs")]));
     let router_line = |process: &str, message: &str| json!({"at": "2026-12-06T12:00:01.000001Z", "source": "heroku", "process": process, "message": message});
-    let reply = api
-        .call(
-            "POST",
-            "/agent/logs",
-            Some(&credential),
-            Some(json!({"apps": [
-                {"app": theirs.to_string(), "dropped": 0, "lines": [
-                    router_line("router", "at=info method=GET path=\"/\""),
-                    router_line("api", "a forged platform line"),
-                    line("web.1", "still not mine to write"),
-                ]},
-                {"app": uuid::Uuid::from_u128(99).to_string(), "dropped": 3, "lines": [
-                    router_line("router", "no such app"),
-                ]},
-            ]})),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
-    let written: Vec<String> = logs
-        .recent(theirs, 10)
-        .iter()
-        .map(|line| format!("{}[{}]: {}", line.source, line.process, line.message))
-        .collect();
-    assert_eq!(written, ["heroku[router]: at=info method=GET path=\"/\""]);
+    post_logs(
+        &api,
+        &credential,
+        json!({"apps": [
+            {"app": theirs.to_string(), "dropped": 0, "lines": [
+                router_line("router", "at=info method=GET path=\"/\""),
+                router_line("api", "a forged platform line"),
+                line("web.1", "still not mine to write"),
+            ]},
+            {"app": uuid::Uuid::from_u128(99).to_string(), "dropped": 3, "lines": [
+                router_line("router", "no such app"),
+            ]},
+        ]}),
+    )
+    .await;
+    assert_eq!(
+        written(logs, theirs),
+        ["heroku[router]: at=info method=GET path=\"/\""]
+    );
     assert!(logs.recent(uuid::Uuid::from_u128(99), 10).is_empty());
 
     // Runtime metrics: its own dynos' samples are kept (and logged, with
@@ -461,20 +444,17 @@ async fn an_agent_writes_only_its_own_dynos_lines_into_its_own_apps_logs() {
             "memory_quota": 512u64 << 20,
         })
     };
-    let reply = api
-        .call(
-            "POST",
-            "/agent/logs",
-            Some(&credential),
-            Some(json!({"apps": [], "samples": [
-                sample(mine, "web.1", 1.5),
-                sample(mine, "web.2", -1.0),
-                sample(mine, "router", 1.0),
-                sample(theirs, "web.1", 1.0),
-            ]})),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    post_logs(
+        &api,
+        &credential,
+        json!({"apps": [], "samples": [
+            sample(mine, "web.1", 1.5),
+            sample(mine, "web.2", -1.0),
+            sample(mine, "router", 1.0),
+            sample(theirs, "web.1", 1.0),
+        ]}),
+    )
+    .await;
     let kept = logs.metrics().samples(mine, "web.1");
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].load_avg_1m, 1.5);
@@ -504,25 +484,38 @@ async fn an_agent_writes_only_its_own_dynos_lines_into_its_own_apps_logs() {
         .set_history(wharf_metrics::Recorder::open(history_dir.path(), 7).unwrap());
     let at = time::OffsetDateTime::now_utc().unix_timestamp();
     let request = |app: uuid::Uuid, at: i64| json!({"app": app.to_string(), "at": at, "status": 503, "total_us": 30_000_000u64, "code": "H12"});
-    let reply = api
-        .call(
-            "POST",
-            "/agent/logs",
-            Some(&credential),
-            Some(json!({"apps": [], "requests": [
-                request(theirs, at),
-                request(theirs, at - 3 * 24 * 60 * 60),
-                request(uuid::Uuid::from_u128(99), at),
-            ]})),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    post_logs(
+        &api,
+        &credential,
+        json!({"apps": [], "requests": [
+            request(theirs, at),
+            request(theirs, at - 3 * 24 * 60 * 60),
+            request(uuid::Uuid::from_u128(99), at),
+        ]}),
+    )
+    .await;
     let reply = api
         .call("GET", "/apps/theirs/metrics/router", Some(&owner), None)
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     assert_eq!(reply.body["totals"]["requests"], 1, "{:?}", reply.body);
     assert_eq!(reply.body["errors"], json!({"H12": 1}));
+}
+
+/// POSTs `body` to `/agent/logs` as the host holding `credential`, which takes it.
+async fn post_logs(api: &TestApi, credential: &str, body: Value) {
+    let reply = api
+        .call("POST", "/agent/logs", Some(credential), Some(body))
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+}
+
+/// The app's last lines, as `wharf logs` shows them without their times.
+fn written(logs: &wharf_dynos::LogBuffer, app: uuid::Uuid) -> Vec<String> {
+    logs.recent(app, 10)
+        .iter()
+        .map(|line| format!("{}[{}]: {}", line.source, line.process, line.message))
+        .collect()
 }
 
 /// A hosts' route table with `apps` (id, name), one web dyno each.

@@ -40,18 +40,9 @@ pub struct TestNet {
 impl TestNet {
     /// Creates the namespace and the pair, with the first free `/30` of [`TEST_BLOCK`].
     pub fn create() -> Result<TestNet, String> {
-        // One creation at a time on this machine, so that two never take the same block.
-        let lock =
-            File::create(LOCK_FILE).map_err(|error| format!("create {LOCK_FILE}: {error}"))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|error| format!("lock {LOCK_FILE}: {error}"))?;
-        remove_stale();
-        let pid = std::process::id();
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("{PREFIX}{pid}-{n}");
-        let id = format!("{:x}", (pid << 8) ^ n);
+        let (_lock, start, name, id) = new_namespace()?;
         let (outside, inside) = (format!("wo{id}"), format!("wi{id}"));
-        let block = free_block(pid.wrapping_mul(64).wrapping_add(n), 30)?;
+        let block = free_block(start, 30)?;
         let (host, peer) = (nth(block, 1), nth(block, 2));
         ip(&["netns", "add", &name])?;
         let net = TestNet { name, host, peer };
@@ -96,6 +87,31 @@ impl Drop for TestNet {
     fn drop(&mut self) {
         let _ = ip(&["netns", "del", &self.name]);
     }
+}
+
+/// A new namespace's name and the id its links are named by.
+fn namespace_name() -> (String, String) {
+    let pid = std::process::id();
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    (
+        format!("{PREFIX}{pid}-{n}"),
+        format!("{:x}", (pid << 8) ^ n),
+    )
+}
+
+/// Before a namespace takes addresses: the machine-wide lock (held until the returned file
+/// closes: one creation at a time, so that two never take the same block) with stale
+/// namespaces gone, where to start looking for a free block, the name and the id.
+fn new_namespace() -> Result<(File, u32, String, String), String> {
+    let lock = File::create(LOCK_FILE).map_err(|error| format!("create {LOCK_FILE}: {error}"))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|error| format!("lock {LOCK_FILE}: {error}"))?;
+    remove_stale();
+    let (name, id) = namespace_name();
+    let start = std::process::id()
+        .wrapping_mul(64)
+        .wrapping_add(COUNTER.load(Ordering::SeqCst));
+    Ok((lock, start, name, id))
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -156,16 +172,8 @@ const LAN_BRIDGE: &str = "lan0";
 
 impl TestLan {
     pub fn create() -> Result<TestLan, String> {
-        let lock =
-            File::create(LOCK_FILE).map_err(|error| format!("create {LOCK_FILE}: {error}"))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|error| format!("lock {LOCK_FILE}: {error}"))?;
-        remove_stale();
-        let pid = std::process::id();
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("{PREFIX}{pid}-{n}");
-        let id = format!("{:x}", (pid << 8) ^ n);
-        let network = free_block(pid.wrapping_add(n), 24)?;
+        let (_lock, start, name, id) = new_namespace()?;
+        let network = free_block(start, 24)?;
         ip(&["netns", "add", &name])?;
         let lan = TestLan {
             name,
@@ -187,14 +195,11 @@ impl TestLan {
 
     /// A new namespace on the LAN, at its next address (`host` is this namespace's).
     pub fn join(&self) -> Result<TestNet, String> {
-        let pid = std::process::id();
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let member = self.members.fetch_add(1, Ordering::SeqCst) + 1;
         if member > 254 {
             return Err("a test LAN holds 253 members".to_owned());
         }
-        let name = format!("{PREFIX}{pid}-{n}");
-        let id = format!("{:x}", (pid << 8) ^ n);
+        let (name, id) = namespace_name();
         ip(&["netns", "add", &name])?;
         let net = TestNet {
             name,

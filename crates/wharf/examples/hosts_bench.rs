@@ -18,7 +18,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::hosts::{scale, AgentHost};
+use support::hosts::{control_plane, deploy_app, scale, AgentHost};
 use support::{http_json, Server};
 use wharf_outbound::test_net::TestLan;
 
@@ -59,15 +59,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Duration {
 }
 
 fn deploy(server: &Server, app: &str) -> tempfile::TempDir {
-    let (status, body) = http_json(
-        &server.url,
-        "POST",
-        "/apps",
-        &server.admin_key(),
-        &serde_json::json!({ "name": app }),
-    );
-    assert_eq!(status, 201, "{body}");
-    let repo = support::deploy_procfile_app(server, &server.admin_key(), app);
+    let repo = deploy_app(server, app);
     wait_until("the first web dyno", || up(server, app).len() == 1);
     repo
 }
@@ -88,18 +80,10 @@ fn main() {
 
     // Three agent hosts.
     let data = tempfile::tempdir().unwrap();
-    let api_port = std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = Server::start_with(
-        data.path(),
-        &[("WHARF_API_LISTEN", &format!("0.0.0.0:{api_port}"))],
-    );
+    let (server, _) = control_plane(data.path(), &[]);
     let lan = TestLan::create().unwrap();
     let mut hosts: Vec<AgentHost> = (1..=3u8)
-        .map(|i| AgentHost::join(&server, &lan, api_port, &format!("host-{i}"), i))
+        .map(|i| AgentHost::join(&server, &lan, &format!("host-{i}"), i))
         .collect();
     let _repo = deploy(&server, "bench-many");
     scale(&server, "bench-many", DYNOS);

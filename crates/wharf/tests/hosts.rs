@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use support::hosts::{
-    all_dynos, host_state, scale, spread, wait_for_spread, wharf_scheduler_grace, AgentHost, Load,
-    Silence, MOVE_DEADLINE,
+    all_dynos, control_plane, deploy_app, host_state, scale, spread, wait_for_spread,
+    wharf_scheduler_grace, AgentHost, Load, Silence, MOVE_DEADLINE,
 };
 use support::{http_json, Server};
 use wharf_outbound::test_net::TestLan;
@@ -29,29 +29,14 @@ use wharf_outbound::test_net::TestLan;
 fn a_formation_spreads_over_hosts_and_survives_losing_them() {
     let data = tempfile::tempdir().unwrap();
     let lan = TestLan::create().unwrap();
-    // The API on every address of this namespace, so that the agents reach it over the LAN.
-    // A fixed port, so that the control plane comes back where the agents look for it.
-    let api_port = std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let api_listen = format!("0.0.0.0:{api_port}");
-    let server = Server::start_with(data.path(), &[("WHARF_API_LISTEN", &api_listen)]);
+    let (server, api_listen) = control_plane(data.path(), &[]);
+    let api_port: u16 = api_listen.rsplit(':').next().unwrap().parse().unwrap();
     let key = server.admin_key();
 
     let mut hosts: Vec<AgentHost> = (1..=3u8)
-        .map(|i| AgentHost::join(&server, &lan, api_port, &format!("host-{i}"), i))
+        .map(|i| AgentHost::join(&server, &lan, &format!("host-{i}"), i))
         .collect();
-    let (status, body) = http_json(
-        &server.url,
-        "POST",
-        "/apps",
-        &key,
-        &serde_json::json!({ "name": "spread" }),
-    );
-    assert_eq!(status, 201, "{body}");
-    let repo = support::deploy_procfile_app(&server, &key, "spread");
+    let repo = deploy_app(&server, "spread");
     scale(&server, "spread", 3);
 
     // One web dyno on each host, and none on the control plane.
@@ -406,31 +391,11 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
 fn an_eco_app_on_a_host_sleeps_and_a_hosts_router_wakes_it() {
     let data = tempfile::tempdir().unwrap();
     let lan = TestLan::create().unwrap();
-    let api_port = std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let api_listen = format!("0.0.0.0:{api_port}");
-    let server = Server::start_with(
-        data.path(),
-        &[
-            ("WHARF_API_LISTEN", &api_listen),
-            ("WHARF_ECO_SLEEP_AFTER", "4"),
-        ],
-    );
+    let (server, _) = control_plane(data.path(), &[("WHARF_ECO_SLEEP_AFTER", "4")]);
     let key = server.admin_key();
     // Its own dyno network (index 7): the other test's hosts may run beside it.
-    let host = AgentHost::join(&server, &lan, api_port, "host-1", 7);
-    let (status, body) = http_json(
-        &server.url,
-        "POST",
-        "/apps",
-        &key,
-        &serde_json::json!({ "name": "sleepy" }),
-    );
-    assert_eq!(status, 201, "{body}");
-    let _repo = support::deploy_procfile_app(&server, &key, "sleepy");
+    let host = AgentHost::join(&server, &lan, "host-1", 7);
+    let _repo = deploy_app(&server, "sleepy");
     let (status, body) = http_json(
         &server.url,
         "PATCH",

@@ -16,6 +16,34 @@ use super::{http_json, Server};
 /// heartbeat and read, and a boot, with room for a loaded machine.
 pub const MOVE_DEADLINE: Duration = Duration::from_secs(90);
 
+/// A control plane for agent hosts: the real server, with `env` besides, and its API on
+/// every address of this namespace (the agents reach it over the LAN) at a fixed port, so that
+/// a restart comes back where the agents look. Answers the server and `WHARF_API_LISTEN`.
+pub fn control_plane(data: &std::path::Path, env: &[(&str, &str)]) -> (Server, String) {
+    let api_port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api_listen = format!("0.0.0.0:{api_port}");
+    let mut all = vec![("WHARF_API_LISTEN", api_listen.as_str())];
+    all.extend_from_slice(env);
+    (Server::start_with(data, &all), api_listen)
+}
+
+/// Creates the app `name` on `server` and pushes the Procfile-only app to it.
+pub fn deploy_app(server: &Server, name: &str) -> tempfile::TempDir {
+    let (status, body) = http_json(
+        &server.url,
+        "POST",
+        "/apps",
+        &server.admin_key(),
+        &serde_json::json!({ "name": name }),
+    );
+    assert_eq!(status, 201, "{body}");
+    super::deploy_procfile_app(server, &server.admin_key(), name)
+}
+
 /// Where each host's router listens, in its namespace.
 pub const ROUTER_PORT: u16 = 18080;
 
@@ -30,7 +58,13 @@ pub struct AgentHost {
 impl AgentHost {
     /// Adds the host to the control plane and starts its agent in a new namespace on `lan`;
     /// returns once the agent holds a lease.
-    pub fn join(server: &Server, lan: &TestLan, api_port: u16, name: &str, index: u8) -> AgentHost {
+    pub fn join(server: &Server, lan: &TestLan, name: &str, index: u8) -> AgentHost {
+        let api_port = server
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse::<u16>().ok())
+            .expect("the control plane's URL ends with its port");
         let net = lan.join().unwrap();
         let (status, created) = http_json(
             &server.url,
