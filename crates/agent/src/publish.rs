@@ -3,7 +3,7 @@
 //! host's dyno network, which nothing outside the host reaches).
 //!
 //! Only routers may connect: the control plane's addresses, this host's, and those of the
-//! hosts holding a lease (the control plane's route table names them). Any other peer is
+//! hosts that joined (the control plane's route table names them). Any other peer is
 //! closed at once, so a dyno is reached through a router alone (its H-codes, maintenance
 //! mode, headers), as on a single host. Dynos themselves never connect from a host's address
 //! to another host: the dyno network refuses them the LAN unless the operator allows it. The relay is the host's own connection to the dyno, which the dyno network's
@@ -55,7 +55,7 @@ struct Inner {
     ports: RangeInclusive<u16>,
     /// Who may connect: the control plane's addresses, this host's own (its router) ...
     peers: HashSet<IpAddr>,
-    /// ... and the other hosts holding a lease (their routers), as the control plane says.
+    /// ... and the other hosts that joined (their routers), as the control plane says.
     hosts: Mutex<HashSet<IpAddr>>,
     /// Dyno address to its published port and the task accepting there.
     published: Mutex<HashMap<SocketAddr, Published>>,

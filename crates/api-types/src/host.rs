@@ -241,9 +241,13 @@ pub struct AgentRoutes {
     pub apps: Vec<AgentRouteApp>,
     /// Custom hostname (lowercase, maybe `*.example.com`) to app name.
     pub domains: BTreeMap<String, String>,
-    /// The addresses of the hosts holding a lease: besides the control plane, the only peers a
-    /// host's published ports accept (their routers).
+    /// The addresses of the hosts that joined (whatever their lease): besides the control
+    /// plane, the only peers a host's published ports accept (their routers).
     pub hosts: Vec<String>,
+    /// The addresses of the hosts holding a lease: those a host asks before it fences itself
+    /// for silence.
+    #[serde(default)]
+    pub leased: Vec<String>,
 }
 
 /// One app as a router sees it.

@@ -541,6 +541,7 @@ fn routes(apps: &[(uuid::Uuid, &str)]) -> wharf_api_types::AgentRoutes {
             .collect(),
         domains: Default::default(),
         hosts: vec!["10.77.0.2".into()],
+        leased: vec!["10.77.0.2".into()],
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Pass {
     pub changed: usize,
     /// Slots no accepting host has room for.
     pub unplaced: Vec<Slot>,
+    /// Hosts joined, but none holds a lease: nothing was placed (see [`schedule`]).
+    pub no_lease: bool,
 }
 
 /// Places dynos until `shutdown`: at once, on every announced change, and every
@@ -58,14 +60,32 @@ pub async fn run(store: Store, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unplaced_before = Vec::new();
+    // After a pass that found no host holding a lease (this control plane was cut off, or
+    // every host was), hosts get what a start gives them before any is taken for lost: the
+    // first to come back would otherwise get every dyno of the others, still running there.
+    let mut hold_until: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = changes.next() => {}
             _ = tick.tick() => {}
         }
+        if hold_until.is_some_and(|until| tokio::time::Instant::now() < until) {
+            continue;
+        }
         match schedule(&store, OffsetDateTime::now_utc()).await {
+            Ok(pass) if pass.no_lease => {
+                if hold_until.is_none() {
+                    tracing::warn!(
+                        "no host holds a lease: placing nothing until they are back (and {} s \
+                         after)",
+                        START_GRACE.as_secs()
+                    );
+                }
+                hold_until = Some(tokio::time::Instant::now() + START_GRACE);
+            }
             Ok(pass) => {
+                hold_until = None;
                 if pass.unplaced != unplaced_before {
                     if !pass.unplaced.is_empty() {
                         tracing::warn!(
@@ -87,13 +107,19 @@ pub async fn schedule(store: &Store, now: OffsetDateTime) -> anyhow::Result<Pass
     // No host at all (one host: the server runs everything), or none holding a lease: then
     // this control plane is more likely the one cut off (or was down), no host could take a
     // dyno, and the hosts keep running theirs (see the agent's `peers.rs`): nothing moves.
+    if hosts.is_empty() {
+        return Ok(Pass::default());
+    }
     if !hosts.iter().any(|host| {
         matches!(
             host.state(now),
             wharf_model::HostState::Up | wharf_model::HostState::Draining
         )
     }) {
-        return Ok(Pass::default());
+        return Ok(Pass {
+            no_lease: true,
+            ..Pass::default()
+        });
     }
     let hosts: Vec<HostCapacity> = hosts
         .iter()
@@ -134,6 +160,7 @@ pub async fn schedule(store: &Store, now: OffsetDateTime) -> anyhow::Result<Pass
     Ok(Pass {
         changed,
         unplaced: placement.unplaced,
+        no_lease: false,
     })
 }
 

@@ -52,13 +52,13 @@ pub async fn follow(
                     continue;
                 }
                 version = Some(routes.version);
-                let hosts: HashSet<std::net::IpAddr> = routes
-                    .hosts
-                    .iter()
-                    .filter_map(|address| address.parse().ok())
-                    .collect();
-                peers.set_hosts(hosts.iter().copied());
-                publisher.set_hosts(hosts);
+                let addresses = |list: &[String]| -> HashSet<std::net::IpAddr> {
+                    list.iter()
+                        .filter_map(|address| address.parse().ok())
+                        .collect()
+                };
+                peers.set_hosts(addresses(&routes.leased));
+                publisher.set_hosts(addresses(&routes.hosts));
                 let table = table(&routes);
                 tables.send_if_modified(|current| {
                     let changed = **current != table;
@@ -235,6 +235,7 @@ mod tests {
             ]
             .into(),
             hosts: vec!["198.18.0.2".into()],
+            leased: vec!["198.18.0.2".into()],
         };
         let table = table(&routes);
         assert_eq!(table.apps.len(), 1);

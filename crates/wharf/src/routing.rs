@@ -94,7 +94,7 @@ pub fn publish(
         // The hosts' routers get tables once every host that holds a lease had time to
         // heartbeat to this process (as the scheduler waits): before, a table would miss
         // their dynos.
-        let trusted_from = tokio::time::Instant::now() + wharf_scheduler::START_GRACE;
+        let mut trusted_from = tokio::time::Instant::now() + wharf_scheduler::START_GRACE;
         let mut started = dynos.started();
         let mut changes = dynos.routes();
         let mut desired = dynos.desired_changes();
@@ -146,12 +146,13 @@ pub fn publish(
                 }
             }
             let table = build(&known, &dynos);
-            // Nor while no host holds a lease: this control plane was cut off (or the
-            // hosts were), and a table without their dynos would stop their routers.
-            if *started.borrow()
-                && tokio::time::Instant::now() >= trusted_from
-                && !known.hosts.is_empty()
-            {
+            // Nor while no host holds a lease, and as long again after: this control plane
+            // was cut off (or the hosts were), and a table without their dynos would stop
+            // their routers.
+            if known.leased.is_empty() && !known.hosts.is_empty() {
+                trusted_from = tokio::time::Instant::now() + wharf_scheduler::START_GRACE;
+            }
+            if *started.borrow() && tokio::time::Instant::now() >= trusted_from {
                 api.publish_agent_routes(agent_routes(&table, &known));
             }
             sender.send_if_modified(|current| {
@@ -180,8 +181,10 @@ struct Known {
     domain_routes: Vec<DomainRoute>,
     /// Per app, the web dynos that hosts holding a lease report (`wharf agent`).
     remote: HashMap<uuid::Uuid, Vec<RemoteWeb>>,
-    /// The addresses of the hosts holding a lease.
+    /// The addresses of the hosts that joined.
     hosts: Vec<String>,
+    /// The addresses of the hosts holding a lease.
+    leased: Vec<String>,
 }
 
 /// A web dyno on another host, as its agent reports it.
@@ -266,24 +269,28 @@ impl Known {
             })
             .collect();
         let now = time::OffsetDateTime::now_utc();
-        let hosts = store
-            .hosts()
-            .await?
-            .into_iter()
-            .filter(|host| {
-                matches!(
-                    host.state(now),
-                    wharf_model::HostState::Up | wharf_model::HostState::Draining
-                )
-            })
-            .filter_map(|host| host.address)
-            .collect();
+        let (mut hosts, mut leased) = (Vec::new(), Vec::new());
+        for host in store.hosts().await? {
+            let Some(address) = host.address.clone() else {
+                continue;
+            };
+            if matches!(
+                host.state(now),
+                wharf_model::HostState::Up | wharf_model::HostState::Draining
+            ) {
+                leased.push(address.clone());
+            }
+            hosts.push(address);
+        }
+        hosts.sort();
+        leased.sort();
         Ok(Known {
             apps,
             domains,
             domain_routes,
             remote: remote_web_dynos(store).await?,
             hosts,
+            leased,
         })
     }
 }
@@ -382,8 +389,6 @@ fn agent_routes(table: &RouteTable, known: &Known) -> wharf_api_types::AgentRout
         })
         .collect();
     apps.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut hosts = known.hosts.clone();
-    hosts.sort();
     wharf_api_types::AgentRoutes {
         version: 0,
         apps,
@@ -392,7 +397,8 @@ fn agent_routes(table: &RouteTable, known: &Known) -> wharf_api_types::AgentRout
             .iter()
             .map(|(host, app)| (host.clone(), app.clone()))
             .collect(),
-        hosts,
+        hosts: known.hosts.clone(),
+        leased: known.leased.clone(),
     }
 }
 

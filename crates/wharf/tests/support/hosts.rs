@@ -385,8 +385,8 @@ impl Load {
 }
 
 /// The control plane's API goes silent for as long as this lives: an nftables table of the
-/// test's own drops every packet to its port in this namespace (where the control plane
-/// runs), as a hung or unreachable control plane would look to its agents.
+/// test's own drops every packet to and from its port in this namespace (where the control
+/// plane runs), as an unreachable control plane would look to its agents.
 pub struct Silence {
     table: String,
 }
@@ -395,8 +395,10 @@ impl Silence {
     pub fn start(api_port: u16) -> Silence {
         let table = format!("wharf-test-silence-{}", std::process::id());
         let rules = format!(
-            "table inet {table} {{ chain input {{ type filter hook input priority -10; \
-             policy accept; tcp dport {api_port} drop; }} }}"
+            "table inet {table} {{\n chain input {{\n  type filter hook input priority -10; \
+             policy accept;\n  tcp dport {api_port} drop\n }}\n chain output {{\n  type \
+             filter hook output priority -10; policy accept;\n  tcp sport {api_port} drop\n \
+             }}\n}}\n"
         );
         let mut nft = Command::new("nft")
             .args(["-f", "-"])
