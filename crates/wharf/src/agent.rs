@@ -41,8 +41,8 @@ pub struct AgentArgs {
     /// The memory this host offers dynos, in MiB (default: all but 1 GiB of its memory)
     #[arg(long, env = "WHARF_HOST_MEMORY_MB")]
     pub memory_mb: Option<u64>,
-    /// Ports on the host's address where its web dynos are published to the control plane's
-    /// router (one each; only the control plane may connect)
+    /// Ports on the host's address where its web dynos are published to the routers (one
+    /// each; only the control plane and the hosts that joined may connect)
     #[arg(long, env = "WHARF_PUBLISH_PORTS", default_value = "20000-29999")]
     pub publish_ports: String,
     /// The port, on the host's address, where agents ask each other whether the control

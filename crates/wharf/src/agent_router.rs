@@ -26,7 +26,8 @@ use wharf_router::{AppRoutes, Backend, RouteTable, RouterLogLine};
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Keeps `tables`, the publisher's peers and the hosts asked before fencing in step with the
-/// control plane's route table until `shutdown`. `first` turns true with the first table (the router serves from then).
+/// control plane's route table until `shutdown`. `first` turns true with the first table (the
+/// router serves from then).
 pub async fn follow(
     control_plane: ControlPlane,
     publisher: Publisher,

@@ -178,11 +178,12 @@ fn millis(duration: time::Duration) -> u64 {
 }
 
 /// `POST /agent/logs`: lines of the apps on the agent's host, appended to their logs (and so
-/// to `wharf logs`, tails and drains), its router's lines, and its dynos' metrics samples. A dyno's line is taken only for
-/// an app that is placed on the host or has a dyno there (by its last report): an agent writes
-/// only its own dynos' lines into only its own apps' logs. A `heroku[router]` line is taken
-/// for any app the hosts' route table has (every host routes every app); any other line is
-/// dropped. Lines the host had to drop are counted in an `L10` line.
+/// to `wharf logs`, tails and drains), its router's lines and requests, and its dynos' metrics
+/// samples. A dyno's line or sample is taken only for an app that is placed on the host or has
+/// a dyno there (by its last report): an agent writes only its own dynos' lines into only its
+/// own apps' logs. A `heroku[router]` line or a request is taken for any app the hosts' route
+/// table has (every host routes every app); any other line is dropped. Lines the host had to
+/// drop are counted in an `L10` line.
 pub async fn logs(
     State(state): State<ApiState>,
     agent: Agent,
