@@ -132,6 +132,29 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// The connection of the client attaching to the one-off dyno `id` placed on this host:
+    /// the control plane hands it over once the client comes to its rendezvous.
+    pub async fn attach(&self, id: uuid::Uuid) -> anyhow::Result<reqwest::Upgraded> {
+        let response = self
+            .http
+            .get(self.url(&format!("/agent/one-offs/{id}/attach")))
+            .bearer_auth(&self.credential)
+            .header(reqwest::header::CONNECTION, "upgrade")
+            .header(reqwest::header::UPGRADE, wharf_api_types::ATTACH_PROTOCOL)
+            .send()
+            .await
+            .with_context(|| format!("attach one-off dyno {id}"))?;
+        let status = response.status();
+        anyhow::ensure!(
+            status == StatusCode::SWITCHING_PROTOCOLS,
+            "the control plane answered {status} to the attach of one-off dyno {id}"
+        );
+        response
+            .upgrade()
+            .await
+            .with_context(|| format!("attach one-off dyno {id}: upgrade"))
+    }
+
     /// A GET of `url` answered with `200` and JSON.
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,

@@ -22,6 +22,7 @@
 pub mod client;
 pub mod lease;
 pub mod logs;
+pub mod one_offs;
 pub mod peers;
 pub mod publish;
 pub mod source;
@@ -33,6 +34,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 pub use wharf_api_types::AgentDyno;
+use wharf_api_types::AgentOneOff;
 use wharf_api_types::Heartbeat;
 
 pub use client::ControlPlane;
@@ -75,6 +77,8 @@ pub struct Agent {
     peers: Option<Peers>,
     /// Whether the last check found every other host silent too (logged once per outage).
     holding_off: AtomicBool,
+    /// The one-off dynos placed on this host, as the last read of its desired state said.
+    one_offs: Arc<tokio::sync::watch::Sender<Vec<AgentOneOff>>>,
 }
 
 impl Agent {
@@ -87,7 +91,13 @@ impl Agent {
             observer: None,
             peers: None,
             holding_off: AtomicBool::new(false),
+            one_offs: Arc::new(tokio::sync::watch::Sender::new(Vec::new())),
         }
+    }
+
+    /// The one-off dynos placed on this host, as each read of its desired state says.
+    pub fn one_offs(&self) -> tokio::sync::watch::Receiver<Vec<AgentOneOff>> {
+        self.one_offs.subscribe()
     }
 
     /// Asks `peers` before fencing for silence: when every other host finds the control
@@ -106,7 +116,11 @@ impl Agent {
 
     /// The desired source for this host's dyno manager.
     pub fn source(&self) -> RemoteSource {
-        RemoteSource::new(self.control_plane.clone(), self.fenced.clone())
+        RemoteSource::new(
+            self.control_plane.clone(),
+            self.fenced.clone(),
+            self.one_offs.clone(),
+        )
     }
 
     /// Whether the agent runs nothing now.

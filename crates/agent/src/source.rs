@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
-use wharf_api_types::{AgentApp, AgentDesired};
+use wharf_api_types::{AgentApp, AgentDesired, AgentOneOff};
 use wharf_dynos::{
     Desired, DesiredApp, DesiredProcess, DesiredRead, DesiredRelease, DesiredSource,
 };
@@ -24,14 +24,21 @@ pub struct RemoteSource {
     fenced: Arc<std::sync::atomic::AtomicBool>,
     /// Each slug's checksum, as the last read said.
     checksums: Mutex<HashMap<Uuid, String>>,
+    /// The one-off dynos placed on this host, as the last read said.
+    one_offs: Arc<tokio::sync::watch::Sender<Vec<AgentOneOff>>>,
 }
 
 impl RemoteSource {
-    pub fn new(control_plane: ControlPlane, fenced: Arc<std::sync::atomic::AtomicBool>) -> Self {
+    pub fn new(
+        control_plane: ControlPlane,
+        fenced: Arc<std::sync::atomic::AtomicBool>,
+        one_offs: Arc<tokio::sync::watch::Sender<Vec<AgentOneOff>>>,
+    ) -> Self {
         RemoteSource {
             control_plane,
             fenced,
             checksums: Mutex::new(HashMap::new()),
+            one_offs,
         }
     }
 
@@ -63,6 +70,13 @@ impl RemoteSource {
             });
         }
         let desired = desired(&answer)?;
+        self.one_offs.send_if_modified(|current| {
+            let changed = *current != answer.one_offs;
+            if changed {
+                current.clone_from(&answer.one_offs);
+            }
+            changed
+        });
         {
             let mut checksums = self.checksums.lock().expect("checksums poisoned");
             for app in &answer.apps {

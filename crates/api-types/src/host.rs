@@ -107,6 +107,37 @@ pub struct AgentDesired {
     /// The host's epoch this answer is for.
     pub epoch: i64,
     pub apps: Vec<AgentApp>,
+    /// One-off dynos the control plane placed on the host (`wharf run`), each to start once:
+    /// their apps are in `apps`, with the release they run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub one_offs: Vec<AgentOneOff>,
+}
+
+/// What an agent's `GET /agent/one-offs/{id}/attach` upgrades to: from then on the connection
+/// carries the attached client's bytes both ways.
+pub const ATTACH_PROTOCOL: &str = "wharf-attach";
+
+/// A one-off dyno to start on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentOneOff {
+    /// The dyno's id.
+    pub id: String,
+    /// The app's id.
+    pub app: String,
+    /// `N` of its name, `run.N`.
+    pub number: u32,
+    pub command: String,
+    /// Added to (and winning over) the release's config vars.
+    pub env: Vec<(String, String)>,
+    /// The size's name (`Basic`).
+    pub size: String,
+    /// Its stdio goes to the client that attaches (`GET /agent/one-offs/{id}/attach`), not to
+    /// the log.
+    pub attach: bool,
+    /// With `attach`: in a PTY.
+    pub tty: bool,
+    /// Who asked.
+    pub user: String,
 }
 
 /// One app with dynos placed on the agent's host.

@@ -19,6 +19,7 @@ mod error;
 pub mod git;
 mod json;
 mod range;
+mod remote_one_offs;
 pub mod rendezvous;
 pub mod routes;
 mod tls_listener;
@@ -93,6 +94,8 @@ pub struct ApiState {
     /// The route table every host's router uses (`GET /agent/routes`); none until the control
     /// plane's own router has a table it trusts (see [`ApiState::publish_agent_routes`]).
     agent_routes: Arc<tokio::sync::watch::Sender<Option<Arc<wharf_api_types::AgentRoutes>>>>,
+    /// One-off dynos placed on hosts, until their agents start them.
+    pub(crate) remote_one_offs: remote_one_offs::RemoteOneOffs,
     /// Cancelled once a listener serving this state stops accepting: requests that wait (the
     /// agents' long polls) answer at once, so that the server stops without waiting for them.
     closing: tokio_util::sync::CancellationToken,
@@ -116,6 +119,7 @@ impl ApiState {
             generation: Arc::new(std::sync::atomic::AtomicU64::new(rand::random())),
             agent_routes: Arc::new(tokio::sync::watch::Sender::new(None)),
             closing: tokio_util::sync::CancellationToken::new(),
+            remote_one_offs: remote_one_offs::RemoteOneOffs::default(),
         }
     }
 

@@ -13,55 +13,77 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use wharf_dynos::{AttachHandle, Attached};
+use wharf_dynos::{serve_attached, AttachHandle};
 
 /// How long an `attach_url` may wait for its client.
 pub const SECRET_LIFETIME: Duration = Duration::from_secs(60);
-/// The pause after the greeting, so that no output lands in the same TLS record as the
-/// greeting (the client throws that whole first chunk away).
-pub const GREETING_PAUSE: Duration = Duration::from_millis(300);
-/// What the server sends first.
-pub const GREETING: &[u8] = b"rendezvous\r\n";
-/// Heroku's exit status marker (`heroku run --exit-code` looks for it).
-pub const EXIT_MARKER: &str = "\u{FFFF} heroku-command-exit-status: ";
+pub use wharf_dynos::{exit_line, EXIT_MARKER, GREETING, GREETING_PAUSE};
 /// How long a client has for the TLS handshake and its secret line.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest secret line read (secrets are 48 hex digits).
 const SECRET_LINE_LIMIT: u64 = 256;
 
-/// Attach handles waiting for their client, by secret. Cheap to clone.
+/// A client's connection, after its secret line (what it sent after it is still buffered).
+pub trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
+/// A client's connection handed over for a one-off dyno on another host.
+pub type ClientStream = Box<dyn Duplex>;
+
+/// What a secret leads to.
+enum Waiting {
+    /// A one-off dyno of this server's: the client is attached to it here.
+    Local(AttachHandle),
+    /// A one-off dyno on a host: the client's connection goes to that host's agent, which
+    /// attaches it there (`GET /agent/one-offs/{id}/attach`).
+    Remote(oneshot::Sender<ClientStream>),
+}
+
+/// One-off dynos waiting for their client, by secret. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Rendezvous {
-    waiting: Arc<Mutex<Secrets<AttachHandle>>>,
+    waiting: Arc<Mutex<Secrets<Waiting>>>,
 }
 
 impl Rendezvous {
     /// Keeps `handle` for the client that brings the returned secret within
     /// [`SECRET_LIFETIME`]; after that the handle is dropped (and the dyno with it).
     pub fn offer(&self, handle: AttachHandle) -> String {
+        self.wait_for(Waiting::Local(handle))
+    }
+
+    /// A secret for a one-off dyno on another host: the client that brings it within
+    /// [`SECRET_LIFETIME`] has its connection sent on the returned channel.
+    pub fn offer_remote(&self) -> (String, oneshot::Receiver<ClientStream>) {
+        let (sender, receiver) = oneshot::channel();
+        (self.wait_for(Waiting::Remote(sender)), receiver)
+    }
+
+    fn wait_for(&self, waiting: Waiting) -> String {
         let secret = crate::random_token();
         let now = Instant::now();
-        self.lock().insert(secret.clone(), handle, now);
-        let waiting = self.clone();
+        self.lock().insert(secret.clone(), waiting, now);
+        let expiring = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep_until(now + SECRET_LIFETIME).await;
-            let expired = waiting.lock().expire(Instant::now());
+            let expired = expiring.lock().expire(Instant::now());
             drop(expired);
         });
         secret
     }
 
-    fn take(&self, secret: &str) -> Option<AttachHandle> {
+    fn take(&self, secret: &str) -> Option<Waiting> {
         self.lock().take(secret, Instant::now())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Secrets<AttachHandle>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Secrets<Waiting>> {
         self.waiting.lock().expect("rendezvous lock poisoned")
     }
 }
@@ -149,64 +171,21 @@ pub async fn serve(
                     return;
                 }
             };
-            let Some(handle) = rendezvous.take(line.trim_end_matches(['\r', '\n'])) else {
-                tracing::info!(%peer, "rendezvous: unknown, expired or used secret");
-                return;
-            };
-            if let Err(error) = attach(stream, handle).await {
-                tracing::debug!(%peer, "rendezvous: connection ended: {error}");
+            match rendezvous.take(line.trim_end_matches(['\r', '\n'])) {
+                None => tracing::info!(%peer, "rendezvous: unknown, expired or used secret"),
+                Some(Waiting::Local(handle)) => {
+                    if let Err(error) = serve_attached(stream, handle).await {
+                        tracing::debug!(%peer, "rendezvous: connection ended: {error}");
+                    }
+                }
+                // The host's agent greets the client and runs the dyno; a host that never
+                // came for it (gone meanwhile) has the connection closed.
+                Some(Waiting::Remote(host)) => {
+                    let _ = host.send(Box::new(stream));
+                }
             }
         });
     }
-}
-
-/// Greets the client, starts the dyno, and pipes bytes both ways until the process exits.
-async fn attach<S>(mut stream: BufReader<S>, handle: AttachHandle) -> std::io::Result<()>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    stream.write_all(GREETING).await?;
-    stream.flush().await?;
-    tokio::time::sleep(GREETING_PAUSE).await;
-    let Attached {
-        input,
-        mut output,
-        exit,
-    } = handle.attach();
-    // The buffered reader hands out first what the client sent after its secret line.
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let reading = tokio::spawn(async move {
-        let mut buffer = vec![0u8; 16 * 1024];
-        loop {
-            match reader.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if input.send(buffer[..n].to_vec()).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    let written = async {
-        while let Some(chunk) = output.recv().await {
-            writer.write_all(&chunk).await?;
-            writer.flush().await?;
-        }
-        if let Ok(code) = exit.await {
-            writer.write_all(exit_line(code).as_bytes()).await?;
-        }
-        writer.flush().await?;
-        writer.shutdown().await
-    }
-    .await;
-    reading.abort();
-    written
-}
-
-/// The last line of an attached run: Heroku's exit marker.
-pub fn exit_line(code: i32) -> String {
-    format!("{EXIT_MARKER}{code}\n")
 }
 
 /// `rendezvous://<host>:<port>/<secret>` for an API at `public_url`.

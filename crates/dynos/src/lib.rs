@@ -64,7 +64,8 @@ pub use logs::{LineSplitter, LogBuffer, LogLine, LogSource, MAX_LINE_BYTES};
 pub use manager::{DynoInfo, DynoManager, DynoManagerConfig};
 pub use messages::memory_usage;
 pub use one_off::{
-    AttachHandle, Attached, OneOff, OneOffError, OneOffRequest, END_OF_INPUT, IDLE_TIMEOUT,
+    exit_line, free_number as free_one_off_number, serve_attached, AttachHandle, Attached, OneOff,
+    OneOffError, OneOffRequest, END_OF_INPUT, EXIT_MARKER, GREETING, GREETING_PAUSE, IDLE_TIMEOUT,
     ONE_OFF_TYPE,
 };
 pub use plan::{

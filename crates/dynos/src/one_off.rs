@@ -60,6 +60,12 @@ const ENXIO: i32 = 6;
 /// What `POST /apps/{app}/dynos` asks for.
 #[derive(Debug, Clone)]
 pub struct OneOffRequest {
+    /// The dyno's id, when the control plane chose it (a one-off it placed on this host);
+    /// else a new one.
+    pub id: Option<Uuid>,
+    /// The number of its name (`run.N`), when the control plane chose it and it is free here;
+    /// else a free one.
+    pub number: Option<u32>,
     pub command: String,
     /// Added to (and winning over) the release's config vars.
     pub env: Vec<(String, String)>,
@@ -117,6 +123,64 @@ impl AttachHandle {
         let _ = self.start.send(());
         self.attached
     }
+}
+
+/// What the rendezvous sends an attaching client first (Heroku's rendezvous protocol).
+pub const GREETING: &[u8] = b"rendezvous\r\n";
+/// The pause after the greeting, so that no output lands in the same TLS record as the
+/// greeting (the client throws that whole first chunk away).
+pub const GREETING_PAUSE: Duration = Duration::from_millis(300);
+/// Heroku's exit status marker (`heroku run --exit-code` looks for it).
+pub const EXIT_MARKER: &str = "\u{FFFF} heroku-command-exit-status: ";
+
+/// The last line of an attached run: Heroku's exit marker.
+pub fn exit_line(code: i32) -> String {
+    format!("{EXIT_MARKER}{code}\n")
+}
+
+/// Greets the client on `stream`, starts the one-off, and pipes bytes both ways until the
+/// process exits, then sends the exit marker line and shuts the stream down. What the client
+/// sent after its secret line (still in `stream`'s buffer) goes in first.
+pub async fn serve_attached<S>(mut stream: S, handle: AttachHandle) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    stream.write_all(GREETING).await?;
+    stream.flush().await?;
+    tokio::time::sleep(GREETING_PAUSE).await;
+    let Attached {
+        input,
+        mut output,
+        exit,
+    } = handle.attach();
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let reading = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if input.send(buffer[..n].to_vec()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let written = async {
+        while let Some(chunk) = output.recv().await {
+            writer.write_all(&chunk).await?;
+            writer.flush().await?;
+        }
+        if let Ok(code) = exit.await {
+            writer.write_all(exit_line(code).as_bytes()).await?;
+        }
+        writer.flush().await?;
+        writer.shutdown().await
+    }
+    .await;
+    reading.abort();
+    written
 }
 
 /// An attached one-off's stdio.
@@ -181,7 +245,7 @@ impl DynoManager {
             activity: Arc::new(watch::Sender::new(Instant::now())),
         };
         let now = now_micros();
-        let id = Uuid::new_v4();
+        let id = request.id.unwrap_or_else(Uuid::new_v4);
         let info = {
             let mut registry = shared.registry();
             if shared.closing.is_cancelled() {
@@ -193,7 +257,11 @@ impl DynoManager {
                 .filter(|d| d.app_id == app_id && d.name.process_type() == ONE_OFF_TYPE)
                 .map(|d| d.name.number())
                 .collect();
-            let name = DynoName::new(ONE_OFF_TYPE, free_number(&taken, &mut rand::thread_rng()));
+            let number = request
+                .number
+                .filter(|number| *number > 0 && !taken.contains(number))
+                .unwrap_or_else(|| free_number(&taken, &mut rand::thread_rng()));
+            let name = DynoName::new(ONE_OFF_TYPE, number);
             let entry = DynoEntry {
                 id,
                 app_id,
@@ -254,7 +322,7 @@ impl DynoManager {
 
 /// A random number from [`NUMBERS`] not in `taken` (the first free one when chance keeps
 /// missing; the last one when all are taken, which 9000 one-offs of one app would need).
-fn free_number(taken: &HashSet<u32>, rng: &mut impl Rng) -> u32 {
+pub fn free_number(taken: &HashSet<u32>, rng: &mut impl Rng) -> u32 {
     for _ in 0..100 {
         let number = rng.gen_range(NUMBERS);
         if !taken.contains(&number) {

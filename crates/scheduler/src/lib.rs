@@ -60,32 +60,46 @@ pub async fn run(store: Store, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unplaced_before = Vec::new();
-    // After a pass that found no host holding a lease (this control plane was cut off, or
-    // every host was), hosts get what a start gives them before any is taken for lost: the
-    // first to come back would otherwise get every dyno of the others, still running there.
-    let mut hold_until: Option<tokio::time::Instant> = None;
+    // While no host holds a lease (this control plane was cut off, or every host was),
+    // nothing is placed; once one holds a lease again, the others get what a start gives them
+    // before any is taken for lost: the first back would otherwise get every dyno of the
+    // others, still running there.
+    let mut outage = false;
+    let mut resume_at: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = changes.next() => {}
             _ = tick.tick() => {}
         }
-        if hold_until.is_some_and(|until| tokio::time::Instant::now() < until) {
+        match leased(&store).await {
+            Ok(Some(false)) => {
+                if !outage {
+                    tracing::warn!("no host holds a lease: placing nothing until one does");
+                }
+                outage = true;
+                resume_at = None;
+                continue;
+            }
+            Ok(Some(true)) if outage => {
+                outage = false;
+                tracing::info!(
+                    "a host holds a lease again: placing again in {} s",
+                    START_GRACE.as_secs()
+                );
+                resume_at = Some(tokio::time::Instant::now() + START_GRACE);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!("place dynos: {error:#}");
+                continue;
+            }
+        }
+        if resume_at.is_some_and(|at| tokio::time::Instant::now() < at) {
             continue;
         }
         match schedule(&store, OffsetDateTime::now_utc()).await {
-            Ok(pass) if pass.no_lease => {
-                if hold_until.is_none() {
-                    tracing::warn!(
-                        "no host holds a lease: placing nothing until they are back (and {} s \
-                         after)",
-                        START_GRACE.as_secs()
-                    );
-                }
-                hold_until = Some(tokio::time::Instant::now() + START_GRACE);
-            }
             Ok(pass) => {
-                hold_until = None;
                 if pass.unplaced != unplaced_before {
                     if !pass.unplaced.is_empty() {
                         tracing::warn!(
@@ -101,6 +115,22 @@ pub async fn run(store: Store, shutdown: CancellationToken) {
     }
 }
 
+/// Whether any host holds a lease now; `None` when no host joined.
+async fn leased(store: &Store) -> anyhow::Result<Option<bool>> {
+    let hosts = store.hosts().await.context("read the hosts")?;
+    Ok((!hosts.is_empty()).then(|| holds_lease(&hosts, OffsetDateTime::now_utc())))
+}
+
+/// Whether any of `hosts` holds a lease at `now` (up or draining).
+fn holds_lease(hosts: &[wharf_model::Host], now: OffsetDateTime) -> bool {
+    hosts.iter().any(|host| {
+        matches!(
+            host.state(now),
+            wharf_model::HostState::Up | wharf_model::HostState::Draining
+        )
+    })
+}
+
 /// One pass: places every demanded slot and writes what changed, announcing it.
 pub async fn schedule(store: &Store, now: OffsetDateTime) -> anyhow::Result<Pass> {
     let hosts = store.hosts().await.context("read the hosts")?;
@@ -110,12 +140,7 @@ pub async fn schedule(store: &Store, now: OffsetDateTime) -> anyhow::Result<Pass
     if hosts.is_empty() {
         return Ok(Pass::default());
     }
-    if !hosts.iter().any(|host| {
-        matches!(
-            host.state(now),
-            wharf_model::HostState::Up | wharf_model::HostState::Draining
-        )
-    }) {
+    if !holds_lease(&hosts, now) {
         return Ok(Pass {
             no_lease: true,
             ..Pass::default()

@@ -124,7 +124,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .context("prepare the default stack")?;
     let runtime = crate::host::held(&runtime, &args.dyno)?;
 
-    let (shipper_control_plane, route_control_plane, wake_control_plane) = (
+    let (shipper_control_plane, route_control_plane, wake_control_plane, one_off_control_plane) = (
+        control_plane.clone(),
         control_plane.clone(),
         control_plane.clone(),
         control_plane.clone(),
@@ -166,6 +167,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let probe = publisher.clone();
     dynos.watch_traffic(Arc::new(move |address| probe.busy(address)));
     let (observed, published) = (dynos.clone(), publisher.clone());
+    let one_off_orders = agent.one_offs();
     let agent = Arc::new(agent.with_observer(Box::new(move || report(&observed, &published))));
     let shutdown = CancellationToken::new();
     let (heartbeats, signal_dynos, heartbeat_shutdown) =
@@ -253,6 +255,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     });
     say!("wharf agent: routing app traffic on http://{router_address}");
     tokio::spawn(publish(dynos.clone(), publisher, shutdown.clone()));
+    tokio::spawn(wharf_agent::one_offs::run(
+        dynos.clone(),
+        one_off_control_plane,
+        one_off_orders,
+        shutdown.clone(),
+    ));
     let manager_shutdown = shutdown.clone();
     let manager = tokio::spawn(dynos.clone().run(manager_shutdown));
     let _ = std::io::stdout().flush();

@@ -388,7 +388,7 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
 }
 
 #[test]
-fn an_eco_app_on_a_host_sleeps_and_a_hosts_router_wakes_it() {
+fn an_eco_app_on_a_host_sleeps_and_wakes_and_its_one_offs_run_there() {
     let data = tempfile::tempdir().unwrap();
     let lan = TestLan::create().unwrap();
     let (server, _) = control_plane(data.path(), &[("WHARF_ECO_SLEEP_AFTER", "4")]);
@@ -434,6 +434,44 @@ fn an_eco_app_on_a_host_sleeps_and_a_hosts_router_wakes_it() {
     });
     let response = support::http_request(&server.router_authority(), "sleepy.localhost", "/");
     assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+
+    // `wharf run` starts the one-off dyno on the host; the client attaches to it through the
+    // control plane's rendezvous, which hands its connection to the host's agent.
+    let user = support::User::new(&server.url, Some(&key));
+    let config = user.home.path().join(".config/wharf");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::copy(server.data_dir.join("tls/ca.pem"), config.join("ca.pem")).unwrap();
+    let ran = user.run(&[
+        "run",
+        "--no-tty",
+        "-a",
+        "sleepy",
+        "--",
+        "echo hello-from-$(hostname)-$((6*7)) && cat /proc/self/cgroup >/dev/null",
+    ]);
+    let output = ran.ok();
+    assert!(output.contains("hello-from-"), "{output}");
+    assert!(output.contains("-42"), "{output}");
+    assert!(support::runtime_containers(data.path()).is_empty());
+    // Detached, its output reaches the app's log from the host.
+    user.run(&[
+        "run:detached",
+        "-a",
+        "sleepy",
+        "--",
+        "echo detached-$((6*7))",
+    ])
+    .ok();
+    let deadline = Instant::now() + MOVE_DEADLINE;
+    loop {
+        let logs = user.run(&["logs", "-a", "sleepy", "-n", "200"]).ok();
+        if logs.contains("detached-42") {
+            assert!(logs.contains("app[run."), "{logs}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the log has {logs}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The app's dynos as `ps` on the control plane sees them: name to (state, host, release).

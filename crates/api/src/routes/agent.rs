@@ -31,6 +31,9 @@ const PREBOOT_TYPE: &str = "web";
 /// The most dynos one heartbeat reports (more than any host's memory holds).
 const MAX_REPORTED_DYNOS: usize = 4096;
 
+/// The protocol an agent upgrades its attach request to.
+const ATTACH_PROTOCOL: &str = api::ATTACH_PROTOCOL;
+
 /// The process name of a router's lines (`heroku[router]`).
 const ROUTER_PROCESS: &str = "router";
 
@@ -99,16 +102,20 @@ impl Agent {
         Ok((allowed, before))
     }
 
-    /// The apps with a dyno placed on this agent's host.
+    /// The apps with a dyno placed on this agent's host, a one-off dyno ordered there
+    /// included.
     async fn apps_placed(&self, state: &ApiState) -> ApiResult<HashSet<Uuid>> {
-        Ok(state
-            .store
-            .placements()
-            .await?
-            .into_iter()
-            .filter(|(_, placed)| placed.host == self.host.id)
-            .map(|(slot, _)| slot.app)
-            .collect())
+        let mut apps = state.remote_one_offs.apps_on(self.host.id);
+        apps.extend(
+            state
+                .store
+                .placements()
+                .await?
+                .into_iter()
+                .filter(|(_, placed)| placed.host == self.host.id)
+                .map(|(slot, _)| slot.app),
+        );
+        Ok(apps)
     }
 }
 
@@ -363,6 +370,12 @@ pub async fn desired(
         .filter(|(host, dyno)| host != here && dyno.state == "up" && dyno.upstream.is_some())
         .map(|(_, dyno)| (dyno.app.clone(), dyno.name.as_str()))
         .collect();
+    // One-off dynos placed here: started once; their apps come with the release to run.
+    let running: HashSet<String> = reported.iter().map(|(_, dyno)| dyno.id.clone()).collect();
+    let one_offs = state.remote_one_offs.for_host(agent.host.id, &running);
+    for (app, _) in &one_offs {
+        numbers.entry(*app).or_default();
+    }
     for (slot, placed) in state.store.placements().await? {
         let name = format!("{}.{}", slot.process_type, slot.number);
         let key = (slot.app.to_string(), name.as_str());
@@ -401,6 +414,7 @@ pub async fn desired(
     Ok(Json(api::AgentDesired {
         epoch: agent.host.epoch,
         apps,
+        one_offs: one_offs.into_iter().map(|(_, one_off)| one_off).collect(),
     }))
 }
 
@@ -553,4 +567,57 @@ pub async fn wake(
     state.dynos.wake(app_id);
     state.bump_generation();
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `GET /agent/one-offs/{id}/attach` (`Connection: upgrade`, `Upgrade: wharf-attach`): the
+/// connection of the client that attaches to the one-off dyno `id` placed on the agent's host,
+/// once it arrives at the rendezvous (within its secret's lifetime). The agent greets it and
+/// pipes the dyno's stdio both ways, as the rendezvous does for this server's own one-offs.
+pub async fn attach(
+    State(state): State<ApiState>,
+    agent: Agent,
+    Path(id): Path<String>,
+    mut request: axum::extract::Request,
+) -> ApiResult<Response> {
+    let wants_upgrade = request
+        .headers()
+        .get(axum::http::header::UPGRADE)
+        .is_some_and(|upgrade| {
+            upgrade
+                .as_bytes()
+                .eq_ignore_ascii_case(ATTACH_PROTOCOL.as_bytes())
+        });
+    if !wants_upgrade {
+        return Err(ApiError::bad_request(format!(
+            "attach with `Connection: upgrade` and `Upgrade: {ATTACH_PROTOCOL}`"
+        )));
+    }
+    let client = Uuid::parse_str(&id)
+        .ok()
+        .and_then(|id| state.remote_one_offs.take_client(id, agent.host.id))
+        .ok_or_else(|| ApiError::not_found("No one-off dyno of that id waits for this host."))?;
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let mut host = match upgrade.await {
+            Ok(upgraded) => hyper_util::rt::TokioIo::new(upgraded),
+            Err(error) => {
+                tracing::debug!(one_off = %id, "attach: the agent's upgrade failed: {error}");
+                return;
+            }
+        };
+        let client = tokio::time::timeout(crate::rendezvous::SECRET_LIFETIME, client).await;
+        let Ok(Ok(mut client)) = client else {
+            // No client came: the agent's end closes, and it removes the dyno.
+            return;
+        };
+        if let Err(error) = tokio::io::copy_bidirectional(&mut host, &mut client).await {
+            tracing::debug!(one_off = %id, "attach: connection ended: {error}");
+        }
+    });
+    Ok(Response::builder()
+        .status(axum::http::StatusCode::SWITCHING_PROTOCOLS)
+        .header(axum::http::header::CONNECTION, "upgrade")
+        .header(axum::http::header::UPGRADE, ATTACH_PROTOCOL)
+        .body(ResponseBody::empty())
+        .expect("a fixed response is valid"))
 }

@@ -84,6 +84,10 @@ pub async fn create(
     Body(body): Body<api::DynoCreate>,
 ) -> ApiResult<Response> {
     let request = one_off_request(&body, ctx.caller.account.email.to_string())?;
+    // Once hosts joined, this server runs no dyno: a host runs the one-off.
+    if !state.store.hosts().await?.is_empty() {
+        return create_on_a_host(&state, &ctx, request).await;
+    }
     let attach = request.attach;
     let one_off =
         state
@@ -111,6 +115,107 @@ pub async fn create(
             &secret,
         ));
     }
+    Ok((StatusCode::CREATED, Json(dyno)).into_response())
+}
+
+/// A one-off dyno placed on the accepting host with the most memory free; its agent starts it
+/// at its next read of what it runs (the generation changes now), and an attached one's
+/// client is handed to that agent when it comes to the rendezvous.
+async fn create_on_a_host(
+    state: &ApiState,
+    ctx: &AppCtx,
+    request: OneOffRequest,
+) -> ApiResult<Response> {
+    let release = match state.store.current_release(ctx.app.id).await {
+        Ok(release) if release.slug_id.is_some() => release,
+        Ok(_) | Err(wharf_store::StoreError::NotFound(_)) => {
+            return Err(ApiError::invalid(format!(
+                "{} has no code to run yet: deploy it first.",
+                ctx.app.name
+            )))
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let mut placed: std::collections::HashMap<uuid::Uuid, u64> = std::collections::HashMap::new();
+    for placement in state.store.placements().await?.into_values() {
+        *placed.entry(placement.host).or_default() += placement.memory_mb;
+    }
+    let host = state
+        .store
+        .hosts()
+        .await?
+        .into_iter()
+        .filter(|host| host.accepting(now))
+        .max_by_key(|host| {
+            let offered = host.memory_mb.unwrap_or(0);
+            offered.saturating_sub(placed.get(&host.id).copied().unwrap_or(0))
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "No host can run a one-off dyno now (none is up and accepting dynos): \
+                 `wharf hosts` shows why; try again once one is.",
+            )
+        })?;
+    let taken: std::collections::HashSet<u32> = remote_dynos(state, ctx)
+        .await
+        .iter()
+        .filter(|(_, dyno)| dyno.process_type == ONE_OFF_TYPE)
+        .filter_map(|(_, dyno)| dyno.name.split_once('.')?.1.parse().ok())
+        .collect();
+    let number = wharf_dynos::free_one_off_number(&taken, &mut rand::thread_rng());
+    let id = uuid::Uuid::new_v4();
+    let one_off = api::AgentOneOff {
+        id: id.to_string(),
+        app: ctx.app.id.to_string(),
+        number,
+        command: request.command.clone(),
+        env: request.env.clone(),
+        size: request.size.name().to_owned(),
+        attach: request.attach,
+        tty: request.tty,
+        user: request.user.clone(),
+    };
+    let (attach_url, client) = if request.attach {
+        let (secret, client) = state.rendezvous.offer_remote();
+        let url = rendezvous::attach_url(
+            &state.config.public_url,
+            state.config.rendezvous_port,
+            &secret,
+        );
+        (Some(url), Some(client))
+    } else {
+        (None, None)
+    };
+    state
+        .remote_one_offs
+        .add(host.id, ctx.app.id, id, one_off, client);
+    state.bump_generation();
+    let reported = api::AgentDyno {
+        id: id.to_string(),
+        app: ctx.app.id.to_string(),
+        name: format!("{ONE_OFF_TYPE}.{number}"),
+        process_type: ONE_OFF_TYPE.to_owned(),
+        state: "starting".to_owned(),
+        command: request.command,
+        size: request.size.name().to_owned(),
+        release_version: release.version,
+        updated_at: now
+            .replace_nanosecond(0)
+            .expect("zero nanoseconds is valid")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("UTC times always format"),
+        upstream: None,
+    };
+    let mut dyno = views::reported_dyno(
+        &reported,
+        &ctx.app,
+        release.id.to_string(),
+        host.name.to_string(),
+    );
+    dyno.attach_url = attach_url;
     Ok((StatusCode::CREATED, Json(dyno)).into_response())
 }
 
@@ -145,6 +250,8 @@ fn one_off_request(body: &api::DynoCreate, user: String) -> ApiResult<OneOffRequ
     }
     let attach = body.attach.unwrap_or(false);
     Ok(OneOffRequest {
+        id: None,
+        number: None,
         command: body.command.clone(),
         env,
         size,

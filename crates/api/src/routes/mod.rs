@@ -142,6 +142,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/agent/logs", Access::Host),
     ("GET", "/agent/routes", Access::Host),
     ("POST", "/agent/wake/{app}", Access::Host),
+    ("GET", "/agent/one-offs/{id}/attach", Access::Host),
     ("GET", "/apps/{app}/dynos", Access::App),
     ("POST", "/apps/{app}/dynos", Access::App),
     ("DELETE", "/apps/{app}/dynos", Access::App),
@@ -440,6 +441,7 @@ pub(crate) fn build(state: ApiState) -> Router {
         .route("/agent/slugs/{slug}", get(agent::slug))
         .route("/agent/routes", get(agent::routes))
         .route("/agent/wake/{app}", post(agent::wake))
+        .route("/agent/one-offs/{id}/attach", get(agent::attach))
         .route("/agent/logs", post(agent::logs))
         .route("/{repo}/info/refs", get(crate::git::serve))
         .route("/{repo}/git-receive-pack", post(crate::git::serve))
