@@ -34,7 +34,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 pub use wharf_api_types::AgentDyno;
-use wharf_api_types::AgentOneOff;
 use wharf_api_types::Heartbeat;
 
 pub use client::ControlPlane;
@@ -77,8 +76,9 @@ pub struct Agent {
     peers: Option<Peers>,
     /// Whether the last check found every other host silent too (logged once per outage).
     holding_off: AtomicBool,
-    /// The one-off dynos placed on this host, as the last read of its desired state said.
-    one_offs: Arc<tokio::sync::watch::Sender<Vec<AgentOneOff>>>,
+    /// The one-off dynos placed on this host and the actions on its dynos, as the last read
+    /// of its desired state said.
+    orders: Arc<tokio::sync::watch::Sender<one_offs::Orders>>,
 }
 
 impl Agent {
@@ -91,13 +91,14 @@ impl Agent {
             observer: None,
             peers: None,
             holding_off: AtomicBool::new(false),
-            one_offs: Arc::new(tokio::sync::watch::Sender::new(Vec::new())),
+            orders: Arc::new(tokio::sync::watch::Sender::new(one_offs::Orders::default())),
         }
     }
 
-    /// The one-off dynos placed on this host, as each read of its desired state says.
-    pub fn one_offs(&self) -> tokio::sync::watch::Receiver<Vec<AgentOneOff>> {
-        self.one_offs.subscribe()
+    /// The one-off dynos placed on this host and the actions on its dynos, as each read of
+    /// its desired state says.
+    pub fn orders(&self) -> tokio::sync::watch::Receiver<one_offs::Orders> {
+        self.orders.subscribe()
     }
 
     /// Asks `peers` before fencing for silence: when every other host finds the control
@@ -119,7 +120,7 @@ impl Agent {
         RemoteSource::new(
             self.control_plane.clone(),
             self.fenced.clone(),
-            self.one_offs.clone(),
+            self.orders.clone(),
         )
     }
 

@@ -1,41 +1,78 @@
-//! Starting the one-off dynos (`wharf run`) the control plane places on this host: each once,
-//! through the host's dyno manager; an attached one is handed the client's connection by the
-//! control plane (an upgraded `GET /agent/one-offs/{id}/attach`) and served here as the
-//! rendezvous serves a one-host server's: greeting, stdio both ways, the exit marker.
+//! What the control plane orders this host to do once, through its dyno manager: start the
+//! one-off dynos (`wharf run`) it places here, and restart or stop dynos (`ps:restart`,
+//! `ps:stop`). An attached one-off is handed the client's connection by the control plane (an
+//! upgraded `GET /agent/one-offs/{id}/attach`) and served here as the rendezvous serves a
+//! one-host server's: greeting, stdio both ways, the exit marker.
 
 use std::collections::HashSet;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use wharf_api_types::AgentOneOff;
-use wharf_dynos::{serve_attached, DynoManager, OneOffRequest};
+use wharf_api_types::{AgentAction, AgentOneOff};
+use wharf_dynos::{serve_attached, DynoManager, OneOffRequest, Target};
 use wharf_model::DynoSize;
 
 use crate::client::ControlPlane;
 
-/// Starts each one-off dyno `orders` lists, once, until `shutdown`.
+/// What the last read of this host's desired state ordered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Orders {
+    pub one_offs: Vec<AgentOneOff>,
+    pub actions: Vec<AgentAction>,
+}
+
+/// Carries out each order `orders` lists, once, until `shutdown`.
 pub async fn run(
     dynos: DynoManager,
     control_plane: ControlPlane,
-    mut orders: watch::Receiver<Vec<AgentOneOff>>,
+    mut orders: watch::Receiver<Orders>,
     shutdown: CancellationToken,
 ) {
-    let mut started: HashSet<String> = HashSet::new();
+    let mut taken: HashSet<String> = HashSet::new();
     loop {
         let current = orders.borrow_and_update().clone();
-        // An order leaves the list once this host reported its dyno (or it expired): it is
+        // An order leaves the list once done (this host reported its dyno) or expired: it is
         // never listed again.
-        started.retain(|id| current.iter().any(|order| order.id == *id));
-        for order in current {
-            if started.insert(order.id.clone()) {
+        taken.retain(|id| {
+            current.one_offs.iter().any(|order| order.id == *id)
+                || current.actions.iter().any(|action| action.id == *id)
+        });
+        for order in current.one_offs {
+            if taken.insert(order.id.clone()) {
                 tokio::spawn(start(dynos.clone(), control_plane.clone(), order));
+            }
+        }
+        for action in current.actions {
+            if taken.insert(action.id.clone()) {
+                tokio::spawn(act(dynos.clone(), action));
             }
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
             changed = orders.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// Restarts or stops the dynos `action` names.
+async fn act(dynos: DynoManager, action: AgentAction) {
+    let Ok(app) = Uuid::parse_str(&action.app) else {
+        tracing::warn!(action = action.id, "an action names no app");
+        return;
+    };
+    let target = match (action.process_type, action.dyno) {
+        (_, Some(dyno)) => Target::Dyno(dyno),
+        (Some(process_type), None) => Target::Type(process_type),
+        (None, None) => Target::All,
+    };
+    let done = if action.stop {
+        dynos.stop(app, target).await
+    } else {
+        dynos.restart(app, target).await
+    };
+    if let Err(error) = done {
+        tracing::warn!(%app, "restart or stop dynos: {error:#}");
     }
 }
 

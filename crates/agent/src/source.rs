@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use futures_util::future::BoxFuture;
 use uuid::Uuid;
-use wharf_api_types::{AgentApp, AgentDesired, AgentOneOff};
+use wharf_api_types::{AgentApp, AgentDesired};
 use wharf_dynos::{
     Desired, DesiredApp, DesiredProcess, DesiredRead, DesiredRelease, DesiredSource,
 };
 use wharf_model::{ConfigVars, DynoSize};
 
 use crate::client::ControlPlane;
+use crate::one_offs::Orders;
 
 /// Reads this host's desired state from the control plane.
 pub struct RemoteSource {
@@ -24,21 +25,22 @@ pub struct RemoteSource {
     fenced: Arc<std::sync::atomic::AtomicBool>,
     /// Each slug's checksum, as the last read said.
     checksums: Mutex<HashMap<Uuid, String>>,
-    /// The one-off dynos placed on this host, as the last read said.
-    one_offs: Arc<tokio::sync::watch::Sender<Vec<AgentOneOff>>>,
+    /// The one-off dynos placed on this host and the actions on its dynos, as the last read
+    /// said.
+    orders: Arc<tokio::sync::watch::Sender<Orders>>,
 }
 
 impl RemoteSource {
     pub fn new(
         control_plane: ControlPlane,
         fenced: Arc<std::sync::atomic::AtomicBool>,
-        one_offs: Arc<tokio::sync::watch::Sender<Vec<AgentOneOff>>>,
+        orders: Arc<tokio::sync::watch::Sender<Orders>>,
     ) -> Self {
         RemoteSource {
             control_plane,
             fenced,
             checksums: Mutex::new(HashMap::new()),
-            one_offs,
+            orders,
         }
     }
 
@@ -70,10 +72,14 @@ impl RemoteSource {
             });
         }
         let desired = desired(&answer)?;
-        self.one_offs.send_if_modified(|current| {
-            let changed = *current != answer.one_offs;
+        let orders = Orders {
+            one_offs: answer.one_offs.clone(),
+            actions: answer.actions.clone(),
+        };
+        self.orders.send_if_modified(|current| {
+            let changed = *current != orders;
             if changed {
-                current.clone_from(&answer.one_offs);
+                *current = orders;
             }
             changed
         });

@@ -111,6 +111,26 @@ pub struct AgentDesired {
     /// their apps are in `apps`, with the release they run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub one_offs: Vec<AgentOneOff>,
+    /// Restarts and stops (`ps:restart`, `ps:stop`) of dynos on the host, each to take once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<AgentAction>,
+}
+
+/// A restart or stop of an app's dynos on the host: all of them, a process type's, or one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentAction {
+    /// Names the action, so that it is taken once.
+    pub id: String,
+    /// The app's id.
+    pub app: String,
+    /// Only this process type's dynos (`web`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_type: Option<String>,
+    /// Only this dyno (`web.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dyno: Option<String>,
+    /// Stop rather than restart.
+    pub stop: bool,
 }
 
 /// What an agent's `GET /agent/one-offs/{id}/attach` upgrades to: from then on the connection

@@ -96,6 +96,8 @@ pub struct ApiState {
     agent_routes: Arc<tokio::sync::watch::Sender<Option<Arc<wharf_api_types::AgentRoutes>>>>,
     /// One-off dynos placed on hosts, until their agents start them.
     pub(crate) remote_one_offs: remote_one_offs::RemoteOneOffs,
+    /// Restarts and stops of dynos on hosts, until their agents take them.
+    pub(crate) remote_actions: remote_one_offs::RemoteActions,
     /// Cancelled once a listener serving this state stops accepting: requests that wait (the
     /// agents' long polls) answer at once, so that the server stops without waiting for them.
     closing: tokio_util::sync::CancellationToken,
@@ -120,6 +122,7 @@ impl ApiState {
             agent_routes: Arc::new(tokio::sync::watch::Sender::new(None)),
             closing: tokio_util::sync::CancellationToken::new(),
             remote_one_offs: remote_one_offs::RemoteOneOffs::default(),
+            remote_actions: remote_one_offs::RemoteActions::default(),
         }
     }
 

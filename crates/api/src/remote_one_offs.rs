@@ -94,6 +94,33 @@ impl RemoteOneOffs {
     }
 }
 
+/// Restarts and stops of dynos on hosts, until their hosts take them: each action is listed
+/// in its host's desired state for [`ORDER_LIFETIME`] and taken once (the agent remembers the
+/// ids it took while they are listed). Cheap to clone.
+#[derive(Clone, Default)]
+pub struct RemoteActions {
+    actions: Arc<Mutex<Vec<(Uuid, api::AgentAction, Instant)>>>,
+}
+
+impl RemoteActions {
+    pub fn add(&self, host: Uuid, action: api::AgentAction) {
+        let mut actions = self.actions.lock().expect("actions poisoned");
+        actions.retain(|(_, _, at)| at.elapsed() < ORDER_LIFETIME);
+        actions.push((host, action, Instant::now()));
+    }
+
+    /// The actions for `host`.
+    pub fn for_host(&self, host: Uuid) -> Vec<api::AgentAction> {
+        let mut actions = self.actions.lock().expect("actions poisoned");
+        actions.retain(|(_, _, at)| at.elapsed() < ORDER_LIFETIME);
+        actions
+            .iter()
+            .filter(|(on, _, _)| *on == host)
+            .map(|(_, action, _)| action.clone())
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +165,23 @@ mod tests {
         orders.add(host, app, detached, one_off(detached), None);
         tokio::time::advance(ORDER_LIFETIME).await;
         assert!(orders.for_host(host, &none).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_action_is_listed_for_its_host_for_a_while() {
+        let actions = RemoteActions::default();
+        let (host, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let action = api::AgentAction {
+            id: Uuid::from_u128(3).to_string(),
+            app: Uuid::from_u128(9).to_string(),
+            process_type: Some("web".into()),
+            dyno: None,
+            stop: false,
+        };
+        actions.add(host, action.clone());
+        assert_eq!(actions.for_host(host), [action]);
+        assert!(actions.for_host(other).is_empty());
+        tokio::time::advance(ORDER_LIFETIME).await;
+        assert!(actions.for_host(host).is_empty());
     }
 }

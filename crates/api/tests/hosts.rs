@@ -639,3 +639,102 @@ async fn hosts_get_the_route_table_once_it_is_trusted_and_as_soon_as_it_changes(
         .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn restarts_and_stops_reach_the_hosts_that_report_the_dynos() {
+    let api = TestApi::new().await;
+    let owner = api.user("owner@example.com").await;
+    api.app(&owner, "spread").await;
+    let app = api
+        .call("GET", "/apps/spread", Some(&owner), None)
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (credential_a, host_a) = joined(&api, "host-a").await;
+    let (credential_b, _) = joined(&api, "host-b").await;
+    api.state
+        .store
+        .set_placements(
+            &[(
+                wharf_model::Slot {
+                    app: app.parse().unwrap(),
+                    process_type: "web".into(),
+                    number: 1,
+                },
+                wharf_store::Placed {
+                    host: host_a,
+                    memory_mb: 512,
+                },
+            )]
+            .into(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    // host-a reports web.1 and a one-off; host-b nothing.
+    let dyno = |name: &str, process_type: &str| {
+        json!({"id": uuid::Uuid::new_v4().to_string(), "app": app, "name": name,
+               "type": process_type, "state": "up", "command": "serve", "size": "Basic",
+               "release_version": 1, "updated_at": "2026-12-06T12:00:00Z"})
+    };
+    let reply = api
+        .call(
+            "PUT",
+            "/agent/heartbeat",
+            Some(&credential_a),
+            Some(json!({"memory_mb": 4096, "address": "10.77.0.2",
+                        "dynos": [dyno("web.1", "web"), dyno("run.1234", "run")]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let actions = |credential: String| {
+        let api = &api;
+        async move {
+            let reply = api
+                .call("GET", "/agent/desired", Some(&credential), None)
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            reply.body["actions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        }
+    };
+
+    let reply = api
+        .call("DELETE", "/apps/spread/dynos", Some(&owner), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.body);
+    let listed = actions(credential_a.clone()).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["app"], app.as_str());
+    assert_eq!(listed[0]["stop"], false);
+    assert!(listed[0].get("dyno").is_none() && listed[0].get("process_type").is_none());
+    assert!(actions(credential_b.clone()).await.is_empty());
+
+    // A one-off is stopped, never restarted; a dyno no host reports is not found.
+    let reply = api
+        .call(
+            "POST",
+            "/apps/spread/dynos/run.1234/actions/stop",
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.body);
+    let listed = actions(credential_a.clone()).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[1]["dyno"], "run.1234");
+    assert_eq!(listed[1]["stop"], true);
+    let reply = api
+        .call("DELETE", "/apps/spread/dynos/run.1234", Some(&owner), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{:?}", reply.body);
+    let reply = api
+        .call("DELETE", "/apps/spread/dynos/web.9", Some(&owner), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{:?}", reply.body);
+    assert_eq!(actions(credential_a).await.len(), 2);
+}

@@ -167,7 +167,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let probe = publisher.clone();
     dynos.watch_traffic(Arc::new(move |address| probe.busy(address)));
     let (observed, published) = (dynos.clone(), publisher.clone());
-    let one_off_orders = agent.one_offs();
+    let orders = agent.orders();
     let agent = Arc::new(agent.with_observer(Box::new(move || report(&observed, &published))));
     let shutdown = CancellationToken::new();
     let (heartbeats, signal_dynos, heartbeat_shutdown) =
@@ -258,7 +258,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     tokio::spawn(wharf_agent::one_offs::run(
         dynos.clone(),
         one_off_control_plane,
-        one_off_orders,
+        orders,
         shutdown.clone(),
     ));
     let manager_shutdown = shutdown.clone();

@@ -385,6 +385,23 @@ fn a_formation_spreads_over_hosts_and_survives_losing_them() {
         containers
     );
     assert_eq!(hosts[0].dynos().len(), 3);
+
+    // `ps:restart` reaches the dynos on their host: each runs in a new container, and the app
+    // answers again; a dyno no host has is not found.
+    let user = support::User::new(&server.url, Some(&key));
+    user.run(&["ps:restart", "-a", "spread"]).ok();
+    let deadline = Instant::now() + MOVE_DEADLINE;
+    loop {
+        let now = support::runtime_containers(hosts[0].data.path());
+        if now.len() == 3 && now.iter().all(|container| !containers.contains(container)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not restarted: {now:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    support::http_request_until(&hosts[1].router(), "spread.localhost", "/", 200);
+    let missing = user.run(&["ps:restart", "web.9", "-a", "spread"]).failed();
+    assert!(missing.contains("web.9"), "{missing}");
 }
 
 #[test]

@@ -415,6 +415,7 @@ pub async fn desired(
         epoch: agent.host.epoch,
         apps,
         one_offs: one_offs.into_iter().map(|(_, one_off)| one_off).collect(),
+        actions: state.remote_actions.for_host(agent.host.id),
     }))
 }
 

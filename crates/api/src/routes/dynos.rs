@@ -267,12 +267,14 @@ async fn act(state: &ApiState, ctx: &AppCtx, target: Target, stop: bool) -> ApiR
         Target::Type(process_type) => Some(format!("No {process_type} dynos on {}.", ctx.app.name)),
         Target::Dyno(name) => Some(format!("Couldn't find that dyno ({name}).")),
     };
+    // The dynos on hosts it names: each host that reports one restarts or stops its own.
+    let on_hosts = act_on_hosts(state, ctx, &target, stop).await;
     let outcome = if stop {
         state.dynos.stop(ctx.app.id, target).await
     } else {
         state.dynos.restart(ctx.app.id, target).await
     };
-    let count = outcome.map_err(|e| ApiError::internal(&e))?;
+    let count = outcome.map_err(|e| ApiError::internal(&e))? + on_hosts;
     if let (0, Some(message)) = (count, missing) {
         return Err(ApiError::not_found(message));
     }
@@ -282,6 +284,61 @@ async fn act(state: &ApiState, ctx: &AppCtx, target: Target, stop: bool) -> ApiR
         &[format!("{verb} by {}", ctx.caller.account.email)],
     );
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))).into_response())
+}
+
+/// Asks each host that reports one of the app's dynos `target` names to restart (or stop)
+/// them, at its next read of what it runs (the generation changes now): how many dynos.
+/// One-off dynos are stopped, never restarted, as on one host.
+async fn act_on_hosts(state: &ApiState, ctx: &AppCtx, target: &Target, stop: bool) -> usize {
+    let named = |dyno: &api::AgentDyno| {
+        (stop || dyno.process_type != ONE_OFF_TYPE)
+            && match target {
+                Target::All => true,
+                Target::Type(process_type) => dyno.process_type == *process_type,
+                Target::Dyno(name) => dyno.name == *name || dyno.id == *name,
+            }
+    };
+    let mut hosts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for (host, dyno) in remote_dynos(state, ctx).await {
+        if named(&dyno) {
+            *hosts.entry(host).or_default() += 1;
+        }
+    }
+    if hosts.is_empty() {
+        return 0;
+    }
+    let ids: std::collections::HashMap<String, uuid::Uuid> = match state.store.hosts().await {
+        Ok(all) => all
+            .into_iter()
+            .map(|host| (host.name.to_string(), host.id))
+            .collect(),
+        Err(error) => {
+            tracing::warn!("read the hosts: {error}");
+            return 0;
+        }
+    };
+    let (process_type, dyno) = match target {
+        Target::All => (None, None),
+        Target::Type(process_type) => (Some(process_type.clone()), None),
+        Target::Dyno(name) => (None, Some(name.clone())),
+    };
+    let mut count = 0;
+    for (host, dynos) in hosts {
+        let Some(id) = ids.get(&host) else { continue };
+        state.remote_actions.add(
+            *id,
+            api::AgentAction {
+                id: uuid::Uuid::new_v4().to_string(),
+                app: ctx.app.id.to_string(),
+                process_type: process_type.clone(),
+                dyno: dyno.clone(),
+                stop,
+            },
+        );
+        count += dynos;
+    }
+    state.bump_generation();
+    count
 }
 
 /// `DELETE /apps/{app}/dynos`: restart every dyno.
