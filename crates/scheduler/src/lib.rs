@@ -155,16 +155,14 @@ pub async fn schedule(store: &Store, now: OffsetDateTime) -> anyhow::Result<Pass
         })
         .collect();
     let demand = demand(store).await?;
-    let current: BTreeMap<Slot, Uuid> = store
-        .placements()
-        .await
-        .context("read the placements")?
-        .into_iter()
-        .map(|(slot, placed)| (slot, placed.host))
+    let placed_now = store.placements().await.context("read the placements")?;
+    let current: BTreeMap<Slot, Uuid> = placed_now
+        .iter()
+        .map(|(slot, placed)| (slot.clone(), placed.host))
         .collect();
     let placement = place(&demand, &hosts, &current);
     let memory: BTreeMap<&Slot, u64> = demand.iter().map(|d| (&d.slot, d.memory_mb)).collect();
-    let next: BTreeMap<Slot, Placed> = placement
+    let mut next: BTreeMap<Slot, Placed> = placement
         .assigned
         .into_iter()
         .map(|(slot, host)| {
@@ -172,6 +170,22 @@ pub async fn schedule(store: &Store, now: OffsetDateTime) -> anyhow::Result<Pass
             (slot, Placed { host, memory_mb })
         })
         .collect();
+    // A slot no accepting host has room for stays where it is when its host is not
+    // accepting (lost, or draining): nobody else could run it meanwhile, and a host that
+    // comes back (a control plane that lost every lease but a draining host's, say) keeps
+    // running it rather than stop it.
+    let accepting: std::collections::HashSet<Uuid> = hosts
+        .iter()
+        .filter(|host| host.accepting)
+        .map(|host| host.id)
+        .collect();
+    for slot in &placement.unplaced {
+        if let Some(placed) = placed_now.get(slot) {
+            if !accepting.contains(&placed.host) {
+                next.insert(slot.clone(), *placed);
+            }
+        }
+    }
     let changed = store
         .set_placements(&next, now)
         .await

@@ -310,4 +310,23 @@ async fn places_formations_over_hosts(store: &Store) {
     let pass = wharf_scheduler::schedule(store, t4).await.unwrap();
     assert_eq!((pass.changed, pass.unplaced.len()), (2, 0), "{pass:?}");
     assert_eq!(kept(&before, &fixture.placements().await), before.len());
+
+    // h1's lease runs out while the only other host drains: its dynos fit nowhere, so they
+    // stay placed on h1 (reported unplaced), and h1 keeps them when it comes back.
+    let h4 = store
+        .add_host(&HostName::parse("h4").unwrap(), "hash-h4", t4)
+        .await
+        .unwrap();
+    fixture.hosts.insert("h4".to_owned(), h4.id);
+    let t5 = t4 + LEASE;
+    fixture.heartbeat("h4", 4096, t5).await;
+    store.set_host_draining("h4", true).await.unwrap();
+    let everything = fixture.placements().await;
+    let pass = wharf_scheduler::schedule(store, t5).await.unwrap();
+    assert_eq!((pass.changed, pass.unplaced.len()), (0, 8), "{pass:?}");
+    assert_eq!(fixture.placements().await, everything);
+    fixture.heartbeat("h1", 65536, t5).await;
+    let pass = wharf_scheduler::schedule(store, t5).await.unwrap();
+    assert_eq!((pass.changed, pass.unplaced.len()), (0, 0), "{pass:?}");
+    assert_eq!(fixture.placements().await, everything);
 }
