@@ -116,43 +116,30 @@ impl ControlPlane {
     /// Tells the control plane that this host's router holds a request for `app`, which
     /// sleeps.
     pub async fn wake(&self, app: uuid::Uuid) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .post(self.url(&format!("/agent/wake/{app}")))
-            .bearer_auth(&self.credential)
-            .timeout(DESIRED_TIMEOUT)
-            .send()
-            .await
-            .with_context(|| format!("wake app {app}"))?;
-        let status = response.status();
-        anyhow::ensure!(
-            status.is_success(),
-            "the control plane answered {status} to a wake of app {app}"
-        );
-        Ok(())
+        let request = self.http.post(self.url(&format!("/agent/wake/{app}")));
+        self.send(
+            request.timeout(DESIRED_TIMEOUT),
+            &format!("a wake of app {app}"),
+            |s| s.is_success(),
+        )
+        .await
+        .map(drop)
     }
 
     /// The connection of the client attaching to the one-off dyno `id` placed on this host:
     /// the control plane hands it over once the client comes to its rendezvous.
     pub async fn attach(&self, id: uuid::Uuid) -> anyhow::Result<reqwest::Upgraded> {
-        let response = self
+        let request = self
             .http
             .get(self.url(&format!("/agent/one-offs/{id}/attach")))
-            .bearer_auth(&self.credential)
             .header(reqwest::header::CONNECTION, "upgrade")
-            .header(reqwest::header::UPGRADE, wharf_api_types::ATTACH_PROTOCOL)
-            .send()
-            .await
-            .with_context(|| format!("attach one-off dyno {id}"))?;
-        let status = response.status();
-        anyhow::ensure!(
-            status == StatusCode::SWITCHING_PROTOCOLS,
-            "the control plane answered {status} to the attach of one-off dyno {id}"
-        );
-        response
+            .header(reqwest::header::UPGRADE, wharf_api_types::ATTACH_PROTOCOL);
+        let what = format!("the attach of one-off dyno {id}");
+        self.send(request, &what, |s| s == StatusCode::SWITCHING_PROTOCOLS)
+            .await?
             .upgrade()
             .await
-            .with_context(|| format!("attach one-off dyno {id}: upgrade"))
+            .with_context(|| format!("{what}: upgrade"))
     }
 
     /// A GET of `url` answered with `200` and JSON.
@@ -162,42 +149,43 @@ impl ControlPlane {
         timeout: Duration,
         what: &str,
     ) -> anyhow::Result<T> {
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(&self.credential)
-            .timeout(timeout)
-            .send()
-            .await
-            .with_context(|| format!("ask the control plane for {what}"))?;
-        let status = response.status();
-        anyhow::ensure!(
-            status == StatusCode::OK,
-            "the control plane answered {status} to {what}"
-        );
-        response
+        let request = self.http.get(url).timeout(timeout);
+        self.send(request, what, |s| s == StatusCode::OK)
+            .await?
             .json()
             .await
             .context("read the control plane's answer")
     }
 
-    /// Sends a batch of log lines; an error means the control plane did not take them.
-    pub async fn post_logs(&self, logs: &AgentLogs) -> anyhow::Result<()> {
-        let response = self
-            .http
-            .post(self.url("/agent/logs"))
+    /// Sends `request` (`what` it asks, for errors) with the host's credential; the answer if
+    /// its status is one `wanted` takes.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+        wanted: impl Fn(StatusCode) -> bool,
+    ) -> anyhow::Result<reqwest::Response> {
+        let response = request
             .bearer_auth(&self.credential)
-            .timeout(DESIRED_TIMEOUT)
-            .json(logs)
             .send()
             .await
-            .context("send log lines to the control plane")?;
+            .with_context(|| format!("send the control plane {what}"))?;
         let status = response.status();
         anyhow::ensure!(
-            status.is_success(),
-            "the control plane answered {status} to log lines"
+            wanted(status),
+            "the control plane answered {status} to {what}"
         );
-        Ok(())
+        Ok(response)
+    }
+
+    /// Sends a batch of log lines; an error means the control plane did not take them.
+    pub async fn post_logs(&self, logs: &AgentLogs) -> anyhow::Result<()> {
+        let request = self.http.post(self.url("/agent/logs")).json(logs);
+        self.send(request.timeout(DESIRED_TIMEOUT), "log lines", |s| {
+            s.is_success()
+        })
+        .await
+        .map(drop)
     }
 
     /// Downloads slug `slug` to `path`, checking its size against [`SLUG_LIMIT`] and its

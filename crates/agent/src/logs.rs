@@ -83,7 +83,7 @@ impl Cursors {
 pub async fn ship(
     control_plane: ControlPlane,
     logs: LogBuffer,
-    requests: Arc<Outbox<AgentRequest>>,
+    requests: Arc<Outbox<RouterRequest>>,
     shutdown: CancellationToken,
 ) {
     logs.metrics().ship_samples();
@@ -106,15 +106,16 @@ pub async fn ship(
         }
         let (mut batch, next) = cursors.batch(&logs);
         let samples = outgoing.take(BATCH_SAMPLES);
-        batch.requests = requests.take(BATCH_REQUESTS);
-        if batch.apps.is_empty() && samples.is_empty() && batch.requests.is_empty() {
+        let finished = requests.take(BATCH_REQUESTS);
+        if batch.apps.is_empty() && samples.is_empty() && finished.is_empty() {
             continue;
         }
         batch.samples = samples.iter().map(agent_sample).collect();
+        batch.requests = finished.iter().map(RouterRequest::agent_request).collect();
         let sent = control_plane.post_logs(&batch).await;
         if sent.is_err() {
             outgoing.requeue(samples);
-            requests.requeue(std::mem::take(&mut batch.requests));
+            requests.requeue(finished);
         }
         match sent {
             Ok(()) => {
@@ -130,6 +131,33 @@ pub async fn ship(
                     failing = true;
                 }
             }
+        }
+    }
+}
+
+/// A request the host's router finished, as it waits for the control plane: what
+/// [`AgentRequest`] carries, kept without an allocation on the router's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterRequest {
+    pub app: Uuid,
+    /// When it finished, in Unix seconds.
+    pub at: i64,
+    pub status: u16,
+    /// Connect plus service time, in microseconds; none when no dyno was tried.
+    pub total_us: Option<u64>,
+    /// The router error code (`H12`), if any.
+    pub code: Option<&'static str>,
+}
+
+impl RouterRequest {
+    /// The request as the control plane takes it.
+    fn agent_request(&self) -> AgentRequest {
+        AgentRequest {
+            app: self.app.to_string(),
+            at: self.at,
+            status: self.status,
+            total_us: self.total_us,
+            code: self.code.map(str::to_owned),
         }
     }
 }

@@ -204,6 +204,11 @@ mod tests {
         }
         std::fs::write(slugs.join(format!("{unused}.tar.partial")), b"half").unwrap();
         std::fs::write(slugs.join("notes.txt"), b"not a slug").unwrap();
+        // A link named as a slug goes itself; what it points at, outside, stays.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("precious"), b"kept").unwrap();
+        let linked = Uuid::from_u128(3);
+        std::os::unix::fs::symlink(outside.path().join("precious"), packed(linked)).unwrap();
         let keep: HashSet<Uuid> = [kept].into();
 
         // The builder's own slugs (a server's) are never removed.
@@ -214,6 +219,11 @@ mod tests {
         cache.collect_garbage(Some(&keep), false, true);
         assert!(packed(kept).exists());
         assert!(!packed(unused).exists());
+        assert!(std::fs::symlink_metadata(packed(linked)).is_err());
+        assert_eq!(
+            std::fs::read(outside.path().join("precious")).unwrap(),
+            b"kept"
+        );
         assert!(slugs.join(format!("{unused}.tar.partial")).exists());
         // With nothing known to keep (start-up), no whole copy goes, but partial ones do.
         cache.collect_garbage(None, true, true);

@@ -37,6 +37,14 @@ impl RouterLogLine {
     /// The process router lines are written as.
     pub const PROCESS: &'static str = "router";
 
+    /// What the line reports as connect + service time; none when no dyno was tried.
+    pub fn total(&self) -> Option<Duration> {
+        match (self.connect, self.service) {
+            (None, None) => None,
+            (connect, service) => Some(connect.unwrap_or_default() + service.unwrap_or_default()),
+        }
+    }
+
     /// The message, as [`fmt::Display`] writes it, in one allocation.
     pub fn message(&self) -> String {
         let mut message = String::with_capacity(

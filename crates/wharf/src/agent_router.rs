@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use wharf_agent::logs::RouterRequest;
 use wharf_agent::{ControlPlane, Peers, Publisher};
-use wharf_api_types::{AgentRequest, AgentRoutes};
+use wharf_api_types::AgentRoutes;
 use wharf_dynos::{DynoManager, LogLine, LogSource};
 use wharf_logs::Outbox;
 use wharf_router::{AppRoutes, Backend, RouteTable, RouterLogLine};
@@ -159,25 +160,17 @@ pub fn forward_wakes(
 /// request's figures to `requests`, shipped for the app's metrics history.
 pub fn log_sink(
     dynos: DynoManager,
-    requests: Arc<Outbox<AgentRequest>>,
+    requests: Arc<Outbox<RouterRequest>>,
 ) -> impl Fn(uuid::Uuid, RouterLogLine) + Send + Sync + 'static {
     move |app_id, line| {
-        requests.push(AgentRequest {
-            app: app_id.to_string(),
+        requests.push(RouterRequest {
+            app: app_id,
             at: time::OffsetDateTime::now_utc().unix_timestamp(),
             status: line.status,
-            // What the router line reports as connect + service; neither when no dyno was
-            // tried.
-            total_us: match (line.connect, line.service) {
-                (None, None) => None,
-                (connect, service) => Some(
-                    u64::try_from(
-                        (connect.unwrap_or_default() + service.unwrap_or_default()).as_micros(),
-                    )
-                    .unwrap_or(u64::MAX),
-                ),
-            },
-            code: line.error.map(|error| error.code().to_owned()),
+            total_us: line
+                .total()
+                .map(|total| u64::try_from(total.as_micros()).unwrap_or(u64::MAX)),
+            code: line.error.map(|error| error.code()),
         });
         dynos.logs().append(
             app_id,

@@ -485,12 +485,12 @@ pub fn log_sink(
 ) -> impl Fn(uuid::Uuid, RouterLogLine) + Send + Sync + 'static {
     move |app_id, line| {
         dynos.touch(app_id);
-        // What the router line reports as connect + service; neither when no dyno was tried.
-        let total = match (line.connect, line.service) {
-            (None, None) => None,
-            (connect, service) => Some(connect.unwrap_or_default() + service.unwrap_or_default()),
-        };
-        history.record_request(app_id, line.status, total, line.error.map(|e| e.code()));
+        history.record_request(
+            app_id,
+            line.status,
+            line.total(),
+            line.error.map(|e| e.code()),
+        );
         dynos.logs().append(
             app_id,
             LogLine::now(LogSource::Heroku, "router", line.message()),
